@@ -1,0 +1,159 @@
+"""The cell contract: one time step of a recurrent network, and nothing else.
+
+A cell splits its work in two (DESIGN.md, haste's ``Wx = input @ kernel``):
+
+* ``input_projection(x)`` does everything that does not depend on the previous state, for all
+  time steps at once: ``(B, T, D) -> (B, T, G)``, one batched matrix product.
+* ``step(px_t, state) -> (y_t, new_state)`` holds only the recurrent half of the equations.
+
+State is a ``Tensor (B, H)`` or a ``NamedTuple`` of tensors with the hidden state first
+(``LSTMState(h, c)``). The cell never stores state; it is passed in and returned.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+State = Union[Tensor, tuple]
+
+
+def map_state(fn, *states):
+    """Apply ``fn`` to each tensor of one or more states of the same structure."""
+    first = states[0]
+    if isinstance(first, Tensor):
+        return fn(*states)
+    return type(first)(*(fn(*fields) for fields in zip(*states)))
+
+
+def state_tensors(state: State) -> tuple:
+    """The tensors of a state as a flat tuple."""
+    return (state,) if isinstance(state, Tensor) else tuple(state)
+
+
+def state_from_tensors(template: State, tensors) -> State:
+    """Rebuild a state with the structure of ``template`` from ``tensors``."""
+    tensors = tuple(tensors)
+    return tensors[0] if isinstance(template, Tensor) else type(template)(*tensors)
+
+
+def describe_state(state: State) -> str:
+    """Human-readable shapes of a state, for error messages."""
+    if isinstance(state, Tensor):
+        return str(tuple(state.shape))
+    names = getattr(state, "_fields", None) or [str(i) for i in range(len(state))]
+    return type(state).__name__ + "(" + ", ".join(
+        f"{n}={tuple(t.shape)}" for n, t in zip(names, state)) + ")"
+
+
+_ACTIVATIONS = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "identity": lambda v: v,
+}
+
+
+def activation(name: str):
+    """Look up a pointwise activation by name; unknown names list the valid ones."""
+    try:
+        return _ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(_ACTIVATIONS)}") from None
+
+
+class Cell(nn.Module):
+    """Base class of every recurrent cell.
+
+    Subclasses set ``input_size``, ``hidden_size`` and ``output_size`` (what ``step`` emits; equal to
+    ``hidden_size`` except for projected LSTMs and Jordan nets), and implement ``step``. The default
+    ``input_projection`` is ``F.linear(x, weight_ih, bias_ih)``; cells with other time-parallel work
+    override it.
+
+    Subclasses may also set:
+
+    * ``native_mode``: ``"LSTM"``, ``"GRU"``, ``"RNN_TANH"`` or ``"RNN_RELU"`` when the cell's math is
+      exactly that of torch's fused kernel, with ``native_weights()`` giving torch's weight list; the
+      sequence layer then dispatches to it.
+    * ``feedback_size``: for cells that feed their previous output back (Jordan), the size of the
+      part of the state that teacher forcing replaces (see ``force``).
+    """
+
+    input_size: int
+    hidden_size: int
+    output_size: int
+    native_mode: str | None = None
+    feedback_size: int | None = None
+
+    # ---- the contract -------------------------------------------------------------------------
+    def input_projection(self, x: Tensor) -> Tensor:
+        """Time-parallel part of the step for all steps: ``(..., D) -> (..., G)``."""
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def step(self, px_t: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step from the projected input ``px_t (B, G)``: returns ``(y_t, new_state)``."""
+        raise NotImplementedError
+
+    def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
+        """Zeros of the right shape (the default start state)."""
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def native_weights(self) -> list[Tensor]:
+        """Weights in torch's ``_VF`` order ``[w_ih, w_hh, b_ih, b_hh(, w_hr)]`` (native cells only)."""
+        raise NotImplementedError(f"{type(self).__name__} has no native kernel")
+
+    def force(self, state: State, feedback: Tensor) -> State:
+        """Replace the fed-back part of ``state`` by ``feedback`` (teacher forcing)."""
+        raise ValueError(f"{type(self).__name__} does not feed its output back; teacher forcing "
+                         "applies only to cells with a feedback_size (e.g. 'jordan')")
+
+    def note_weights(self) -> dict[str, Tensor]:
+        """The weights under the names the lecture notes give them (views into the parameters)."""
+        raise NotImplementedError
+
+    # ---- conveniences built on the contract ---------------------------------------------------
+    def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """One step on a raw input ``x_t (B, D)``, as ``torch.nn.LSTMCell`` would be called."""
+        if x_t.dim() != 2 or x_t.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__} expected input (batch, {self.input_size}); "
+                             f"got {tuple(x_t.shape)}")
+        if state is None:
+            state = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
+        else:
+            check_state(self, state, x_t.shape[0])
+        return self.step(self.input_projection(x_t), state)
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+
+def check_state(cell: Cell, state: State, batch_size: int, what: str = "state") -> None:
+    """Raise a ValueError naming expected and received shapes when ``state`` does not fit ``cell``."""
+    expected = cell.initial_state(batch_size, device="meta")
+    ok = type(state) is type(expected) or (isinstance(state, Tensor) and isinstance(expected, Tensor))
+    if ok and not isinstance(state, Tensor):
+        ok = isinstance(state, tuple) and len(state) == len(expected) and all(
+            isinstance(t, Tensor) for t in state)
+    if ok:
+        ok = all(a.shape == b.shape for a, b in zip(state_tensors(state), state_tensors(expected)))
+    if not ok:
+        got = describe_state(state) if isinstance(state, (Tensor, tuple)) else type(state).__name__
+        raise ValueError(f"{type(cell).__name__} expected {what} {describe_state(expected)}; got {got}")
+
+
+class LSTMState(NamedTuple):
+    """State of LSTM-family cells: hidden ``h (B, H)`` first, then cell ``c (B, H)``."""
+
+    h: Tensor
+    c: Tensor
+
+
+def uniform_init_(module: nn.Module, hidden_size: int) -> None:
+    """torch.nn's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / hidden_size ** 0.5
+    with torch.no_grad():
+        for p in module.parameters(recurse=False):
+            p.uniform_(-bound, bound)

@@ -1,0 +1,109 @@
+"""GRU cells in the two forms the notes and libraries use.
+
+* :class:`GRUCell` — the cuDNN / torch.nn.GRU form: the reset gate multiplies the recurrent product
+  *after* it, r ⊙ (W_hn h + b_hn) (Cho et al. 2014 v1; Keras ``reset_after=True``). Native kernel.
+* :class:`ChoGRUCell` — the form seeds 000 and 004 write: the reset gate is applied *before* the
+  recurrent product, W_hh (r ⊙ h) (Cho et al. 2014 v3; Keras ``reset_after=False``).
+
+The two are different functions of the same-shaped weights; results differ (USERS.md item 12).
+Seed 004 writes h_t = (1 - z) h_{t-1} + z h̃; seed 000 and torch write h_t = z h_{t-1} + (1 - z) h̃.
+rnnkit follows seed 000 and torch; seed 004's form is the same model with z replaced by 1 - z.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import Cell, uniform_init_
+
+
+class _GRUBase(Cell):
+    """Parameters shared by both GRU forms: ``weight_ih`` (3H, D) = [W_xr; W_xz; W_xh],
+    ``weight_hh`` (3H, H) = [W_hr; W_hz; W_hh], ``bias_ih`` (3H)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__()
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size)) if bias else None
+        self._extra_parameters(bias)
+        uniform_init_(self, hidden_size)
+
+    def _extra_parameters(self, bias: bool) -> None:
+        """Hook for a form with more parameters."""
+
+    def note_weights(self) -> dict[str, Tensor]:
+        w = {}
+        for name, wx, wh in zip(("r", "z", "h"), self.weight_ih.chunk(3), self.weight_hh.chunk(3)):
+            w[f"W_x{name}"], w[f"W_h{name}"] = wx, wh
+        if self.bias_ih is not None:
+            w.update(zip(("b_r", "b_z", "b_h"), self.bias_ih.chunk(3)))
+        return w
+
+
+class GRUCell(_GRUBase):
+    """GRU step, torch/cuDNN form (reset after the recurrent product).
+
+    Equations (torch.nn.GRU)::
+
+        r = σ(W_xr x_t + b_r + W_hr h_{t-1} + b_hr)
+        z = σ(W_xz x_t + b_z + W_hz h_{t-1} + b_hz)
+        n = tanh(W_xh x_t + b_h + r ⊙ (W_hh h_{t-1} + b_hh))
+        h_t = z ⊙ h_{t-1} + (1 - z) ⊙ n
+
+    ``bias_hh`` (3H) = [b_hr; b_hz; b_hh] is needed because b_hh sits inside the reset product.
+    Copying torch.nn.GRU weights is one-to-one.
+    """
+
+    native_mode = "GRU"
+
+    def _extra_parameters(self, bias: bool) -> None:
+        self.bias_hh = nn.Parameter(torch.empty(3 * self.hidden_size)) if bias else None
+
+    def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
+        gh = h_prev @ self.weight_hh.t()  # (B, 3H)
+        if self.bias_hh is not None:
+            gh = gh + self.bias_hh
+        x_r, x_z, x_n = px_t.chunk(3, 1)
+        h_r, h_z, h_n = gh.chunk(3, 1)
+        r = torch.sigmoid(x_r + h_r)
+        z = torch.sigmoid(x_z + h_z)
+        n = torch.tanh(torch.addcmul(x_n, r, h_n))
+        h = n + z * (h_prev - n)
+        return h, h
+
+    def native_weights(self) -> list[Tensor]:
+        if self.bias_ih is None:
+            return [self.weight_ih, self.weight_hh]
+        return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+
+    def note_weights(self) -> dict[str, Tensor]:
+        w = super().note_weights()
+        if self.bias_hh is not None:
+            w.update(zip(("b_hr", "b_hz", "b_hh"), self.bias_hh.chunk(3)))
+        return w
+
+
+class ChoGRUCell(_GRUBase):
+    """GRU step as seeds 000 and 004 write it (reset before the recurrent product).
+
+    Seed 000 (Cho et al. 2014)::
+
+        r_t = σ(W_xr x_t + W_hr h_{t-1} + b_r)
+        z_t = σ(W_xz x_t + W_hz h_{t-1} + b_z)
+        h̃_t = tanh(W_xh x_t + W_hh (r_t ⊙ h_{t-1}) + b_h)
+        h_t = z_t ⊙ h_{t-1} + (1 - z_t) ⊙ h̃_t
+
+    Two recurrent products per step (the second needs r_t), so there is no fused kernel.
+    """
+
+    def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
+        H = self.hidden_size
+        w_rz, w_h = self.weight_hh[: 2 * H], self.weight_hh[2 * H:]
+        rz = torch.sigmoid(torch.addmm(px_t[:, : 2 * H], h_prev, w_rz.t()))
+        r, z = rz.chunk(2, 1)
+        h_tilde = torch.tanh(torch.addmm(px_t[:, 2 * H:], r * h_prev, w_h.t()))
+        h = h_tilde + z * (h_prev - h_tilde)
+        return h, h

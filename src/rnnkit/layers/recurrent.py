@@ -1,0 +1,182 @@
+"""The one time loop of rnnkit: run any cell over a sequence, with lengths masking and reversal.
+
+References: flax ``nn.RNN`` (seq_lengths, flip_sequences), haste (input projection hoisted out of the
+loop), torch ``benchmarks/fastrnns/custom_lstms.py`` (``unbind(0)`` over time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..cells.base import Cell, State, check_state, map_state
+
+# ---- input checks shared by every sequence module ---------------------------------------------------
+
+
+def check_sequence(x: Tensor, input_size: int, batch_first: bool, owner: str) -> tuple[int, int]:
+    """Validate a (B, T, D) / (T, B, D) input; return (B, T)."""
+    layout = "(batch, time, features)" if batch_first else "(time, batch, features)"
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{owner} expected a tensor {layout}; got {type(x).__name__}")
+    if x.dim() != 3:
+        raise ValueError(f"{owner} expected a 3-D input {layout} with features={input_size}; "
+                         f"got {x.dim()}-D shape {tuple(x.shape)}")
+    if x.shape[-1] != input_size:
+        raise ValueError(f"{owner} expected input features={input_size} in {layout}; got shape {tuple(x.shape)}")
+    B, T = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
+    if T == 0 or B == 0:
+        raise ValueError(f"{owner} got an empty input of shape {tuple(x.shape)}")
+    return B, T
+
+
+def check_lengths(lengths, batch_size: int, steps: int, owner: str) -> Tensor | None:
+    """Validate per-sequence lengths; return them as a CPU int64 tensor, or None when all equal T."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths)
+    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        raise ValueError(f"{owner} expected integer lengths; got dtype {lengths.dtype}")
+    lengths = lengths.to("cpu", torch.int64)
+    if lengths.shape != (batch_size,):
+        raise ValueError(f"{owner} expected lengths of shape ({batch_size},) (one per sequence); "
+                         f"got {tuple(lengths.shape)}")
+    if (lengths < 1).any() or (lengths > steps).any():
+        raise ValueError(f"{owner} expected every length in [1, {steps}] (the time dimension); "
+                         f"got min {lengths.min().item()}, max {lengths.max().item()}")
+    return None if bool((lengths == steps).all()) else lengths
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each (B, T, ...) sequence within its length, leaving padding at the end (an involution).
+
+    Example: lengths [3, 2], rows [a b c], [d e _] → [c b a], [e d _].
+    """
+    if lengths is None:
+        return x.flip(1)
+    B, T = x.shape[:2]
+    t = torch.arange(T, device=x.device).expand(B, T)
+    L = lengths.to(x.device).unsqueeze(1)
+    index = torch.where(t < L, L - 1 - t, t)  # (B, T)
+    return x.gather(1, index.view(B, T, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+def _step_mask(valid: Tensor, like: Tensor) -> Tensor:
+    """Broadcast a (B,) validity mask to the shape of ``like`` (B, ...)."""
+    return valid.view(-1, *([1] * (like.dim() - 1)))
+
+
+# ---- the layer ------------------------------------------------------------------------------------
+
+
+class Recurrent(nn.Module):
+    """Run a cell over time: one layer, one direction.
+
+    ``forward(x, state=None, lengths=None) -> (outputs, final_state)``
+
+    * ``x``: (B, T, D) (``batch_first=True``, the default) or (T, B, D).
+    * ``state``: the cell's state for the first step (zeros when None).
+    * ``lengths``: (B,) ints in [1, T]. Outputs at padded steps are zero; padded steps leave the state
+      unchanged, so ``final_state`` is each sequence's state at its last real step; padded inputs get
+      zero gradient.
+    * ``reverse=True`` processes each sequence from its last real step back to step 0 (padding stays at
+      the end) and returns outputs in the original time order; ``final_state`` is then the state after
+      step 0.
+    * ``feedback``: (B, T, O) values that replace the fed-back part of the state before each step
+      t ≥ 1 with ``feedback[:, t - 1]`` (teacher forcing for Jordan nets).
+    * ``return_states=True`` adds a third result: the state after every step, each field stacked as
+      (B, T, ...) (e.g. every c_t of an LSTM), zero at padded steps.
+
+    Speed: the cell's input projection runs once for all steps; the loop holds only the recurrent
+    product and pointwise work.
+    """
+
+    def __init__(self, cell: Cell, reverse: bool = False, batch_first: bool = True):
+        super().__init__()
+        self.cell, self.reverse, self.batch_first = cell, reverse, batch_first
+
+    def forward(self, x: Tensor, state: State | None = None, lengths=None, feedback: Tensor | None = None,
+                return_states: bool = False):
+        owner = f"Recurrent({type(self.cell).__name__})"
+        B, T = check_sequence(x, self.cell.input_size, self.batch_first, owner)
+        lengths = check_lengths(lengths, B, T, owner)
+        if state is None:
+            state = self.cell.initial_state(B, device=x.device, dtype=x.dtype)
+        else:
+            check_state(self.cell, state, B, "initial state")
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+            feedback = None if feedback is None else feedback.transpose(0, 1)
+        if feedback is not None:
+            self._check_feedback(feedback, B, T)
+        outputs, state, states = run_cell(self.cell, x, state, lengths, self.reverse, feedback, return_states)
+        if not self.batch_first:
+            outputs = outputs.transpose(0, 1)
+            states = None if states is None else map_state(lambda s: s.transpose(0, 1), states)
+        return (outputs, state, states) if return_states else (outputs, state)
+
+    def _check_feedback(self, feedback: Tensor, B: int, T: int) -> None:
+        size = self.cell.feedback_size
+        if size is None:
+            self.cell.force(None, feedback)  # raises the cell's own explanation
+        if self.reverse:
+            raise ValueError("teacher forcing (feedback=...) is defined only for forward-in-time layers")
+        if feedback.shape != (B, T, size):
+            raise ValueError(f"feedback must have shape (batch, time, {size}) = {(B, T, size)}; "
+                             f"got {tuple(feedback.shape)}")
+
+    def extra_repr(self) -> str:
+        return f"reverse={self.reverse}, batch_first={self.batch_first}"
+
+
+def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, reverse: bool = False,
+             feedback: Tensor | None = None, return_states: bool = False):
+    """The loop itself, on batch-first tensors already validated. Returns (outputs, final_state, states)."""
+    if reverse:
+        x = reverse_padded(x, lengths)
+    B, T = x.shape[:2]
+    px = cell.input_projection(x).transpose(0, 1).contiguous()  # (T, B, G): one product for all steps
+    steps = T if lengths is None else int(lengths.max())
+    valid = None if lengths is None else torch.arange(steps).unsqueeze(1) < lengths  # (T', B)
+    valid = None if valid is None else valid.to(x.device)
+
+    outputs: list[Tensor] = []
+    history: list[State] = []
+    for t, px_t in enumerate(px.unbind(0)[:steps]):
+        if feedback is not None and t > 0:
+            state = cell.force(state, feedback[:, t - 1])
+        y_t, new_state = cell.step(px_t, state)
+        if valid is not None:
+            ok = valid[t]
+            new_state = map_state(lambda n, o, ok=ok: torch.where(_step_mask(ok, n), n, o), new_state, state)
+            y_t = y_t.masked_fill(~_step_mask(ok, y_t), 0.0)
+        state = new_state
+        outputs.append(y_t)
+        if return_states:
+            history.append(new_state if valid is None else
+                           map_state(lambda s, ok=valid[t]: s.masked_fill(~_step_mask(ok, s), 0.0), new_state))
+
+    out = torch.stack(outputs, 1)  # (B, T', O)
+    if steps < T:
+        out = torch.cat([out, out.new_zeros(B, T - steps, *out.shape[2:])], 1)
+    states = None
+    if return_states:
+        states = map_state(lambda *s: torch.stack(s, 1), *history)
+        if steps < T:
+            states = map_state(lambda s: torch.cat([s, s.new_zeros(B, T - steps, *s.shape[2:])], 1), states)
+    if reverse:
+        out = reverse_padded(out, lengths)
+        states = None if states is None else map_state(lambda s: reverse_padded(s, lengths), states)
+    return out, state, states
+
+
+def stack_states(states: Sequence[State]) -> State:
+    """Per-layer-and-direction states → one state with each tensor stacked as (L·D, B, ...)."""
+    return map_state(lambda *s: torch.stack(s, 0), *states)
+
+
+def unstack_states(state: State, count: int) -> list[State]:
+    """Inverse of :func:`stack_states`."""
+    return [map_state(lambda s, i=i: s[i], state) for i in range(count)]

@@ -1,0 +1,195 @@
+"""The sequence layer: any registered cell, stacked and optionally bidirectional, with torch.nn's
+calling conventions, and torch's fused kernels where the math is identical.
+
+References: torch.nn.LSTM/GRU/RNN (state layout, ``_VF`` kernels); Graves & Schmidhuber 2005
+(bidirectional); seed 003 ("Bidirectional RNN", "Deep recurrent networks").
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import _VF, Tensor, nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from ..cells.base import (
+    Cell,
+    State,
+    check_state,
+    describe_state,
+    map_state,
+    state_from_tensors,
+    state_tensors,
+)
+from ..registry import build_cell
+from .recurrent import check_lengths, check_sequence, run_cell, stack_states, unstack_states
+
+_NATIVE_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+
+
+class RNN(nn.Module):
+    """Stacked, optionally bidirectional recurrent network over any registered cell.
+
+    ``forward(x, state=None, lengths=None) -> (output, final_state)``, as torch.nn.LSTM/GRU/RNN:
+
+    * ``x``: (B, T, D) when ``batch_first`` (the default here; torch's default is time-major), or
+      (T, B, D), or a ``PackedSequence`` (then ``output`` is packed too).
+    * ``output``: (B, T, num_directions · O), the last layer's outputs, both directions concatenated
+      (forward first). Zero at padded steps.
+    * ``final_state``: the cell's state with every tensor stacked as (num_layers · num_directions, B, ...)
+      in torch's order: index ``2·l`` is layer l forward (its state at each sequence's last real step),
+      ``2·l + 1`` is layer l backward (its state after step 0). For LSTMs that is ``LSTMState(h_n, c_n)``,
+      so ``out, (h_n, c_n) = rnn(x)`` works as with torch.nn.LSTM.
+    * ``lengths``: (B,) ints in [1, T] for padded batches (no sorting or packing needed).
+    * ``return_states=True`` adds a third result: the last layer's state after every step, each field
+      (B, T, num_directions · size) (every c_t of an LSTM). This runs rnnkit's loop, not a fused kernel.
+
+    Speed: when every cell is a standard LSTM / torch-form GRU / tanh or relu Elman cell (``native_mode``),
+    the whole stack runs in torch's fused kernel (oneDNN for LSTM on CPU) with rnnkit's parameters;
+    ``use_native=False`` forces rnnkit's own loop (same results, used to test one against the other).
+
+    Args:
+        input_size: D. hidden_size: H. num_layers: stacked layers.
+        cell: a registry name (``"lstm"``, ``"gru"``, ``"mut1"``, ...; see ``rnnkit.CELLS``) or a Cell class.
+        dropout: dropout on the outputs of every layer but the last (as torch.nn).
+        bidirectional: add a backward-in-time layer per level.
+        **cell_kwargs: passed to every cell (e.g. ``forget_bias=1.0``, ``delays=(1, 4)``).
+
+    Example::
+
+        rnn = RNN(16, 32, num_layers=2, cell="mut2", bidirectional=True)
+        out, h_n = rnn(torch.randn(4, 10, 16), lengths=[10, 7, 3, 1])   # out (4, 10, 64), h_n (4, 4, 32)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, cell="lstm",
+                 dropout: float = 0.0, bidirectional: bool = False, batch_first: bool = True,
+                 use_native: bool = True, **cell_kwargs):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1; got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {dropout}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.dropout, self.bidirectional, self.batch_first = dropout, bidirectional, batch_first
+        self.use_native = use_native
+        self.num_directions = 2 if bidirectional else 1
+        make = (lambda d: build_cell(cell, d, hidden_size, **cell_kwargs)) if isinstance(cell, str) else (
+            lambda d: cell(d, hidden_size, **cell_kwargs))
+        cells: list[Cell] = []
+        layer_input = input_size
+        for _ in range(num_layers):
+            for _ in range(self.num_directions):
+                cells.append(make(layer_input))
+            layer_input = cells[-1].output_size * self.num_directions
+        self.cells = nn.ModuleList(cells)  # index 2·l + d, as torch's state layout
+        self.output_size = layer_input
+
+    # ---- public --------------------------------------------------------------------------------
+    def forward(self, x, state: State | None = None, lengths=None, return_states: bool = False):
+        packed = isinstance(x, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError("pass either a PackedSequence or lengths, not both")
+            sorted_indices, unsorted_indices = x.sorted_indices, x.unsorted_indices
+            x, lengths = pad_packed_sequence(x, batch_first=True)
+        owner = f"RNN(cell={type(self.cells[0]).__name__})"
+        batch_first = self.batch_first or packed
+        B, T = check_sequence(x, self.input_size, batch_first, owner)
+        lengths = check_lengths(lengths, B, T, owner)
+        if not batch_first:
+            x = x.transpose(0, 1)
+        if state is not None:
+            self._check_state(state, B)
+
+        if self._native_ok(return_states):
+            out, final = self._run_native(x, state, lengths)
+            states = None
+        else:
+            out, final, states = self._run_loop(x, state, lengths, return_states)
+
+        if packed:
+            out = pack_padded_sequence(out, lengths if lengths is not None else torch.full((B,), T),
+                                       batch_first=True, enforce_sorted=False)
+            del sorted_indices, unsorted_indices  # pack_padded_sequence recomputes the same order
+        elif not batch_first:
+            out = out.transpose(0, 1)
+            states = None if states is None else map_state(lambda s: s.transpose(0, 1), states)
+        return (out, final, states) if return_states else (out, final)
+
+    def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
+        """Zeros in the stacked (num_layers · num_directions, B, ...) layout."""
+        return stack_states([c.initial_state(batch_size, device=device, dtype=dtype) for c in self.cells])
+
+    def extra_repr(self) -> str:
+        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
+                f"dropout={self.dropout}, bidirectional={self.bidirectional}, batch_first={self.batch_first}")
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _check_state(self, state: State, B: int) -> None:
+        n = len(self.cells)
+        expected = map_state(lambda s: s.expand(n, *s.shape), self.cells[0].initial_state(B, device="meta"))
+        ok = isinstance(state, (Tensor, tuple)) and len(state_tensors(state)) == len(state_tensors(expected))
+        if ok:
+            ok = all(isinstance(a, Tensor) and a.shape == b.shape
+                     for a, b in zip(state_tensors(state), state_tensors(expected)))
+        if not ok:
+            got = describe_state(state) if isinstance(state, (Tensor, tuple)) else type(state).__name__
+            raise ValueError(f"RNN expected initial state {describe_state(expected)} "
+                             f"(num_layers·num_directions={n}, batch={B}, ...); got {got}")
+        for i, s in enumerate(unstack_states(state, n)):
+            check_state(self.cells[i], s, B)
+
+    def _run_loop(self, x: Tensor, state: State | None, lengths: Tensor | None, return_states: bool):
+        B = x.shape[0]
+        per_cell = (unstack_states(state, len(self.cells)) if state is not None else
+                    [c.initial_state(B, device=x.device, dtype=x.dtype) for c in self.cells])
+        finals, layer_input, states = [], x, None
+        for layer in range(self.num_layers):
+            outs, layer_states = [], []
+            for d in range(self.num_directions):
+                k = layer * self.num_directions + d
+                want = return_states and layer == self.num_layers - 1
+                out, final, st = run_cell(self.cells[k], layer_input, per_cell[k], lengths, reverse=d == 1,
+                                          return_states=want)
+                outs.append(out)
+                finals.append(final)
+                layer_states.append(st)
+            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, -1)
+            if layer < self.num_layers - 1 and self.dropout > 0:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
+            if return_states and layer == self.num_layers - 1:
+                states = map_state(lambda *s: torch.cat(s, -1), *layer_states)
+        return layer_input, stack_states(finals), states
+
+    def _native_ok(self, return_states: bool) -> bool:
+        mode = self.cells[0].native_mode
+        return (self.use_native and not return_states and mode is not None
+                and all(c.native_mode == mode for c in self.cells))
+
+    def _run_native(self, x: Tensor, state: State | None, lengths: Tensor | None):
+        """The whole stack in one call of torch's fused kernel, on rnnkit's own parameters."""
+        cell0 = self.cells[0]
+        mode = cell0.native_mode
+        weights = [w for c in self.cells for w in c.native_weights()]
+        has_biases = getattr(cell0, "bias_ih", None) is not None
+        if state is None:
+            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        hx = state_tensors(state)
+        kernel = _NATIVE_KERNELS[mode]
+        hx_arg = hx if mode == "LSTM" else hx[0]
+        args = (weights, has_biases, self.num_layers, float(self.dropout), self.training, self.bidirectional)
+        if lengths is None:
+            result = kernel(x, hx_arg, *args, True)
+            out, finals = result[0], result[1:]
+        else:
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            order = packed.sorted_indices.to(x.device)
+            hx_sorted = tuple(h.index_select(1, order) for h in hx)
+            hx_arg = hx_sorted if mode == "LSTM" else hx_sorted[0]
+            result = kernel(packed.data, packed.batch_sizes, hx_arg, *args)
+            out_packed = PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices,
+                                        packed.unsorted_indices)
+            out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
+            restore = packed.unsorted_indices.to(x.device)
+            finals = tuple(h.index_select(1, restore) for h in result[1:])
+        return out, state_from_tensors(state, finals)
