@@ -26,7 +26,11 @@ def map_state(fn, *states):
     first = states[0]
     if isinstance(first, Tensor):
         return fn(*states)
-    return type(first)(*(fn(*fields) for fields in zip(*states)))
+    return _rebuild(first, [fn(*fields) for fields in zip(*states)])
+
+
+def _rebuild(template: tuple, tensors: list) -> tuple:
+    return type(template)(*tensors) if hasattr(template, "_fields") else tuple(tensors)
 
 
 def state_tensors(state: State) -> tuple:
@@ -36,17 +40,19 @@ def state_tensors(state: State) -> tuple:
 
 def state_from_tensors(template: State, tensors) -> State:
     """Rebuild a state with the structure of ``template`` from ``tensors``."""
-    tensors = tuple(tensors)
-    return tensors[0] if isinstance(template, Tensor) else type(template)(*tensors)
+    tensors = list(tensors)
+    return tensors[0] if isinstance(template, Tensor) else _rebuild(template, tensors)
 
 
 def describe_state(state: State) -> str:
     """Human-readable shapes of a state, for error messages."""
     if isinstance(state, Tensor):
         return str(tuple(state.shape))
-    names = getattr(state, "_fields", None) or [str(i) for i in range(len(state))]
-    return type(state).__name__ + "(" + ", ".join(
-        f"{n}={tuple(t.shape)}" for n, t in zip(names, state)) + ")"
+    shapes = [str(tuple(t.shape)) if isinstance(t, Tensor) else type(t).__name__ for t in state]
+    names = getattr(state, "_fields", None)
+    if names is None:
+        return "(" + ", ".join(shapes) + ")"
+    return type(state).__name__ + "(" + ", ".join(f"{n}={s}" for n, s in zip(names, shapes)) + ")"
 
 
 _ACTIVATIONS = {
@@ -123,25 +129,30 @@ class Cell(nn.Module):
         if state is None:
             state = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
         else:
-            check_state(self, state, x_t.shape[0])
+            state = check_state(self, state, x_t.shape[0])
         return self.step(self.input_projection(x_t), state)
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
 
 
-def check_state(cell: Cell, state: State, batch_size: int, what: str = "state") -> None:
-    """Raise a ValueError naming expected and received shapes when ``state`` does not fit ``cell``."""
-    expected = cell.initial_state(batch_size, device="meta")
-    ok = type(state) is type(expected) or (isinstance(state, Tensor) and isinstance(expected, Tensor))
-    if ok and not isinstance(state, Tensor):
-        ok = isinstance(state, tuple) and len(state) == len(expected) and all(
-            isinstance(t, Tensor) for t in state)
+def conform_state(state, expected: State, owner: str, what: str = "state") -> State:
+    """Check ``state`` against ``expected`` (same structure and shapes; meta tensors are fine) and return it
+    in the expected type (a plain tuple ``(h, c)`` becomes ``LSTMState(h, c)``). Raises a ValueError
+    naming the expected and received shapes."""
+    ok = isinstance(state, Tensor) if isinstance(expected, Tensor) else (
+        isinstance(state, tuple) and len(state) == len(expected) and all(isinstance(t, Tensor) for t in state))
     if ok:
         ok = all(a.shape == b.shape for a, b in zip(state_tensors(state), state_tensors(expected)))
     if not ok:
         got = describe_state(state) if isinstance(state, (Tensor, tuple)) else type(state).__name__
-        raise ValueError(f"{type(cell).__name__} expected {what} {describe_state(expected)}; got {got}")
+        raise ValueError(f"{owner} expected {what} {describe_state(expected)}; got {got}")
+    return state_from_tensors(expected, state_tensors(state))
+
+
+def check_state(cell: Cell, state, batch_size: int, what: str = "state") -> State:
+    """``conform_state`` against the cell's own state for ``batch_size`` sequences."""
+    return conform_state(state, cell.initial_state(batch_size, device="meta"), type(cell).__name__, what)
 
 
 class LSTMState(NamedTuple):

@@ -105,7 +105,7 @@ class Recurrent(nn.Module):
         if state is None:
             state = self.cell.initial_state(B, device=x.device, dtype=x.dtype)
         else:
-            check_state(self.cell, state, B, "initial state")
+            state = check_state(self.cell, state, B, "initial state")
         if not self.batch_first:
             x = x.transpose(0, 1)
             feedback = None if feedback is None else feedback.transpose(0, 1)

@@ -15,8 +15,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from ..cells.base import (
     Cell,
     State,
-    check_state,
-    describe_state,
+    conform_state,
     map_state,
     state_from_tensors,
     state_tensors,
@@ -99,7 +98,7 @@ class RNN(nn.Module):
         if not batch_first:
             x = x.transpose(0, 1)
         if state is not None:
-            self._check_state(state, B)
+            state = self._check_state(state, B)
 
         if self._native_ok(return_states):
             out, final = self._run_native(x, state, lengths)
@@ -125,19 +124,10 @@ class RNN(nn.Module):
                 f"dropout={self.dropout}, bidirectional={self.bidirectional}, batch_first={self.batch_first}")
 
     # ---- internals -----------------------------------------------------------------------------
-    def _check_state(self, state: State, B: int) -> None:
+    def _check_state(self, state, B: int) -> State:
+        expected = self.initial_state(B, device="meta")
         n = len(self.cells)
-        expected = map_state(lambda s: s.expand(n, *s.shape), self.cells[0].initial_state(B, device="meta"))
-        ok = isinstance(state, (Tensor, tuple)) and len(state_tensors(state)) == len(state_tensors(expected))
-        if ok:
-            ok = all(isinstance(a, Tensor) and a.shape == b.shape
-                     for a, b in zip(state_tensors(state), state_tensors(expected)))
-        if not ok:
-            got = describe_state(state) if isinstance(state, (Tensor, tuple)) else type(state).__name__
-            raise ValueError(f"RNN expected initial state {describe_state(expected)} "
-                             f"(num_layers·num_directions={n}, batch={B}, ...); got {got}")
-        for i, s in enumerate(unstack_states(state, n)):
-            check_state(self.cells[i], s, B)
+        return conform_state(state, expected, f"RNN (num_layers·num_directions={n}, batch={B})", "initial state")
 
     def _run_loop(self, x: Tensor, state: State | None, lengths: Tensor | None, return_states: bool):
         B = x.shape[0]

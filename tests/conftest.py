@@ -1,0 +1,22 @@
+import pytest
+import torch
+
+from rnnkit.registry import CELLS
+
+#: Small constructor arguments per registered cell, used by the contract tests; a new cell only
+#: needs an entry here when it requires arguments beyond (input_size, hidden_size).
+CELL_KWARGS = {"jordan": {"output_size": 5}, "delay": {"delays": (1, 3)}, "leaky": {"tau": (1.0, 8.0)}}
+
+
+def cell_kwargs(name: str) -> dict:
+    return dict(CELL_KWARGS.get(name, {}))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture(params=sorted(CELLS))
+def cell_name(request):
+    return request.param
