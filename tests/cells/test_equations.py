@@ -123,9 +123,13 @@ def test_gru_torch_form():
 
 
 def test_gru_forms_differ():
-    cho, torch_form = ChoGRUCell(D, H).double(), GRUCell(D, H, bias=False).double()
-    cho.bias_ih = None
-    torch_form.load_state_dict(cho.state_dict(), strict=False)
+    """Same weights, different functions: the reset gate before vs after the recurrent product."""
+    cho, torch_form = randomize(ChoGRUCell(D, H)), randomize(GRUCell(D, H))
+    with torch.no_grad():
+        torch_form.weight_ih.copy_(cho.weight_ih)
+        torch_form.bias_ih.copy_(cho.bias_ih)
+        torch_form.weight_hh.copy_(torch.cat([cho.weight_hrz, cho.weight_hh]))
+        torch_form.bias_hh.zero_()
     x, h = torch.randn(B, D).double(), torch.randn(B, H).double()
     assert (cho(x, h)[1] - torch_form(x, h)[1]).abs().max() > 1e-3
 

@@ -14,29 +14,32 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .base import Cell, uniform_init_
 
 
 class _GRUBase(Cell):
-    """Parameters shared by both GRU forms: ``weight_ih`` (3H, D) = [W_xr; W_xz; W_xh],
-    ``weight_hh`` (3H, H) = [W_hr; W_hz; W_hh], ``bias_ih`` (3H)."""
+    """Input side shared by both GRU forms: ``weight_ih`` (3H, D) = [W_xr; W_xz; W_xh], ``bias_ih`` (3H)."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
         super().__init__()
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
         self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size)) if bias else None
-        self._extra_parameters(bias)
+        self._recurrent_parameters(hidden_size, bias)
         uniform_init_(self, hidden_size)
 
-    def _extra_parameters(self, bias: bool) -> None:
-        """Hook for a form with more parameters."""
+    def _recurrent_parameters(self, H: int, bias: bool) -> None:
+        raise NotImplementedError
+
+    def _recurrent_blocks(self) -> tuple[Tensor, Tensor, Tensor]:
+        """W_hr, W_hz, W_hh."""
+        raise NotImplementedError
 
     def note_weights(self) -> dict[str, Tensor]:
         w = {}
-        for name, wx, wh in zip(("r", "z", "h"), self.weight_ih.chunk(3), self.weight_hh.chunk(3)):
+        for name, wx, wh in zip(("r", "z", "h"), self.weight_ih.chunk(3), self._recurrent_blocks()):
             w[f"W_x{name}"], w[f"W_h{name}"] = wx, wh
         if self.bias_ih is not None:
             w.update(zip(("b_r", "b_z", "b_h"), self.bias_ih.chunk(3)))
@@ -53,19 +56,21 @@ class GRUCell(_GRUBase):
         n = tanh(W_xh x_t + b_h + r ⊙ (W_hh h_{t-1} + b_hh))
         h_t = z ⊙ h_{t-1} + (1 - z) ⊙ n
 
-    ``bias_hh`` (3H) = [b_hr; b_hz; b_hh] is needed because b_hh sits inside the reset product.
-    Copying torch.nn.GRU weights is one-to-one.
+    ``weight_hh`` (3H, H) = [W_hr; W_hz; W_hh]; ``bias_hh`` (3H) = [b_hr; b_hz; b_hh] is needed because
+    b_hh sits inside the reset product. Copying torch.nn.GRU weights is one-to-one.
     """
 
     native_mode = "GRU"
 
-    def _extra_parameters(self, bias: bool) -> None:
-        self.bias_hh = nn.Parameter(torch.empty(3 * self.hidden_size)) if bias else None
+    def _recurrent_parameters(self, H: int, bias: bool) -> None:
+        self.weight_hh = nn.Parameter(torch.empty(3 * H, H))
+        self.bias_hh = nn.Parameter(torch.empty(3 * H)) if bias else None
+
+    def _recurrent_blocks(self):
+        return self.weight_hh.chunk(3)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
-        gh = h_prev @ self.weight_hh.t()  # (B, 3H)
-        if self.bias_hh is not None:
-            gh = gh + self.bias_hh
+        gh = F.linear(h_prev, self.weight_hh, self.bias_hh)  # (B, 3H)
         x_r, x_z, x_n = px_t.chunk(3, 1)
         h_r, h_z, h_n = gh.chunk(3, 1)
         r = torch.sigmoid(x_r + h_r)
@@ -97,13 +102,21 @@ class ChoGRUCell(_GRUBase):
         h_t = z_t ⊙ h_{t-1} + (1 - z_t) ⊙ h̃_t
 
     Two recurrent products per step (the second needs r_t), so there is no fused kernel.
+    Parameters: ``weight_hrz`` (2H, H) = [W_hr; W_hz] (both gates in one product), ``weight_hh`` (H, H).
     """
+
+
+    def _recurrent_parameters(self, H: int, bias: bool) -> None:
+        self.weight_hrz = nn.Parameter(torch.empty(2 * H, H))
+        self.weight_hh = nn.Parameter(torch.empty(H, H))
+
+    def _recurrent_blocks(self):
+        return (*self.weight_hrz.chunk(2), self.weight_hh)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
         H = self.hidden_size
-        w_rz, w_h = self.weight_hh[: 2 * H], self.weight_hh[2 * H:]
-        rz = torch.sigmoid(torch.addmm(px_t[:, : 2 * H], h_prev, w_rz.t()))
+        rz = torch.sigmoid(torch.addmm(px_t[:, : 2 * H], h_prev, self.weight_hrz.t()))
         r, z = rz.chunk(2, 1)
-        h_tilde = torch.tanh(torch.addmm(px_t[:, 2 * H:], r * h_prev, w_h.t()))
+        h_tilde = torch.tanh(torch.addmm(px_t[:, 2 * H:], r * h_prev, self.weight_hh.t()))
         h = h_tilde + z * (h_prev - h_tilde)
         return h, h

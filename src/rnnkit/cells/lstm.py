@@ -64,7 +64,7 @@ class LSTMCell(Cell):
                          torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
 
     def _project(self, h: Tensor) -> Tensor:
-        return h if self.weight_hr is None else h @ self.weight_hr.t()
+        return h if self.weight_hr is None else h.mm(self.weight_hr.t())
 
     def step(self, px_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h_prev, c_prev = state

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from ..cells.base import Cell, State, check_state, map_state
 
@@ -137,26 +138,15 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
     if reverse:
         x = reverse_padded(x, lengths)
     B, T = x.shape[:2]
-    px = cell.input_projection(x).transpose(0, 1).contiguous()  # (T, B, G): one product for all steps
     steps = T if lengths is None else int(lengths.max())
-    valid = None if lengths is None else torch.arange(steps).unsqueeze(1) < lengths  # (T', B)
-    valid = None if valid is None else valid.to(x.device)
-
+    valid = None if lengths is None else (torch.arange(steps).unsqueeze(1) < lengths).to(x.device)  # (T', B)
     outputs: list[Tensor] = []
     history: list[State] = []
-    for t, px_t in enumerate(px.unbind(0)[:steps]):
-        if feedback is not None and t > 0:
-            state = cell.force(state, feedback[:, t - 1])
-        y_t, new_state = cell.step(px_t, state)
-        if valid is not None:
-            ok = valid[t]
-            new_state = map_state(lambda n, o, ok=ok: torch.where(_step_mask(ok, n), n, o), new_state, state)
-            y_t = y_t.masked_fill(~_step_mask(ok, y_t), 0.0)
-        state = new_state
-        outputs.append(y_t)
-        if return_states:
-            history.append(new_state if valid is None else
-                           map_state(lambda s, ok=valid[t]: s.masked_fill(~_step_mask(ok, s), 0.0), new_state))
+    # cached(): parametrized weights (orthogonal_recurrence) are computed once per sequence, not per step
+    with parametrize.cached():
+        px = cell.input_projection(x).transpose(0, 1).contiguous()  # (T, B, G): one product for all steps
+        state = _loop(cell, px[:steps], state, valid, feedback, outputs, history if return_states else None)
+
 
     out = torch.stack(outputs, 1)  # (B, T', O)
     if steps < T:
@@ -170,6 +160,25 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
         out = reverse_padded(out, lengths)
         states = None if states is None else map_state(lambda s: reverse_padded(s, lengths), states)
     return out, state, states
+
+
+def _loop(cell: Cell, px: Tensor, state: State, valid: Tensor | None, feedback: Tensor | None,
+          outputs: list[Tensor], history: list[State] | None) -> State:
+    """Step through ``px`` (T, B, G), appending each output (and state, when ``history`` is a list)."""
+    for t, px_t in enumerate(px.unbind(0)):
+        if feedback is not None and t > 0:
+            state = cell.force(state, feedback[:, t - 1])
+        y_t, new_state = cell.step(px_t, state)
+        if valid is not None:
+            ok = valid[t]
+            new_state = map_state(lambda n, o, ok=ok: torch.where(_step_mask(ok, n), n, o), new_state, state)
+            y_t = y_t.masked_fill(~_step_mask(ok, y_t), 0.0)
+        state = new_state
+        outputs.append(y_t)
+        if history is not None:
+            history.append(new_state if valid is None else
+                           map_state(lambda s, ok=valid[t]: s.masked_fill(~_step_mask(ok, s), 0.0), new_state))
+    return state
 
 
 def stack_states(states: Sequence[State]) -> State:

@@ -1,0 +1,104 @@
+"""Training speed of every cell through rnnkit's sequence layer, next to torch.nn in the same run.
+
+For each shape and cell: forward + backward of a one-layer network on a (B, T, D) batch, timed
+alternately with the matching torch.nn module (LSTM for the LSTM family, GRU for the GRUs and MUTs,
+RNN for the Elman family) and with torch.nn.LSTM. Reported: training tokens/s (B·T per step), GFLOP/s
+(matrix products only, 3 × forward for forward + backward) and ratios measured in the same process:
+
+* ``vs torch``: time of the matching torch.nn module / our time (≥ 1 means faster than torch);
+* ``GFLOP/s vs LSTM``: our GFLOP/s / torch.nn.LSTM's GFLOP/s.
+
+Usage: ``python benchmarks/bench_cells.py [--shapes 32x100x256 64x64x512] [--cells lstm mut1] [--repeats 5]``
+The script re-executes itself with glibc malloc settings that stop freed activations from being
+returned to the OS between steps (PERFORMANCE.md §5); ``--no-malloc-tuning`` turns that off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "4294967296",
+              "MALLOC_TOP_PAD_": "536870912"}
+
+
+def _maybe_reexec(argv: list[str]) -> None:
+    if "--no-malloc-tuning" in argv or all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
+        return
+    os.execve(sys.executable, [sys.executable, *argv], {**os.environ, **MALLOC_ENV})
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+    from torch import nn
+
+    from rnnkit import CELLS, RNN
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", nargs="+", default=["32x100x256", "64x64x512"], help="BxTxH (D = H)")
+    parser.add_argument("--cells", nargs="+", default=sorted(CELLS))
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per cell (median reported)")
+    parser.add_argument("--no-malloc-tuning", action="store_true")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    extra = {"jordan": {"output_size": None}, "delay": {"delays": (1, 2, 4)}, "leaky": {"tau": (1.0, 100.0)}}
+    reference_for = {"lstm": "LSTM", "peephole-lstm": "LSTM", "gru": "GRU", "gru-cho": "GRU", "mut1": "GRU",
+                     "mut2": "GRU", "mut3": "GRU", "rnn": "RNN", "jordan": "RNN", "leaky": "RNN", "delay": "RNN"}
+
+    def train_step(module, x):
+        out = module(x)[0]
+        out.pow(2).mean().backward()
+
+    def timed(module, x, iters):
+        start = time.perf_counter()
+        for _ in range(iters):
+            train_step(module, x)
+        return (time.perf_counter() - start) / iters
+
+    def matmul_flops(module, B, T):
+        """2·B·T·(elements of every weight matrix, each used once per step), × 3 for forward + backward."""
+        return 3 * 2 * B * T * sum(p.numel() for p in module.parameters() if p.dim() == 2)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, malloc tuning "
+          f"{'on' if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()) else 'off'}")
+    for shape in args.shapes:
+        B, T, H = map(int, shape.split("x"))
+        D = H
+        x = torch.randn(B, T, D)
+        torch_modules = {"LSTM": nn.LSTM(D, H, batch_first=True), "GRU": nn.GRU(D, H, batch_first=True),
+                         "RNN": nn.RNN(D, H, batch_first=True)}
+        print(f"\n## B={B}, T={T}, D=H={H}\n")
+        print("| cell | tokens/s | GFLOP/s | vs torch (same cell family) | GFLOP/s vs nn.LSTM |")
+        print("|---|---:|---:|---|---:|")
+        for name in args.cells:
+            kwargs = dict(extra.get(name, {}))
+            if name == "jordan":
+                kwargs["output_size"] = H
+            ours = RNN(D, H, cell=name, **kwargs)
+            ref_name = reference_for[name]
+            ref, lstm = torch_modules[ref_name], torch_modules["LSTM"]
+            flops_ours, flops_lstm = matmul_flops(ours, B, T), matmul_flops(lstm, B, T)
+            for m in (ours, ref, lstm):  # warm-up (oneDNN primitive creation, allocator)
+                timed(m, x, 2)
+            t0 = time.perf_counter()
+            train_step(ours, x)
+            iters = max(2, int(1.0 / max(time.perf_counter() - t0, 1e-3)))
+            t_ours, t_ref, t_lstm = [], [], []
+            for _ in range(args.repeats):
+                t_ours.append(timed(ours, x, iters))
+                t_ref.append(timed(ref, x, iters))
+                t_lstm.append(timed(lstm, x, iters))
+            ratio_ref = statistics.median(r / o for r, o in zip(t_ref, t_ours))
+            ratio_lstm = statistics.median((flops_ours / o) / (flops_lstm / s) for o, s in zip(t_ours, t_lstm))
+            t = statistics.median(t_ours)
+            print(f"| {name} | {B * T / t:,.0f} | {flops_ours / t / 1e9:.0f} | {ratio_ref:.2f}x nn.{ref_name} "
+                  f"| {ratio_lstm:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    _maybe_reexec(sys.argv)
+    main()

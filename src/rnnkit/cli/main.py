@@ -1,0 +1,43 @@
+"""``rnnkit`` command line: thin argparse sub-commands over the library; no model logic here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import demo, explain
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent sequence models: cells, layers, tools.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only results, no progress")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (demo, explain):
+        module.register(sub)
+    sub.add_parser("cells", help="list the registered cells").set_defaults(run=_list_cells)
+    return parser
+
+
+def _list_cells(args: argparse.Namespace) -> int:
+    from ..registry import CELLS
+
+    for name, cls in CELLS.items():
+        summary = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"{name:15s} {cls.__name__:18s} {summary}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    try:
+        return args.run(args)
+    except ValueError as e:  # bad user input: one clear line, no trace
+        print(f"rnnkit: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
