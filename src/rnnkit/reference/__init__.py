@@ -7,6 +7,7 @@ from .base import ReferenceRNN as ReferenceRNN
 from .base import clip_by_norm as clip_by_norm
 from .base import clip_elementwise as clip_elementwise
 from .base import gradient_check as gradient_check
+from .base import state_gradient_norms as state_gradient_norms
 from .models import GRU as GRU
 from .models import LSTM as LSTM
 from .models import VanillaRNN as VanillaRNN

@@ -154,6 +154,18 @@ class ReferenceRNN:
         return loss, grads, states[-1]
 
 
+def state_gradient_norms(model: ReferenceRNN, x, state: tuple | None = None) -> np.ndarray:
+    """‖∂L/∂h_t‖ for t = 1..T with L = Σ h_T (the same quantity as ``rnnkit.diagnostics.gradient_norms``),
+    by the model's own backward steps. Entry t - 1 is for distance T - t."""
+    _, states, caches = model.forward(x, state)
+    dstate = (np.ones_like(states[-1][0]), *(np.zeros_like(s) for s in states[-1][1:]))
+    norms = []
+    for t in reversed(range(len(caches))):
+        norms.append(np.linalg.norm(dstate[0]))
+        dstate, _ = model._step_backward(caches[t], dstate)
+    return np.array(norms[::-1])
+
+
 def _accumulate(total: Params, part: Params) -> None:
     for k, v in part.items():
         total[k] += v
@@ -212,7 +224,8 @@ def gradient_check(model: ReferenceRNN, x, y, truncate: int | None = None, eps: 
                 p[idx] = old + k * eps
                 values.append(objective())
             p[idx] = old
-            numeric = ((values[0] - values[3]) - 8 * (values[1] - values[2])) / (12 * eps)  # differences first: exact 0 when L is flat
+            # differences first, so a flat L gives exactly 0
+            numeric = ((values[0] - values[3]) - 8 * (values[1] - values[2])) / (12 * eps)
             a = analytic[name][idx]
             worst = max(worst, abs(a - numeric) / max(abs(a) + abs(numeric), 1e-6))
         errors[name] = worst

@@ -1,0 +1,134 @@
+"""A character-level language model trained from scratch in NumPy: the path min-char-rnn made famous,
+on the reference models and their hand-written BPTT.
+
+Training (seed 004, "Char-RNN"; Karpathy's min-char-rnn): the text is read in chunks of ``seq_length``
+characters; the hidden state is carried from chunk to chunk (truncated BPTT); gradients are clipped
+element-wise to [-5, 5] (or by norm); parameters follow Adagrad. Sampling feeds each sampled character
+back in with the state carried.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .base import ReferenceRNN, clip_by_norm, clip_elementwise, softmax
+from .models import GRU, LSTM, VanillaRNN
+
+log = logging.getLogger("rnnkit.reference")
+
+MODELS = {"rnn": VanillaRNN, "lstm": LSTM, "gru": GRU}
+
+
+def default_corpus() -> str:
+    """The Python documentation topics that ship with every CPython (``pydoc_data.topics``), ~0.9 MB."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[k] for k in sorted(topics))
+
+
+@dataclass
+class CharVocabulary:
+    """Characters ↔ ids, in sorted order of the characters seen in the training text."""
+
+    chars: list[str]
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocabulary:
+        if not text:
+            raise ValueError("the training text is empty")
+        return cls(sorted(set(text)))
+
+    def __post_init__(self):
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        unknown = sorted(set(text) - set(self.index))
+        if unknown:
+            raise ValueError(f"characters not in the vocabulary: {unknown[:10]}")
+        return np.array([self.index[ch] for ch in text], dtype=np.int64)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[i] for i in ids)
+
+
+def sample(model: ReferenceRNN, vocab: CharVocabulary, prime: str, length: int, temperature: float = 1.0,
+           rng: np.random.Generator | None = None, state: tuple | None = None) -> str:
+    """Feed ``prime``, then draw ``length`` characters from softmax(o / temperature), carrying the state."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    rng = rng or np.random.default_rng()
+    V, c = model.params["V"], model.params["c"]
+    state = model.initial_state() if state is None else state
+    ids = list(vocab.encode(prime)) or [0]
+    for i in ids:
+        state, _ = model._step(i, state)
+    out = []
+    for _ in range(length):
+        p = softmax((V @ state[0] + c) / temperature)
+        nxt = int(rng.choice(len(p), p=p))
+        out.append(nxt)
+        state, _ = model._step(nxt, state)
+    return vocab.decode(out)
+
+
+@dataclass
+class CharRNNRun:
+    """What :func:`train_char_rnn` returns."""
+
+    model: ReferenceRNN
+    vocab: CharVocabulary
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (iteration, mean nats/char since last log)
+    samples: list[tuple[int, str]] = field(default_factory=list)  # (iteration, text)
+
+
+def train_char_rnn(text: str, model: str = "rnn", hidden_size: int = 100, seq_length: int = 25,
+                   learning_rate: float = 0.1, iterations: int = 2000, clip: float = 5.0, clip_mode: str = "value",
+                   sample_every: int = 500, sample_length: int = 200, log_every: int = 100,
+                   seed: int = 0) -> CharRNNRun:
+    """Train a NumPy char model on ``text`` with truncated BPTT over ``seq_length`` chunks and Adagrad.
+
+    ``clip_mode``: ``"value"`` clips each entry to [-clip, clip] (min-char-rnn), ``"norm"`` rescales the
+    whole gradient to norm ``clip`` (seed 003).
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown reference model {model!r}; expected one of {sorted(MODELS)}")
+    if clip_mode not in ("value", "norm"):
+        raise ValueError(f"clip_mode must be 'value' or 'norm'; got {clip_mode!r}")
+    if len(text) < seq_length + 1:
+        raise ValueError(f"the text has {len(text)} characters; at least seq_length + 1 = {seq_length + 1} needed")
+    vocab = CharVocabulary.from_text(text)
+    data = vocab.encode(text)
+    net = MODELS[model](len(vocab), hidden_size, len(vocab), output="softmax", seed=seed)
+    memory = {k: np.zeros_like(v) for k, v in net.params.items()}  # Adagrad accumulators
+    rng = np.random.default_rng(seed)
+    run = CharRNNRun(net, vocab)
+    window: list[float] = []
+    position, state = 0, net.initial_state()
+    for it in range(1, iterations + 1):
+        if position + seq_length + 1 > len(data):
+            position, state = 0, net.initial_state()  # back to the start of the text
+        x = data[position:position + seq_length]
+        y = data[position + 1:position + seq_length + 1]
+        loss, grads, state = net.backward(x, y, state=state)
+        grads = clip_elementwise(grads, clip) if clip_mode == "value" else clip_by_norm(grads, clip)[0]
+        for k, g in grads.items():
+            memory[k] += g * g
+            net.params[k] -= learning_rate * g / np.sqrt(memory[k] + 1e-8)
+        window.append(loss / seq_length)
+        position += seq_length
+        if it % log_every == 0 or it == iterations:
+            run.losses.append((it, float(np.mean(window))))
+            window.clear()
+            log.info("iteration %d: loss %.3f nats/char (uniform guess: %.3f)", it, run.losses[-1][1],
+                     np.log(len(vocab)))
+        if sample_every and (it % sample_every == 0 or it == iterations):
+            text_sample = sample(net, vocab, vocab.decode([x[0]]), sample_length, rng=rng)
+            run.samples.append((it, text_sample))
+            log.info("---- sample at iteration %d ----\n%s\n----", it, text_sample)
+    return run
