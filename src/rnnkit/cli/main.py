@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from . import demo, explain
+from . import demo, explain, reference
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results, no progress")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, explain):
+    for module in (demo, explain, reference):
         module.register(sub)
     sub.add_parser("cells", help="list the registered cells").set_defaults(run=_list_cells)
     return parser

@@ -59,14 +59,17 @@ class CharVocabulary:
 
 def sample(model: ReferenceRNN, vocab: CharVocabulary, prime: str, length: int, temperature: float = 1.0,
            rng: np.random.Generator | None = None, state: tuple | None = None) -> str:
-    """Feed ``prime``, then draw ``length`` characters from softmax(o / temperature), carrying the state."""
+    """Feed ``prime`` (may be empty when ``state`` is given), then draw ``length`` characters from
+    softmax(o / temperature), carrying the state."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}")
     rng = rng or np.random.default_rng()
     V, c = model.params["V"], model.params["c"]
-    state = model.initial_state() if state is None else state
-    ids = list(vocab.encode(prime)) or [0]
-    for i in ids:
+    if state is None:
+        if not prime:
+            raise ValueError("give a non-empty prime or a state to start sampling from")
+        state = model.initial_state()
+    for i in vocab.encode(prime):
         state, _ = model._step(i, state)
     out = []
     for _ in range(length):
@@ -87,6 +90,15 @@ class CharRNNRun:
     samples: list[tuple[int, str]] = field(default_factory=list)  # (iteration, text)
 
 
+def build_char_model(text: str, model: str = "rnn", hidden_size: int = 100,
+                     seed: int = 0) -> tuple[ReferenceRNN, CharVocabulary]:
+    """An untrained NumPy char model for ``text`` and its vocabulary (the start of :func:`train_char_rnn`)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown reference model {model!r}; expected one of {sorted(MODELS)}")
+    vocab = CharVocabulary.from_text(text)
+    return MODELS[model](len(vocab), hidden_size, len(vocab), output="softmax", seed=seed), vocab
+
+
 def train_char_rnn(text: str, model: str = "rnn", hidden_size: int = 100, seq_length: int = 25,
                    learning_rate: float = 0.1, iterations: int = 2000, clip: float = 5.0, clip_mode: str = "value",
                    sample_every: int = 500, sample_length: int = 200, log_every: int = 100,
@@ -96,15 +108,12 @@ def train_char_rnn(text: str, model: str = "rnn", hidden_size: int = 100, seq_le
     ``clip_mode``: ``"value"`` clips each entry to [-clip, clip] (min-char-rnn), ``"norm"`` rescales the
     whole gradient to norm ``clip`` (seed 003).
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown reference model {model!r}; expected one of {sorted(MODELS)}")
     if clip_mode not in ("value", "norm"):
         raise ValueError(f"clip_mode must be 'value' or 'norm'; got {clip_mode!r}")
     if len(text) < seq_length + 1:
         raise ValueError(f"the text has {len(text)} characters; at least seq_length + 1 = {seq_length + 1} needed")
-    vocab = CharVocabulary.from_text(text)
+    net, vocab = build_char_model(text, model, hidden_size, seed)
     data = vocab.encode(text)
-    net = MODELS[model](len(vocab), hidden_size, len(vocab), output="softmax", seed=seed)
     memory = {k: np.zeros_like(v) for k, v in net.params.items()}  # Adagrad accumulators
     rng = np.random.default_rng(seed)
     run = CharRNNRun(net, vocab)
@@ -128,7 +137,8 @@ def train_char_rnn(text: str, model: str = "rnn", hidden_size: int = 100, seq_le
             log.info("iteration %d: loss %.3f nats/char (uniform guess: %.3f)", it, run.losses[-1][1],
                      np.log(len(vocab)))
         if sample_every and (it % sample_every == 0 or it == iterations):
-            text_sample = sample(net, vocab, vocab.decode([x[0]]), sample_length, rng=rng)
+            # from the carried state, as min-char-rnn does: the net is trained on carried states only
+            text_sample = sample(net, vocab, "", sample_length, rng=rng, state=state)
             run.samples.append((it, text_sample))
             log.info("---- sample at iteration %d ----\n%s\n----", it, text_sample)
     return run

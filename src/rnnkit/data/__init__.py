@@ -1,0 +1,3 @@
+"""Data loading and preparation."""
+
+from .text import read_text as read_text
