@@ -1,5 +1,7 @@
 """The from-scratch NumPy char model learns a real text and samples valid text."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -59,5 +61,8 @@ def test_cli_char_rnn(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "sample after 200 iterations" in out and "nats/char" in out
-    assert (tmp_path / "out" / "gradient_flow.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("loss.png", "gradient_flow.png", "eigenvalues.png", "power_norms.png"):
+        assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
+    report = json.loads((tmp_path / "out" / "diagnostics.json").read_text())
+    assert len(report["before"]["gradient_norms"]) == 50 and report["after"]["spectral_radius"] > 0
     assert main(["reference", "char-rnn", "--data", str(tmp_path / "nope.txt")]) == 2

@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from rnnkit.reference import GRU, LSTM, VanillaRNN, clip_by_norm, clip_elementwise, gradient_check
+from rnnkit.reference import (
+    GRU,
+    LSTM,
+    VanillaRNN,
+    clip_by_norm,
+    clip_elementwise,
+    gradient_check,
+    random_step_if_above,
+)
 from rnnkit.reference.compare import reference_names, torch_twin
 
 MODELS = [VanillaRNN, LSTM, GRU]
@@ -108,3 +116,14 @@ def test_state_gradient_norms_equal_torch_diagnostics(cls):
     layer, _ = torch_twin(model)
     expected = gradient_norms(layer.cell, torch.from_numpy(x)[None]).numpy()
     np.testing.assert_allclose(state_gradient_norms(model, x), expected, rtol=1e-10)
+
+
+def test_random_step_above_threshold():
+    grads = {"W": np.array([[3.0, -4.0]]), "b": np.array([12.0])}  # norm 13
+    rng = np.random.default_rng(0)
+    stepped, norm = random_step_if_above(grads, 2.0, rng)
+    assert norm == pytest.approx(13.0)
+    assert np.sqrt(sum((g ** 2).sum() for g in stepped.values())) == pytest.approx(2.0)
+    assert not np.allclose(stepped["b"] / 2.0, grads["b"] / 13.0)  # a new direction
+    kept, _ = random_step_if_above(grads, 20.0, rng)
+    assert kept is grads

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+
+from ..io import write_json_atomic
 
 
 def register(sub) -> None:
@@ -17,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=0.1, help="Adagrad learning rate")
     p.add_argument("--iterations", type=int, default=5000)
     p.add_argument("--clip", type=float, default=5.0)
-    p.add_argument("--clip-mode", default="value", choices=["value", "norm"])
+    p.add_argument("--clip-mode", default="value", choices=["value", "norm", "random"],
+                   help="element-wise clip, norm rescaling, or a random step above the threshold (seed 003)")
     p.add_argument("--sample-every", type=int, default=1000)
     p.add_argument("--max-chars", type=int, default=300_000, help="use at most this many characters of the text")
     p.add_argument("--out", default="rnnkit-char-rnn", help="directory for the PNG plots")
@@ -29,7 +33,6 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..data import read_text
-    from ..reference import state_gradient_norms
     from ..reference.charrnn import build_char_model, default_corpus, train_char_rnn
 
     if min(args.hidden_size, args.seq_length, args.iterations) < 1 or args.lr <= 0 or args.clip <= 0:
@@ -38,22 +41,59 @@ def run(args: argparse.Namespace) -> int:
     probe = text[: min(50, len(text))]
     # gradient flow at initialisation: the untrained model (same shape and seed as the one trained below)
     untrained, vocab = build_char_model(text, args.model, args.hidden_size, args.seed)
-    before = state_gradient_norms(untrained, vocab.encode(probe))
+    before = _diagnose(untrained, vocab.encode(probe))
     result = train_char_rnn(text, model=args.model, hidden_size=args.hidden_size, seq_length=args.seq_length,
                             learning_rate=args.lr, iterations=args.iterations, clip=args.clip,
                             clip_mode=args.clip_mode, sample_every=args.sample_every, seed=args.seed)
-    after = state_gradient_norms(result.model, vocab.encode(probe))
+    after = _diagnose(result.model, vocab.encode(probe))
     for it, sample in result.samples:
         print(f"---- sample after {it} iterations ----\n{sample}\n")
     first, last = result.losses[0][1], result.losses[-1][1]
     print(f"loss {first:.3f} -> {last:.3f} nats/char over {args.iterations} iterations "
           f"(uniform guess {np.log(len(result.vocab)):.3f}); vocabulary {len(result.vocab)} characters")
-    factor = [np.exp(np.log(n[0] / n[-1]) / (len(n) - 1)) for n in (before, after)]
-    print(f"gradient flow ‖∂L/∂h_t‖ per step back over {len(probe)} characters: x{factor[0]:.3f} at initialisation, "
-          f"x{factor[1]:.3f} after training")
-    for path in _plots(Path(args.out), result, before, after):
+    print(f"gradient flow ‖∂L/∂h_t‖ per step back over {len(probe)} characters: x{before['factor']:.3f} at "
+          f"initialisation, x{after['factor']:.3f} after training; spectral radius of the recurrent matrix "
+          f"{before['spectral_radius']:.2f} -> {after['spectral_radius']:.2f}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"losses": result.losses, "before": _jsonable(before), "after": _jsonable(after),
+            "samples": result.samples}
+    write_json_atomic(out / "diagnostics.json", data)
+    print(f"wrote {out / 'diagnostics.json'}")
+    for path in _plots(out, result, before, after):
         print(f"wrote {path}")
     return 0
+
+
+def _diagnose(model, ids) -> dict:
+    """Gradient flow, spectrum and ‖W^t h_0‖ of a NumPy model on a probe text."""
+    import numpy as np
+
+    from ..reference import recurrent_matrix, state_gradient_norms
+
+    norms = state_gradient_norms(model, ids)
+    W = recurrent_matrix(model)
+    eig = np.linalg.eigvals(W)
+    h = np.random.default_rng(0).standard_normal(W.shape[0])
+    powers = [1.0]
+    h /= np.linalg.norm(h)
+    for _ in range(len(ids)):
+        h = W @ h
+        powers.append(float(np.linalg.norm(h)))
+    factor = float(np.exp(np.log(norms[0] / norms[-1]) / (len(norms) - 1)))
+    return {"gradient_norms": norms, "factor": factor, "eigenvalues": eig,
+            "spectral_radius": float(np.abs(eig).max()), "power_norms": np.array(powers)}
+
+
+def _jsonable(d: dict) -> dict:
+    import numpy as np
+
+    def conv(v):
+        if isinstance(v, np.ndarray) and np.iscomplexobj(v):
+            return [[float(z.real), float(z.imag)] for z in v]
+        return v.tolist() if isinstance(v, np.ndarray) else v
+
+    return {k: conv(v) for k, v in d.items()}
 
 
 def _plots(out: Path, result, before, after) -> list[Path]:
@@ -62,8 +102,7 @@ def _plots(out: Path, result, before, after) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "loss.png", out / "gradient_flow.png"]
+    paths = [out / "loss.png", out / "gradient_flow.png", out / "eigenvalues.png", out / "power_norms.png"]
     fig, ax = plt.subplots(figsize=(6, 4))
     its, losses = zip(*result.losses)
     ax.plot(its, losses)
@@ -72,12 +111,31 @@ def _plots(out: Path, result, before, after) -> list[Path]:
     fig.savefig(paths[0], dpi=120)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
-    distance = range(len(before))
-    ax.semilogy(distance, before[::-1], label="at initialisation")
-    ax.semilogy(distance, after[::-1], label="after training")
+    distance = range(len(before["gradient_norms"]))
+    for label, d in (("at initialisation", before), ("after training", after)):
+        ax.semilogy(distance, d["gradient_norms"][::-1], label=label)
     ax.set(xlabel="distance T - t (steps back)", ylabel="‖∂L/∂h_t‖", title="Gradient flow through time")
     ax.legend()
     fig.tight_layout()
     fig.savefig(paths[1], dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    theta = [2 * math.pi * k / 200 for k in range(201)]
+    ax.plot([math.cos(t) for t in theta], [math.sin(t) for t in theta], "k--", lw=0.8, label="unit circle")
+    for label, d in (("at initialisation", before), ("after training", after)):
+        ax.scatter(d["eigenvalues"].real, d["eigenvalues"].imag, s=8,
+                   label=f"{label} (ρ = {d['spectral_radius']:.2f})")
+    ax.set(aspect="equal", xlabel="Re λ", ylabel="Im λ", title="Eigenvalues of the recurrent matrix")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(paths[2], dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, d in (("at initialisation", before), ("after training", after)):
+        ax.semilogy(range(len(d["power_norms"])), d["power_norms"], label=label)
+    ax.set(xlabel="t", ylabel="‖W^t h_0‖", title="The linear recurrence alone")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(paths[3], dpi=120)
     plt.close(fig)
     return paths

@@ -184,6 +184,28 @@ def clip_by_norm(grads: Params, max_norm: float) -> tuple[Params, float]:
     return {k: g * scale for k, g in grads.items()}, norm
 
 
+def random_step_if_above(grads: Params, threshold: float, rng: np.random.Generator) -> tuple[Params, float]:
+    """When ‖g‖ > threshold, replace g by a random direction of norm ``threshold`` (seed 003's third variant,
+    "random step when above threshold"; Goodfellow et al. 2016 §10.11.1). Returns (grads, ‖g‖ before)."""
+    norm = float(np.sqrt(sum((g ** 2).sum() for g in grads.values())))
+    if norm <= threshold:
+        return grads, norm
+    noise = {k: rng.standard_normal(g.shape) for k, g in grads.items()}
+    noise_norm = np.sqrt(sum((n ** 2).sum() for n in noise.values()))
+    return {k: n * threshold / noise_norm for k, n in noise.items()}, norm
+
+
+def recurrent_matrix(model: ReferenceRNN) -> np.ndarray:
+    """The square matrix that multiplies the state in the candidate update: W (vanilla), the g-gate block of
+    W_h (LSTM), W_hh (GRU). Its spectrum is what seeds 000/003 relate to vanishing and exploding gradients."""
+    p, H = model.params, model.hidden_size
+    if "W" in p:
+        return p["W"]
+    if "Whh" in p:
+        return p["Whh"]
+    return p["Wh"][2 * H:3 * H]
+
+
 def gradient_check(model: ReferenceRNN, x, y, truncate: int | None = None, eps: float = 1e-3,
                    max_entries: int | None = None, seed: int = 0) -> dict[str, float]:
     """Central differences against ``model.backward``: the largest relative error per parameter.

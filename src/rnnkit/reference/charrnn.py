@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import ReferenceRNN, clip_by_norm, clip_elementwise, softmax
+from .base import ReferenceRNN, clip_by_norm, clip_elementwise, random_step_if_above, softmax
 from .models import GRU, LSTM, VanillaRNN
 
 log = logging.getLogger("rnnkit.reference")
@@ -105,17 +105,20 @@ def train_char_rnn(text: str, model: str = "rnn", hidden_size: int = 100, seq_le
                    seed: int = 0) -> CharRNNRun:
     """Train a NumPy char model on ``text`` with truncated BPTT over ``seq_length`` chunks and Adagrad.
 
-    ``clip_mode``: ``"value"`` clips each entry to [-clip, clip] (min-char-rnn), ``"norm"`` rescales the
-    whole gradient to norm ``clip`` (seed 003).
+    ``clip_mode`` (seed 003's three variants): ``"value"`` clips each entry to [-clip, clip] (min-char-rnn),
+    ``"norm"`` rescales the whole gradient to norm ``clip``, ``"random"`` takes a random step of norm ``clip``
+    when the gradient's norm exceeds it.
     """
-    if clip_mode not in ("value", "norm"):
-        raise ValueError(f"clip_mode must be 'value' or 'norm'; got {clip_mode!r}")
+    rng = np.random.default_rng(seed)
+    clippers = {"value": lambda g: clip_elementwise(g, clip), "norm": lambda g: clip_by_norm(g, clip)[0],
+                "random": lambda g: random_step_if_above(g, clip, rng)[0]}
+    if clip_mode not in clippers:
+        raise ValueError(f"clip_mode must be one of {sorted(clippers)}; got {clip_mode!r}")
     if len(text) < seq_length + 1:
         raise ValueError(f"the text has {len(text)} characters; at least seq_length + 1 = {seq_length + 1} needed")
     net, vocab = build_char_model(text, model, hidden_size, seed)
     data = vocab.encode(text)
     memory = {k: np.zeros_like(v) for k, v in net.params.items()}  # Adagrad accumulators
-    rng = np.random.default_rng(seed)
     run = CharRNNRun(net, vocab)
     window: list[float] = []
     position, state = 0, net.initial_state()
@@ -125,7 +128,7 @@ def train_char_rnn(text: str, model: str = "rnn", hidden_size: int = 100, seq_le
         x = data[position:position + seq_length]
         y = data[position + 1:position + seq_length + 1]
         loss, grads, state = net.backward(x, y, state=state)
-        grads = clip_elementwise(grads, clip) if clip_mode == "value" else clip_by_norm(grads, clip)[0]
+        grads = clippers[clip_mode](grads)
         for k, g in grads.items():
             memory[k] += g * g
             net.params[k] -= learning_rate * g / np.sqrt(memory[k] + 1e-8)
