@@ -7,7 +7,8 @@ import pytest
 
 from rnnkit.cli.main import main
 from rnnkit.data import read_text
-from rnnkit.reference.charrnn import CharVocabulary, default_corpus, sample, train_char_rnn
+from rnnkit.data.vocab import Vocabulary
+from rnnkit.reference.charrnn import default_corpus, sample, train_char_rnn
 
 
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
@@ -19,16 +20,16 @@ def test_loss_falls_on_real_text_and_samples_are_valid(model):
     assert last < first
     assert last < np.log(len(run.vocab)) - 1.5  # 4.56 nats/char for a uniform guess over this vocabulary
     (_, text_sample), = run.samples
-    assert len(text_sample) == 80 and set(text_sample) <= set(run.vocab.chars)
+    assert len(text_sample) == 80 and set(text_sample) <= set(run.vocab.tokens)
 
 
 def test_vocabulary_round_trip_and_errors():
-    vocab = CharVocabulary.from_text("hello, wörld\n")
+    vocab = Vocabulary.from_text("hello, wörld\n")
     assert vocab.decode(vocab.encode("wörld")) == "wörld"
     with pytest.raises(ValueError, match="not in the vocabulary"):
         vocab.encode("xyz")
     with pytest.raises(ValueError, match="empty"):
-        CharVocabulary.from_text("")
+        Vocabulary.from_text("")
 
 
 def test_sampling_needs_a_start():

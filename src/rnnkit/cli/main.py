@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-from . import demo, explain, reference
+from ..training.trainer import TrainingStopped
+from . import demo, explain, reference, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results, no progress")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, explain, reference):
+    for module in (train, demo, explain, reference):
         module.register(sub)
     sub.add_parser("cells", help="list the registered cells").set_defaults(run=_list_cells)
     return parser
@@ -30,13 +31,31 @@ def _list_cells(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        dotted = [u for u in unknown if u.startswith("--") and "." in u]
+        if dotted and args.command in ("train", "evaluate"):
+            from ..config import build_config
+
+            try:  # the config layer names the key and lists the valid ones
+                build_config(None, {dotted[0][2:]: ""})
+            except ValueError as e:
+                print(f"rnnkit: error: {e}", file=sys.stderr)
+                return 2
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
         return args.run(args)
     except ValueError as e:  # bad user input: one clear line, no trace
         print(f"rnnkit: error: {e}", file=sys.stderr)
         return 2
+    except TrainingStopped as e:
+        print(f"rnnkit: training stopped: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted; `rnnkit train --resume RUN` continues from the last checkpoint", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..data.vocab import Vocabulary
 from .base import ReferenceRNN, clip_by_norm, clip_elementwise, random_step_if_above, softmax
 from .models import GRU, LSTM, VanillaRNN
 
@@ -29,35 +30,7 @@ def default_corpus() -> str:
     return "\n\n".join(topics[k] for k in sorted(topics))
 
 
-@dataclass
-class CharVocabulary:
-    """Characters ↔ ids, in sorted order of the characters seen in the training text."""
-
-    chars: list[str]
-
-    @classmethod
-    def from_text(cls, text: str) -> CharVocabulary:
-        if not text:
-            raise ValueError("the training text is empty")
-        return cls(sorted(set(text)))
-
-    def __post_init__(self):
-        self.index = {ch: i for i, ch in enumerate(self.chars)}
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def encode(self, text: str) -> np.ndarray:
-        unknown = sorted(set(text) - set(self.index))
-        if unknown:
-            raise ValueError(f"characters not in the vocabulary: {unknown[:10]}")
-        return np.array([self.index[ch] for ch in text], dtype=np.int64)
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[i] for i in ids)
-
-
-def sample(model: ReferenceRNN, vocab: CharVocabulary, prime: str, length: int, temperature: float = 1.0,
+def sample(model: ReferenceRNN, vocab: Vocabulary, prime: str, length: int, temperature: float = 1.0,
            rng: np.random.Generator | None = None, state: tuple | None = None) -> str:
     """Feed ``prime`` (may be empty when ``state`` is given), then draw ``length`` characters from
     softmax(o / temperature), carrying the state."""
@@ -85,17 +58,17 @@ class CharRNNRun:
     """What :func:`train_char_rnn` returns."""
 
     model: ReferenceRNN
-    vocab: CharVocabulary
+    vocab: Vocabulary
     losses: list[tuple[int, float]] = field(default_factory=list)  # (iteration, mean nats/char since last log)
     samples: list[tuple[int, str]] = field(default_factory=list)  # (iteration, text)
 
 
 def build_char_model(text: str, model: str = "rnn", hidden_size: int = 100,
-                     seed: int = 0) -> tuple[ReferenceRNN, CharVocabulary]:
+                     seed: int = 0) -> tuple[ReferenceRNN, Vocabulary]:
     """An untrained NumPy char model for ``text`` and its vocabulary (the start of :func:`train_char_rnn`)."""
     if model not in MODELS:
         raise ValueError(f"unknown reference model {model!r}; expected one of {sorted(MODELS)}")
-    vocab = CharVocabulary.from_text(text)
+    vocab = Vocabulary.from_text(text)
     return MODELS[model](len(vocab), hidden_size, len(vocab), output="softmax", seed=seed), vocab
 
 

@@ -1,0 +1,92 @@
+"""``rnnkit train`` and ``rnnkit evaluate``: thin wrappers over rnnkit.training; options come from rnnkit.config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ..config import build_config, load_toml, option_table
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("configuration (also settable in a TOML file: [model] cell = \"gru\" ...)")
+    for key, tname, default, help_text in option_table():
+        group.add_argument(f"--{key}", dest=key, default=None, metavar=tname.upper() if "{" not in tname else tname,
+                           help=f"{help_text} (default: {default!r})")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a model (default: a character LSTM on Python's documentation text)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train with truncated BPTT. Without options: a 2-layer character LSTM on the "
+                                   "Python documentation text shipped with Python.")
+    p.add_argument("--config", help="TOML file with [model], [data] and [train] tables")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
+    p.add_argument("--run-dir", help="where to write the run (default: runs/<task>-<time>)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint "
+                   "(train.* options may be changed, e.g. --train.steps to train longer)")
+    _add_config_options(p)
+    p.set_defaults(run=run_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a trained run on its validation split (or other data)")
+    e.add_argument("run_dir", metavar="RUN")
+    e.add_argument("--data.path", dest="data.path", default=None, help="evaluate on this file instead")
+    e.add_argument("--data.column", dest="data.column", default=None, help="CSV column (forecast runs)")
+    e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
+    e.set_defaults(run=run_evaluate)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    return {k: v for k, v in vars(args).items() if "." in k and v is not None}
+
+
+def _read_run_config(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "config.json").read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{run_dir}: not a run directory (no config.json)") from None
+    except ValueError as e:
+        raise ValueError(f"{run_dir}/config.json is not valid JSON ({e})") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..tasks import TASKS
+    from ..training import Trainer
+
+    overrides = _overrides(args)
+    if args.resume:
+        run_dir = Path(args.resume)
+        changed = sorted(k for k in overrides if not k.startswith("train."))
+        if changed or args.config:
+            raise ValueError(f"--resume continues a run as configured; only train.* options may change (got "
+                             f"{changed or ['--config']})")
+        config = build_config(_read_run_config(run_dir), overrides)
+        task = TASKS[config.data.task].from_run(config, run_dir)
+    else:
+        config = build_config(load_toml(args.config) if args.config else None, overrides)
+        run_dir = Path(args.run_dir or f"runs/{config.data.task}-{time.strftime('%Y%m%d-%H%M%S')}")
+        task = TASKS[config.data.task](config)
+    print(f"{config.data.task}: {task.description}; run directory {run_dir}")
+    trainer = Trainer(config, task, run_dir, resume=bool(args.resume), progress=not args.quiet)
+    summary = trainer.fit()
+    shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
+    print(f"done: {shown}")
+    print(f"wrote {run_dir}/model.safetensors (best validation weights), config.json, metrics.jsonl, curves.png")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from ..tasks import TASKS
+    from ..training.checkpoint import load_weights
+    from ..training.trainer import evaluate, resolve_device
+
+    run_dir = Path(args.run_dir)
+    config = build_config(_read_run_config(run_dir), _overrides(args))
+    task = TASKS[config.data.task].from_run(config, run_dir)
+    model = task.build_model()
+    load_weights(model, run_dir / "model.safetensors")
+    metrics = evaluate(model.to(resolve_device(config.train.device)), task)
+    print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return 0

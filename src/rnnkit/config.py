@@ -1,0 +1,185 @@
+"""Typed run configuration: one source of truth for defaults, TOML files, ``--section.key`` overrides,
+``--help`` and the ``config.json`` saved in every run directory.
+
+A run is ``RunConfig(model=ModelConfig, data=DataConfig, train=TrainConfig)``. Every field has a type, a
+default and a one-line comment (the ``help``). Unknown keys and bad values are rejected with the list of
+valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+
+def _f(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: str = _f("lstm", "recurrent cell, any name from `rnnkit cells`")
+    hidden_size: int = _f(256, "units per recurrent layer", min=1)
+    num_layers: int = _f(2, "stacked recurrent layers", min=1)
+    dropout: float = _f(0.1, "dropout between layers and before the output layer", min=0.0, max=0.99)
+    embedding_size: int = _f(64, "token embedding size (language models)", min=1)
+    tie_weights: bool = _f(False, "share the embedding and output matrices (needs embedding_size == hidden_size)")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    task: Literal["char-lm", "forecast"] = _f("char-lm", "what to learn: next character, or next value of a series")
+    path: str = _f("", "a UTF-8 text file (char-lm) or a CSV file (forecast); empty: the built-in default")
+    column: str = _f("", "CSV column to forecast (forecast task; empty: the first numeric column)")
+    seq_length: int = _f(100, "k1: steps per truncated-BPTT chunk (one parameter update per chunk)", min=2)
+    batch_size: int = _f(32, "parallel streams (rows) per batch", min=1)
+    val_fraction: float = _f(0.1, "the last part of the data held out for validation", min=0.01, max=0.5)
+    max_chars: int = _f(0, "use at most this many characters of the text (0: all)", min=0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = _f(2000, "parameter updates to run", min=1)
+    lr: float = _f(2e-3, "learning rate", min=0.0)
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "asgd"] = _f("adam", "torch optimizer")
+    momentum: float = _f(0.0, "momentum (sgd, rmsprop)", min=0.0)
+    weight_decay: float = _f(0.0, "weight decay", min=0.0)
+    schedule: Literal["none", "step", "cosine", "plateau"] = _f(
+        "none", "learning-rate schedule: step decay (Zaremba et al.), cosine to 0, or reduce on plateau")
+    decay_every: int = _f(1000, "step schedule: multiply lr by decay_factor every this many updates", min=1)
+    decay_factor: float = _f(0.5, "step / plateau schedules: lr multiplier", min=0.0, max=1.0)
+    bptt: int = _f(0, "k2: back-propagate through at most this many steps inside a chunk (0: the whole chunk)",
+                   min=0)
+    clip_norm: float = _f(5.0, "clip the global gradient norm to this (0: off)", min=0.0)
+    clip_value: float = _f(0.0, "clip every gradient entry to [-v, v] (0: off)", min=0.0)
+    teacher_forcing: float = _f(1.0, "probability of feeding the true previous value (forecast; 1: teacher forcing)",
+                                min=0.0, max=1.0)
+    teacher_forcing_final: float = _f(1.0, "scheduled sampling: anneal teacher_forcing linearly to this", min=0.0,
+                                      max=1.0)
+    eval_every: int = _f(200, "evaluate on the validation split every this many updates", min=1)
+    eval_batches: int = _f(0, "validation chunks per evaluation (0: the whole split)", min=0)
+    patience: int = _f(0, "early stopping: stop after this many evaluations without improvement (0: off)", min=0)
+    checkpoint_every: int = _f(200, "write a checkpoint every this many updates", min=1)
+    log_every: int = _f(20, "append training metrics to metrics.jsonl every this many updates", min=1)
+    nonfinite: Literal["skip", "stop"] = _f("skip", "on a NaN/Inf loss or gradient: skip the update, or stop")
+    max_skips: int = _f(10, "stop after this many consecutive skipped updates", min=1)
+    seed: int = _f(0, "seed for data order, initialisation and dropout")
+    device: Literal["auto", "cpu", "cuda"] = _f("auto", "where to train (auto: cuda when available)")
+    tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+SECTIONS = {f.name: f.type for f in fields(RunConfig)}
+_SECTION_CLASSES = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def _field_type(cls, f):
+    return typing.get_type_hints(cls, include_extras=True)[f.name]
+
+
+def parse_value(cls, name: str, raw):
+    """Convert ``raw`` (a string from the command line, or a TOML/JSON value) to the field's type, checking
+    choices and bounds. Raises ValueError naming the key and what is allowed."""
+    by_name = {f.name: f for f in fields(cls)}
+    section = next(k for k, v in _SECTION_CLASSES.items() if v is cls)
+    if name not in by_name:
+        raise ValueError(f"unknown key '{section}.{name}'; valid keys: {', '.join(sorted(by_name))}")
+    f = by_name[name]
+    typ = _field_type(cls, f)
+    key = f"{section}.{name}"
+    if typing.get_origin(typ) is Literal:
+        choices = typing.get_args(typ)
+        if raw not in choices:
+            raise ValueError(f"{key} must be one of {list(choices)}; got {raw!r}")
+        value = raw
+    elif typ is bool:
+        if isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "false", "0", "no"):
+            value = raw.lower() in ("true", "1", "yes")
+        else:
+            raise ValueError(f"{key} must be true or false; got {raw!r}")
+    elif typ in (int, float):
+        try:
+            if typ is int and isinstance(raw, float) and not raw.is_integer():
+                raise ValueError
+            value = typ(raw) if not (typ is int and isinstance(raw, str)) else int(raw, 10)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be {'an integer' if typ is int else 'a number'}; got {raw!r}") from None
+        if isinstance(raw, bool):
+            raise ValueError(f"{key} must be {'an integer' if typ is int else 'a number'}; got {raw!r}")
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise ValueError(f"{key} must be {bounds}; got {value}")
+    else:
+        if not isinstance(raw, str):
+            raise ValueError(f"{key} must be a string; got {raw!r}")
+        value = raw
+    if name == "cell" and cls is ModelConfig:
+        from .registry import CELLS
+
+        if value not in CELLS:
+            raise ValueError(f"model.cell must be one of {sorted(CELLS)}; got {value!r}")
+    return value
+
+
+def build_config(base: dict | None = None, overrides: dict[str, str] | None = None) -> RunConfig:
+    """A RunConfig from a nested dict (TOML / config.json) and dotted overrides ``{"train.lr": "3e-3"}``."""
+    values: dict[str, dict] = {s: {} for s in _SECTION_CLASSES}
+    for section, entries in (base or {}).items():
+        if section not in _SECTION_CLASSES:
+            raise ValueError(f"unknown section '{section}'; valid sections: {', '.join(_SECTION_CLASSES)}")
+        if not isinstance(entries, dict):
+            raise ValueError(f"section '{section}' must be a table of keys")
+        for name, raw in entries.items():
+            values[section][name] = parse_value(_SECTION_CLASSES[section], name, raw)
+    for dotted, raw in (overrides or {}).items():
+        section, _, name = dotted.partition(".")
+        if section not in _SECTION_CLASSES or not name:
+            raise ValueError(f"unknown option '--{dotted}'; options look like --train.lr, --model.cell, "
+                             f"--data.path (sections: {', '.join(_SECTION_CLASSES)})")
+        values[section][name] = parse_value(_SECTION_CLASSES[section], name, raw)
+    config = RunConfig(**{s: cls(**values[s]) for s, cls in _SECTION_CLASSES.items()})
+    if config.model.tie_weights and config.model.embedding_size != config.model.hidden_size:
+        raise ValueError("model.tie_weights needs model.embedding_size == model.hidden_size; got "
+                         f"{config.model.embedding_size} and {config.model.hidden_size}")
+    return config
+
+
+def load_toml(path: str | Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"config file {path}: no such file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config file {path}: not valid TOML ({e})") from None
+
+
+def option_table() -> list[tuple[str, str, object, str]]:
+    """(dotted key, type name, default, help) for every option: used to build --help."""
+    rows = []
+    for section, cls in _SECTION_CLASSES.items():
+        for f in fields(cls):
+            typ = _field_type(cls, f)
+            tname = ("{" + ",".join(typing.get_args(typ)) + "}") if typing.get_origin(typ) is Literal else typ.__name__
+            rows.append((f"{section}.{f.name}", tname, f.default, f.metadata["help"]))
+    return rows

@@ -1,0 +1,163 @@
+"""Tasks tie a config to data, a model, metrics and the files a run directory needs to be reloaded.
+
+Each task builds its training and validation :class:`~rnnkit.data.streams.StreamBatches` and its model,
+turns a mean loss into the metrics users read, and saves what evaluation needs besides the weights (the
+vocabulary, the scaler). ``TASKS`` maps ``data.task`` names to task classes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .data.series import mackey_glass, read_csv_column
+from .data.streams import StreamBatches
+from .data.text import read_text
+from .data.vocab import Vocabulary
+from .io import write_json_atomic
+from .models import Forecaster, LanguageModel
+
+UNKNOWN_CHAR = "\ufffd"  # stands for characters never seen in the training text
+
+
+def default_text() -> str:
+    """Python's own documentation text (``pydoc_data.topics``), shipped with every CPython: ~0.9 MB of English
+    prose and code, the corpus rnnkit uses when no file is given."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[k] for k in sorted(topics))
+
+
+def _split(n: int, val_fraction: float) -> int:
+    return n - max(1, int(n * val_fraction))
+
+
+class CharLMTask:
+    """Next-character prediction (seed 004's char-RNN). Metrics: loss (nats/char), perplexity, bits per char."""
+
+    name = "char-lm"
+    carries_state = True
+
+    def __init__(self, config: RunConfig, vocab: Vocabulary | None = None):
+        d = config.data
+        text = default_text() if not d.path else read_text(d.path)
+        if d.max_chars:
+            text = text[: d.max_chars]
+        cut = _split(len(text), d.val_fraction)
+        train_text, val_text = text[:cut], text[cut:]
+        self.vocab = vocab or Vocabulary.from_text(train_text, unk=UNKNOWN_CHAR)
+        self.config = config
+        train = torch.from_numpy(self.vocab.encode(train_text))
+        val = torch.from_numpy(self.vocab.encode(val_text))
+        self.train = StreamBatches(train, d.batch_size, d.seq_length, seed=config.train.seed)
+        self.val = StreamBatches(val, min(d.batch_size, max(1, (len(val) - 1) // d.seq_length)), d.seq_length,
+                                 shuffle_offset=False)
+        self.description = (f"{len(train_text):,} training and {len(val_text):,} validation characters, "
+                            f"vocabulary {len(self.vocab)}")
+
+    def build_model(self) -> nn.Module:
+        m = self.config.model
+        return LanguageModel(len(self.vocab), m.embedding_size, m.hidden_size, m.num_layers, cell=m.cell,
+                             dropout=m.dropout, tie_weights=m.tie_weights)
+
+    @staticmethod
+    def metrics(loss: float) -> dict:
+        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bpc": loss / math.log(2)}
+
+    def forward_kwargs(self, progress: float) -> dict:
+        """Extra model arguments for the update at ``progress`` ∈ [0, 1] of training: none here."""
+        return {}
+
+    def save_artifacts(self, run_dir: Path) -> None:
+        self.vocab.save(run_dir / "vocab.json")
+
+    @classmethod
+    def from_run(cls, config: RunConfig, run_dir: Path) -> CharLMTask:
+        return cls(config, Vocabulary.load(run_dir / "vocab.json"))
+
+    @torch.no_grad()
+    def sample(self, model: nn.Module, length: int = 200, prompt: str = "\n", temperature: float = 0.8,
+               seed: int = 0) -> str:
+        """Sample with the state carried token to token (never re-reading the prefix)."""
+        g = torch.Generator().manual_seed(seed)
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        ids = torch.from_numpy(self.vocab.encode(prompt)).to(device).view(1, -1)
+        out = model(ids)
+        logits, state = out.prediction[:, -1], out.state
+        chars = []
+        for _ in range(length):
+            probs = torch.softmax(logits.float().cpu() / temperature, -1)
+            nxt = torch.multinomial(probs, 1, generator=g)
+            chars.append(int(nxt))
+            out = model(nxt.to(device), state=state)
+            logits, state = out.prediction[:, -1], out.state
+        model.train(was_training)
+        return self.vocab.decode(chars)
+
+
+class ForecastTask:
+    """Next-value prediction of a series (a CSV column, or generated Mackey-Glass τ = 17). The series is scaled
+    with the training part's mean and standard deviation. Metrics: loss (MSE, scaled), rmse and mae in the
+    series' own units."""
+
+    name = "forecast"
+    carries_state = True
+
+    def __init__(self, config: RunConfig, scaler: dict | None = None):
+        d = config.data
+        if d.path:
+            series, self.column = read_csv_column(d.path, d.column)
+        else:
+            series, self.column = mackey_glass(3000), "mackey-glass"
+        cut = _split(len(series), d.val_fraction)
+        self.scaler = scaler or {"mean": float(series[:cut].mean()), "std": float(series[:cut].std() or 1.0)}
+        scaled = torch.from_numpy((series - self.scaler["mean"]) / self.scaler["std"]).float().unsqueeze(-1)
+        self.config = config
+        self.train = StreamBatches(scaled[:cut], d.batch_size, d.seq_length, seed=config.train.seed)
+        val = scaled[cut - 1:]
+        self.val = StreamBatches(val, min(d.batch_size, max(1, (len(val) - 1) // d.seq_length)), d.seq_length,
+                                 shuffle_offset=False)
+        self.description = f"series {self.column!r}: {cut:,} training and {len(series) - cut:,} validation steps"
+
+    def build_model(self) -> nn.Module:
+        m = self.config.model
+        return Forecaster(1, m.hidden_size, m.num_layers, cell=m.cell, dropout=m.dropout)
+
+    def forward_kwargs(self, progress: float) -> dict:
+        """Scheduled sampling: the teacher-forcing probability, annealed linearly over training."""
+        t = self.config.train
+        return {"teacher_forcing": t.teacher_forcing + (t.teacher_forcing_final - t.teacher_forcing) * progress}
+
+    def metrics(self, loss: float) -> dict:
+        rmse = math.sqrt(max(loss, 0.0)) * self.scaler["std"]
+        return {"loss": loss, "rmse": rmse}
+
+    def save_artifacts(self, run_dir: Path) -> None:
+        write_json_atomic(run_dir / "scaler.json", self.scaler)
+
+    @classmethod
+    def from_run(cls, config: RunConfig, run_dir: Path) -> ForecastTask:
+        try:
+            scaler = json.loads((run_dir / "scaler.json").read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{run_dir}: cannot read scaler.json ({e})") from None
+        return cls(config, scaler)
+
+    def sample(self, model, **kwargs) -> str:
+        """The free-running forecast of the first validation steps, as a one-line report."""
+        horizon = min(10, len(self.val.data) // 2)
+        history, actual = self.val.data[:-horizon], self.val.data[-horizon:]
+        forecast = model.rollout(history[None].to(next(model.parameters()).device), horizon).cpu()[0]
+        err = (forecast - actual).squeeze(-1).numpy() * self.scaler["std"]
+        return f"{horizon}-step free-running forecast at the end of validation: RMSE {np.sqrt((err ** 2).mean()):.4f}"
+
+
+TASKS = {"char-lm": CharLMTask, "forecast": ForecastTask}

@@ -1,0 +1,5 @@
+"""Training: the engine, checkpoints."""
+
+from .trainer import Trainer as Trainer
+from .trainer import TrainingStopped as TrainingStopped
+from .trainer import evaluate as evaluate

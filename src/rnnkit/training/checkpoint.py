@@ -1,0 +1,112 @@
+"""Checkpoints that survive a crash, and that never unpickle anything.
+
+A checkpoint is a directory ``checkpoints/step-00000200/`` holding ``model.safetensors``, ``extra.safetensors``
+(the carried recurrent state and the torch RNG state), ``optimizer.pt`` (optimizer and schedule state, read with
+``torch.load(weights_only=True)``) and ``trainer.json``. It is written as ``step-....partial`` and renamed into
+place in one step, so a process killed at any instant leaves either the previous checkpoint or the new one,
+complete. The newest ``keep`` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from ..io import write_json_atomic
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, truncated or corrupted."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """``model``'s parameters and buffers as safetensors, atomically (temp file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_model(model, str(tmp))
+    os.replace(tmp, path)
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: cannot read the weights ({e}); the file is missing, truncated or "
+                              "corrupted") from None
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit this model (missing {sorted(missing)[:5]}, "
+                              f"unexpected {sorted(unexpected)[:5]})")
+
+
+def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, carried: list[torch.Tensor] | None,
+                    trainer_state: dict, keep: int = 2) -> Path:
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:08d}"
+    partial = root / f"step-{step:08d}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    save_model(model, str(partial / "model.safetensors"))
+    extra = {"rng": torch.get_rng_state()}
+    for i, t in enumerate(carried or []):
+        extra[f"state.{i}"] = t.detach().cpu().contiguous()
+    save_file(extra, str(partial / "extra.safetensors"))
+    schedule = None if scheduler is None else scheduler.state_dict()
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": schedule}, partial / "optimizer.pt")
+    write_json_atomic(partial / "trainer.json", {**trainer_state, "step": step,
+                                                  "carried_tensors": len(carried or [])})
+    for f in partial.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(partial)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)  # the commit point
+    _fsync_dir(root)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-")
+                  and not p.name.endswith(".partial"))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint (``.partial`` directories are ignored), or None."""
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[dict, list[torch.Tensor], torch.Tensor]:
+    """Restore model, optimizer and schedule in place; return (trainer state, carried tensors, RNG state)."""
+    load_weights(model, path / "model.safetensors")
+    try:
+        extra = load_file(str(path / "extra.safetensors"))
+        opt = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
+        state = json.loads((path / "trainer.json").read_text())
+    except (SafetensorError, OSError, RuntimeError, ValueError, EOFError) as e:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); it is truncated or "
+                              "corrupted. Delete this directory to resume from the one before it") from None
+    optimizer.load_state_dict(opt["optimizer"])
+    if scheduler is not None and opt.get("scheduler") is not None:
+        scheduler.load_state_dict(opt["scheduler"])
+    carried = [extra[f"state.{i}"] for i in range(state["carried_tensors"])]
+    return state, carried, extra["rng"]

@@ -1,0 +1,341 @@
+"""The training engine: truncated BPTT with the state carried across chunks, clipping, schedules, NaN
+guards, evaluation, early stopping, checkpoints and resumption, optionally data-parallel (DDP).
+
+Seeds 000, 001, 003 and 004 on training recurrent nets: back-propagation through time over the unrolled
+graph; truncated BPTT with the state carried and detached between chunks (k1 steps per update, gradients
+through at most k2 = ``train.bptt`` steps); gradient clipping by value or by norm (seed 003: "clip
+gradient norm before param update → stay in original gradient direction"); teacher forcing vs feeding
+the model's own outputs.
+
+The trainer sees a model only through ``forward(inputs, targets, state) -> Output(prediction, loss, state)``
+and ``initial_state(batch)``, and a task only through its streams, metrics and artifacts (``rnnkit.tasks``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..cells.base import map_state, state_from_tensors, state_tensors
+from ..config import RunConfig
+from ..io import write_bytes_atomic, write_json_atomic
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
+
+log = logging.getLogger("rnnkit.train")
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped on purpose (non-finite values); the last good checkpoint is intact."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda but CUDA is not available here; use auto or cpu")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def detach(state):
+    """Cut the graph at a chunk boundary (truncated BPTT): values carry on, gradients stop."""
+    return None if state is None else map_state(lambda s: s.detach(), state)
+
+
+def build_optimizer(params, cfg) -> torch.optim.Optimizer:
+    makers = {
+        "adam": lambda: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+        "adamw": lambda: torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+        "sgd": lambda: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum,
+                                               weight_decay=cfg.weight_decay),
+        "asgd": lambda: torch.optim.ASGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+    }
+    return makers[cfg.optimizer]()
+
+
+def build_scheduler(optimizer, cfg):
+    makers = {
+        "none": lambda: None,
+        "step": lambda: torch.optim.lr_scheduler.StepLR(optimizer, cfg.decay_every, cfg.decay_factor),
+        "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.steps),
+        "plateau": lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.decay_factor,
+                                                                      patience=0),
+    }
+    return makers[cfg.schedule]()
+
+
+class _Distributed:
+    """Process-group membership when launched by torchrun (WORLD_SIZE > 1)."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        return t.item() / self.world
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+
+class Trainer:
+    """Train ``task``'s model as ``config`` says, writing everything into ``run_dir``.
+
+    ``resume=True`` continues from the newest complete checkpoint in ``run_dir`` and reaches the same weights
+    as an uninterrupted run with the same config (data order, dropout and carried state are restored).
+    """
+
+    def __init__(self, config: RunConfig, task, run_dir: str | Path, resume: bool = False, progress: bool = True):
+        self.config, self.task, self.cfg = config, task, config.train
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(self.cfg.device)
+        self.dist = _Distributed(self.device)
+        self.progress = progress and self.dist.main
+        B = config.data.batch_size
+        if B % self.dist.world:
+            raise ValueError(f"data.batch_size={B} must be divisible by the number of processes ({self.dist.world})")
+        share = B // self.dist.world
+        self.rows = slice(self.dist.rank * share, (self.dist.rank + 1) * share)
+
+        torch.manual_seed(self.cfg.seed)  # initialisation
+        self.module = task.build_model().to(self.device)
+        self.model = self.module
+        if self.dist.world > 1:
+            self.model = nn.parallel.DistributedDataParallel(self.module)
+        self.optimizer = build_optimizer(self.module.parameters(), self.cfg)
+        self.scheduler = build_scheduler(self.optimizer, self.cfg)
+        self.step, self.best, self.bad_evals, self.skips = 0, math.inf, 0, 0
+        self.state = None
+        self.history: list[dict] = []
+        torch.manual_seed(self.cfg.seed + 1)  # dropout and sampling decisions from here on
+
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
+        if resume:
+            self._resume()
+        elif self.dist.main:
+            if (self.run_dir / "config.json").exists():
+                raise ValueError(f"{self.run_dir} already holds a run; use --resume {self.run_dir} to continue it "
+                                 "or choose another --run-dir")
+            write_json_atomic(self.run_dir / "config.json", config.to_dict())
+            task.save_artifacts(self.run_dir)
+            (self.run_dir / "metrics.jsonl").write_text("")
+        self.writer = self._tensorboard()
+
+    # ---- public --------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Run until ``train.steps`` updates, early stopping or a stop on non-finite values."""
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
+        tokens, window_start, stop_reason = 0, time.perf_counter(), "finished"
+        try:
+            while self.step < cfg.steps:
+                chunk = self.task.train.chunk(self.step, self.rows)
+                if chunk.starts_epoch:
+                    self.state = None
+                loss, grad_norm = self._update(chunk)
+                self.step += 1
+                tokens += chunk.inputs.shape[0] * chunk.inputs.shape[1] * self.dist.world
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    elapsed = time.perf_counter() - window_start
+                    record = {"step": self.step, "split": "train", "loss": self.dist.mean(loss),
+                              "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"],
+                              "tokens_per_s": tokens / max(elapsed, 1e-9)}
+                    self._log(record)
+                    bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:,.0f}")
+                    tokens, window_start = 0, time.perf_counter()
+                bar.update(1)
+                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    if self._evaluate_and_track():
+                        stop_reason = f"early stopping: no improvement in {cfg.patience} evaluations"
+                        self._checkpoint()
+                        break
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    self._checkpoint()
+        finally:
+            bar.close()
+            if self.writer is not None:
+                self.writer.close()
+        self._plot()
+        summary = {"steps": self.step, "best_val_loss": self.best, "stopped": stop_reason,
+                   **{f"best_{k}": v for k, v in self.task.metrics(self.best).items() if k != "loss"}}
+        log.info("%s after %d updates; best validation loss %.4f", stop_reason, self.step, self.best)
+        return summary
+
+    def evaluate(self, model: nn.Module | None = None) -> dict:
+        """Mean loss over the validation stream (state carried chunk to chunk), as the task's metrics."""
+        model = model or self.module
+        return evaluate(model, self.task, self.cfg.eval_batches, self.device)
+
+    # ---- one update ----------------------------------------------------------------------------
+    def _update(self, chunk) -> tuple[float, float]:
+        cfg = self.cfg
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        inputs, targets = chunk.inputs.to(self.device), chunk.targets.to(self.device)
+        k = inputs.shape[1]
+        k2 = min(cfg.bptt or k, k)
+        if k2 < k and (targets.dim() < 2 or targets.shape[1] != k):
+            raise ValueError("train.bptt < data.seq_length truncates inside a chunk, which needs a target per step; "
+                             "this task has one target per sequence: set train.bptt to 0")
+        segments = [slice(s, s + k2) for s in range(0, k, k2)]
+        extra = self.task.forward_kwargs(self.step / max(cfg.steps - 1, 1))
+        total = 0.0
+        for j, seg in enumerate(segments):
+            last = j == len(segments) - 1
+            sync = contextlib.nullcontext() if last or self.dist.world == 1 else self.model.no_sync()
+            x, y = (inputs, targets) if len(segments) == 1 else (inputs[:, seg], targets[:, seg])
+            with sync:
+                out = self.model(x, y, self.state, **extra)
+                weight = x.shape[1] / k
+                (out.loss * weight).backward()
+            total += out.loss.item() * weight
+            self.state = detach(out.state)  # truncated BPTT: the state carries on, its graph does not
+        params = [p for p in self.module.parameters() if p.grad is not None]
+        if cfg.clip_value > 0:
+            torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm if cfg.clip_norm > 0 else math.inf))
+        if not (math.isfinite(total) and math.isfinite(grad_norm)):
+            return self._skip(total, grad_norm), grad_norm
+        self.skips = 0
+        self.optimizer.step()
+        if self.scheduler is not None and cfg.schedule != "plateau":
+            self.scheduler.step()
+        return total, grad_norm
+
+    def _skip(self, loss: float, grad_norm: float) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state = None  # a state computed from non-finite values would poison the next chunk
+        self.skips += 1
+        what = f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at update {self.step + 1}"
+        if self.cfg.nonfinite == "stop" or self.skips >= self.cfg.max_skips:
+            last = latest_checkpoint(self.run_dir)
+            raise TrainingStopped(f"{what} ({self.skips} in a row); stopped. The last good checkpoint is "
+                                  f"{last or 'none (no checkpoint was written yet)'}; lower train.lr or set "
+                                  "train.clip_norm, then resume")
+        log.warning("%s: update skipped (%d in a row)", what, self.skips)
+        return loss
+
+    # ---- evaluation, logging, checkpoints ------------------------------------------------------
+    def _evaluate_and_track(self) -> bool:
+        """Evaluate, keep the best weights, log; returns True when early stopping says stop."""
+        metrics = self.evaluate()
+        self._log({"step": self.step, "split": "val", **metrics})
+        improved = metrics["loss"] < self.best
+        if improved:
+            self.best, self.bad_evals = metrics["loss"], 0
+            if self.dist.main:
+                save_weights(self.module, self.run_dir / "model.safetensors")
+        else:
+            self.bad_evals += 1
+        if self.scheduler is not None and self.cfg.schedule == "plateau":
+            self.scheduler.step(metrics["loss"])
+        if self.dist.main:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            log.info("update %d: validation %s%s", self.step, shown, " (best)" if improved else "")
+            sample = self.task.sample(self.module, seed=self.step)
+            if sample:
+                log.info("sample at update %d:\n%s", self.step, sample)
+            self._plot()
+        return self.cfg.patience > 0 and self.bad_evals >= self.cfg.patience
+
+    def _log(self, record: dict) -> None:
+        self.history.append(record)
+        if not self.dist.main:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for k, v in record.items():
+                if k not in ("step", "split") and isinstance(v, (int, float)):
+                    self.writer.add_scalar(f"{record['split']}/{k}", v, record["step"])
+
+    def _checkpoint(self) -> None:
+        carried = None if self.state is None else [self._gather_rows(t) for t in state_tensors(self.state)]
+        if self.dist.main:
+            save_checkpoint(self.run_dir, self.step, self.module, self.optimizer, self.scheduler, carried,
+                            {"best": self.best, "bad_evals": self.bad_evals, "skips": self.skips})
+        self.dist.barrier()
+
+    def _gather_rows(self, t: torch.Tensor) -> torch.Tensor:
+        """A state tensor (L·D, B/world, ...) from every process, as the full batch (L·D, B, ...)."""
+        if self.dist.world == 1:
+            return t
+        parts = [torch.empty_like(t) for _ in range(self.dist.world)]
+        torch.distributed.all_gather(parts, t.contiguous())
+        return torch.cat(parts, 1)
+
+    def _resume(self) -> None:
+        path = latest_checkpoint(self.run_dir)
+        if path is None:
+            raise ValueError(f"{self.run_dir}: no complete checkpoint to resume from")
+        state, carried, rng = load_checkpoint(path, self.module, self.optimizer, self.scheduler)
+        self.step, self.best = state["step"], state["best"]
+        self.bad_evals, self.skips = state["bad_evals"], state["skips"]
+        if carried:  # saved for the whole batch; this process takes its rows
+            template = self.module.initial_state(self.rows.stop - self.rows.start)
+            self.state = state_from_tensors(template, [c[:, self.rows].to(self.device) for c in carried])
+        torch.set_rng_state(rng)
+        if self.dist.main:  # forget metrics logged after the checkpoint: they are about to be redone
+            lines = (self.run_dir / "metrics.jsonl").read_text().splitlines() if (
+                self.run_dir / "metrics.jsonl").exists() else []
+            kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= self.step]
+            write_bytes_atomic(self.run_dir / "metrics.jsonl", "".join(ln + "\n" for ln in kept).encode())
+            self.history = [json.loads(ln) for ln in kept]
+        log.info("resumed %s at update %d", self.run_dir, self.step)
+
+    def _tensorboard(self):
+        if not (self.cfg.tensorboard and self.dist.main):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.warning("train.tensorboard is set but the tensorboard package is not installed; "
+                        "pip install tensorboard (metrics.jsonl has the same numbers)")
+            return None
+        return SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _plot(self) -> None:
+        if self.dist.main and self.history:
+            from ..plots import plot_training_curves
+
+            plot_training_curves(self.history, self.run_dir / "curves.png")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None) -> dict:
+    """The task's metrics of ``model`` on its validation stream, state carried across chunks."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    state, total, count = None, 0.0, 0
+    for chunk in task.val.sequential(max_chunks):
+        if chunk.starts_epoch:
+            state = None
+        out = model(chunk.inputs.to(device), chunk.targets.to(device), state)
+        n = chunk.targets.shape[0] * (chunk.targets.shape[1] if chunk.targets.dim() > 1 else 1)  # weight by targets
+        total += out.loss.item() * n
+        count += n
+        state = out.state
+    model.train(was_training)
+    return task.metrics(total / count)
