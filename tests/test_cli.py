@@ -31,3 +31,55 @@ def test_bad_values_are_one_line_errors(capsys):
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "rnnkit.cli.main", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "demo" in out.stdout and "explain" in out.stdout
+
+
+def _tiny(tmp_path):
+    text = tmp_path / "text.txt"
+    from rnnkit.tasks import default_text
+
+    text.write_text(default_text()[:30_000], encoding="utf-8")
+    return ["--data.path", str(text), "--model.hidden_size", "32", "--model.num_layers", "1",
+            "--data.seq_length", "32", "--data.batch_size", "8", "--train.steps", "30", "--train.eval_every", "15",
+            "--train.checkpoint_every", "15"]
+
+
+def test_train_evaluate_generate_on_a_user_text(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["-q", "train", "--run-dir", str(run), *_tiny(tmp_path)]) == 0
+    assert "best_val_loss" in capsys.readouterr().out
+    assert main(["evaluate", str(run)]) == 0
+    loss = capsys.readouterr().out.split()[1]
+    assert float(loss) < 4.0  # below a uniform guess over ~90 characters (4.5 nats)
+    assert main(["generate", str(run), "--prompt", "def ", "--length", "40"]) == 0
+    sample = capsys.readouterr().out
+    assert sample.startswith("def ") and len(sample.rstrip("\n")) == 44
+    # resuming may change train.* only
+    assert main(["train", "--resume", str(run), "--model.cell", "gru"]) == 2
+    assert "only train.* options may change" in capsys.readouterr().err
+    assert main(["-q", "train", "--resume", str(run), "--train.steps", "40"]) == 0
+
+
+def test_train_rejects_bad_text_files(tmp_path, capsys):
+    (tmp_path / "bin.dat").write_bytes(b"\x00\x01binary")
+    assert main(["train", "--data.path", str(tmp_path / "bin.dat")]) == 2
+    assert "looks binary" in capsys.readouterr().err
+    (tmp_path / "short.txt").write_text("tiny text")
+    assert main(["train", "--data.path", str(tmp_path / "short.txt"), "--data.seq_length", "50"]) == 2
+    assert "too few" in capsys.readouterr().err
+
+
+def test_forecast_task_on_a_csv(tmp_path, capsys):
+    csv = tmp_path / "series.csv"
+    import math
+
+    csv.write_text("t,value\n" + "".join(f"{i},{math.sin(0.2 * i) + 0.01 * (i % 7)}\n" for i in range(600)))
+    run = tmp_path / "fc"
+    args = ["-q", "train", "--run-dir", str(run), "--data.task", "forecast", "--data.path", str(csv),
+            "--data.column", "value", "--data.seq_length", "20", "--data.batch_size", "4", "--model.hidden_size",
+            "16", "--model.num_layers", "1", "--train.steps", "40", "--train.eval_every", "20"]
+    assert main(args) == 0
+    assert "rmse" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,value\n1,0.5\n2,\n3,0.7\n")
+    assert main(["train", "--data.task", "forecast", "--data.path", str(bad), "--data.column", "value"]) == 2
+    assert "row 3, column 'value': missing" in capsys.readouterr().err

@@ -44,7 +44,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = _f(2000, "parameter updates to run", min=1)
+    steps: int = _f(1200, "parameter updates to run", min=1)
     lr: float = _f(2e-3, "learning rate", min=0.0)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "asgd"] = _f("adam", "torch optimizer")
     momentum: float = _f(0.0, "momentum (sgd, rmsprop)", min=0.0)

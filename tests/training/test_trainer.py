@@ -133,3 +133,37 @@ def test_run_directory_contents(tmp_path):
     assert all("grad_norm" in r and "tokens_per_s" in r for r in records if r["split"] == "train")
     with pytest.raises(ValueError, match="already holds a run"):
         Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop", "asgd"])
+def test_every_optimizer_trains(tmp_path, optimizer):
+    cfg = config(train__optimizer=optimizer, train__lr=0.01 if optimizer != "sgd" else 0.1, train__steps=40,
+                 train__eval_every=40)
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    trainer.fit()
+    train_losses = [r["loss"] for r in trainer.history if r["split"] == "train"]
+    assert train_losses[-1] < train_losses[0]
+
+
+def test_step_decay_schedule(tmp_path):
+    cfg = config(train__schedule="step", train__decay_every=5, train__decay_factor=0.5, train__steps=12)
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    trainer.fit()
+    lrs = {r["step"]: r["lr"] for r in trainer.history if r["split"] == "train"}
+    assert lrs[5] == pytest.approx(0.005) and lrs[10] == pytest.approx(0.0025)
+
+
+def test_missing_tensorboard_is_a_warning_not_a_crash(tmp_path, caplog, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name == "torch.utils.tensorboard":
+            raise ImportError("no tensorboard")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    cfg = config(train__tensorboard="true", train__steps=5)
+    Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False).fit()
+    assert "tensorboard package is not installed" in caplog.text

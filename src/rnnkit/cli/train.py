@@ -37,6 +37,15 @@ def register(sub) -> None:
     e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     e.set_defaults(run=run_evaluate)
 
+    g = sub.add_parser("generate", help="sample text from a trained character model",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g.add_argument("run_dir", metavar="RUN")
+    g.add_argument("--prompt", default="\n", help="text to start from (its state is carried, not re-read)")
+    g.add_argument("--length", type=int, default=500, help="characters to generate")
+    g.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (lower: safer)")
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(run=run_generate)
+
 
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
     return {k: v for k, v in vars(args).items() if "." in k and v is not None}
@@ -69,8 +78,11 @@ def run_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.run_dir or f"runs/{config.data.task}-{time.strftime('%Y%m%d-%H%M%S')}")
         task = TASKS[config.data.task](config)
     print(f"{config.data.task}: {task.description}; run directory {run_dir}")
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     trainer = Trainer(config, task, run_dir, resume=bool(args.resume), progress=not args.quiet)
-    summary = trainer.fit()
+    with logging_redirect_tqdm():  # log lines above the progress bar, not through it
+        summary = trainer.fit()
     shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
     print(f"done: {shown}")
     print(f"wrote {run_dir}/model.safetensors (best validation weights), config.json, metrics.jsonl, curves.png")
@@ -78,15 +90,32 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from ..training.trainer import evaluate
+
+    task, model = _load_run(Path(args.run_dir), _overrides(args))
+    metrics = evaluate(model, task)
+    print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def _load_run(run_dir: Path, overrides: dict[str, str]):
     from ..tasks import TASKS
     from ..training.checkpoint import load_weights
-    from ..training.trainer import evaluate, resolve_device
+    from ..training.trainer import resolve_device
 
-    run_dir = Path(args.run_dir)
-    config = build_config(_read_run_config(run_dir), _overrides(args))
+    config = build_config(_read_run_config(run_dir), overrides)
     task = TASKS[config.data.task].from_run(config, run_dir)
     model = task.build_model()
     load_weights(model, run_dir / "model.safetensors")
-    metrics = evaluate(model.to(resolve_device(config.train.device)), task)
-    print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return task, model.to(resolve_device(config.train.device))
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    if args.length < 1 or args.temperature <= 0:
+        raise ValueError(f"--length must be >= 1 and --temperature > 0; got {args.length}, {args.temperature}")
+    task, model = _load_run(Path(args.run_dir), {})
+    if task.name != "char-lm":
+        raise ValueError(f"{args.run_dir} is a {task.name} run; generate samples from char-lm runs")
+    text = task.sample(model, length=args.length, prompt=args.prompt, temperature=args.temperature, seed=args.seed)
+    print(args.prompt + text)
     return 0
