@@ -35,7 +35,7 @@ def test_console_script_help():
 
 def _tiny(tmp_path):
     text = tmp_path / "text.txt"
-    from rnnkit.tasks import default_text
+    from rnnkit.data import default_text
 
     text.write_text(default_text()[:30_000], encoding="utf-8")
     return ["--data.path", str(text), "--model.hidden_size", "32", "--model.num_layers", "1",

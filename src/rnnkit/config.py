@@ -86,7 +86,6 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2)
 
 
-SECTIONS = {f.name: f.type for f in fields(RunConfig)}
 _SECTION_CLASSES = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
 

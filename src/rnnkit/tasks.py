@@ -18,20 +18,12 @@ from torch import nn
 from .config import RunConfig
 from .data.series import mackey_glass, read_csv_column
 from .data.streams import StreamBatches
-from .data.text import read_text
+from .data.text import default_text, read_text
 from .data.vocab import Vocabulary
 from .io import write_json_atomic
 from .models import Forecaster, LanguageModel
 
 UNKNOWN_CHAR = "\ufffd"  # stands for characters never seen in the training text
-
-
-def default_text() -> str:
-    """Python's own documentation text (``pydoc_data.topics``), shipped with every CPython: ~0.9 MB of English
-    prose and code, the corpus rnnkit uses when no file is given."""
-    from pydoc_data.topics import topics
-
-    return "\n\n".join(topics[k] for k in sorted(topics))
 
 
 def _split(n: int, val_fraction: float) -> int:
@@ -42,7 +34,6 @@ class CharLMTask:
     """Next-character prediction (seed 004's char-RNN). Metrics: loss (nats/char), perplexity, bits per char."""
 
     name = "char-lm"
-    carries_state = True
 
     def __init__(self, config: RunConfig, vocab: Vocabulary | None = None):
         d = config.data
@@ -109,7 +100,6 @@ class ForecastTask:
     series' own units."""
 
     name = "forecast"
-    carries_state = True
 
     def __init__(self, config: RunConfig, scaler: dict | None = None):
         d = config.data

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from rnnkit.cli.main import main
-from rnnkit.data import read_text
+from rnnkit.data import default_text, read_text
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.reference.charrnn import default_corpus, sample, train_char_rnn
+from rnnkit.reference.charrnn import sample, train_char_rnn
 
 
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
 def test_loss_falls_on_real_text_and_samples_are_valid(model):
-    text = default_corpus()[:60_000]  # Python's own documentation text
+    text = default_text()[:60_000]  # Python's own documentation text
     run = train_char_rnn(text, model=model, hidden_size=32, iterations=400, log_every=100, sample_every=400,
                          sample_length=80)
     first, last = run.losses[0][1], run.losses[-1][1]
@@ -56,7 +56,7 @@ def test_read_text_errors(tmp_path):
 
 def test_cli_char_rnn(tmp_path, capsys):
     data = tmp_path / "data.txt"
-    data.write_text(default_corpus()[:20_000], encoding="utf-8")
+    data.write_text(default_text()[:20_000], encoding="utf-8")
     code = main(["reference", "char-rnn", "--data", str(data), "--iterations", "200", "--hidden-size", "16",
                  "--sample-every", "100", "--out", str(tmp_path / "out")])
     assert code == 0

@@ -24,7 +24,6 @@ def config(**overrides):
 class SineStreamTask:
     """Many-to-many regression on a long noisy sine, read as a stream with the state carried (TBPTT)."""
 
-    carries_state = True
     description = "sine stream"
 
     def __init__(self, cfg, length=2000):
@@ -75,7 +74,6 @@ class SignClassifier(nn.Module):
 class SignTask(SineStreamTask):
     """Many-to-one classification of independent sequences: is the sum positive?"""
 
-    carries_state = False
 
     def __init__(self, cfg):
         self.config = cfg

@@ -32,12 +32,12 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..data import read_text
-    from ..reference.charrnn import build_char_model, default_corpus, train_char_rnn
+    from ..data import default_text, read_text
+    from ..reference.charrnn import build_char_model, train_char_rnn
 
     if min(args.hidden_size, args.seq_length, args.iterations) < 1 or args.lr <= 0 or args.clip <= 0:
         raise ValueError("--hidden-size, --seq-length and --iterations must be >= 1; --lr and --clip > 0")
-    text = default_corpus()[: args.max_chars] if args.data is None else read_text(args.data, args.max_chars)
+    text = default_text()[: args.max_chars] if args.data is None else read_text(args.data, args.max_chars)
     probe = text[: min(50, len(text))]
     # gradient flow at initialisation: the untrained model (same shape and seed as the one trained below)
     untrained, vocab = build_char_model(text, args.model, args.hidden_size, args.seed)

@@ -5,6 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def default_text() -> str:
+    """Python's own documentation text (``pydoc_data.topics``), shipped with every CPython: ~465,000 characters of English
+    prose and code, the corpus rnnkit uses when no file is given."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[k] for k in sorted(topics))
+
+
 def read_text(path: str | Path, max_chars: int | None = None) -> str:
     """Read a UTF-8 text file. Missing, empty, binary or non-UTF-8 files raise a ValueError saying which."""
     file = Path(path)

@@ -23,13 +23,6 @@ log = logging.getLogger("rnnkit.reference")
 MODELS = {"rnn": VanillaRNN, "lstm": LSTM, "gru": GRU}
 
 
-def default_corpus() -> str:
-    """The Python documentation topics that ship with every CPython (``pydoc_data.topics``), ~0.9 MB."""
-    from pydoc_data.topics import topics
-
-    return "\n\n".join(topics[k] for k in sorted(topics))
-
-
 def sample(model: ReferenceRNN, vocab: Vocabulary, prime: str, length: int, temperature: float = 1.0,
            rng: np.random.Generator | None = None, state: tuple | None = None) -> str:
     """Feed ``prime`` (may be empty when ``state`` is given), then draw ``length`` characters from
