@@ -28,8 +28,10 @@ class LongSine:
         self.val = StreamBatches(x[T:], 1, 100, shuffle_offset=False)
     def build_model(self):
         return Forecaster(1, hidden, 1)
-    def metrics(self, loss):
+    def metrics(self, loss, means=None):
         return {"loss": loss}
+    def batch_terms(self, prediction, targets):
+        return {}
     def forward_kwargs(self, progress):
         return {}
     def save_artifacts(self, run_dir):

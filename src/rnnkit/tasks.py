@@ -58,8 +58,13 @@ class CharLMTask:
                              dropout=m.dropout, tie_weights=m.tie_weights)
 
     @staticmethod
-    def metrics(loss: float) -> dict:
-        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bpc": loss / math.log(2)}
+    def batch_terms(prediction, targets) -> dict:
+        """Per-batch sums that :meth:`metrics` turns into means: correct next-character guesses."""
+        return {"accuracy": (prediction.argmax(-1) == targets).sum().item()}
+
+    @staticmethod
+    def metrics(loss: float, means: dict | None = None) -> dict:
+        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bpc": loss / math.log(2), **(means or {})}
 
     def forward_kwargs(self, progress: float) -> dict:
         """Extra model arguments for the update at ``progress`` ∈ [0, 1] of training: none here."""
@@ -126,9 +131,13 @@ class ForecastTask:
         t = self.config.train
         return {"teacher_forcing": t.teacher_forcing + (t.teacher_forcing_final - t.teacher_forcing) * progress}
 
-    def metrics(self, loss: float) -> dict:
+    def batch_terms(self, prediction, targets) -> dict:
+        """Per-batch sums that :meth:`metrics` turns into means: absolute errors in the series' units."""
+        return {"mae": (prediction - targets).abs().sum().item() * self.scaler["std"]}
+
+    def metrics(self, loss: float, means: dict | None = None) -> dict:
         rmse = math.sqrt(max(loss, 0.0)) * self.scaler["std"]
-        return {"loss": loss, "rmse": rmse}
+        return {"loss": loss, "rmse": rmse, **(means or {})}
 
     def save_artifacts(self, run_dir: Path) -> None:
         write_json_atomic(run_dir / "scaler.json", self.scaler)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 
 def default_text() -> str:
-    """Python's own documentation text (``pydoc_data.topics``), shipped with every CPython: ~465,000 characters of English
-    prose and code, the corpus rnnkit uses when no file is given."""
+    """Python's own documentation text (``pydoc_data.topics``), shipped with every CPython: ~465,000 characters
+    of English prose and code, the corpus rnnkit uses when no file is given."""
     from pydoc_data.topics import topics
 
     return "\n\n".join(topics[k] for k in sorted(topics))

@@ -122,6 +122,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.module.parameters(), self.cfg)
         self.scheduler = build_scheduler(self.optimizer, self.cfg)
         self.step, self.best, self.bad_evals, self.skips = 0, math.inf, 0, 0
+        self.best_metrics: dict = {"loss": math.inf}
         self.state = None
         self.history: list[dict] = []
         torch.manual_seed(self.cfg.seed + 1)  # dropout and sampling decisions from here on
@@ -177,8 +178,8 @@ class Trainer:
             if self.writer is not None:
                 self.writer.close()
         self._plot()
-        summary = {"steps": self.step, "best_val_loss": self.best, "stopped": stop_reason,
-                   **{f"best_{k}": v for k, v in self.task.metrics(self.best).items() if k != "loss"}}
+        summary = {"steps": self.step, "stopped": stop_reason,
+                   **{f"best_val_{k}": v for k, v in self.best_metrics.items()}}
         log.info("%s after %d updates; best validation loss %.4f", stop_reason, self.step, self.best)
         return summary
 
@@ -243,7 +244,7 @@ class Trainer:
         self._log({"step": self.step, "split": "val", **metrics})
         improved = metrics["loss"] < self.best
         if improved:
-            self.best, self.bad_evals = metrics["loss"], 0
+            self.best, self.bad_evals, self.best_metrics = metrics["loss"], 0, metrics
             if self.dist.main:
                 save_weights(self.module, self.run_dir / "model.safetensors")
         else:
@@ -274,7 +275,8 @@ class Trainer:
         carried = None if self.state is None else [self._gather_rows(t) for t in state_tensors(self.state)]
         if self.dist.main:
             save_checkpoint(self.run_dir, self.step, self.module, self.optimizer, self.scheduler, carried,
-                            {"best": self.best, "bad_evals": self.bad_evals, "skips": self.skips})
+                            {"best": self.best, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals,
+                             "skips": self.skips})
         self.dist.barrier()
 
     def _gather_rows(self, t: torch.Tensor) -> torch.Tensor:
@@ -290,7 +292,7 @@ class Trainer:
         if path is None:
             raise ValueError(f"{self.run_dir}: no complete checkpoint to resume from")
         state, carried, rng = load_checkpoint(path, self.module, self.optimizer, self.scheduler)
-        self.step, self.best = state["step"], state["best"]
+        self.step, self.best, self.best_metrics = state["step"], state["best"], state["best_metrics"]
         self.bad_evals, self.skips = state["bad_evals"], state["skips"]
         if carried:  # saved for the whole batch; this process takes its rows
             template = self.module.initial_state(self.rows.stop - self.rows.start)
@@ -328,14 +330,17 @@ def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None) -> dict:
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    state, total, count = None, 0.0, 0
+    state, total, count, sums = None, 0.0, 0, {}
     for chunk in task.val.sequential(max_chunks):
         if chunk.starts_epoch:
             state = None
-        out = model(chunk.inputs.to(device), chunk.targets.to(device), state)
-        n = chunk.targets.shape[0] * (chunk.targets.shape[1] if chunk.targets.dim() > 1 else 1)  # weight by targets
+        targets = chunk.targets.to(device)
+        out = model(chunk.inputs.to(device), targets, state)
+        n = targets.shape[0] * (targets.shape[1] if targets.dim() > 1 else 1)  # weight by targets
         total += out.loss.item() * n
         count += n
+        for name, value in task.batch_terms(out.prediction, targets).items():
+            sums[name] = sums.get(name, 0.0) + value
         state = out.state
     model.train(was_training)
-    return task.metrics(total / count)
+    return task.metrics(total / count, {name: value / count for name, value in sums.items()})
