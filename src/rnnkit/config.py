@@ -36,6 +36,7 @@ class DataConfig:
     task: Literal["char-lm", "forecast"] = _f("char-lm", "what to learn: next character, or next value of a series")
     path: str = _f("", "a UTF-8 text file (char-lm) or a CSV file (forecast); empty: the built-in default")
     column: str = _f("", "CSV column to forecast (forecast task; empty: the first numeric column)")
+    dataset: str = _f("mackey-glass", "forecast task without a path: a named series (`rnnkit forecast --list`)")
     seq_length: int = _f(100, "k1: steps per truncated-BPTT chunk (one parameter update per chunk)", min=2)
     batch_size: int = _f(32, "parallel streams (rows) per batch", min=1)
     val_fraction: float = _f(0.1, "the last part of the data held out for validation", min=0.01, max=0.5)
@@ -132,6 +133,11 @@ def parse_value(cls, name: str, raw):
         if not isinstance(raw, str):
             raise ValueError(f"{key} must be a string; got {raw!r}")
         value = raw
+    if name == "dataset" and cls is DataConfig:
+        from .data.datasets import DATASETS
+
+        if value not in DATASETS:
+            raise ValueError(f"data.dataset must be one of {DATASETS}; got {value!r}")
     if name == "cell" and cls is ModelConfig:
         from .registry import CELLS
 

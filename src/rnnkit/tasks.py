@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .data.series import mackey_glass, read_csv_column
+from .data.datasets import load_series
+from .data.series import read_csv_column
 from .data.streams import StreamBatches
 from .data.text import default_text, read_text
 from .data.vocab import Vocabulary
@@ -106,12 +107,14 @@ class ForecastTask:
 
     name = "forecast"
 
-    def __init__(self, config: RunConfig, scaler: dict | None = None):
+    def __init__(self, config: RunConfig, scaler: dict | None = None, series: np.ndarray | None = None):
         d = config.data
-        if d.path:
+        if series is not None:
+            self.column = d.column or "series"
+        elif d.path:
             series, self.column = read_csv_column(d.path, d.column)
         else:
-            series, self.column = mackey_glass(3000), "mackey-glass"
+            series, self.column = load_series(d.dataset), d.dataset
         cut = _split(len(series), d.val_fraction)
         self.scaler = scaler or {"mean": float(series[:cut].mean()), "std": float(series[:cut].std() or 1.0)}
         scaled = torch.from_numpy((series - self.scaler["mean"]) / self.scaler["std"]).float().unsqueeze(-1)

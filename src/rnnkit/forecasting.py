@@ -1,0 +1,160 @@
+"""Several forecasters on one split: the same history, the same horizon, the same metrics and one plot.
+
+Models by name (``FORECASTERS``): ``naive`` (last value), ``seasonal`` (last season), ``ar`` (AR(p), p chosen
+on validation), ``mlp-ar`` (seed 004's feed-forward autoregression), and any registered recurrent cell
+(``lstm``, ``gru``, ``mut1``, ...): a :class:`~rnnkit.models.Forecaster` trained with the training engine, its
+multi-step forecast free-running (each prediction fed back).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .baselines import MLPAR, ARModel, LastValue, SeasonalNaive
+from .metrics import forecast_metrics
+
+log = logging.getLogger("rnnkit.forecast")
+
+
+@dataclass
+class ForecastResult:
+    name: str
+    forecast: np.ndarray
+    metrics: dict
+    interval: tuple[np.ndarray, np.ndarray] | None = None
+    details: dict = field(default_factory=dict)
+
+
+def _validation_size(history: np.ndarray, horizon: int) -> int:
+    return max(horizon, len(history) // 10)
+
+
+def _fit_ar(history, horizon, options):
+    val = _validation_size(history, horizon)
+    p = ARModel.select_order(history, max_p=min(options.get("max_p", 30), len(history) // 4), validation=val)
+    model = ARModel(p).fit(history)
+    return model.forecast(horizon), model.forecast_interval(horizon), {"p": p}
+
+
+def _fit_mlp_ar(history, horizon, options):
+    p = min(options.get("window", 12), len(history) // 4)
+    model = MLPAR(p=p, seed=options.get("seed", 0)).fit(history)
+    return model.forecast(horizon), None, {"p": p}
+
+
+def _fit_naive(history, horizon, options):
+    return LastValue().fit(history).forecast(horizon), None, {}
+
+
+def _fit_seasonal(history, horizon, options):
+    m = options.get("season", 1)
+    return SeasonalNaive(m).fit(history).forecast(horizon), None, {"season": m}
+
+
+def _fit_recurrent(cell: str):
+    def fit(history, horizon, options):
+        import torch
+
+        from .config import build_config
+        from .tasks import ForecastTask
+        from .training import Trainer
+        from .training.checkpoint import load_weights
+
+        n = len(history)
+        seq = max(4, min(50, n // 12))
+        val_fraction = min(0.5, _validation_size(history, horizon) / n)
+        overrides = {"data.task": "forecast", "model.cell": cell, "data.seq_length": str(seq),
+                     "data.batch_size": str(max(1, min(16, int(n * (1 - val_fraction)) // (2 * seq)))),
+                     "data.val_fraction": f"{val_fraction:.4f}", "model.hidden_size": str(options.get("hidden", 32)),
+                     "model.num_layers": "1", "model.dropout": "0", "train.steps": str(options.get("steps", 600)),
+                     "train.eval_every": "25", "train.checkpoint_every": "100000", "train.log_every": "50",
+                     "train.lr": "0.005", "train.seed": str(options.get("seed", 0))}
+        config = build_config(None, overrides)
+        task = ForecastTask(config, series=history)
+        run_dir = Path(options.get("run_root") or tempfile.mkdtemp(prefix="rnnkit-forecast-")) / cell
+        train_log = logging.getLogger("rnnkit.train")
+        level = train_log.level
+        train_log.setLevel(logging.WARNING)  # one summary line per model, not every evaluation
+        try:
+            summary = Trainer(config, task, run_dir, progress=False).fit()
+        finally:
+            train_log.setLevel(level)
+        log.info("%s: best validation loss %.4f after %d updates", cell, summary["best_val_loss"], summary["steps"])
+        model = task.build_model()
+        load_weights(model, run_dir / "model.safetensors")
+        scaled = (history - task.scaler["mean"]) / task.scaler["std"]
+        inputs = torch.from_numpy(scaled).float().view(1, -1, 1)
+        forecast = model.eval().rollout(inputs, horizon)[0, :, 0].numpy().astype(float)
+        return forecast * task.scaler["std"] + task.scaler["mean"], None, {"run_dir": str(run_dir)}
+
+    return fit
+
+
+FORECASTERS = {"naive": _fit_naive, "seasonal": _fit_seasonal, "ar": _fit_ar, "mlp-ar": _fit_mlp_ar}
+
+
+def forecaster(name: str):
+    from .registry import CELLS
+
+    if name in FORECASTERS:
+        return FORECASTERS[name]
+    if name in CELLS:
+        return _fit_recurrent(name)
+    raise ValueError(f"unknown forecaster {name!r}; expected one of {sorted(FORECASTERS)} or a cell "
+                     f"{sorted(CELLS)}")
+
+
+def compare(series, horizon: int, models: list[str], season: int = 1, **options) -> list[ForecastResult]:
+    """Hold out the last ``horizon`` points, fit every model on the rest, forecast them and score."""
+    series = np.asarray(series, float)
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1; got {horizon}")
+    if len(series) < horizon + 30:
+        raise ValueError(f"the series has {len(series)} points; at least horizon + 30 = {horizon + 30} needed")
+    fits = {name: forecaster(name) for name in models}  # fail on a bad name before any training
+    history, actual = series[:-horizon], series[-horizon:]
+    results = []
+    for name, fit in fits.items():
+        log.info("fitting %s", name)
+        forecast, interval, details = fit(history, horizon, {**options, "season": season})
+        results.append(ForecastResult(name, forecast, forecast_metrics(actual, forecast, history, season),
+                                      interval, details))
+    return results
+
+
+def plot_forecasts(series, horizon: int, results: list[ForecastResult], path: Path, title: str = "",
+                   context: int = 100) -> None:
+    """History (its last ``context`` points), actual values and every forecast; intervals where available."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import write_bytes_atomic
+
+    series = np.asarray(series, float)
+    n = len(series)
+    start = max(0, n - horizon - context)
+    t_future = np.arange(n - horizon, n)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.plot(np.arange(start, n - horizon), series[start:n - horizon], color="black", lw=1.2, label="history")
+    ax.plot(t_future, series[-horizon:], color="black", ls="--", lw=1.2, label="actual")
+    for r in results:
+        line, = ax.plot(t_future, r.forecast, lw=1.4, label=f"{r.name} (RMSE {r.metrics['rmse']:.3g})")
+        if r.interval is not None:
+            ax.fill_between(t_future, *r.interval, color=line.get_color(), alpha=0.15)
+    ax.axvline(n - horizon - 0.5, color="grey", lw=0.8)
+    ax.set(xlabel="t", ylabel="value", title=title or "Forecasts")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    from io import BytesIO
+
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
