@@ -47,6 +47,20 @@ def _fit_mlp_ar(history, horizon, options):
     return model.forecast(horizon), None, {"p": p}
 
 
+def _fit_kalman(history, horizon, options):
+    """A linear dynamical system with ``kalman_states`` hidden states, fitted by EM on the standardised series;
+    the forecast is the predicted observation mean with a 95% Gaussian interval."""
+    from .baselines.kalman import em, forecast, initial_params, kalman_filter
+
+    k = options.get("kalman_states", 4)
+    mean, std = history.mean(), history.std() or 1.0
+    z = ((history - mean) / std)[:, None]
+    params, trace = em([z], initial_params([z], k, seed=options.get("seed", 0)), iterations=200)
+    means, covs = forecast(kalman_filter(z, params), params, horizon)
+    m, sd = means[:, 0] * std + mean, np.sqrt(covs[:, 0, 0]) * std
+    return m, (m - 1.96 * sd, m + 1.96 * sd), {"states": k, "em_iterations": len(trace)}
+
+
 def _fit_naive(history, horizon, options):
     return LastValue().fit(history).forecast(horizon), None, {}
 
@@ -95,7 +109,8 @@ def _fit_recurrent(cell: str):
     return fit
 
 
-FORECASTERS = {"naive": _fit_naive, "seasonal": _fit_seasonal, "ar": _fit_ar, "mlp-ar": _fit_mlp_ar}
+FORECASTERS = {"naive": _fit_naive, "seasonal": _fit_seasonal, "ar": _fit_ar, "mlp-ar": _fit_mlp_ar,
+               "kalman": _fit_kalman}
 
 
 def forecaster(name: str):

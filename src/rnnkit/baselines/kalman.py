@@ -1,0 +1,200 @@
+"""Linear dynamical systems and the Kalman filter (seed 002's state and appearance models; Kalman 1960;
+Rauch, Tung & Striebel 1965; Shumway & Stoffer 1982 and Ghahramani & Hinton 1996 for EM).
+
+    state:       x_t = A x_{t-1} + w_t,   w_t ~ N(0, Q),     x_1 ~ N(μ_0, P_0)
+    appearance:  y_t = C x_t + v_t,       v_t ~ N(0, R)
+
+Pure functions over an :class:`LDSParams` (filterpy's ``predict`` / ``update`` halves, without hidden state):
+``kalman_filter``, ``rts_smoother``, ``log_likelihood``, ``em``, ``simulate``, ``forecast``. Observations are
+(T, p) arrays; a row with NaN is missing (the update is skipped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+_LOG_2PI = np.log(2 * np.pi)
+
+
+@dataclass(frozen=True)
+class LDSParams:
+    A: np.ndarray  # (k, k) state transition
+    C: np.ndarray  # (p, k) appearance (emission) matrix
+    Q: np.ndarray  # (k, k) state noise covariance
+    R: np.ndarray  # (p, p) observation noise covariance
+    mu0: np.ndarray  # (k,) mean of x_1
+    P0: np.ndarray  # (k, k) covariance of x_1
+
+    def __post_init__(self):
+        k, p = self.A.shape[0], self.C.shape[0]
+        shapes = {"A": (k, k), "C": (p, k), "Q": (k, k), "R": (p, p), "mu0": (k,), "P0": (k, k)}
+        for name, shape in shapes.items():
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"LDSParams.{name} must have shape {shape} (k={k} states, p={p} outputs); "
+                                 f"got {np.shape(getattr(self, name))}")
+
+
+@dataclass
+class FilterResult:
+    means: np.ndarray  # (T, k) E[x_t | y_1..t]
+    covs: np.ndarray  # (T, k, k)
+    pred_means: np.ndarray  # (T, k) E[x_t | y_1..t-1]
+    pred_covs: np.ndarray  # (T, k, k)
+    loglik: float  # log p(y_1..T)
+
+
+@dataclass
+class SmootherResult:
+    means: np.ndarray  # (T, k) E[x_t | y_1..T]
+    covs: np.ndarray  # (T, k, k)
+    cross_covs: np.ndarray  # (T-1, k, k) Cov(x_{t+1}, x_t | y_1..T)
+
+
+def _as_2d(ys) -> np.ndarray:
+    ys = np.asarray(ys, float)
+    return ys[:, None] if ys.ndim == 1 else ys
+
+
+def kalman_filter(ys, params: LDSParams) -> FilterResult:
+    """Forward pass: predict (x_t|t-1) then update with y_t (x_t|t); accumulate the exact log-likelihood."""
+    ys = _as_2d(ys)
+    A, C, Q, R = params.A, params.C, params.Q, params.R
+    T, k = len(ys), A.shape[0]
+    means, covs = np.zeros((T, k)), np.zeros((T, k, k))
+    pred_means, pred_covs = np.zeros((T, k)), np.zeros((T, k, k))
+    m, P = params.mu0, params.P0
+    loglik = 0.0
+    for t in range(T):
+        if t > 0:  # predict
+            m, P = A @ m, A @ P @ A.T + Q
+        pred_means[t], pred_covs[t] = m, P
+        y = ys[t]
+        if not np.isnan(y).any():  # update
+            S = C @ P @ C.T + R  # innovation covariance
+            e = y - C @ m  # innovation
+            L = np.linalg.cholesky(S)
+            z = np.linalg.solve(L, e)
+            loglik -= 0.5 * (len(y) * _LOG_2PI + 2 * np.log(np.diag(L)).sum() + z @ z)
+            K = np.linalg.solve(S, C @ P).T  # Kalman gain P Cᵀ S⁻¹
+            m = m + K @ e
+            I_KC = np.eye(k) - K @ C
+            P = I_KC @ P @ I_KC.T + K @ R @ K.T  # Joseph form: stays symmetric positive definite
+        means[t], covs[t] = m, P
+    return FilterResult(means, covs, pred_means, pred_covs, float(loglik))
+
+
+def log_likelihood(ys, params: LDSParams) -> float:
+    return kalman_filter(ys, params).loglik
+
+
+def rts_smoother(filtered: FilterResult, params: LDSParams) -> SmootherResult:
+    """Backward pass (Rauch-Tung-Striebel): x_t | y_1..T, and the lag-one covariances EM needs."""
+    T, k = filtered.means.shape
+    means, covs = filtered.means.copy(), filtered.covs.copy()
+    cross = np.zeros((max(T - 1, 0), k, k))
+    for t in range(T - 2, -1, -1):
+        J = np.linalg.solve(filtered.pred_covs[t + 1], params.A @ filtered.covs[t]).T  # P_t|t Aᵀ P_t+1|t⁻¹
+        means[t] = filtered.means[t] + J @ (means[t + 1] - filtered.pred_means[t + 1])
+        covs[t] = filtered.covs[t] + J @ (covs[t + 1] - filtered.pred_covs[t + 1]) @ J.T
+        cross[t] = covs[t + 1] @ J.T  # Cov(x_{t+1}, x_t | Y) = P_{t+1|T} J_tᵀ
+    return SmootherResult(means, covs, cross)
+
+
+def simulate(params: LDSParams, T: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Draw (states (T, k), observations (T, p))."""
+    rng = rng or np.random.default_rng()
+    k, p = params.A.shape[0], params.C.shape[0]
+    xs, ys = np.zeros((T, k)), np.zeros((T, p))
+    x = rng.multivariate_normal(params.mu0, params.P0)
+    for t in range(T):
+        if t > 0:
+            x = params.A @ x + rng.multivariate_normal(np.zeros(k), params.Q)
+        xs[t] = x
+        ys[t] = params.C @ x + rng.multivariate_normal(np.zeros(p), params.R)
+    return xs, ys
+
+
+def forecast(filtered: FilterResult, params: LDSParams, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means (h, p) and covariances (h, p, p) of y_{T+1..T+h} given y_1..T."""
+    m, P = filtered.means[-1], filtered.covs[-1]
+    means, covs = [], []
+    for _ in range(horizon):
+        m, P = params.A @ m, params.A @ P @ params.A.T + params.Q
+        means.append(params.C @ m)
+        covs.append(params.C @ P @ params.C.T + params.R)
+    return np.array(means), np.array(covs)
+
+
+def initial_params(ys_list, k: int, seed: int = 0) -> LDSParams:
+    """A starting point for EM: C from the top principal directions of the data, A = 0.9 I, unit noises."""
+    Y = np.concatenate([_as_2d(y) for y in ys_list])
+    Y = Y[~np.isnan(Y).any(1)]
+    p = Y.shape[1]
+    rng = np.random.default_rng(seed)
+    centred = Y - Y.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    C = rng.normal(scale=0.1, size=(p, k))
+    r = min(k, p)
+    C[:, :r] = vt[:r].T * (s[:r] / np.sqrt(len(Y)))
+    var = np.atleast_1d(centred.var(0))
+    return LDSParams(A=0.9 * np.eye(k), C=C, Q=np.eye(k) * 0.1, R=np.diag(var * 0.5 + 1e-6),
+                     mu0=np.zeros(k), P0=np.eye(k))
+
+
+def em(ys_list, params: LDSParams, iterations: int = 50, tol: float = 1e-6,
+       fixed: tuple[str, ...] = ()) -> tuple[LDSParams, list[float]]:
+    """Maximum-likelihood A, C, Q, R, μ_0, P_0 by expectation-maximisation over one or several sequences
+    (complete observations). Returns the parameters and the log-likelihood before each M-step, which never
+    decreases. ``fixed`` names parameters to keep (e.g. ``("C",)`` for identifiability)."""
+    if isinstance(ys_list, np.ndarray):
+        ys_list = [ys_list]
+    ys_list = [_as_2d(y) for y in ys_list]
+    if any(np.isnan(y).any() for y in ys_list):
+        raise ValueError("em needs complete observations; fill or drop the NaN rows first")
+    history = []
+    for _ in range(iterations):
+        # E-step: sufficient statistics summed over sequences
+        k = params.A.shape[0]
+        S_xx = np.zeros((k, k))
+        S_xx_first = np.zeros((k, k))  # Σ_{t<T} E[x_t x_tᵀ]
+        S_xx_last = np.zeros((k, k))  # Σ_{t>1} E[x_t x_tᵀ]
+        S_x1x0 = np.zeros((k, k))  # Σ_{t>1} E[x_t x_{t-1}ᵀ]
+        S_yx = np.zeros((ys_list[0].shape[1], k))
+        S_yy = np.zeros((ys_list[0].shape[1],) * 2)
+        n_obs = n_trans = 0
+        starts, start_covs, loglik = [], [], 0.0
+        for ys in ys_list:
+            f = kalman_filter(ys, params)
+            s = rts_smoother(f, params)
+            loglik += f.loglik
+            Exx = s.covs + np.einsum("ti,tj->tij", s.means, s.means)
+            S_xx += Exx.sum(0)
+            S_xx_first += Exx[:-1].sum(0)
+            S_xx_last += Exx[1:].sum(0)
+            S_x1x0 += (s.cross_covs + np.einsum("ti,tj->tij", s.means[1:], s.means[:-1])).sum(0)
+            S_yx += ys.T @ s.means
+            S_yy += ys.T @ ys
+            n_obs += len(ys)
+            n_trans += len(ys) - 1
+            starts.append(s.means[0])
+            start_covs.append(s.covs[0])
+        history.append(loglik)
+        if len(history) > 1 and abs(history[-1] - history[-2]) < tol * abs(history[-2]):
+            break
+        # M-step
+        new = {}
+        new["C"] = S_yx @ np.linalg.inv(S_xx)
+        C = params.C if "C" in fixed else new["C"]
+        new["R"] = (S_yy - C @ S_yx.T) / n_obs
+        new["A"] = S_x1x0 @ np.linalg.inv(S_xx_first)
+        A = params.A if "A" in fixed else new["A"]
+        new["Q"] = (S_xx_last - A @ S_x1x0.T) / n_trans
+        mu0 = np.mean(starts, 0)
+        new["mu0"] = mu0
+        new["P0"] = np.mean([P + np.outer(m - mu0, m - mu0) for m, P in zip(starts, start_covs)], 0)
+        for name in ("R", "Q", "P0"):
+            new[name] = (new[name] + new[name].T) / 2 + 1e-9 * np.eye(len(new[name]))
+        params = replace(params, **{k_: v for k_, v in new.items() if k_ not in fixed})
+    return params, history

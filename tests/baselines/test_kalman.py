@@ -1,0 +1,106 @@
+"""The Kalman filter equals statsmodels' on the same matrices; the smoother, EM and forecasts behave."""
+
+import numpy as np
+import pytest
+from statsmodels.tsa.statespace.kalman_filter import KalmanFilter
+
+from rnnkit.baselines.kalman import (
+    LDSParams,
+    em,
+    forecast,
+    initial_params,
+    kalman_filter,
+    log_likelihood,
+    rts_smoother,
+    simulate,
+)
+
+
+def random_params(k=3, p=2, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(k, k))
+    A *= 0.9 / np.abs(np.linalg.eigvals(A)).max()
+    B = rng.normal(size=(k, k))
+    D = rng.normal(size=(p, p))
+    return LDSParams(A=A, C=rng.normal(size=(p, k)), Q=B @ B.T / k + 0.1 * np.eye(k), R=D @ D.T / p + 0.1 * np.eye(p),
+                     mu0=rng.normal(size=k), P0=np.eye(k) * 2.0)
+
+
+def statsmodels_filter(ys, params):
+    k, p = params.A.shape[0], params.C.shape[0]
+    kf = KalmanFilter(k_endog=p, k_states=k, design=params.C, transition=params.A, selection=np.eye(k),
+                      state_cov=params.Q, obs_cov=params.R)
+    kf.initialize_known(params.mu0, params.P0)
+    kf.bind(ys.copy())
+    return kf.filter()
+
+
+@pytest.mark.parametrize("k,p", [(1, 1), (3, 2), (2, 4)])
+def test_filter_equals_statsmodels(k, p):
+    params = random_params(k, p, seed=k + p)
+    _, ys = simulate(params, 60, np.random.default_rng(1))
+    ours = kalman_filter(ys, params)
+    ref = statsmodels_filter(ys, params)
+    np.testing.assert_allclose(ours.means, ref.filtered_state.T, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(ours.covs, ref.filtered_state_cov.transpose(2, 0, 1), rtol=1e-8, atol=1e-9)
+    assert ours.loglik == pytest.approx(ref.llf_obs.sum(), rel=1e-10)
+
+
+def test_missing_observations_equal_statsmodels():
+    params = random_params(2, 1, seed=3)
+    _, ys = simulate(params, 40, np.random.default_rng(2))
+    ys[[5, 6, 20]] = np.nan
+    ours, ref = kalman_filter(ys, params), statsmodels_filter(ys, params)
+    np.testing.assert_allclose(ours.means, ref.filtered_state.T, rtol=1e-8, atol=1e-9)
+    assert ours.loglik == pytest.approx(ref.llf_obs.sum(), rel=1e-10)
+
+
+def test_smoother_equals_statsmodels():
+    params = random_params(3, 2, seed=5)
+    _, ys = simulate(params, 50, np.random.default_rng(3))
+    ours = rts_smoother(kalman_filter(ys, params), params)
+    k = 3
+    kf = KalmanFilter(k_endog=2, k_states=k, design=params.C, transition=params.A, selection=np.eye(k),
+                      state_cov=params.Q, obs_cov=params.R)
+    kf.initialize_known(params.mu0, params.P0)
+    from statsmodels.tsa.statespace.kalman_smoother import KalmanSmoother
+
+    ks = KalmanSmoother(k_endog=2, k_states=k, design=params.C, transition=params.A, selection=np.eye(k),
+                        state_cov=params.Q, obs_cov=params.R)
+    ks.initialize_known(params.mu0, params.P0)
+    ks.bind(ys.copy())
+    ref = ks.smooth()
+    np.testing.assert_allclose(ours.means, ref.smoothed_state.T, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(ours.covs, ref.smoothed_state_cov.transpose(2, 0, 1), rtol=1e-7, atol=1e-8)
+    # lag-one covariance Cov(x_{t+1}, x_t | Y) as statsmodels reports it
+    np.testing.assert_allclose(ours.cross_covs, ref.smoothed_state_autocov.transpose(2, 0, 1)[:-1], rtol=1e-6,
+                               atol=1e-8)
+
+
+def test_em_increases_likelihood_and_approaches_the_truth():
+    true = random_params(2, 3, seed=7)
+    rng = np.random.default_rng(4)
+    seqs = [simulate(true, T, rng)[1] for T in (300, 250, 200)]  # several sequences of different lengths
+    fitted, history = em(seqs, initial_params(seqs, 2), iterations=150)
+    assert all(b >= a - 1e-6 for a, b in zip(history, history[1:]))  # EM never decreases the likelihood
+    true_ll = sum(log_likelihood(y, true) for y in seqs)
+    fitted_ll = sum(log_likelihood(y, fitted) for y in seqs)
+    assert fitted_ll > true_ll - 5  # maximum likelihood: at least as good as the generating parameters
+    # the transition's spectrum is identifiable (A is only up to a change of basis)
+    np.testing.assert_allclose(np.sort(np.abs(np.linalg.eigvals(fitted.A))),
+                               np.sort(np.abs(np.linalg.eigvals(true.A))), atol=0.15)
+
+
+def test_forecast_matches_propagation_and_grows_uncertain():
+    params = random_params(2, 1, seed=9)
+    _, ys = simulate(params, 80, np.random.default_rng(5))
+    f = kalman_filter(ys, params)
+    means, covs = forecast(f, params, 5)
+    m = params.A @ f.means[-1]
+    np.testing.assert_allclose(means[0], params.C @ m)
+    assert covs[-1, 0, 0] > covs[0, 0, 0]  # uncertainty grows with the horizon
+
+
+def test_bad_shapes_are_named():
+    with pytest.raises(ValueError, match=r"LDSParams.Q must have shape \(2, 2\)"):
+        LDSParams(A=np.eye(2), C=np.ones((1, 2)), Q=np.eye(3), R=np.eye(1), mu0=np.zeros(2), P0=np.eye(2))
