@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from .baselines import MLPAR, ARModel, LastValue, SeasonalNaive
 from .metrics import forecast_metrics
@@ -109,6 +110,122 @@ def _fit_recurrent(cell: str):
     return fit
 
 
+class _WindowTask:
+    """Windows of a (scaled) multivariate history as a training task: inputs are each window followed by the
+    known covariates of the horizon (packed along time), targets the next ``horizon`` values of column 0."""
+
+    description = "windows"
+
+    def __init__(self, z: np.ndarray, horizon: int, window: int, n_train_steps: int, batch_size: int, seed: int,
+                 build):
+        import torch
+
+        from .data.streams import IndependentBatches
+        from .data.windows import make_windows
+
+        inputs, targets = make_windows(z, window, horizon, target_columns=[0])
+        covariates = None
+        if z.shape[1] > 1:  # each window's known covariates over its horizon, (M, horizon, C)
+            covariates = z[np.arange(len(inputs))[:, None] + window + np.arange(horizon), 1:]
+        packed = inputs if covariates is None else np.concatenate(
+            [inputs, np.pad(covariates, ((0, 0), (0, 0), (1, 0)))], 1)
+        last_train = n_train_steps - window - horizon + 1  # windows whose targets end inside the training part
+        def tensor(a):
+            return torch.from_numpy(np.ascontiguousarray(a)).float()
+
+        self.train = IndependentBatches(tensor(packed[:last_train]), tensor(targets[:last_train]),
+                                        min(batch_size, last_train), seed=seed)
+        self.val = IndependentBatches(tensor(packed[last_train:]), tensor(targets[last_train:]),
+                                      max(1, len(packed) - last_train))
+        self.build_model = build
+
+    def metrics(self, loss, means=None):
+        return {"loss": loss}
+
+    def batch_terms(self, prediction, targets):
+        return {}
+
+    def forward_kwargs(self, progress):
+        return {}
+
+    def save_artifacts(self, run_dir):
+        pass
+
+    def sample(self, model, **kwargs):
+        return ""
+
+
+class _PackedInputs(nn.Module):
+    """Adapter for the trainer's ``model(inputs, targets, state)``: the window and the horizon's covariates
+    travel packed along time; this splits them for :class:`~rnnkit.models.DirectForecaster`."""
+
+    def __init__(self, model, window: int):
+        super().__init__()
+        self.model, self.window = model, window
+
+    def initial_state(self, batch_size, device=None, dtype=None):
+        return self.model.initial_state(batch_size, device=device, dtype=dtype)
+
+    def forward(self, inputs, targets=None, state=None):
+        future = inputs[:, self.window:, 1:] if inputs.shape[1] > self.window else None
+        return self.model(inputs[:, : self.window], targets, state, future=future)
+
+
+def _fit_direct(cell: str, mode: str):
+    def fit(history, horizon, options):
+        import torch
+
+        from .config import build_config
+        from .data.windows import StandardScaler
+        from .models import DirectForecaster
+        from .training import Trainer
+        from .training.checkpoint import load_weights
+
+        history2d = history if history.ndim == 2 else history[:, None]
+        future_covariates = options.get("future_covariates")
+        n, n_features = history2d.shape
+        window = options.get("window") or max(2 * horizon, min(60, n // 5))
+        n_val = _validation_size(history2d, horizon)
+        n_train = n - n_val
+        if n_train < window + horizon + 8:
+            raise ValueError(f"{cell}-{mode}: {n} points are too few for windows of {window} + {horizon}")
+        scaler = StandardScaler().fit(history2d[:n_train])
+        z = scaler.transform(history2d)
+
+        def build():
+            model = DirectForecaster(n_features, horizon, 1, options.get("hidden", 32), 1, cell=cell, mode=mode,
+                                     num_future=n_features - 1)
+            return _PackedInputs(model, window)
+
+        task = _WindowTask(z, horizon, window, n_train, 32, options.get("seed", 0), build)
+        config = build_config(None, {"train.steps": str(options.get("steps", 600)), "train.eval_every": "25",
+                                     "train.checkpoint_every": "100000", "train.log_every": "50",
+                                     "train.lr": "0.005", "train.seed": str(options.get("seed", 0)),
+                                     "data.batch_size": "1"})
+        run_dir = Path(options.get("run_root") or tempfile.mkdtemp(prefix="rnnkit-forecast-")) / f"{cell}-{mode}"
+        train_log = logging.getLogger("rnnkit.train")
+        level = train_log.level
+        train_log.setLevel(logging.WARNING)
+        try:
+            Trainer(config, task, run_dir, progress=False).fit()
+        finally:
+            train_log.setLevel(level)
+        model = build()
+        load_weights(model, run_dir / "model.safetensors")
+        x = z[-window:]
+        if n_features > 1:
+            if future_covariates is None:
+                raise ValueError("covariates need their values over the horizon (known in advance)")
+            fut = scaler.transform(np.column_stack([np.zeros(horizon), future_covariates]))
+            fut[:, 0] = 0.0
+            x = np.concatenate([x, fut])
+        with torch.no_grad():
+            pred = model.eval()(torch.from_numpy(x).float()[None]).prediction[0, :, 0].numpy()
+        return scaler.inverse(pred[:, None], [0])[:, 0], None, {"window": window}
+
+    return fit
+
+
 FORECASTERS = {"naive": _fit_naive, "seasonal": _fit_seasonal, "ar": _fit_ar, "mlp-ar": _fit_mlp_ar,
                "kalman": _fit_kalman}
 
@@ -120,23 +237,35 @@ def forecaster(name: str):
         return FORECASTERS[name]
     if name in CELLS:
         return _fit_recurrent(name)
-    raise ValueError(f"unknown forecaster {name!r}; expected one of {sorted(FORECASTERS)} or a cell "
-                     f"{sorted(CELLS)}")
+    base, _, mode = name.rpartition("-")
+    if base in CELLS and mode in ("direct", "seq2seq"):
+        return _fit_direct(base, "heads" if mode == "direct" else "seq2seq")
+    raise ValueError(f"unknown forecaster {name!r}; expected one of {sorted(FORECASTERS)}, a cell "
+                     f"{sorted(CELLS)} (recursive multi-step), or a cell with -direct / -seq2seq")
 
 
 def compare(series, horizon: int, models: list[str], season: int = 1, **options) -> list[ForecastResult]:
-    """Hold out the last ``horizon`` points, fit every model on the rest, forecast them and score."""
+    """Hold out the last ``horizon`` points, fit every model on the rest, forecast them and score.
+
+    ``series`` is (N,) or (N, 1 + C): column 0 is forecast, the other C columns are covariates known in advance
+    (their values over the horizon are given to the models that use them: ``<cell>-direct`` and
+    ``<cell>-seq2seq``); the other models see column 0 only.
+    """
     series = np.asarray(series, float)
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1; got {horizon}")
     if len(series) < horizon + 30:
         raise ValueError(f"the series has {len(series)} points; at least horizon + 30 = {horizon + 30} needed")
     fits = {name: forecaster(name) for name in models}  # fail on a bad name before any training
-    history, actual = series[:-horizon], series[-horizon:]
+    target = series if series.ndim == 1 else series[:, 0]
+    history, actual = target[:-horizon], target[-horizon:]
     results = []
     for name, fit in fits.items():
         log.info("fitting %s", name)
-        forecast, interval, details = fit(history, horizon, {**options, "season": season})
+        uses_covariates = series.ndim == 2 and name.endswith(("-direct", "-seq2seq"))
+        extra = {"future_covariates": series[-horizon:, 1:]} if uses_covariates else {}
+        forecast, interval, details = fit(series[:-horizon] if uses_covariates else history, horizon,
+                                          {**options, **extra, "season": season})
         results.append(ForecastResult(name, forecast, forecast_metrics(actual, forecast, history, season),
                                       interval, details))
     return results
@@ -153,6 +282,7 @@ def plot_forecasts(series, horizon: int, results: list[ForecastResult], path: Pa
     from .io import write_bytes_atomic
 
     series = np.asarray(series, float)
+    series = series if series.ndim == 1 else series[:, 0]
     n = len(series)
     start = max(0, n - horizon - context)
     t_future = np.arange(n - horizon, n)

@@ -14,10 +14,15 @@ def register(sub) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--dataset", default="sunspots", help="a named series (see --list)")
     source.add_argument("--csv", help="a CSV file with a header row")
-    p.add_argument("--column", default="", help="CSV column (default: the first numeric one)")
+    p.add_argument("--column", default="", help="CSV column to forecast (default: the first numeric one)")
+    p.add_argument("--covariates", default="", help="comma-separated CSV columns known in advance (exogenous); "
+                   "used by <cell>-direct and <cell>-seq2seq models")
+    p.add_argument("--fill", default="", choices=["", "ffill", "interpolate"],
+                   help="fill missing CSV cells instead of stopping with an error")
     p.add_argument("--horizon", type=int, default=30, help="points held out and forecast")
     p.add_argument("--models", default="naive,ar,mlp-ar,lstm,gru",
-                   help="comma-separated: naive, seasonal, ar, mlp-ar, kalman, or any cell name")
+                   help="comma-separated: naive, seasonal, ar, mlp-ar, kalman, any cell name (recursive), "
+                        "or <cell>-direct / <cell>-seq2seq (direct multi-step)")
     p.add_argument("--season", type=int, default=1, help="season length for MASE and the seasonal naive model")
     p.add_argument("--steps", type=int, default=600, help="training updates for recurrent models")
     p.add_argument("--hidden", type=int, default=32, help="hidden units for recurrent models")
@@ -29,7 +34,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.datasets import describe_datasets, load_series
-    from ..data.series import read_csv_column
+    from ..data.series import read_csv_column, read_csv_columns
     from ..forecasting import compare, plot_forecasts
     from ..io import write_json_atomic
 
@@ -37,7 +42,15 @@ def run(args: argparse.Namespace) -> int:
         for name, text in describe_datasets().items():
             print(f"{name:14s} {text}")
         return 0
-    if args.csv:
+    covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    if covariates and not args.csv:
+        raise ValueError("--covariates needs --csv (the covariate columns come from the file)")
+    if args.csv and (covariates or args.fill):
+        if not args.column:
+            raise ValueError("--covariates and --fill need --column (the column to forecast)")
+        series, name = read_csv_columns(args.csv, [args.column, *covariates], args.fill), args.column
+        series = series if covariates else series[:, 0]
+    elif args.csv:
         series, name = read_csv_column(args.csv, args.column)
     else:
         series, name = load_series(args.dataset), args.dataset
@@ -46,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = compare(series, args.horizon, models, season=args.season, steps=args.steps, hidden=args.hidden,
                       seed=args.seed, run_root=out / "runs")
-    print(f"{name}: {len(series) - args.horizon} points of history, {args.horizon} held out\n")
+    extra = f", covariates {covariates}" if covariates else ""
+    print(f"{name}: {len(series) - args.horizon} points of history, {args.horizon} held out{extra}\n")
     print("| model | RMSE | MAE | MASE | sMAPE % | notes |")
     print("|---|---:|---:|---:|---:|---|")
     for r in sorted(results, key=lambda r: r.metrics["rmse"]):

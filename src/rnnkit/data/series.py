@@ -70,3 +70,56 @@ def read_csv_column(path: str | Path, column: str = "") -> tuple[np.ndarray, str
         if values is not None:
             return values, name
     raise ValueError(f"{path}: no column holds only numbers; columns: {header}")
+
+
+def fill_missing(values: np.ndarray, how: str) -> np.ndarray:
+    """Fill NaNs along time: ``ffill`` (carry the last value forward; leading NaNs take the first value) or
+    ``interpolate`` (linear in the index)."""
+    values = np.array(values, float)
+    col = values.reshape(len(values), -1)
+    for j in range(col.shape[1]):
+        v = col[:, j]
+        ok = ~np.isnan(v)
+        if not ok.any():
+            raise ValueError("a column has no values at all; it cannot be filled")
+        if how == "interpolate":
+            v[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), v[ok])
+        elif how == "ffill":
+            idx = np.where(ok, np.arange(len(v)), 0)
+            np.maximum.accumulate(idx, out=idx)
+            first = np.flatnonzero(ok)[0]
+            v[:] = np.where(np.arange(len(v)) < first, v[first], v[idx])
+        else:
+            raise ValueError(f"fill must be 'ffill' or 'interpolate'; got {how!r}")
+    return col.reshape(values.shape)
+
+
+def read_csv_columns(path: str | Path, columns: list[str], fill: str = "") -> np.ndarray:
+    """Several numeric columns of a CSV as (N, len(columns)). Missing cells are an error naming row and column,
+    unless ``fill`` is ``ffill`` or ``interpolate``; non-numeric cells are always an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        raise ValueError(f"{path}: expected a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ValueError(f"{path}: no column(s) {missing}; columns: {header}")
+    out = np.full((len(rows) - 1, len(columns)), np.nan)
+    for r, row in enumerate(rows[1:]):
+        for j, name in enumerate(columns):
+            k = header.index(name)
+            cell = row[k].strip() if k < len(row) else ""
+            if cell == "" or cell.lower() in ("nan", "na"):
+                if not fill:
+                    raise ValueError(f"{path}: row {r + 2}, column {name!r}: missing; pass a fill option "
+                                     "(ffill or interpolate) or clean the file")
+                continue
+            try:
+                out[r, j] = float(cell)
+            except ValueError:
+                raise ValueError(f"{path}: row {r + 2}, column {name!r}: not a number ({cell!r})") from None
+    return fill_missing(out, fill) if fill else out

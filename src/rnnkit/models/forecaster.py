@@ -67,3 +67,45 @@ class Forecaster(nn.Module):
             nxt = self.head(h)
             out.append(nxt)
         return torch.cat(out, 1)
+
+
+class DirectForecaster(nn.Module):
+    """Direct multi-step forecasting: read a window, predict all ``horizon`` future values at once, so no
+    prediction is fed back (no error build-up).
+
+    ``mode="heads"``: the encoder's last output → one linear head per horizon step (stacked as one matrix).
+    ``mode="seq2seq"``: an encoder-decoder (seed 003: the encoder's final state conditions the decoder); the
+    decoder reads the known future covariates (``future`` (B, h, C)) or zeros, one step per horizon.
+
+    ``forward(inputs (B, T, F), targets (B, h, F_out) | None, state=None, future=None)``.
+    """
+
+    def __init__(self, num_features: int, horizon: int, num_targets: int = 1, hidden_size: int = 64,
+                 num_layers: int = 1, cell: str = "lstm", mode: str = "heads", num_future: int = 0,
+                 dropout: float = 0.0):
+        super().__init__()
+        if mode not in ("heads", "seq2seq"):
+            raise ValueError(f"mode must be 'heads' or 'seq2seq'; got {mode!r}")
+        self.horizon, self.num_targets, self.mode, self.num_future = horizon, num_targets, mode, num_future
+        self.encoder = RNN(num_features, hidden_size, num_layers, cell=cell, dropout=dropout)
+        if mode == "heads":
+            self.head = nn.Linear(self.encoder.output_size, horizon * num_targets)
+        else:
+            self.decoder = RNN(max(num_future, 1), hidden_size, num_layers, cell=cell, dropout=dropout)
+            self.head = nn.Linear(self.decoder.output_size, num_targets)
+
+    def initial_state(self, batch_size: int, device=None, dtype=None):
+        return self.encoder.initial_state(batch_size, device=device, dtype=dtype)
+
+    def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None, future: Tensor | None = None):
+        h, state = self.encoder(inputs, state)
+        B = inputs.shape[0]
+        if self.mode == "heads":
+            prediction = self.head(h[:, -1]).view(B, self.horizon, self.num_targets)
+        else:
+            if future is None:
+                future = inputs.new_zeros(B, self.horizon, max(self.num_future, 1))
+            d, _ = self.decoder(future, state)
+            prediction = self.head(d)
+        loss = None if targets is None else F.mse_loss(prediction, targets)
+        return Output(prediction, loss, state)
