@@ -71,6 +71,78 @@ def _fit_seasonal(history, horizon, options):
     return SeasonalNaive(m).fit(history).forecast(horizon), None, {"season": m}
 
 
+def train_recurrent_forecaster(history: np.ndarray, cell: str, horizon: int = 1, steps: int = 600, hidden: int = 32,
+                               seed: int = 0, run_root=None):
+    """Train a one-layer :class:`~rnnkit.models.Forecaster` over ``cell`` on ``history`` with the training engine
+    (truncated BPTT over the series, early-stopping weights from the last part as validation).
+    Returns (model in eval mode, scaler dict {"mean", "std"})."""
+    from .config import build_config
+    from .tasks import ForecastTask
+    from .training import Trainer
+    from .training.checkpoint import load_weights
+
+    n = len(history)
+    seq = max(4, min(50, n // 12))
+    val_fraction = min(0.5, _validation_size(history, horizon) / n)
+    overrides = {"data.task": "forecast", "model.cell": cell, "data.seq_length": str(seq),
+                 "data.batch_size": str(max(1, min(16, int(n * (1 - val_fraction)) // (2 * seq)))),
+                 "data.val_fraction": f"{val_fraction:.4f}", "model.hidden_size": str(hidden),
+                 "model.num_layers": "1", "model.dropout": "0", "train.steps": str(steps),
+                 "train.eval_every": "25", "train.checkpoint_every": "100000", "train.log_every": "50",
+                 "train.lr": "0.005", "train.seed": str(seed)}
+    config = build_config(None, overrides)
+    task = ForecastTask(config, series=history)
+    run_dir = Path(run_root or tempfile.mkdtemp(prefix="rnnkit-forecast-")) / cell
+    train_log = logging.getLogger("rnnkit.train")
+    level = train_log.level
+    train_log.setLevel(logging.WARNING)  # one summary line per model, not every evaluation
+    try:
+        summary = Trainer(config, task, run_dir, progress=False).fit()
+    finally:
+        train_log.setLevel(level)
+    log.info("%s: best validation loss %.4f after %d updates", cell, summary["best_val_loss"], summary["steps"])
+    model = task.build_model()
+    load_weights(model, run_dir / "model.safetensors")
+    return model.eval(), task.scaler
+
+
+def _fit_recurrent(cell: str):
+    def fit(history, horizon, options):
+        import torch
+
+        model, scaler = train_recurrent_forecaster(history, cell, horizon, options.get("steps", 600),
+                                                   options.get("hidden", 32), options.get("seed", 0),
+                                                   options.get("run_root"))
+        inputs = torch.from_numpy((history - scaler["mean"]) / scaler["std"]).float().view(1, -1, 1)
+        forecast = model.rollout(inputs, horizon)[0, :, 0].numpy().astype(float)
+        return forecast * scaler["std"] + scaler["mean"], None, {}
+
+    return fit
+
+
+def _fit_kalman(history, horizon, options):
+    """A linear dynamical system with ``kalman_states`` hidden states, fitted by EM on the standardised series;
+    the forecast is the predicted observation mean with a 95% Gaussian interval."""
+    from .baselines.kalman import em, forecast, initial_params, kalman_filter
+
+    k = options.get("kalman_states", 4)
+    mean, std = history.mean(), history.std() or 1.0
+    z = ((history - mean) / std)[:, None]
+    params, trace = em([z], initial_params([z], k, seed=options.get("seed", 0)), iterations=200)
+    means, covs = forecast(kalman_filter(z, params), params, horizon)
+    m, sd = means[:, 0] * std + mean, np.sqrt(covs[:, 0, 0]) * std
+    return m, (m - 1.96 * sd, m + 1.96 * sd), {"states": k, "em_iterations": len(trace)}
+
+
+def _fit_naive(history, horizon, options):
+    return LastValue().fit(history).forecast(horizon), None, {}
+
+
+def _fit_seasonal(history, horizon, options):
+    m = options.get("season", 1)
+    return SeasonalNaive(m).fit(history).forecast(horizon), None, {"season": m}
+
+
 def _fit_recurrent(cell: str):
     def fit(history, horizon, options):
         import torch
