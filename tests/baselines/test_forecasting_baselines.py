@@ -87,3 +87,16 @@ def test_forecast_cli_compares_models(tmp_path, capsys):
     assert (tmp_path / "forecast.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["forecast", "--models", "arima"]) == 2
     assert "unknown forecaster 'arima'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,loader", [
+    ("sunspots", lambda sm: sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"]),
+    ("nile", lambda sm: sm.datasets.nile.load_pandas().data["volume"]),
+    ("macrodata", lambda sm: sm.datasets.macrodata.load_pandas().data["realgdp"]),
+    ("co2", lambda sm: sm.datasets.co2.load_pandas().data["co2"].interpolate()),
+    ("elnino", lambda sm: sm.datasets.elnino.load_pandas().data.iloc[:, 1:].stack()),
+])
+def test_datasets_equal_statsmodels_loaders(name, loader):
+    import statsmodels.api as sm
+
+    np.testing.assert_allclose(load_series(name), np.asarray(loader(sm), float))

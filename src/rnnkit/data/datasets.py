@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .series import mackey_glass, read_csv_column
+from .series import mackey_glass, read_csv_column, read_csv_columns
 
 # name -> (statsmodels dataset folder, CSV file, column, description)
 _STATSMODELS = {
@@ -17,6 +17,16 @@ _STATSMODELS = {
     "macrodata": ("macrodata", "macrodata.csv", "realgdp", "US real GDP, quarterly 1959-2009 (203 points)"),
     "elec_equip": ("elec_equip", "elec_equip.csv", "STS.M.I7.W.TOVT.NS0016.4.000", "EU electrical equipment "
                    "orders, monthly 1996-2012"),
+}
+
+
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+# series stored in other shapes: name -> (folder, file, reader, description)
+_STATSMODELS_SPECIAL = {
+    "co2": ("co2", "co2.csv", lambda path: read_csv_columns(path, ["co2"], fill="interpolate")[:, 0],
+            "weekly Mauna Loa CO2 1958-2001 (2284 points; the 59 missing weeks linearly interpolated)"),
+    "elnino": ("elnino", "elnino.csv", lambda path: read_csv_columns(path, _MONTHS).ravel(),
+               "monthly sea surface temperature of the El Nino region 1950-2010 (732 points)"),
 }
 
 
@@ -44,22 +54,26 @@ _GENERATED = {
     "lorenz": (lambda: lorenz(3000), "Lorenz system, x coordinate (3000 points)"),
 }
 
-DATASETS = sorted([*_STATSMODELS, *_GENERATED])
+DATASETS = sorted([*_STATSMODELS, *_STATSMODELS_SPECIAL, *_GENERATED])
 
 
 def describe_datasets() -> dict[str, str]:
-    return {**{k: v[3] for k, v in _STATSMODELS.items()}, **{k: v[1] for k, v in _GENERATED.items()}}
+    return {**{k: v[3] for k, v in _STATSMODELS.items()}, **{k: v[3] for k, v in _STATSMODELS_SPECIAL.items()},
+            **{k: v[1] for k, v in _GENERATED.items()}}
 
 
 def load_series(name: str) -> np.ndarray:
     """A named series as a float array."""
     if name in _GENERATED:
         return _GENERATED[name][0]()
-    if name not in _STATSMODELS:
+    if name not in _STATSMODELS and name not in _STATSMODELS_SPECIAL:
         raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS} (or give a CSV file)")
     spec = importlib.util.find_spec("statsmodels")
     if spec is None:
         raise ValueError(f"dataset {name!r} is read from the files statsmodels ships: pip install statsmodels")
+    root = Path(spec.submodule_search_locations[0]) / "datasets"
+    if name in _STATSMODELS_SPECIAL:
+        folder, file, reader, _ = _STATSMODELS_SPECIAL[name]
+        return reader(root / folder / file)
     folder, file, column, _ = _STATSMODELS[name]
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / folder / file
-    return read_csv_column(path, column)[0]
+    return read_csv_column(root / folder / file, column)[0]
