@@ -1,5 +1,5 @@
 """Peak memory of training on one long sequence: truncated BPTT (k = 50) at T = 500 and T = 10,000, and full BPTT
-over T = 10,000 (one graph), each in a fresh process (peak RSS from getrusage).
+over T = 10,000 (one graph), each in a fresh process (peak RSS: VmHWM).
 
 Usage: ``python benchmarks/bench_tbptt_memory.py [--hidden 256]``
 """
@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 CHILD = """
-import resource, sys, tempfile, torch
+import sys, tempfile, torch
 from rnnkit.config import build_config
 from rnnkit.data.streams import StreamBatches
 from rnnkit.models import Forecaster
@@ -39,13 +39,13 @@ class LongSine:
     def sample(self, model, **kw):
         return ""
 
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cfg = build_config(None, {"data.batch_size": "1", "data.seq_length": str(k), "train.steps": str(T // k),
                           "train.eval_every": "1000000", "train.checkpoint_every": "1000000",
                           "train.log_every": "1000000"})
 with tempfile.TemporaryDirectory() as d:
     Trainer(cfg, LongSine(cfg), d + "/run", progress=False).fit()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's own peak (ru_maxrss would include the parent's, kept across exec)
+print(next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM')))
 """
 
 
