@@ -15,11 +15,12 @@ import sys, tempfile, torch
 from rnnkit.config import build_config
 from rnnkit.data.streams import StreamBatches
 from rnnkit.models import Forecaster
+from rnnkit.tasks import Task
 from rnnkit.training import Trainer
 
 T, k, hidden = map(int, sys.argv[1:4])
 
-class LongSine:
+class LongSine(Task):
     description = "sine"
     def __init__(self, cfg):
         self.config = cfg
@@ -28,16 +29,6 @@ class LongSine:
         self.val = StreamBatches(x[T:], 1, 100, shuffle_offset=False)
     def build_model(self):
         return Forecaster(1, hidden, 1)
-    def metrics(self, loss, means=None):
-        return {"loss": loss}
-    def batch_terms(self, prediction, targets):
-        return {}
-    def forward_kwargs(self, progress):
-        return {}
-    def save_artifacts(self, run_dir):
-        pass
-    def sample(self, model, **kw):
-        return ""
 
 cfg = build_config(None, {"data.batch_size": "1", "data.seq_length": str(k), "train.steps": str(T // k),
                           "train.eval_every": "1000000", "train.checkpoint_every": "1000000",

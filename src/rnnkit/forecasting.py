@@ -18,6 +18,7 @@ from torch import nn
 
 from .baselines import MLPAR, ARModel, LastValue, SeasonalNaive
 from .metrics import forecast_metrics
+from .tasks import Task
 
 log = logging.getLogger("rnnkit.forecast")
 
@@ -71,6 +72,21 @@ def _fit_seasonal(history, horizon, options):
     return SeasonalNaive(m).fit(history).forecast(horizon), None, {"season": m}
 
 
+def _train_quietly(config, task, run_dir: Path, name: str) -> dict:
+    """Run the training engine with one summary line per model instead of a line per evaluation."""
+    from .training import Trainer
+
+    train_log = logging.getLogger("rnnkit.train")
+    level = train_log.level
+    train_log.setLevel(logging.WARNING)
+    try:
+        summary = Trainer(config, task, run_dir, progress=False).fit()
+    finally:
+        train_log.setLevel(level)
+    log.info("%s: best validation loss %.4f after %d updates", name, summary["best_val_loss"], summary["steps"])
+    return summary
+
+
 def train_recurrent_forecaster(history: np.ndarray, cell: str, horizon: int = 1, steps: int = 600, hidden: int = 32,
                                seed: int = 0, run_root=None):
     """Train a one-layer :class:`~rnnkit.models.Forecaster` over ``cell`` on ``history`` with the training engine
@@ -78,7 +94,6 @@ def train_recurrent_forecaster(history: np.ndarray, cell: str, horizon: int = 1,
     Returns (model in eval mode, scaler dict {"mean", "std"})."""
     from .config import build_config
     from .tasks import ForecastTask
-    from .training import Trainer
     from .training.checkpoint import load_weights
 
     n = len(history)
@@ -93,14 +108,7 @@ def train_recurrent_forecaster(history: np.ndarray, cell: str, horizon: int = 1,
     config = build_config(None, overrides)
     task = ForecastTask(config, series=history)
     run_dir = Path(run_root or tempfile.mkdtemp(prefix="rnnkit-forecast-")) / cell
-    train_log = logging.getLogger("rnnkit.train")
-    level = train_log.level
-    train_log.setLevel(logging.WARNING)  # one summary line per model, not every evaluation
-    try:
-        summary = Trainer(config, task, run_dir, progress=False).fit()
-    finally:
-        train_log.setLevel(level)
-    log.info("%s: best validation loss %.4f after %d updates", cell, summary["best_val_loss"], summary["steps"])
+    _train_quietly(config, task, run_dir, cell)
     model = task.build_model()
     load_weights(model, run_dir / "model.safetensors")
     return model.eval(), task.scaler
@@ -120,69 +128,7 @@ def _fit_recurrent(cell: str):
     return fit
 
 
-def _fit_kalman(history, horizon, options):
-    """A linear dynamical system with ``kalman_states`` hidden states, fitted by EM on the standardised series;
-    the forecast is the predicted observation mean with a 95% Gaussian interval."""
-    from .baselines.kalman import em, forecast, initial_params, kalman_filter
-
-    k = options.get("kalman_states", 4)
-    mean, std = history.mean(), history.std() or 1.0
-    z = ((history - mean) / std)[:, None]
-    params, trace = em([z], initial_params([z], k, seed=options.get("seed", 0)), iterations=200)
-    means, covs = forecast(kalman_filter(z, params), params, horizon)
-    m, sd = means[:, 0] * std + mean, np.sqrt(covs[:, 0, 0]) * std
-    return m, (m - 1.96 * sd, m + 1.96 * sd), {"states": k, "em_iterations": len(trace)}
-
-
-def _fit_naive(history, horizon, options):
-    return LastValue().fit(history).forecast(horizon), None, {}
-
-
-def _fit_seasonal(history, horizon, options):
-    m = options.get("season", 1)
-    return SeasonalNaive(m).fit(history).forecast(horizon), None, {"season": m}
-
-
-def _fit_recurrent(cell: str):
-    def fit(history, horizon, options):
-        import torch
-
-        from .config import build_config
-        from .tasks import ForecastTask
-        from .training import Trainer
-        from .training.checkpoint import load_weights
-
-        n = len(history)
-        seq = max(4, min(50, n // 12))
-        val_fraction = min(0.5, _validation_size(history, horizon) / n)
-        overrides = {"data.task": "forecast", "model.cell": cell, "data.seq_length": str(seq),
-                     "data.batch_size": str(max(1, min(16, int(n * (1 - val_fraction)) // (2 * seq)))),
-                     "data.val_fraction": f"{val_fraction:.4f}", "model.hidden_size": str(options.get("hidden", 32)),
-                     "model.num_layers": "1", "model.dropout": "0", "train.steps": str(options.get("steps", 600)),
-                     "train.eval_every": "25", "train.checkpoint_every": "100000", "train.log_every": "50",
-                     "train.lr": "0.005", "train.seed": str(options.get("seed", 0))}
-        config = build_config(None, overrides)
-        task = ForecastTask(config, series=history)
-        run_dir = Path(options.get("run_root") or tempfile.mkdtemp(prefix="rnnkit-forecast-")) / cell
-        train_log = logging.getLogger("rnnkit.train")
-        level = train_log.level
-        train_log.setLevel(logging.WARNING)  # one summary line per model, not every evaluation
-        try:
-            summary = Trainer(config, task, run_dir, progress=False).fit()
-        finally:
-            train_log.setLevel(level)
-        log.info("%s: best validation loss %.4f after %d updates", cell, summary["best_val_loss"], summary["steps"])
-        model = task.build_model()
-        load_weights(model, run_dir / "model.safetensors")
-        scaled = (history - task.scaler["mean"]) / task.scaler["std"]
-        inputs = torch.from_numpy(scaled).float().view(1, -1, 1)
-        forecast = model.eval().rollout(inputs, horizon)[0, :, 0].numpy().astype(float)
-        return forecast * task.scaler["std"] + task.scaler["mean"], None, {"run_dir": str(run_dir)}
-
-    return fit
-
-
-class _WindowTask:
+class _WindowTask(Task):
     """Windows of a (scaled) multivariate history as a training task: inputs are each window followed by the
     known covariates of the horizon (packed along time), targets the next ``horizon`` values of column 0."""
 
@@ -211,20 +157,6 @@ class _WindowTask:
                                       max(1, len(packed) - last_train))
         self.build_model = build
 
-    def metrics(self, loss, means=None):
-        return {"loss": loss}
-
-    def batch_terms(self, prediction, targets):
-        return {}
-
-    def forward_kwargs(self, progress):
-        return {}
-
-    def save_artifacts(self, run_dir):
-        pass
-
-    def sample(self, model, **kwargs):
-        return ""
 
 
 class _PackedInputs(nn.Module):
@@ -250,7 +182,6 @@ def _fit_direct(cell: str, mode: str):
         from .config import build_config
         from .data.windows import StandardScaler
         from .models import DirectForecaster
-        from .training import Trainer
         from .training.checkpoint import load_weights
 
         history2d = history if history.ndim == 2 else history[:, None]
@@ -275,13 +206,7 @@ def _fit_direct(cell: str, mode: str):
                                      "train.lr": "0.005", "train.seed": str(options.get("seed", 0)),
                                      "data.batch_size": "1"})
         run_dir = Path(options.get("run_root") or tempfile.mkdtemp(prefix="rnnkit-forecast-")) / f"{cell}-{mode}"
-        train_log = logging.getLogger("rnnkit.train")
-        level = train_log.level
-        train_log.setLevel(logging.WARNING)
-        try:
-            Trainer(config, task, run_dir, progress=False).fit()
-        finally:
-            train_log.setLevel(level)
+        _train_quietly(config, task, run_dir, f"{cell}-{mode}")
         model = build()
         load_weights(model, run_dir / "model.safetensors")
         x = z[-window:]

@@ -31,7 +31,36 @@ def _split(n: int, val_fraction: float) -> int:
     return n - max(1, int(n * val_fraction))
 
 
-class CharLMTask:
+class Task:
+    """What the trainer needs from a task. Subclasses set ``train`` / ``val`` streams and ``description`` and
+    implement ``build_model``; the rest has defaults: metrics are the mean loss plus the means of
+    ``batch_terms``, no extra model arguments, nothing to save besides the weights, no samples."""
+
+    description = ""
+
+    def build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def metrics(self, loss: float, means: dict | None = None) -> dict:
+        return {"loss": loss, **(means or {})}
+
+    def batch_terms(self, prediction, targets) -> dict:
+        """Per-batch sums that ``metrics`` receives as means over the evaluated targets."""
+        return {}
+
+    def forward_kwargs(self, progress: float) -> dict:
+        """Extra model arguments for the update at ``progress`` ∈ [0, 1] of training."""
+        return {}
+
+    def save_artifacts(self, run_dir: Path) -> None:
+        """Files besides the weights that a run directory needs to be reloaded."""
+
+    def sample(self, model: nn.Module, **kwargs) -> str:
+        """A short text showing what the model does now (logged at evaluations)."""
+        return ""
+
+
+class CharLMTask(Task):
     """Next-character prediction (seed 004's char-RNN). Metrics: loss (nats/char), perplexity, bits per char."""
 
     name = "char-lm"
@@ -67,10 +96,6 @@ class CharLMTask:
     def metrics(loss: float, means: dict | None = None) -> dict:
         return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bpc": loss / math.log(2), **(means or {})}
 
-    def forward_kwargs(self, progress: float) -> dict:
-        """Extra model arguments for the update at ``progress`` ∈ [0, 1] of training: none here."""
-        return {}
-
     def save_artifacts(self, run_dir: Path) -> None:
         self.vocab.save(run_dir / "vocab.json")
 
@@ -100,7 +125,7 @@ class CharLMTask:
         return self.vocab.decode(chars)
 
 
-class ForecastTask:
+class ForecastTask(Task):
     """Next-value prediction of a series (a CSV column, or generated Mackey-Glass τ = 17). The series is scaled
     with the training part's mean and standard deviation. Metrics: loss (MSE, scaled), rmse and mae in the
     series' own units."""

@@ -10,6 +10,7 @@ from rnnkit import RNN
 from rnnkit.config import build_config
 from rnnkit.data.streams import IndependentBatches, StreamBatches
 from rnnkit.models import Output
+from rnnkit.tasks import Task
 
 
 def config(**overrides):
@@ -21,7 +22,7 @@ def config(**overrides):
     return build_config(None, base)
 
 
-class SineStreamTask:
+class SineStreamTask(Task):
     """Many-to-many regression on a long noisy sine, read as a stream with the state carried (TBPTT)."""
 
     description = "sine stream"
@@ -41,20 +42,6 @@ class SineStreamTask:
         m = self.config.model
         return Forecaster(1, m.hidden_size, m.num_layers, cell=m.cell, dropout=m.dropout)
 
-    def metrics(self, loss, means=None):
-        return {"loss": loss, **(means or {})}
-
-    def batch_terms(self, prediction, targets):
-        return {}
-
-    def forward_kwargs(self, progress):
-        return {}
-
-    def save_artifacts(self, run_dir):
-        pass
-
-    def sample(self, model, **kw):
-        return ""
 
 
 class SignClassifier(nn.Module):
@@ -151,6 +138,4 @@ class PatternTask(SineStreamTask):
         return PatternModel(self.kind, self.config.model.hidden_size)
 
     def batch_terms(self, prediction, targets):
-        if self.kind.endswith("one"):
-            return {"accuracy": (prediction.argmax(-1) == targets).sum().item()}
-        return {}
+        return {"accuracy": (prediction.argmax(-1) == targets).sum().item()} if self.kind.endswith("one") else {}

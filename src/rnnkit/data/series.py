@@ -32,17 +32,25 @@ def mackey_glass(length: int, tau: int = 17, beta: float = 0.2, gamma: float = 0
     return x[lag + discard * per_unit::per_unit][:length].copy()
 
 
+def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and data rows of a CSV file, with clear errors for a missing, unreadable or empty file."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected a CSV file") from None
+    if len(rows) < 2:
+        raise ValueError(f"{path}: expected a header row and at least one data row")
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
 def read_csv_column(path: str | Path, column: str = "") -> tuple[np.ndarray, str]:
     """One numeric column of a CSV with a header row. ``column`` by name; empty: the first column whose values
     are all numbers. Missing or non-numeric cells raise a ValueError naming the row and the column."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise ValueError(f"{path}: expected a header row and at least one data row")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
+    header, body = _read_table(path)
 
     def parse(j: int, strict: bool):
         values = []
@@ -98,18 +106,12 @@ def read_csv_columns(path: str | Path, columns: list[str], fill: str = "") -> np
     """Several numeric columns of a CSV as (N, len(columns)). Missing cells are an error naming row and column,
     unless ``fill`` is ``ffill`` or ``interpolate``; non-numeric cells are always an error."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise ValueError(f"{path}: expected a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
+    header, body = _read_table(path)
     missing = [c for c in columns if c not in header]
     if missing:
         raise ValueError(f"{path}: no column(s) {missing}; columns: {header}")
-    out = np.full((len(rows) - 1, len(columns)), np.nan)
-    for r, row in enumerate(rows[1:]):
+    out = np.full((len(body), len(columns)), np.nan)
+    for r, row in enumerate(body):
         for j, name in enumerate(columns):
             k = header.index(name)
             cell = row[k].strip() if k < len(row) else ""
