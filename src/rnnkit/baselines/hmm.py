@@ -1,9 +1,10 @@
 """Hidden Markov models with categorical or Gaussian emissions (seeds 001/002: the latent-state sequence models
 that came before RNNs; Rabiner 1989).
 
-Forward-backward runs in log space (every product a log-sum-exp), so sequences of any length neither under- nor
-overflow. Many sequences of different lengths come concatenated with ``lengths``, as in hmmlearn:
-``X`` is (n_samples, n_features) (categorical: one column of symbol ids) and ``lengths`` sums to n_samples.
+Forward-backward is scaled (each α_t normalised, log p(X) = Σ log c_t; Rabiner 1989) and Viterbi runs in log
+space, so sequences of any length neither under- nor overflow. Many sequences of different lengths come
+concatenated with ``lengths``, as in hmmlearn: ``X`` is (n_samples, n_features) (categorical: one column of
+symbol ids) and ``lengths`` sums to n_samples.
 
 Verbs: ``score`` (log-likelihood), ``posteriors`` (state marginals γ), ``decode`` (Viterbi), ``fit``
 (Baum-Welch EM), ``sample``.
@@ -12,12 +13,6 @@ Verbs: ``score`` (log-likelihood), ``posteriors`` (state marginals γ), ``decode
 from __future__ import annotations
 
 import numpy as np
-
-
-def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
 def _split(X: np.ndarray, lengths) -> list[np.ndarray]:
@@ -48,31 +43,46 @@ class _HMM:
         return len(self.startprob)
 
     # ---- inference --------------------------------------------------------------------------------
-    def _forward_backward(self, X: np.ndarray):
+    def _forward(self, X: np.ndarray):
+        """Scaled forward pass (Rabiner 1989 §V.A): α̂_t = α_t / (c_1 ⋯ c_t) sums to 1 and
+        log p(X) = Σ_t log c_t. Emission probabilities are divided by their per-step maximum first (added back
+        to the log-likelihood), so nothing under- or overflows however long the sequence."""
         log_b = self._emission_logprob(X)  # (T, K)
-        log_A = np.log(self.transmat)
-        T, K = log_b.shape
-        log_alpha = np.empty((T, K))
-        log_alpha[0] = np.log(self.startprob) + log_b[0]
-        for t in range(1, T):
-            log_alpha[t] = logsumexp(log_alpha[t - 1][:, None] + log_A, 0) + log_b[t]
-        log_beta = np.zeros((T, K))
+        shift = log_b.max(1)
+        b = np.exp(log_b - shift[:, None])
+        A = self.transmat
+        T, K = b.shape
+        alpha, c = np.empty((T, K)), np.empty(T)
+        a = self.startprob * b[0]
+        for t in range(T):
+            if t > 0:
+                a = (alpha[t - 1] @ A) * b[t]
+            c[t] = a.sum()
+            alpha[t] = a / c[t]
+        with np.errstate(divide="ignore"):
+            loglik = float(np.log(c).sum() + shift.sum())
+        return alpha, c, b, loglik
+
+    def _forward_backward(self, X: np.ndarray):
+        """Scaled α̂, β̂ (γ_t = α̂_t ⊙ β̂_t), the expected transition counts Σ_t ξ_t, and log p(X)."""
+        alpha, c, b, loglik = self._forward(X)
+        A = self.transmat
+        T, K = alpha.shape
+        beta = np.empty((T, K))
+        beta[-1] = 1.0
         for t in range(T - 2, -1, -1):
-            log_beta[t] = logsumexp(log_A + (log_b[t + 1] + log_beta[t + 1])[None, :], 1)
-        loglik = float(logsumexp(log_alpha[-1], 0))
-        return log_alpha, log_beta, log_b, loglik
+            beta[t] = A @ (b[t + 1] * beta[t + 1]) / c[t + 1]
+        # Σ_t ξ_t(i, j) = Σ_t α̂_t(i) A_ij b_t+1(j) β̂_t+1(j) / c_t+1, as one product over t
+        xi_sum = A * (alpha[:-1].T @ (b[1:] * beta[1:] / c[1:, None])) if T > 1 else np.zeros((K, K))
+        return alpha * beta, xi_sum, loglik
 
     def score(self, X, lengths=None) -> float:
         """log p(X) summed over the sequences."""
-        return sum(self._forward_backward(x)[3] for x in _split(self._check(X), lengths))
+        return sum(self._forward(x)[3] for x in _split(self._check(X), lengths))
 
     def posteriors(self, X, lengths=None) -> np.ndarray:
         """γ_t(k) = p(z_t = k | the whole sequence), (n_samples, K)."""
-        out = []
-        for x in _split(self._check(X), lengths):
-            a, b, _, ll = self._forward_backward(x)
-            out.append(np.exp(a + b - ll))
-        return np.concatenate(out)
+        return np.concatenate([self._forward_backward(x)[0] for x in _split(self._check(X), lengths)])
 
     def decode(self, X, lengths=None) -> tuple[float, np.ndarray]:
         """Viterbi: the most probable state path and its joint log-probability (summed over sequences)."""
@@ -105,16 +115,12 @@ class _HMM:
             start = np.zeros(self.n_states)
             trans = np.zeros((self.n_states, self.n_states))
             gammas, total = [], 0.0
-            log_A = np.log(self.transmat)
             for x in seqs:
-                a, b, log_b, ll = self._forward_backward(x)
+                gamma, xi_sum, ll = self._forward_backward(x)
                 total += ll
-                gamma = np.exp(a + b - ll)
                 gammas.append(gamma)
                 start += gamma[0]
-                if len(x) > 1:  # ξ_t(i, j) = p(z_t = i, z_t+1 = j | X), summed over t
-                    log_xi = (a[:-1, :, None] + log_A[None] + (log_b[1:] + b[1:])[:, None, :]) - ll
-                    trans += np.exp(logsumexp(log_xi, 0))
+                trans += xi_sum
             history.append(total)
             if len(history) > 1 and history[-1] - history[-2] < tol:
                 break
