@@ -103,26 +103,19 @@ class CharLMTask(Task):
     def from_run(cls, config: RunConfig, run_dir: Path) -> CharLMTask:
         return cls(config, Vocabulary.load(run_dir / "vocab.json"))
 
-    @torch.no_grad()
     def sample(self, model: nn.Module, length: int = 200, prompt: str = "\n", temperature: float = 0.8,
                seed: int = 0) -> str:
-        """Sample with the state carried token to token (never re-reading the prefix)."""
-        g = torch.Generator().manual_seed(seed)
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        ids = torch.from_numpy(self.vocab.encode(prompt)).to(device).view(1, -1)
-        out = model(ids)
-        logits, state = out.prediction[:, -1], out.state
-        chars = []
-        for _ in range(length):
-            probs = torch.softmax(logits.float().cpu() / temperature, -1)
-            nxt = torch.multinomial(probs, 1, generator=g)
-            chars.append(int(nxt))
-            out = model(nxt.to(device), state=state)
-            logits, state = out.prediction[:, -1], out.state
-        model.train(was_training)
-        return self.vocab.decode(chars)
+        """Sample with the state carried token to token (never re-reading the prefix); never emits the unknown
+        character."""
+        from .generation import generate
+
+        ids = torch.from_numpy(self.vocab.encode(prompt))
+        (tokens,) = generate(model, ids, length, temperature=temperature, banned=self.banned_ids(),
+                             generator=torch.Generator().manual_seed(seed))
+        return self.vocab.decode(tokens)
+
+    def banned_ids(self) -> list[int]:
+        return [self.vocab.index[UNKNOWN_CHAR]]
 
 
 class ForecastTask(Task):

@@ -43,6 +43,11 @@ def register(sub) -> None:
     g.add_argument("--prompt", default="\n", help="text to start from (its state is carried, not re-read)")
     g.add_argument("--length", type=int, default=500, help="characters to generate")
     g.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (lower: safer)")
+    g.add_argument("--top-k", type=int, default=0, help="sample among the k most likely characters (0: all)")
+    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: the smallest set with this mass")
+    g.add_argument("--greedy", action="store_true", help="always take the most likely character")
+    g.add_argument("--beam", type=int, default=0, help="beam search with this width instead of sampling")
+    g.add_argument("--num-samples", type=int, default=1, help="independent samples (one batch)")
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(run=run_generate)
 
@@ -111,11 +116,25 @@ def _load_run(run_dir: Path, overrides: dict[str, str]):
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    if args.length < 1 or args.temperature <= 0:
-        raise ValueError(f"--length must be >= 1 and --temperature > 0; got {args.length}, {args.temperature}")
+    import torch
+
+    from ..generation import beam_search, generate
+
+    if args.length < 1 or args.num_samples < 1 or args.beam < 0:
+        raise ValueError("--length and --num-samples must be >= 1 and --beam >= 0")
     task, model = _load_run(Path(args.run_dir), {})
     if task.name != "char-lm":
         raise ValueError(f"{args.run_dir} is a {task.name} run; generate samples from char-lm runs")
-    text = task.sample(model, length=args.length, prompt=args.prompt, temperature=args.temperature, seed=args.seed)
-    print(args.prompt + text)
+    prompt = torch.from_numpy(task.vocab.encode(args.prompt or "\n"))
+    if args.beam:
+        for tokens, score in beam_search(model, prompt, args.length, args.beam, banned=task.banned_ids()):
+            print(f"[log p = {score:.2f}] {args.prompt}{task.vocab.decode(tokens)}")
+        return 0
+    samples = generate(model, prompt, args.length, num_samples=args.num_samples, temperature=args.temperature,
+                       top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, banned=task.banned_ids(),
+                       generator=torch.Generator().manual_seed(args.seed))
+    for i, tokens in enumerate(samples):
+        if args.num_samples > 1:
+            print(f"---- sample {i + 1} ----")
+        print(args.prompt + task.vocab.decode(tokens))
     return 0

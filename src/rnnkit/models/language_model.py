@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..cells.base import map_state
 from ..layers.sequence import RNN
 from .output import Output
 
@@ -33,6 +34,11 @@ class LanguageModel(nn.Module):
     def initial_state(self, batch_size: int, device=None, dtype=None):
         """The zero state of the recurrent stack (the template a saved state is rebuilt on)."""
         return self.rnn.initial_state(batch_size, device=device, dtype=dtype)
+
+    @staticmethod
+    def select_state(state, index: Tensor):
+        """Rows ``index`` of a state (batch is dim 1 of every tensor): beam reordering, repeating a prompt."""
+        return map_state(lambda s: s.index_select(1, index), state)
 
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None) -> Output:
         h, state = self.rnn(self.dropout(self.embedding(inputs)), state)

@@ -1,0 +1,115 @@
+"""Sampling from a recurrent language model (seed 004: argmax, top-k, multinomial; Karpathy's char-rnn
+temperature; Holtzman et al. 2020 nucleus sampling) and beam search.
+
+The prompt is read once; every new token is fed with the carried state, so a token costs the same at step 10
+and at step 10,000 (never re-encoding the prefix). The model needs the task-model contract
+``model(ids (B, T), state=state) -> Output(logits (B, T, V), loss, state)`` and ``model.select_state(state, index)``
+to reorder or repeat states along the batch (beam search, several samples of one prompt).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
+                banned: list[int] | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """One token per row from logits (B, V).
+
+    ``banned`` ids never come out (e.g. ``<unk>``, as seed 004's sampler). ``greedy`` takes the argmax.
+    Otherwise: divide by ``temperature``, keep the ``top_k`` most likely (0: all), keep the smallest set whose
+    probability reaches ``top_p`` (nucleus; 1: all), renormalise and draw.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    if top_k < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"top_k must be >= 0 and top_p in (0, 1]; got {top_k}, {top_p}")
+    logits = logits.float().clone()
+    if banned:
+        logits[:, banned] = -torch.inf
+    if greedy:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, -1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -torch.inf)
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cumulative - sorted_logits.softmax(-1) >= top_p  # tokens after the nucleus is complete
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
+    probs = logits.softmax(-1)
+    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+
+
+@torch.no_grad()
+def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, stop_id: int | None = None,
+             generator: torch.Generator | None = None, **strategy) -> list[list[int]]:
+    """Continue ``prompt`` (T0,) ids ``num_samples`` times (a batch), up to ``max_new_tokens`` each, stopping a
+    row at ``stop_id``. ``strategy``: the options of :func:`choose_next`. Returns the new ids per sample."""
+    if prompt.dim() != 1 or len(prompt) == 0:
+        raise ValueError(f"prompt must be a non-empty 1-D tensor of ids; got shape {tuple(prompt.shape)}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = model(prompt.to(device).view(1, -1))
+    state = model.select_state(out.state, torch.zeros(num_samples, dtype=torch.long, device=device))
+    logits = out.prediction[:, -1].expand(num_samples, -1)
+    done = torch.zeros(num_samples, dtype=torch.bool)
+    tokens: list[list[int]] = [[] for _ in range(num_samples)]
+    for _ in range(max_new_tokens):
+        nxt = choose_next(logits, generator=generator, **strategy)
+        for i, tok in enumerate(nxt.tolist()):
+            if not done[i]:
+                tokens[i].append(tok)
+                done[i] = stop_id is not None and tok == stop_id
+        if done.all():
+            break
+        out = model(nxt.view(-1, 1).to(device), state=state)  # one step, state carried
+        logits, state = out.prediction[:, -1], out.state
+    model.train(was_training)
+    return tokens
+
+
+@torch.no_grad()
+def beam_search(model, prompt: Tensor, max_new_tokens: int, beam_width: int = 5, stop_id: int | None = None,
+                banned: list[int] | None = None, length_penalty: float = 0.0) -> list[tuple[list[int], float]]:
+    """The ``beam_width`` most probable continuations of ``prompt`` by beam search, best first, as
+    (ids, log-probability / length^length_penalty). Beams that emit ``stop_id`` are finished."""
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be >= 1; got {beam_width}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = model(prompt.to(device).view(1, -1))
+    state, logp = out.state, out.prediction[:, -1].float().log_softmax(-1)  # (1, V)
+    beams: list[list[int]] = [[]]
+    scores = torch.zeros(1, device=device)
+    finished: list[tuple[list[int], float]] = []
+    for _ in range(max_new_tokens):
+        if banned:
+            logp[:, banned] = -torch.inf
+        V = logp.shape[-1]
+        total = (scores[:, None] + logp).view(-1)  # (beams · V)
+        best = total.topk(min(beam_width, total.numel())).indices
+        parent, token = best // V, best % V
+        new_beams, keep, new_scores = [], [], []
+        for p, t, s in zip(parent.tolist(), token.tolist(), total[best].tolist()):
+            seq = beams[p] + [t]
+            if stop_id is not None and t == stop_id:
+                finished.append((seq, s / max(len(seq), 1) ** length_penalty))
+            else:
+                new_beams.append(seq)
+                keep.append(p)
+                new_scores.append(s)
+        if not new_beams or len(finished) >= beam_width:
+            break
+        index = torch.tensor(keep, device=device)
+        state = model.select_state(state, index)
+        out = model(torch.tensor([b[-1] for b in new_beams], device=device).view(-1, 1), state=state)
+        beams, scores = new_beams, torch.tensor(new_scores, device=device)
+        state, logp = out.state, out.prediction[:, -1].float().log_softmax(-1)
+    finished += [(b, s / max(len(b), 1) ** length_penalty) for b, s in zip(beams, scores.tolist())]
+    model.train(was_training)
+    return sorted(finished, key=lambda x: -x[1])[:beam_width]

@@ -1,0 +1,88 @@
+"""Sampling strategies and beam search, with the state carried token to token."""
+
+import torch
+
+from rnnkit.generation import beam_search, choose_next, generate
+from rnnkit.models import LanguageModel
+
+
+def draws(logits, n=4000, **kw):
+    """n independent draws from the same logits (one batch)."""
+    return choose_next(logits.expand(n, -1), generator=torch.Generator().manual_seed(0), **kw)
+
+
+LOGITS = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+
+
+def test_greedy_and_banned():
+    assert choose_next(LOGITS, greedy=True).item() == 0
+    assert choose_next(LOGITS, greedy=True, banned=[0]).item() == 1
+    assert set(draws(LOGITS, banned=[1, 2]).tolist()) == {0, 3}
+
+
+def test_top_k_and_top_p_restrict_the_support():
+    assert set(draws(LOGITS, top_k=2).tolist()) == {0, 1}
+    assert set(draws(LOGITS, top_p=0.75).tolist()) == {0, 1}  # 0.5 + 0.3 reaches 0.75
+    assert set(draws(LOGITS, top_p=0.5).tolist()) == {0}
+    assert set(draws(LOGITS).tolist()) == {0, 1, 2, 3}
+
+
+def test_temperature_sharpens_and_flattens():
+    cold = (draws(LOGITS, temperature=0.3) == 0).float().mean()
+    plain = (draws(LOGITS) == 0).float().mean()
+    hot = (draws(LOGITS, temperature=3.0) == 0).float().mean()
+    assert cold > plain > hot
+    assert abs(plain - 0.5) < 0.03  # temperature 1 samples the model's own distribution
+
+
+class CountingLM(LanguageModel):
+    def forward(self, inputs, targets=None, state=None):
+        self.calls.append(inputs.shape)
+        return super().forward(inputs, targets, state)
+
+
+def small_lm(vocab=11):
+    torch.manual_seed(0)
+    model = CountingLM(vocab, 8, 16, num_layers=2, cell="lstm")
+    model.calls = []
+    return model
+
+
+def test_generation_carries_state_and_matches_rereading_the_prefix():
+    model = small_lm()
+    prompt = torch.tensor([1, 2, 3])
+    (tokens,) = generate(model, prompt, 12, greedy=True)
+    assert model.calls[0] == (1, 3) and all(shape == (1, 1) for shape in model.calls[1:])  # one token per call
+    seq = prompt.tolist()
+    for _ in range(12):  # the O(T²) oracle: re-read the whole prefix every time
+        seq.append(model(torch.tensor([seq])).prediction[0, -1].argmax().item())
+    assert tokens == seq[3:]
+
+
+def test_batched_samples_and_stop_token():
+    model = small_lm()
+    samples = generate(model, torch.tensor([4]), 30, num_samples=5, stop_id=7,
+                       generator=torch.Generator().manual_seed(1))
+    assert len(samples) == 5 and len({tuple(s) for s in samples}) > 1
+    for s in samples:
+        assert 7 not in s[:-1] and (s[-1] == 7 or len(s) == 30)
+
+
+def sequence_logprob(model, prompt, tokens):
+    logp = model(torch.tensor([prompt + tokens])).prediction[0].log_softmax(-1)
+    return sum(logp[len(prompt) - 1 + i, t].item() for i, t in enumerate(tokens))
+
+
+def test_beam_search_beats_or_equals_greedy():
+    model = small_lm()
+    prompt = [1, 5]
+    (greedy,) = generate(model, torch.tensor(prompt), 6, greedy=True)
+    (width1, _), = beam_search(model, torch.tensor(prompt), 6, beam_width=1)
+    assert width1 == greedy
+    results = beam_search(model, torch.tensor(prompt), 6, beam_width=4)
+    assert len(results) == 4
+    best, score = results[0]
+    assert abs(score - sequence_logprob(model, prompt, best)) < 1e-4  # scores are the sequence log-probabilities
+    assert score >= sequence_logprob(model, prompt, greedy) - 1e-6  # never worse than greedy
+    banned = beam_search(model, torch.tensor(prompt), 6, beam_width=4, banned=[best[0]])
+    assert all(best[0] not in tokens for tokens, _ in banned)
