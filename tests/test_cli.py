@@ -83,3 +83,23 @@ def test_forecast_task_on_a_csv(tmp_path, capsys):
     bad.write_text("t,value\n1,0.5\n2,\n3,0.7\n")
     assert main(["train", "--data.task", "forecast", "--data.path", str(bad), "--data.column", "value"]) == 2
     assert "row 3, column 'value': missing" in capsys.readouterr().err
+
+
+def test_word_level_language_model(tmp_path, capsys):
+    from rnnkit.data import default_text
+
+    (tmp_path / "train.txt").write_text(default_text()[:40_000], encoding="utf-8")
+    (tmp_path / "valid.txt").write_text(default_text()[40_000:50_000], encoding="utf-8")
+    run = tmp_path / "w"
+    assert main(["-q", "train", "--run-dir", str(run), "--data.task", "word-lm", "--data.path",
+                 str(tmp_path / "train.txt"), "--data.val_path", str(tmp_path / "valid.txt"), "--data.lower", "true",
+                 "--data.min_count", "2", "--model.hidden_size", "32", "--model.num_layers", "1",
+                 "--data.seq_length", "20", "--data.batch_size", "8", "--train.steps", "30",
+                 "--train.eval_every", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "validation words" in out and "best_val_ppl" in out
+    assert main(["generate", str(run), "--prompt", "The object", "--length", "8", "--greedy"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("The object ") and "<unk>" not in text
+    assert main(["generate", str(run), "--length", "5", "--beam", "2"]) == 0
+    assert capsys.readouterr().out.count("[log p =") == 2

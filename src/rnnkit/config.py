@@ -33,8 +33,16 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    task: Literal["char-lm", "forecast"] = _f("char-lm", "what to learn: next character, or next value of a series")
-    path: str = _f("", "a UTF-8 text file (char-lm) or a CSV file (forecast); empty: the built-in default")
+    task: Literal["char-lm", "word-lm", "forecast"] = _f(
+        "char-lm", "what to learn: next character, next word, or next value of a series")
+    path: str = _f("", "a UTF-8 text file (char-lm, word-lm) or a CSV file (forecast); empty: the built-in default")
+    val_path: str = _f("", "a separate validation text (language models); empty: the last val_fraction of path")
+    lower: bool = _f(False, "word-lm: lower-case the text")
+    tokenizer: Literal["words", "whitespace"] = _f(
+        "words", "word-lm: split punctuation off words, or split on whitespace only (pre-tokenized text, e.g. PTB)")
+    min_count: int = _f(1, "word-lm: keep words seen at least this often in training; the rest become <unk>",
+                        min=1)
+    max_vocab: int = _f(0, "word-lm: at most this many vocabulary entries (0: no limit)", min=0)
     column: str = _f("", "CSV column to forecast (forecast task; empty: the first numeric column)")
     dataset: str = _f("mackey-glass", "forecast task without a path: a named series (`rnnkit forecast --list`)")
     seq_length: int = _f(100, "k1: steps per truncated-BPTT chunk (one parameter update per chunk)", min=2)

@@ -20,6 +20,7 @@ from .data.datasets import load_series
 from .data.series import read_csv_column
 from .data.streams import StreamBatches
 from .data.text import default_text, read_text
+from .data.tokenizers import EOS, char_tokenize, word_tokenize_lines
 from .data.vocab import Vocabulary
 from .io import write_json_atomic
 from .models import Forecaster, LanguageModel
@@ -61,26 +62,45 @@ class Task:
 
 
 class CharLMTask(Task):
-    """Next-character prediction (seed 004's char-RNN). Metrics: loss (nats/char), perplexity, bits per char."""
+    """Next-character prediction (seed 004's char-RNN). Metrics: loss (nats/char), perplexity, bits per char,
+    accuracy. The text is ``data.path`` (default: Python's documentation text); validation is its last
+    ``data.val_fraction``, or the file ``data.val_path``. :class:`WordLMTask` changes only the tokens."""
 
     name = "char-lm"
+    unknown = UNKNOWN_CHAR
 
     def __init__(self, config: RunConfig, vocab: Vocabulary | None = None):
         d = config.data
         text = default_text() if not d.path else read_text(d.path)
         if d.max_chars:
             text = text[: d.max_chars]
-        cut = _split(len(text), d.val_fraction)
-        train_text, val_text = text[:cut], text[cut:]
-        self.vocab = vocab or Vocabulary.from_text(train_text, unk=UNKNOWN_CHAR)
+        if d.val_path:
+            train_text, val_text = text, read_text(d.val_path)
+        else:
+            cut = _split(len(text), d.val_fraction)
+            train_text, val_text = text[:cut], text[cut:]
         self.config = config
-        train = torch.from_numpy(self.vocab.encode(train_text))
-        val = torch.from_numpy(self.vocab.encode(val_text))
+        train_tokens, val_tokens = self.tokenize(train_text), self.tokenize(val_text)
+        self.vocab = vocab or self.make_vocab(train_tokens)  # from the training part only
+        train = torch.from_numpy(self.vocab.encode(train_tokens))
+        val = torch.from_numpy(self.vocab.encode(val_tokens))
         self.train = StreamBatches(train, d.batch_size, d.seq_length, seed=config.train.seed)
         self.val = StreamBatches(val, min(d.batch_size, max(1, (len(val) - 1) // d.seq_length)), d.seq_length,
                                  shuffle_offset=False)
-        self.description = (f"{len(train_text):,} training and {len(val_text):,} validation characters, "
+        unit = type(self).unit
+        self.description = (f"{len(train_tokens):,} training and {len(val_tokens):,} validation {unit}s, "
                             f"vocabulary {len(self.vocab)}")
+
+    unit = "character"
+
+    def tokenize(self, text: str) -> list[str]:
+        return char_tokenize(text)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return "".join(tokens)
+
+    def make_vocab(self, tokens: list[str]) -> Vocabulary:
+        return Vocabulary(sorted(set(tokens)), unk=self.unknown)
 
     def build_model(self) -> nn.Module:
         m = self.config.model
@@ -89,7 +109,7 @@ class CharLMTask(Task):
 
     @staticmethod
     def batch_terms(prediction, targets) -> dict:
-        """Per-batch sums that :meth:`metrics` turns into means: correct next-character guesses."""
+        """Per-batch sums that :meth:`metrics` turns into means: correct next-token guesses."""
         return {"accuracy": (prediction.argmax(-1) == targets).sum().item()}
 
     @staticmethod
@@ -103,19 +123,59 @@ class CharLMTask(Task):
     def from_run(cls, config: RunConfig, run_dir: Path) -> CharLMTask:
         return cls(config, Vocabulary.load(run_dir / "vocab.json"))
 
+    def encode(self, text: str) -> torch.Tensor:
+        return torch.from_numpy(self.vocab.encode(self.tokenize(text)))
+
+    def decode(self, ids) -> str:
+        return self.detokenize([self.vocab.tokens[int(i)] for i in ids])
+
     def sample(self, model: nn.Module, length: int = 200, prompt: str = "\n", temperature: float = 0.8,
                seed: int = 0) -> str:
         """Sample with the state carried token to token (never re-reading the prefix); never emits the unknown
-        character."""
+        token."""
         from .generation import generate
 
-        ids = torch.from_numpy(self.vocab.encode(prompt))
+        ids = self.encode(prompt)
+        if len(ids) == 0:
+            ids = torch.tensor([self.vocab.index[self.start_token()]])
         (tokens,) = generate(model, ids, length, temperature=temperature, banned=self.banned_ids(),
                              generator=torch.Generator().manual_seed(seed))
-        return self.vocab.decode(tokens)
+        return self.decode(tokens)
+
+    def start_token(self) -> str:
+        return "\n" if "\n" in self.vocab.index else self.vocab.tokens[-1]
 
     def banned_ids(self) -> list[int]:
-        return [self.vocab.index[UNKNOWN_CHAR]]
+        return [self.vocab.index[self.unknown]]
+
+
+class WordLMTask(CharLMTask):
+    """Next-word prediction: words and punctuation as tokens (``data.lower`` to lower-case), ``<eos>`` closing each
+    line (Penn Treebank convention), a vocabulary of the words seen ``data.min_count`` times in training (at most
+    ``data.max_vocab``), the rest ``<unk>``. Metrics: loss (nats/word), perplexity, accuracy."""
+
+    name = "word-lm"
+    unit = "word"
+    unknown = "<unk>"
+
+    def tokenize(self, text: str) -> list[str]:
+        d = self.config.data
+        return word_tokenize_lines(text, lower=d.lower, whitespace=d.tokenizer == "whitespace")
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return " ".join(tokens).replace(f" {EOS} ", "\n").replace(EOS, "\n")
+
+    def make_vocab(self, tokens: list[str]) -> Vocabulary:
+        d = self.config.data
+        return Vocabulary.from_counts(tokens, max_size=d.max_vocab or None, min_count=d.min_count,
+                                      unk=self.unknown, specials=(EOS,))
+
+    def start_token(self) -> str:
+        return EOS
+
+    @staticmethod
+    def metrics(loss: float, means: dict | None = None) -> dict:
+        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), **(means or {})}
 
 
 class ForecastTask(Task):
@@ -180,4 +240,4 @@ class ForecastTask(Task):
         return f"{horizon}-step free-running forecast at the end of validation: RMSE {np.sqrt((err ** 2).mean()):.4f}"
 
 
-TASKS = {"char-lm": CharLMTask, "forecast": ForecastTask}
+TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask}

@@ -37,11 +37,11 @@ def register(sub) -> None:
     e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     e.set_defaults(run=run_evaluate)
 
-    g = sub.add_parser("generate", help="sample text from a trained character model",
+    g = sub.add_parser("generate", help="sample text from a trained language model",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g.add_argument("run_dir", metavar="RUN")
     g.add_argument("--prompt", default="\n", help="text to start from (its state is carried, not re-read)")
-    g.add_argument("--length", type=int, default=500, help="characters to generate")
+    g.add_argument("--length", type=int, default=500, help="tokens (characters or words) to generate")
     g.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (lower: safer)")
     g.add_argument("--top-k", type=int, default=0, help="sample among the k most likely characters (0: all)")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: the smallest set with this mass")
@@ -123,12 +123,15 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.length < 1 or args.num_samples < 1 or args.beam < 0:
         raise ValueError("--length and --num-samples must be >= 1 and --beam >= 0")
     task, model = _load_run(Path(args.run_dir), {})
-    if task.name != "char-lm":
-        raise ValueError(f"{args.run_dir} is a {task.name} run; generate samples from char-lm runs")
-    prompt = torch.from_numpy(task.vocab.encode(args.prompt or "\n"))
+    if not hasattr(task, "vocab"):
+        raise ValueError(f"{args.run_dir} is a {task.name} run; generate samples from language-model runs")
+    prompt = task.encode(args.prompt)
+    if len(prompt) == 0:
+        prompt = torch.tensor([task.vocab.index[task.start_token()]])
+    sep = " " if task.name == "word-lm" and args.prompt.strip() else ""
     if args.beam:
         for tokens, score in beam_search(model, prompt, args.length, args.beam, banned=task.banned_ids()):
-            print(f"[log p = {score:.2f}] {args.prompt}{task.vocab.decode(tokens)}")
+            print(f"[log p = {score:.2f}] {args.prompt}{sep}{task.decode(tokens)}")
         return 0
     samples = generate(model, prompt, args.length, num_samples=args.num_samples, temperature=args.temperature,
                        top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, banned=task.banned_ids(),
@@ -136,5 +139,5 @@ def run_generate(args: argparse.Namespace) -> int:
     for i, tokens in enumerate(samples):
         if args.num_samples > 1:
             print(f"---- sample {i + 1} ----")
-        print(args.prompt + task.vocab.decode(tokens))
+        print(args.prompt + sep + task.decode(tokens))
     return 0

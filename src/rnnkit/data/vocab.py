@@ -37,11 +37,14 @@ class Vocabulary:
 
     @classmethod
     def from_counts(cls, tokens: Iterable[str], max_size: int | None = None, min_count: int = 1,
-                    unk: str | None = "<unk>") -> Vocabulary:
-        """Most frequent tokens first (ties in first-seen order), at most ``max_size``, each seen ``min_count``+."""
+                    unk: str | None = "<unk>", specials: tuple[str, ...] = ()) -> Vocabulary:
+        """``specials`` first (e.g. ``<pad>``, ``<bos>``, ``<eos>``), then ``unk``, then the most frequent tokens
+        (ties in first-seen order) seen at least ``min_count`` times, at most ``max_size`` entries in all."""
         counts = Counter(tokens)
-        kept = [t for t, c in counts.most_common() if c >= min_count and t != unk]
-        return cls(kept[: None if max_size is None else max_size - (unk is not None)], unk=unk)
+        reserved = [*specials, *([unk] if unk is not None and unk not in specials else [])]
+        kept = [t for t, c in counts.most_common() if c >= min_count and t not in reserved]
+        room = None if max_size is None else max(0, max_size - len(reserved))
+        return cls(reserved + kept[:room], unk=unk)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -72,3 +75,17 @@ class Vocabulary:
             return cls(data["tokens"], unk=data.get("unk"))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: not a readable vocabulary file ({e})") from None
+
+
+def pad_batch(sequences: list, pad_id: int = 0):
+    """Sequences of ids of different lengths → (N, T_max) int64 tensor padded with ``pad_id``, and lengths (N,).
+    The lengths go straight to ``RNN(..., lengths=lengths)``."""
+    import torch
+
+    if not sequences or any(len(s) == 0 for s in sequences):
+        raise ValueError("pad_batch needs at least one sequence and no empty sequences")
+    lengths = torch.tensor([len(s) for s in sequences])
+    out = torch.full((len(sequences), int(lengths.max())), pad_id, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        out[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+    return out, lengths
