@@ -103,3 +103,16 @@ def test_word_level_language_model(tmp_path, capsys):
     assert text.startswith("The object ") and "<unk>" not in text
     assert main(["generate", str(run), "--length", "5", "--beam", "2"]) == 0
     assert capsys.readouterr().out.count("[log p =") == 2
+
+
+def test_ngram_command(tmp_path, capsys):
+    from rnnkit.data import default_text
+
+    lines = default_text().splitlines()
+    (tmp_path / "train.txt").write_text("\n".join(lines[:3000]), encoding="utf-8")
+    (tmp_path / "eval.txt").write_text("\n".join(lines[3000:3500]), encoding="utf-8")
+    assert main(["ngram", "--train", str(tmp_path / "train.txt"), "--eval", str(tmp_path / "eval.txt"), "--order",
+                 "3", "--tokenizer", "words", "--lower"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3-gram mkn: perplexity ") and float(out.split()[3]) > 1
+    assert main(["ngram", "--train", str(tmp_path / "missing.txt"), "--eval", str(tmp_path / "eval.txt")]) == 2
