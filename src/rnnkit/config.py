@@ -35,7 +35,8 @@ class ModelConfig:
 class DataConfig:
     task: Literal["char-lm", "word-lm", "forecast"] = _f(
         "char-lm", "what to learn: next character, next word, or next value of a series")
-    path: str = _f("", "a UTF-8 text file (char-lm, word-lm) or a CSV file (forecast); empty: the built-in default")
+    path: str = _f("", "a UTF-8 text file (char-lm, word-lm; or 'tinyshakespeare', downloaded once and checked) or "
+                       "a CSV file (forecast); empty: the built-in default")
     val_path: str = _f("", "a separate validation text (language models); empty: the last val_fraction of path")
     lower: bool = _f(False, "word-lm: lower-case the text")
     tokenizer: Literal["words", "whitespace"] = _f(

@@ -28,6 +28,18 @@ from .models import Forecaster, LanguageModel
 UNKNOWN_CHAR = "\ufffd"  # stands for characters never seen in the training text
 
 
+def load_corpus(path: str) -> str:
+    """``""``: Python's documentation text; ``"tinyshakespeare"``: downloaded once into the cache and checked by
+    SHA-256 (``rnnkit.data.download``); anything else: a UTF-8 text file."""
+    if not path:
+        return default_text()
+    if path == "tinyshakespeare":
+        from .data.download import tinyshakespeare
+
+        return tinyshakespeare()
+    return read_text(path)
+
+
 def _split(n: int, val_fraction: float) -> int:
     return n - max(1, int(n * val_fraction))
 
@@ -71,7 +83,7 @@ class CharLMTask(Task):
 
     def __init__(self, config: RunConfig, vocab: Vocabulary | None = None):
         d = config.data
-        text = default_text() if not d.path else read_text(d.path)
+        text = load_corpus(d.path)
         if d.max_chars:
             text = text[: d.max_chars]
         if d.val_path:
