@@ -29,6 +29,7 @@ class ModelConfig:
     dropout: float = _f(0.1, "dropout between layers and before the output layer", min=0.0, max=0.99)
     embedding_size: int = _f(64, "token embedding size (language models)", min=1)
     tie_weights: bool = _f(False, "share the embedding and output matrices (needs embedding_size == hidden_size)")
+    embeddings: str = _f("", "language models: initialise the embedding from `rnnkit word2vec` output (a directory)")
 
 
 @dataclass(frozen=True)

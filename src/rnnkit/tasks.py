@@ -8,6 +8,7 @@ vocabulary, the scaler). ``TASKS`` maps ``data.task`` names to task classes.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -116,8 +117,15 @@ class CharLMTask(Task):
 
     def build_model(self) -> nn.Module:
         m = self.config.model
-        return LanguageModel(len(self.vocab), m.embedding_size, m.hidden_size, m.num_layers, cell=m.cell,
-                             dropout=m.dropout, tie_weights=m.tie_weights)
+        model = LanguageModel(len(self.vocab), m.embedding_size, m.hidden_size, m.num_layers, cell=m.cell,
+                              dropout=m.dropout, tie_weights=m.tie_weights)
+        if m.embeddings:  # pretrained word vectors for the words both vocabularies share
+            from .word2vec import Embeddings, load_embeddings_
+
+            shared = load_embeddings_(model.embedding, Embeddings.load(m.embeddings), self.vocab)
+            logging.getLogger("rnnkit.train").info("embedding initialised from %s for %d of %d tokens",
+                                                   m.embeddings, shared, len(self.vocab))
+        return model
 
     @staticmethod
     def batch_terms(prediction, targets) -> dict:

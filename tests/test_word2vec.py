@@ -1,0 +1,64 @@
+"""word2vec learns planted structure; neighbours, analogies, save/load, and initialising a language model."""
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.data.vocab import Vocabulary
+from rnnkit.word2vec import Embeddings, load_embeddings_, train_word2vec
+
+
+def topic_corpus(seed=0, n=3000):
+    """Sentences drawn from one of three disjoint topics: words of a topic share contexts."""
+    rng = np.random.default_rng(seed)
+    topics = [[f"{t}{i}" for i in range(8)] for t in "abc"]
+    return [list(rng.choice(topics[rng.integers(3)], size=8)) for _ in range(n)], topics
+
+
+@pytest.mark.parametrize("mode", ["skipgram", "cbow"])
+def test_neighbours_come_from_the_same_topic(mode):
+    sentences, topics = topic_corpus()
+    vectors = train_word2vec(sentences, dim=16, window=3, min_count=1, epochs=3, mode=mode, sample=0)
+    same = 0
+    for topic in topics:
+        for word in topic:
+            same += sum(w[0] == word[0] for w, _ in vectors.most_similar(word, 5))
+    assert same / (24 * 5) > 0.9
+
+
+def test_analogy_is_3cosadd():
+    vocab = Vocabulary(["man", "woman", "king", "queen", "apple"])
+    vec = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 1, 1], [0.3, 0.3, -1]], dtype=float)
+    emb = Embeddings(vec, vocab)
+    assert emb.analogy("man", "king", "woman")[0][0] == "queen"
+    assert emb.most_similar("king", 1)[0][0] in ("man", "queen")
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        emb.vector("prince")
+
+
+def test_save_load_and_language_model_initialisation(tmp_path):
+    sentences, _ = topic_corpus(n=300)
+    vectors = train_word2vec(sentences, dim=8, min_count=1, epochs=1)
+    vectors.save(tmp_path / "vec")
+    loaded = Embeddings.load(tmp_path / "vec")
+    np.testing.assert_allclose(loaded.vectors, vectors.vectors, rtol=1e-6)
+    lm_vocab = Vocabulary(["<unk>", "a0", "b3", "zzz"])
+    emb = torch.nn.Embedding(4, 8)
+    assert load_embeddings_(emb, loaded, lm_vocab) == 2
+    np.testing.assert_allclose(emb.weight[1].detach().numpy(), loaded.vector("a0"), rtol=1e-6)
+    with pytest.raises(ValueError, match="embedding size 5 differs"):
+        load_embeddings_(torch.nn.Embedding(4, 5), loaded, lm_vocab)
+
+
+def test_cli_word2vec_then_language_model(tmp_path, capsys):
+    sentences, _ = topic_corpus(n=1500)
+    (tmp_path / "text.txt").write_text("\n".join(" ".join(s) for s in sentences))
+    assert main(["word2vec", "--data", str(tmp_path / "text.txt"), "--out", str(tmp_path / "vec"), "--dim", "16",
+                 "--epochs", "2", "--min-count", "1", "--neighbours", "a1,zzz"]) == 0
+    out = capsys.readouterr().out
+    assert "a1: a" in out and "zzz: not in the vocabulary" in out
+    assert main(["-q", "train", "--run-dir", str(tmp_path / "lm"), "--data.task", "word-lm", "--data.path",
+                 str(tmp_path / "text.txt"), "--model.embeddings", str(tmp_path / "vec"), "--model.embedding_size",
+                 "16", "--model.hidden_size", "16", "--model.num_layers", "1", "--data.seq_length", "16",
+                 "--data.batch_size", "4", "--train.steps", "5", "--train.eval_every", "5"]) == 0
