@@ -6,8 +6,9 @@
     P_n(w) ∝ count(w)^0.75;  a word is kept with probability min(1, √(t / f(w)) + t / f(w)) (word2vec.c)
 
 Each epoch draws a window size in [1, window] per position (nearer words count more often), builds all pairs at
-once with NumPy and trains on large batches with Adam. ``Embeddings`` holds the input vectors with the
-vocabulary: nearest neighbours, analogies (3CosAdd), save/load (safetensors + JSON).
+once with NumPy and trains on batches with SGD whose rate decays linearly (word2vec.c's schedule).
+``Embeddings`` holds the input vectors with the vocabulary: nearest neighbours, analogies (3CosAdd), save/load
+(safetensors + JSON).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _windows(ids: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarr
 
 def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, negative: int = 5,
                    min_count: int = 5, sample: float = 1e-3, epochs: int = 5, mode: str = "skipgram",
-                   batch_size: int = 1024, lr: float = 0.01, seed: int = 0) -> Embeddings:
+                   batch_size: int = 1024, lr: float = 0.025, seed: int = 0) -> Embeddings:
     """Train word vectors on tokenized sentences (a sentence boundary is not crossed by any window)."""
     if mode not in ("skipgram", "cbow"):
         raise ValueError(f"mode must be 'skipgram' or 'cbow'; got {mode!r}")
@@ -133,7 +134,8 @@ def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, 
     noise = torch.from_numpy(counts ** 0.75 / (counts ** 0.75).sum())
     encoded = [np.array([vocab.index[w] for w in s if w in vocab.index], dtype=np.int64) for s in sentences]
     model = _SGNS(len(vocab), dim)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)  # dense: cheaper than sparse updates below ~10^5 words
+    # word2vec.c's schedule: plain SGD on the summed loss, the rate decaying linearly to 0.01% of ``lr``
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
     for epoch in range(epochs):
         centres, contexts = [], []
         for ids in encoded:  # subsample, then take windows within the sentence
@@ -149,6 +151,8 @@ def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, 
         centres, contexts = torch.from_numpy(centres[order]), torch.from_numpy(contexts[order])
         total = 0.0
         for start in range(0, len(centres), batch_size):
+            progress = (epoch + start / len(centres)) / epochs
+            opt.param_groups[0]["lr"] = lr * max(1e-4, 1.0 - progress)
             c, o = centres[start:start + batch_size], contexts[start:start + batch_size]
             neg = torch.multinomial(noise, len(c) * negative, replacement=True).view(len(c), negative)
             if mode == "skipgram":  # the centre's vector predicts the context word
@@ -158,7 +162,7 @@ def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, 
                 mean = (model.inp(o.clamp(min=0)) * mask).sum(1) / mask.sum(1).clamp(min=1)
                 loss = model(mean, c, neg)
             opt.zero_grad()
-            loss.backward()
+            (loss * len(c)).backward()  # per-example updates, as word2vec.c, not their mean
             opt.step()
             total += loss.item() * len(c)
         log.info("epoch %d: loss %.4f over %d examples", epoch + 1, total / len(centres), len(centres))

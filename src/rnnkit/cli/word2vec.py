@@ -17,6 +17,7 @@ def register(sub) -> None:
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold t (0: off)")
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--lr", type=float, default=0.025, help="initial SGD rate, decaying linearly (word2vec.c)")
     p.add_argument("--tokenizer", default="whitespace", choices=["whitespace", "words"])
     p.add_argument("--lower", action="store_true")
     p.add_argument("--neighbours", default="", help="comma-separated words whose nearest neighbours to print")
@@ -29,13 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from ..data.tokenizers import whitespace_tokenize, word_tokenize
     from ..word2vec import train_word2vec
 
-    if min(args.dim, args.window, args.negative, args.min_count, args.epochs) < 1:
-        raise ValueError("--dim, --window, --negative, --min-count and --epochs must be >= 1")
+    if min(args.dim, args.window, args.negative, args.min_count, args.epochs) < 1 or args.lr <= 0:
+        raise ValueError("--dim, --window, --negative, --min-count and --epochs must be >= 1 and --lr > 0")
     split = whitespace_tokenize if args.tokenizer == "whitespace" else word_tokenize
     sentences = [s for s in (split(line, args.lower) for line in read_text(args.data).splitlines()) if s]
     vectors = train_word2vec(sentences, dim=args.dim, window=args.window, negative=args.negative,
                              min_count=args.min_count, sample=args.sample, epochs=args.epochs, mode=args.mode,
-                             seed=args.seed)
+                             lr=args.lr, seed=args.seed)
     vectors.save(args.out)
     print(f"{len(vectors.vocab):,} words x {args.dim} dimensions written to {args.out}/vectors.safetensors")
     for word in [w.strip() for w in args.neighbours.split(",") if w.strip()]:
