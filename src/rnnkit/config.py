@@ -75,6 +75,8 @@ class TrainConfig:
     eval_every: int = _f(200, "evaluate on the validation split every this many updates", min=1)
     eval_batches: int = _f(0, "validation chunks per evaluation (0: the whole split)", min=0)
     patience: int = _f(0, "early stopping: stop after this many evaluations without improvement (0: off)", min=0)
+    time_limit: float = _f(0.0, "stop after this many minutes of wall-clock time, evaluating first (0: off; "
+                                "counted from the start or the resume)", min=0.0)
     checkpoint_every: int = _f(200, "write a checkpoint every this many updates", min=1)
     log_every: int = _f(20, "append training metrics to metrics.jsonl every this many updates", min=1)
     nonfinite: Literal["skip", "stop"] = _f("skip", "on a NaN/Inf loss or gradient: skip the update, or stop")

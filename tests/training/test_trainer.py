@@ -179,3 +179,12 @@ def test_missing_tensorboard_is_a_warning_not_a_crash(tmp_path, caplog, monkeypa
     cfg = config(train__tensorboard="true", train__steps=5)
     Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False).fit()
     assert "tensorboard package is not installed" in caplog.text
+
+
+def test_time_limit_stops_with_a_final_evaluation_and_checkpoint(tmp_path):
+    cfg = config(train__steps=100000, train__time_limit=0.01, train__eval_every=100000)  # 0.6 seconds
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    summary = trainer.fit()
+    assert summary["stopped"].startswith("time limit") and trainer.step < 100000
+    assert [r["step"] for r in trainer.history if r["split"] == "val"] == [trainer.step]
+    assert (tmp_path / "checkpoints" / f"step-{trainer.step:08d}").is_dir()

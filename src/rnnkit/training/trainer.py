@@ -90,6 +90,14 @@ class _Distributed:
         torch.distributed.all_reduce(t)
         return t.item() / self.world
 
+    def any(self, flag: bool) -> bool:
+        """True on every process when it is True on one (so all stop together)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([float(flag)])
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
+
     def barrier(self) -> None:
         if self.world > 1:
             torch.distributed.barrier()
@@ -143,12 +151,13 @@ class Trainer:
 
     # ---- public --------------------------------------------------------------------------------
     def fit(self) -> dict:
-        """Run until ``train.steps`` updates, early stopping or a stop on non-finite values."""
+        """Run until ``train.steps`` updates, ``train.time_limit``, early stopping or a stop on non-finite values."""
         from tqdm import tqdm
 
         cfg = self.cfg
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
         tokens, window_start, stop_reason = 0, time.perf_counter(), "finished"
+        started = time.perf_counter()
         try:
             while self.step < cfg.steps:
                 chunk = self.task.train.chunk(self.step, self.rows)
@@ -157,7 +166,9 @@ class Trainer:
                 loss, grad_norm = self._update(chunk)
                 self.step += 1
                 tokens += chunk.inputs.shape[0] * chunk.inputs.shape[1] * self.dist.world
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                out_of_time = cfg.time_limit > 0 and self.dist.any(time.perf_counter() - started > 60 * cfg.time_limit)
+                last = self.step == cfg.steps or out_of_time
+                if self.step % cfg.log_every == 0 or last:
                     elapsed = time.perf_counter() - window_start
                     record = {"step": self.step, "split": "train", "loss": self.dist.mean(loss),
                               "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"],
@@ -166,13 +177,16 @@ class Trainer:
                     bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:,.0f}")
                     tokens, window_start = 0, time.perf_counter()
                 bar.update(1)
-                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                if self.step % cfg.eval_every == 0 or last:
                     if self._evaluate_and_track():
                         stop_reason = f"early stopping: no improvement in {cfg.patience} evaluations"
                         self._checkpoint()
                         break
-                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                if self.step % cfg.checkpoint_every == 0 or last:
                     self._checkpoint()
+                if out_of_time:
+                    stop_reason = f"time limit of {cfg.time_limit:g} minutes reached"
+                    break
         finally:
             bar.close()
             if self.writer is not None:

@@ -1,0 +1,156 @@
+"""tinyshakespeare (nanoGPT split: first 90% train, last 10% validation), rnnkit against a plain PyTorch script
+with the same model (embedding 128 → nn.LSTM 2x512, dropout 0.2 → linear; Adam 2e-3; batch 64 x 128 steps;
+state carried).
+
+``--mode throughput``: training characters per second of both, timed alternately in one process (the ratio
+is what the target ≥ 0.97x refers to). ``--mode train --budget 30``: each trained for the same wall-clock
+budget with evaluations along the way; best validation loss in nats/char, and a sample from rnnkit's model.
+
+Usage: ``python benchmarks/bench_tinyshakespeare.py --mode throughput``
+       ``python benchmarks/bench_tinyshakespeare.py --mode train --budget 30``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from bench_cells import _maybe_reexec
+from torch import nn
+from torch.nn import functional as F
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare" / "input.txt"
+
+
+class PlainCharLSTM(nn.Module):
+    """The reference script's model, written directly against torch.nn."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, 128)
+        self.lstm = nn.LSTM(128, 512, num_layers=2, dropout=0.2, batch_first=True)
+        self.drop = nn.Dropout(0.2)
+        self.head = nn.Linear(512, vocab)
+
+    def forward(self, x, state=None):
+        h, state = self.lstm(self.drop(self.emb(x)), state)
+        return self.head(self.drop(h)), state
+
+
+def rnnkit_config(path: str, budget: float = 0.0, steps: int = 1_000_000):
+    from rnnkit.config import build_config
+
+    return build_config(None, {
+        "data.path": path, "data.val_fraction": "0.1", "data.batch_size": "64", "data.seq_length": "128",
+        "model.cell": "lstm", "model.embedding_size": "128", "model.hidden_size": "512", "model.num_layers": "2",
+        "model.dropout": "0.2", "train.lr": "2e-3", "train.clip_norm": "5", "train.steps": str(steps),
+        "train.eval_every": "250", "train.eval_batches": "0", "train.time_limit": str(budget),
+        "train.checkpoint_every": "1000", "train.log_every": "50"})
+
+
+def plain_setup(task, seed=0):
+    torch.manual_seed(seed)
+    model = PlainCharLSTM(len(task.vocab))
+    return model, torch.optim.Adam(model.parameters(), lr=2e-3)
+
+
+def plain_step(model, opt, chunk, state):
+    model.train()
+    logits, state = model(chunk.inputs, state)
+    loss = F.cross_entropy(logits.flatten(0, 1), chunk.targets.flatten())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    return tuple(s.detach() for s in state)
+
+
+@torch.no_grad()
+def plain_eval(model, task):
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for chunk in task.val.sequential():
+        logits, state = model(chunk.inputs, state)
+        n = chunk.targets.numel()
+        total += F.cross_entropy(logits.flatten(0, 1), chunk.targets.flatten()).item() * n
+        count += n
+    return total / count
+
+
+def throughput(path: str, steps: int, rounds: int) -> None:
+    from rnnkit.tasks import CharLMTask
+    from rnnkit.training import Trainer
+
+    config = rnnkit_config(path)
+    task = CharLMTask(config)
+    trainer = Trainer(config, task, Path(tempfile.mkdtemp()) / "run", progress=False)
+    model, opt = plain_setup(task)
+    chars = 64 * 128 * steps
+    ours, ref, step = [], [], 0
+    plain_state = None
+    for _ in range(rounds + 1):  # the first round warms up both (oneDNN primitives, allocator)
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer._update(task.train.chunk(step))
+            step += 1
+        ours.append(chars / (time.perf_counter() - start))
+        start = time.perf_counter()
+        for i in range(steps):
+            plain_state = plain_step(model, opt, task.train.chunk(step - steps + i), plain_state)
+        ref.append(chars / (time.perf_counter() - start))
+    ratio = statistics.median(o / r for o, r in zip(ours[1:], ref[1:]))
+    print("| training, batch 64 x 128, 2x512 LSTM | chars/s (median) |")
+    print("|---|---:|")
+    print(f"| plain PyTorch script | {statistics.median(ref[1:]):,.0f} |")
+    print(f"| rnnkit (engine update: TBPTT, clipping, NaN guard) | {statistics.median(ours[1:]):,.0f} |")
+    print(f"\nrnnkit / plain, measured alternately over {rounds} rounds of {steps} updates: {ratio:.3f}x")
+
+
+def train(path: str, budget: float) -> None:
+    from rnnkit.tasks import CharLMTask
+    from rnnkit.training import Trainer
+
+    config = rnnkit_config(path, budget)
+    task = CharLMTask(config)
+    run_dir = Path(tempfile.mkdtemp()) / "rnnkit"
+    summary = Trainer(config, task, run_dir, progress=False).fit()
+    model, opt = plain_setup(task)
+    best, step, state, start = float("inf"), 0, None, time.perf_counter()
+    while time.perf_counter() - start < 60 * budget:
+        chunk = task.train.chunk(step)
+        state = None if chunk.starts_epoch else state
+        state = plain_step(model, opt, chunk, state)
+        step += 1
+        if step % 250 == 0:
+            best = min(best, plain_eval(model, task))
+    best = min(best, plain_eval(model, task))
+    print(f"| {budget:g}-minute budget | best validation loss (nats/char) | updates |")
+    print("|---|---:|---:|")
+    print(f"| plain PyTorch script | {best:.4f} | {step} |")
+    print(f"| rnnkit | {summary['best_val_loss']:.4f} | {summary['steps']} |")
+    print(f"\nrun directory: {run_dir}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mode", choices=["throughput", "train"], default="throughput")
+    p.add_argument("--data", default=str(DATA), help="tinyshakespeare input.txt")
+    p.add_argument("--budget", type=float, default=30.0, help="train mode: minutes per model")
+    p.add_argument("--steps", type=int, default=10, help="throughput mode: updates per timed round")
+    p.add_argument("--rounds", type=int, default=5, help="throughput mode: timed rounds per side")
+    p.add_argument("--no-malloc-tuning", action="store_true")
+    args = p.parse_args()
+    if args.mode == "throughput":
+        throughput(args.data, args.steps, args.rounds)
+    else:
+        train(args.data, args.budget)
+
+
+if __name__ == "__main__":
+    _maybe_reexec(sys.argv)
+    main()
