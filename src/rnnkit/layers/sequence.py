@@ -89,7 +89,6 @@ class RNN(nn.Module):
         if packed:
             if lengths is not None:
                 raise ValueError("pass either a PackedSequence or lengths, not both")
-            sorted_indices, unsorted_indices = x.sorted_indices, x.unsorted_indices
             x, lengths = pad_packed_sequence(x, batch_first=True)
         owner = f"RNN(cell={type(self.cells[0]).__name__})"
         batch_first = self.batch_first or packed
@@ -109,7 +108,6 @@ class RNN(nn.Module):
         if packed:
             out = pack_padded_sequence(out, lengths if lengths is not None else torch.full((B,), T),
                                        batch_first=True, enforce_sorted=False)
-            del sorted_indices, unsorted_indices  # pack_padded_sequence recomputes the same order
         elif not batch_first:
             out = out.transpose(0, 1)
             states = None if states is None else map_state(lambda s: s.transpose(0, 1), states)
