@@ -107,13 +107,9 @@ def explain_bptt(out_dir: str | Path, hidden_size: int = 32, steps: int = 40, se
     The input is small (amplitude 1e-4), so the tanh units stay in their linear range and the
     measurement isolates the effect of W_hh that the notes describe.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .cells.gru import GRUCell
     from .cells.lstm import LSTMCell
+    from .plots import plot_eigenvalues, plot_gradient_flow, plot_power_norms
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,33 +126,8 @@ def explain_bptt(out_dir: str | Path, hidden_size: int = 32, steps: int = 40, se
     factors = {name: per_step_factor(n) for name, n in norms.items()}
 
     plots = [out_dir / "gradient_norms.png", out_dir / "eigenvalues.png", out_dir / "power_norms.png"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, n in norms.items():
-        ax.semilogy(range(steps), n.numpy(), label=name)
-    ax.set(xlabel="distance T - t (steps back)", ylabel="‖∂L/∂h_t‖", title="Gradient flow through time")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(plots[0], dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    theta = torch.linspace(0, 2 * math.pi, 200)
-    ax.plot(theta.cos(), theta.sin(), "k--", lw=0.8, label="unit circle")
-    for name in radii:
-        ev = torch.linalg.eigvals(cells[name].weight_hh.detach())
-        ax.scatter(ev.real, ev.imag, s=10, label=f"{name}")
-    ax.set(aspect="equal", xlabel="Re λ", ylabel="Im λ", title="Eigenvalues of W_hh")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(plots[1], dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, p in powers.items():
-        ax.semilogy(range(steps + 1), p.numpy(), label=name)
-    ax.set(xlabel="t", ylabel="‖W^t h_0‖", title="The linear recurrence alone: W^t h_0")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(plots[2], dpi=120)
-    plt.close(fig)
+    plot_gradient_flow({name: n.tolist() for name, n in norms.items()}, plots[0])
+    plot_eigenvalues({name: torch.linalg.eigvals(cells[name].weight_hh.detach()).tolist() for name in radii},
+                     plots[1])
+    plot_power_norms({name: p.tolist() for name, p in powers.items()}, plots[2])
     return BPTTReport(norms, factors, radii, powers, plots)

@@ -29,3 +29,56 @@ def plot_training_curves(history: list[dict], path: Path) -> None:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     write_bytes_atomic(path, buf.getvalue())
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _axes(figsize):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
+
+
+def plot_gradient_flow(curves: dict, path: Path) -> None:
+    """‖∂L/∂h_t‖ against the distance T - t, one curve per label (values indexed by distance)."""
+    fig, ax = _axes((6, 4))
+    for label, values in curves.items():
+        ax.semilogy(range(len(values)), list(values), label=label)
+    ax.set(xlabel="distance T - t (steps back)", ylabel="‖∂L/∂h_t‖", title="Gradient flow through time")
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_eigenvalues(eigenvalues: dict, path: Path, title: str = "Eigenvalues of W_hh") -> None:
+    """Eigenvalues in the complex plane against the unit circle, one set per label."""
+    import math
+
+    fig, ax = _axes((5, 5))
+    theta = [2 * math.pi * k / 200 for k in range(201)]
+    ax.plot([math.cos(t) for t in theta], [math.sin(t) for t in theta], "k--", lw=0.8, label="unit circle")
+    for label, ev in eigenvalues.items():
+        ax.scatter([complex(z).real for z in ev], [complex(z).imag for z in ev], s=8, label=label)
+    ax.set(aspect="equal", xlabel="Re λ", ylabel="Im λ", title=title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_power_norms(curves: dict, path: Path) -> None:
+    """‖W^t h_0‖ against t, one curve per label: the linear recurrence alone."""
+    fig, ax = _axes((6, 4))
+    for label, values in curves.items():
+        ax.semilogy(range(len(values)), list(values), label=label)
+    ax.set(xlabel="t", ylabel="‖W^t h_0‖", title="The linear recurrence alone: W^t h_0")
+    ax.legend()
+    _save(fig, path)

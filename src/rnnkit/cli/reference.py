@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from ..io import write_json_atomic
@@ -102,6 +101,8 @@ def _plots(out: Path, result, before, after) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..plots import plot_eigenvalues, plot_gradient_flow, plot_power_norms
+
     paths = [out / "loss.png", out / "gradient_flow.png", out / "eigenvalues.png", out / "power_norms.png"]
     fig, ax = plt.subplots(figsize=(6, 4))
     its, losses = zip(*result.losses)
@@ -110,32 +111,9 @@ def _plots(out: Path, result, before, after) -> list[Path]:
     fig.tight_layout()
     fig.savefig(paths[0], dpi=120)
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    distance = range(len(before["gradient_norms"]))
-    for label, d in (("at initialisation", before), ("after training", after)):
-        ax.semilogy(distance, d["gradient_norms"][::-1], label=label)
-    ax.set(xlabel="distance T - t (steps back)", ylabel="‖∂L/∂h_t‖", title="Gradient flow through time")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(paths[1], dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    theta = [2 * math.pi * k / 200 for k in range(201)]
-    ax.plot([math.cos(t) for t in theta], [math.sin(t) for t in theta], "k--", lw=0.8, label="unit circle")
-    for label, d in (("at initialisation", before), ("after training", after)):
-        ax.scatter(d["eigenvalues"].real, d["eigenvalues"].imag, s=8,
-                   label=f"{label} (ρ = {d['spectral_radius']:.2f})")
-    ax.set(aspect="equal", xlabel="Re λ", ylabel="Im λ", title="Eigenvalues of the recurrent matrix")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(paths[2], dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, d in (("at initialisation", before), ("after training", after)):
-        ax.semilogy(range(len(d["power_norms"])), d["power_norms"], label=label)
-    ax.set(xlabel="t", ylabel="‖W^t h_0‖", title="The linear recurrence alone")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(paths[3], dpi=120)
-    plt.close(fig)
+    stages = {"at initialisation": before, "after training": after}
+    plot_gradient_flow({k: d["gradient_norms"][::-1] for k, d in stages.items()}, paths[1])
+    plot_eigenvalues({f"{k} (ρ = {d['spectral_radius']:.2f})": d["eigenvalues"] for k, d in stages.items()},
+                     paths[2], title="Eigenvalues of the recurrent matrix")
+    plot_power_norms({k: d["power_norms"] for k, d in stages.items()}, paths[3])
     return paths
