@@ -59,6 +59,31 @@ def test_train_evaluate_generate_on_a_user_text(tmp_path, capsys):
     assert main(["-q", "train", "--resume", str(run), "--train.steps", "40"]) == 0
 
 
+def test_evaluate_scores_a_language_model_on_a_whole_file(tmp_path, capsys):
+    """`rnnkit evaluate RUN --data.path test.txt` scores every token of the file (a test split), not a part."""
+    import math
+
+    from rnnkit.config import build_config
+    from rnnkit.tasks import CharLMTask
+    from rnnkit.training.checkpoint import load_weights
+    from rnnkit.training.trainer import evaluate
+
+    run = tmp_path / "run"
+    assert main(["-q", "train", "--run-dir", str(run), *_tiny(tmp_path)]) == 0
+    test_file = tmp_path / "test.txt"
+    test_file.write_text("def main():\n    return 0\n" * 40, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data.path", str(test_file)]) == 0
+    reported = float(capsys.readouterr().out.split()[1])
+    config = build_config(None, {"data.path": str(test_file), "data.val_path": str(test_file),
+                                 **{k.lstrip("-"): v for k, v in zip(_tiny(tmp_path)[2::2], _tiny(tmp_path)[3::2])}})
+    task = CharLMTask.from_run(config, run)
+    assert task.val.data.numel() == len(test_file.read_text())  # the whole file is the evaluation stream
+    model = task.build_model()
+    load_weights(model, run / "model.safetensors")
+    assert math.isclose(reported, evaluate(model, task)["loss"], rel_tol=1e-3)
+
+
 def test_train_rejects_bad_text_files(tmp_path, capsys):
     (tmp_path / "bin.dat").write_bytes(b"\x00\x01binary")
     assert main(["train", "--data.path", str(tmp_path / "bin.dat")]) == 2

@@ -30,6 +30,8 @@ class ModelConfig:
     embedding_size: int = _f(64, "token embedding size (language models)", min=1)
     tie_weights: bool = _f(False, "share the embedding and output matrices (needs embedding_size == hidden_size)")
     embeddings: str = _f("", "language models: initialise the embedding from `rnnkit word2vec` output (a directory)")
+    init_range: float = _f(0.0, "language models: initialise every parameter uniformly in [-r, r] (Zaremba et al.: "
+                           "0.1; 0: each layer's own initialisation)", min=0.0)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,11 @@ class TrainConfig:
     momentum: float = _f(0.0, "momentum (sgd, rmsprop)", min=0.0)
     weight_decay: float = _f(0.0, "weight decay", min=0.0)
     schedule: Literal["none", "step", "cosine", "plateau"] = _f(
-        "none", "learning-rate schedule: step decay (Zaremba et al.), cosine to 0, or reduce on plateau")
+        "none", "learning-rate schedule: step decay (Zaremba et al.), cosine to 0 (over train.steps, or over "
+        "train.time_limit when that comes first), or reduce on plateau")
     decay_every: int = _f(1000, "step schedule: multiply lr by decay_factor every this many updates", min=1)
+    decay_start: int = _f(0, "step schedule: updates before the first decay (0: decay_every)", min=0)
+    warmup: int = _f(0, "raise lr linearly from 0 over this many updates (any schedule but plateau)", min=0)
     decay_factor: float = _f(0.5, "step / plateau schedules: lr multiplier", min=0.0, max=1.0)
     bptt: int = _f(0, "k2: back-propagate through at most this many steps inside a chunk (0: the whole chunk)",
                    min=0)

@@ -118,7 +118,7 @@ class CharLMTask(Task):
     def build_model(self) -> nn.Module:
         m = self.config.model
         model = LanguageModel(len(self.vocab), m.embedding_size, m.hidden_size, m.num_layers, cell=m.cell,
-                              dropout=m.dropout, tie_weights=m.tie_weights)
+                              dropout=m.dropout, tie_weights=m.tie_weights, init_range=m.init_range)
         if m.embeddings:  # pretrained word vectors for the words both vocabularies share
             from .word2vec import Embeddings, load_embeddings_
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnkit.training import Trainer, TrainingStopped, evaluate
-from rnnkit.training.trainer import detach
+from rnnkit.training.trainer import detach, lr_factor
 
 from .helpers import PatternTask, SignTask, SineStreamTask, config
 
@@ -188,3 +188,28 @@ def test_time_limit_stops_with_a_final_evaluation_and_checkpoint(tmp_path):
     assert summary["stopped"].startswith("time limit") and trainer.step < 100000
     assert [r["step"] for r in trainer.history if r["split"] == "val"] == [trainer.step]
     assert (tmp_path / "checkpoints" / f"step-{trainer.step:08d}").is_dir()
+
+
+def test_step_schedule_with_a_late_start_is_zarembas():
+    """lr constant for decay_start updates, then multiplied by decay_factor at the start of every period."""
+    cfg = config(train__schedule="step", train__decay_every=3, train__decay_start=6).train
+    assert [lr_factor(cfg, u) for u in range(12)] == [1] * 6 + [0.5] * 3 + [0.25] * 3
+
+
+def test_warmup_and_cosine_over_steps_or_time_budget():
+    cfg = config(train__schedule="cosine", train__steps=100, train__warmup=4).train
+    assert [lr_factor(cfg, u) for u in range(3)] == pytest.approx([0.25, 0.5 * 0.99975, 0.75 * 0.99901], rel=1e-4)
+    assert lr_factor(cfg, 50) == pytest.approx(0.5)
+    assert lr_factor(cfg, 10, budget_used=0.5) == pytest.approx(0.5)  # whichever is further along
+    assert lr_factor(cfg, 10, budget_used=1.2) == 0.0
+
+
+def test_cosine_anneals_to_zero_when_the_time_budget_ends(tmp_path):
+    cfg = config(train__steps=10**6, train__time_limit=0.01, train__schedule="cosine", train__eval_every=10**6,
+                 train__log_every=1)
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    trainer.fit()
+    lrs = [r["lr"] for r in trainer.history if r["split"] == "train"]
+    assert lrs[0] > 0.009 and lrs[-1] < 0.001 and trainer.elapsed >= 0.6
+    resumed = Trainer(cfg, SineStreamTask(cfg), tmp_path, resume=True, progress=False)
+    assert resumed.elapsed == pytest.approx(trainer.elapsed)  # the budget's clock survives a resumption

@@ -32,7 +32,9 @@ def register(sub) -> None:
 
     e = sub.add_parser("evaluate", help="evaluate a trained run on its validation split (or other data)")
     e.add_argument("run_dir", metavar="RUN")
-    e.add_argument("--data.path", dest="data.path", default=None, help="evaluate on this file instead")
+    e.add_argument("--data.path", dest="data.path", default=None,
+                   help="evaluate on this file instead (language models: the whole file, e.g. a test split; "
+                   "forecast runs: its validation part)")
     e.add_argument("--data.column", dest="data.column", default=None, help="CSV column (forecast runs)")
     e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     e.set_defaults(run=run_evaluate)
@@ -97,7 +99,11 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..training.trainer import evaluate
 
-    task, model = _load_run(Path(args.run_dir), _overrides(args))
+    overrides = _overrides(args)
+    run_dir = Path(args.run_dir)
+    if "data.path" in overrides and _read_run_config(run_dir).get("data", {}).get("task") != "forecast":
+        overrides["data.val_path"] = overrides["data.path"]  # a language model is scored on the whole file
+    task, model = _load_run(run_dir, overrides)
     metrics = evaluate(model, task)
     print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0

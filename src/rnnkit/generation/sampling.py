@@ -25,8 +25,9 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
         raise ValueError(f"temperature must be > 0; got {temperature}")
     if top_k < 0 or not 0 < top_p <= 1:
         raise ValueError(f"top_k must be >= 0 and top_p in (0, 1]; got {top_k}, {top_p}")
-    logits = logits.float().clone()
+    logits = logits.float()
     if banned:
+        logits = logits.clone()
         logits[:, banned] = -torch.inf
     if greedy:
         return logits.argmax(-1)
@@ -56,18 +57,18 @@ def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, s
     out = model(prompt.to(device).view(1, -1))
     state = model.select_state(out.state, torch.zeros(num_samples, dtype=torch.long, device=device))
     logits = out.prediction[:, -1].expand(num_samples, -1)
-    done = torch.zeros(num_samples, dtype=torch.bool)
-    tokens: list[list[int]] = [[] for _ in range(num_samples)]
+    chosen, done = [], torch.zeros(num_samples, dtype=torch.bool, device=device)
     for _ in range(max_new_tokens):
         nxt = choose_next(logits, generator=generator, **strategy)
-        for i, tok in enumerate(nxt.tolist()):
-            if not done[i]:
-                tokens[i].append(tok)
-                done[i] = stop_id is not None and tok == stop_id
-        if done.all():
-            break
+        chosen.append(nxt)
+        if stop_id is not None:
+            done |= nxt == stop_id
+            if bool(done.all()):
+                break
         out = model(nxt.view(-1, 1).to(device), state=state)  # one step, state carried
         logits, state = out.prediction[:, -1], out.state
+    rows = torch.stack(chosen, 1).tolist() if chosen else [[] for _ in range(num_samples)]
+    tokens = [row[: row.index(stop_id) + 1] if stop_id in row else row for row in rows]  # each row up to its stop
     model.train(was_training)
     return tokens
 

@@ -24,6 +24,11 @@ from ..registry import build_cell
 from .recurrent import check_lengths, check_sequence, run_cell, stack_states, unstack_states
 
 _NATIVE_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+# one-step kernels (torch.nn.LSTMCell & co.): for a single step at small batch they cost a fraction of the
+# sequence kernels, which set up oneDNN on every call (generation; benchmarks/bench_generation.py)
+_STEP_KERNELS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell,
+                 "RNN_RELU": torch.rnn_relu_cell}
+STEP_KERNEL_MAX_BATCH = 32
 
 
 class RNN(nn.Module):
@@ -81,6 +86,7 @@ class RNN(nn.Module):
                 cells.append(make(layer_input))
             layer_input = cells[-1].output_size * self.num_directions
         self.cells = nn.ModuleList(cells)  # index 2·l + d, as torch's state layout
+        self._state_templates: dict[int, State] = {}
         self.output_size = layer_input
 
     # ---- public --------------------------------------------------------------------------------
@@ -100,7 +106,9 @@ class RNN(nn.Module):
             state = self._check_state(state, B)
 
         if self._native_ok(return_states):
-            out, final = self._run_native(x, state, lengths)
+            one_step = x.shape[1] == 1 and lengths is None and B <= STEP_KERNEL_MAX_BATCH
+            out, final = (self._run_native_step if one_step and self._step_ok() else self._run_native)(
+                x, state, lengths)
             states = None
         else:
             out, final, states = self._run_loop(x, state, lengths, return_states)
@@ -123,7 +131,9 @@ class RNN(nn.Module):
 
     # ---- internals -----------------------------------------------------------------------------
     def _check_state(self, state, B: int) -> State:
-        expected = self.initial_state(B, device="meta")
+        expected = self._state_templates.get(B)
+        if expected is None:  # shapes only (meta tensors), built once per batch size: stepping calls this a lot
+            expected = self._state_templates[B] = self.initial_state(B, device="meta")
         n = len(self.cells)
         return conform_state(state, expected, f"RNN (num_layers·num_directions={n}, batch={B})", "initial state")
 
@@ -153,6 +163,34 @@ class RNN(nn.Module):
         mode = self.cells[0].native_mode
         return (self.use_native and not return_states and mode is not None
                 and all(c.native_mode == mode for c in self.cells))
+
+    def _step_ok(self) -> bool:
+        return all(len(c.native_weights()) <= 4 for c in self.cells)  # no LSTM projection
+
+    def _run_native_step(self, x: Tensor, state: State | None, lengths: None = None):
+        """One time step (T = 1) through torch's one-step kernels, layer by layer: the same math as
+        :meth:`_run_native`, without its per-call set-up (generation, step-by-step decoding)."""
+        mode = self.cells[0].native_mode
+        kernel = _STEP_KERNELS[mode]
+        if state is None:
+            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        hx = state_tensors(state)
+        finals: list[list[Tensor]] = [[] for _ in hx]
+        layer_input = x[:, 0]
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                k = layer * self.num_directions + d
+                h_k = tuple(t[k] for t in hx)
+                new = kernel(layer_input, h_k if mode == "LSTM" else h_k[0], *self.cells[k].native_weights())
+                new = new if mode == "LSTM" else (new,)
+                for f, t in zip(finals, new):
+                    f.append(t)
+                outs.append(new[0])
+            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, -1)
+            if layer < self.num_layers - 1 and self.dropout > 0:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
+        return layer_input.unsqueeze(1), state_from_tensors(state, tuple(torch.stack(f) for f in finals))
 
     def _run_native(self, x: Tensor, state: State | None, lengths: Tensor | None):
         """The whole stack in one call of torch's fused kernel, on rnnkit's own parameters."""

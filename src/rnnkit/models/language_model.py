@@ -19,7 +19,8 @@ class LanguageModel(nn.Module):
     """
 
     def __init__(self, vocab_size: int, embedding_size: int = 64, hidden_size: int = 256, num_layers: int = 2,
-                 cell: str = "lstm", dropout: float = 0.0, tie_weights: bool = False, **cell_kwargs):
+                 cell: str = "lstm", dropout: float = 0.0, tie_weights: bool = False, init_range: float = 0.0,
+                 **cell_kwargs):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.rnn = RNN(embedding_size, hidden_size, num_layers, cell=cell, dropout=dropout, **cell_kwargs)
@@ -30,6 +31,9 @@ class LanguageModel(nn.Module):
                 raise ValueError(f"tie_weights needs the recurrent output size ({self.rnn.output_size}) to equal "
                                  f"embedding_size ({embedding_size})")
             self.head.weight = self.embedding.weight
+        if init_range > 0:  # Zaremba et al. 2014: every parameter ~ U(-0.1, 0.1)
+            for p in self.parameters():
+                nn.init.uniform_(p, -init_range, init_range)
 
     def initial_state(self, batch_size: int, device=None, dtype=None):
         """The zero state of the recurrent stack (the template a saved state is rebuilt on)."""

@@ -59,15 +59,32 @@ def build_optimizer(params, cfg) -> torch.optim.Optimizer:
     return makers[cfg.optimizer]()
 
 
-def build_scheduler(optimizer, cfg):
-    makers = {
-        "none": lambda: None,
-        "step": lambda: torch.optim.lr_scheduler.StepLR(optimizer, cfg.decay_every, cfg.decay_factor),
-        "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.steps),
-        "plateau": lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.decay_factor,
-                                                                      patience=0),
-    }
-    return makers[cfg.schedule]()
+def lr_factor(cfg, update: int, budget_used: float = 0.0) -> float:
+    """The learning-rate multiplier before update ``update`` (0-based) for the none / step / cosine schedules.
+
+    step: ``decay_factor ** n`` with n the number of ``decay_every`` periods begun since ``decay_start``
+    (Zaremba et al. 2014: lr 1, halved every epoch after epoch 4). cosine: ``(1 + cos(pi p)) / 2`` where p is
+    the larger of ``update / steps`` and ``budget_used`` (the fraction of ``time_limit`` spent), so a run with
+    a wall-clock budget anneals to 0 when the budget ends. ``warmup`` scales the first updates by
+    ``(update + 1) / warmup``.
+    """
+    factor = min(1.0, (update + 1) / cfg.warmup) if cfg.warmup else 1.0
+    if cfg.schedule == "step":
+        start = cfg.decay_start or cfg.decay_every
+        factor *= cfg.decay_factor ** ((update - start) // cfg.decay_every + 1 if update >= start else 0)
+    elif cfg.schedule == "cosine":
+        progress = min(1.0, max(update / cfg.steps, budget_used))
+        factor *= 0.5 * (1.0 + math.cos(math.pi * progress))
+    return factor
+
+
+def build_scheduler(optimizer, cfg, budget_used=lambda: 0.0):
+    """A torch scheduler for ``cfg.schedule``; ``budget_used()`` is the fraction of the time limit spent."""
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.decay_factor, patience=0)
+    if cfg.schedule == "none" and not cfg.warmup:
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda update: lr_factor(cfg, update, budget_used()))
 
 
 class _Distributed:
@@ -128,7 +145,8 @@ class Trainer:
         if self.dist.world > 1:
             self.model = nn.parallel.DistributedDataParallel(self.module)
         self.optimizer = build_optimizer(self.module.parameters(), self.cfg)
-        self.scheduler = build_scheduler(self.optimizer, self.cfg)
+        self.elapsed = 0.0  # training seconds so far, over resumptions (the time budget's clock)
+        self.scheduler = build_scheduler(self.optimizer, self.cfg, self._budget_used)
         self.step, self.best, self.bad_evals, self.skips = 0, math.inf, 0, 0
         self.best_metrics: dict = {"loss": math.inf}
         self.state = None
@@ -157,7 +175,7 @@ class Trainer:
         cfg = self.cfg
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
         tokens, window_start, stop_reason = 0, time.perf_counter(), "finished"
-        started = time.perf_counter()
+        started, elapsed_before = time.perf_counter(), self.elapsed
         try:
             while self.step < cfg.steps:
                 chunk = self.task.train.chunk(self.step, self.rows)
@@ -166,7 +184,9 @@ class Trainer:
                 loss, grad_norm = self._update(chunk)
                 self.step += 1
                 tokens += chunk.inputs.shape[0] * chunk.inputs.shape[1] * self.dist.world
-                out_of_time = cfg.time_limit > 0 and self.dist.any(time.perf_counter() - started > 60 * cfg.time_limit)
+                if cfg.time_limit > 0:  # one clock for all processes, so they stop and anneal together
+                    self.elapsed = elapsed_before + self.dist.mean(time.perf_counter() - started)
+                out_of_time = cfg.time_limit > 0 and self.elapsed >= 60 * cfg.time_limit
                 last = self.step == cfg.steps or out_of_time
                 if self.step % cfg.log_every == 0 or last:
                     elapsed = time.perf_counter() - window_start
@@ -201,6 +221,9 @@ class Trainer:
         """Mean loss over the validation stream (state carried chunk to chunk), as the task's metrics."""
         model = model or self.module
         return evaluate(model, self.task, self.cfg.eval_batches, self.device)
+
+    def _budget_used(self) -> float:
+        return self.elapsed / (60 * self.cfg.time_limit) if self.cfg.time_limit > 0 else 0.0
 
     # ---- one update ----------------------------------------------------------------------------
     def _update(self, chunk) -> tuple[float, float]:
@@ -290,7 +313,7 @@ class Trainer:
         if self.dist.main:
             save_checkpoint(self.run_dir, self.step, self.module, self.optimizer, self.scheduler, carried,
                             {"best": self.best, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals,
-                             "skips": self.skips})
+                             "skips": self.skips, "elapsed": self.elapsed})
         self.dist.barrier()
 
     def _gather_rows(self, t: torch.Tensor) -> torch.Tensor:
@@ -308,6 +331,7 @@ class Trainer:
         state, carried, rng = load_checkpoint(path, self.module, self.optimizer, self.scheduler)
         self.step, self.best, self.best_metrics = state["step"], state["best"], state["best_metrics"]
         self.bad_evals, self.skips = state["bad_evals"], state["skips"]
+        self.elapsed = state.get("elapsed", 0.0)
         if carried:  # saved for the whole batch; this process takes its rows
             template = self.module.initial_state(self.rows.stop - self.rows.start)
             self.state = state_from_tensors(template, [c[:, self.rows].to(self.device) for c in carried])

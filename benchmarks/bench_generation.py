@@ -1,0 +1,92 @@
+"""Generation speed of a character language model (embedding 128 → LSTM 2x512 → 65-way output, the
+tinyshakespeare model) with :func:`rnnkit.generation.generate`: characters per second at batch 1 and batch 64,
+and the time per token around step 10 and around step 10,000 (flat: the state is carried, the prefix is never
+re-read). Reference, same process: the same weights in ``nn.LSTM`` called one token at a time, the loop a
+plain PyTorch script writes.
+
+Usage: ``python benchmarks/bench_generation.py``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+from bench_cells import _maybe_reexec
+from torch import nn
+
+
+def plain_generate(emb, lstm, head, first: torch.Tensor, n: int) -> None:
+    """The usual script: nn.LSTM stepped one token at a time, multinomial sampling."""
+    x, state = first.view(-1, 1), None
+    for _ in range(n):
+        h, state = lstm(emb(x), state)
+        x = torch.multinomial(head(h[:, -1]).softmax(-1), 1)
+
+
+def timed(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def main() -> None:
+    from rnnkit.generation import generate
+    from rnnkit.models import LanguageModel
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tokens", type=int, default=500, help="characters per timed run (per row)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--long", type=int, default=10_000, help="step at which the late window is timed")
+    p.add_argument("--no-malloc-tuning", action="store_true")
+    args = p.parse_args()
+
+    torch.manual_seed(0)
+    V = 65
+    model = LanguageModel(V, 128, 512, 2, cell="lstm").eval()
+    lstm = nn.LSTM(128, 512, num_layers=2, batch_first=True).eval()
+    for (_, dst), src in zip(lstm.named_parameters(), [w for c in model.rnn.cells for w in c.native_weights()]):
+        dst.copy_(src)
+    prompt = torch.tensor([0])
+
+    print("| batch | rnnkit generate (chars/s) | nn.LSTM stepped, plain loop (chars/s) | ratio |")
+    print("|---:|---:|---:|---:|")
+    for batch in (1, 64):
+        ours = timed(lambda b=batch: generate(model, prompt, args.tokens, num_samples=b), args.repeats)
+        ref = timed(lambda b=batch: plain_generate(model.embedding, lstm, model.head, torch.zeros(b, dtype=torch.long),
+                                                   args.tokens), args.repeats)
+        print(f"| {batch} | {batch * args.tokens / ours:,.0f} | {batch * args.tokens / ref:,.0f} | {ref / ours:.2f}x |")
+
+    # time per token early and late in one long sample: time each step through a timing model wrapper
+    stamps: list[float] = []
+
+    class Stamped(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *a, **k):
+            stamps.append(time.perf_counter())
+            return self.inner(*a, **k)
+
+        def select_state(self, state, index):
+            return self.inner.select_state(state, index)
+
+    generate(Stamped(model), prompt, args.long + 101)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    early = statistics.median(gaps[10:110])
+    late = statistics.median(gaps[args.long - 50: args.long + 50])
+    print(f"\n| batch 1, 2x512 LSTM | median ms per token |\n|---|---:|\n| steps 10-110 | {early * 1e3:.3f} |\n"
+          f"| steps {args.long - 50:,}-{args.long + 50:,} | {late * 1e3:.3f} |\n\nlate / early: {late / early:.2f}")
+
+
+if __name__ == "__main__":
+    _maybe_reexec(sys.argv)
+    main()

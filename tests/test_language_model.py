@@ -1,0 +1,40 @@
+"""The recurrent language model: weight tying, Zaremba's uniform initialisation, state selection."""
+
+import pytest
+import torch
+
+from rnnkit.models import LanguageModel
+
+
+def test_tied_weights_are_one_parameter_and_get_both_gradients():
+    model = LanguageModel(20, 8, 8, 1, tie_weights=True)
+    assert model.head.weight is model.embedding.weight
+    assert sum(p.numel() for p in model.parameters()) == sum(
+        p.numel() for p in LanguageModel(20, 8, 8, 1).parameters()) - 20 * 8
+    x = torch.randint(0, 20, (2, 5))
+    model(x, x).loss.backward()
+    # the shared matrix's gradient is the sum of the embedding's (rows of x only) and the output layer's
+    untied = LanguageModel(20, 8, 8, 1)
+    untied.load_state_dict(model.state_dict())
+    untied(x, x).loss.backward()
+    torch.testing.assert_close(model.embedding.weight.grad, untied.embedding.weight.grad + untied.head.weight.grad)
+
+
+def test_tying_needs_equal_sizes():
+    with pytest.raises(ValueError, match="embedding_size"):
+        LanguageModel(20, 8, 16, 1, tie_weights=True)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mut1"])
+def test_init_range_draws_every_parameter_uniformly(cell):
+    model = LanguageModel(50, 16, 16, 2, cell=cell, init_range=0.1)
+    values = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert values.abs().max() <= 0.1 and values.std() == pytest.approx(0.1 / 3 ** 0.5, rel=0.05)
+
+
+def test_select_state_repeats_rows():
+    model = LanguageModel(10, 4, 6, 2)
+    _, _, state = model(torch.randint(0, 10, (3, 4)))
+    picked = model.select_state(state, torch.tensor([2, 2, 0]))
+    torch.testing.assert_close(picked.h[:, 0], state.h[:, 2])
+    torch.testing.assert_close(picked.c[:, 2], state.c[:, 0])
