@@ -5,9 +5,13 @@ state carried).
 ``--mode throughput``: training characters per second of both, timed alternately in one process (the ratio
 is what the target ≥ 0.97x refers to). ``--mode train --budget 30``: each trained for the same wall-clock
 budget with evaluations along the way; best validation loss in nats/char, and a sample from rnnkit's model.
+``--config examples/tinyshakespeare_30min.toml`` trains rnnkit with that recipe (its own time limit is
+replaced by ``--budget``) instead of the script's settings; ``--skip-plain`` leaves the plain script out.
 
 Usage: ``python benchmarks/bench_tinyshakespeare.py --mode throughput``
        ``python benchmarks/bench_tinyshakespeare.py --mode train --budget 30``
+       ``python benchmarks/bench_tinyshakespeare.py --mode train --budget 30 --skip-plain \
+             --config examples/tinyshakespeare_30min.toml``
 """
 
 from __future__ import annotations
@@ -42,9 +46,11 @@ class PlainCharLSTM(nn.Module):
         return self.head(self.drop(h)), state
 
 
-def rnnkit_config(path: str, budget: float = 0.0, steps: int = 1_000_000):
-    from rnnkit.config import build_config
+def rnnkit_config(path: str, budget: float = 0.0, steps: int = 1_000_000, recipe: str | None = None):
+    from rnnkit.config import build_config, load_toml
 
+    if recipe:
+        return build_config(load_toml(recipe), {"data.path": path, "train.time_limit": str(budget)})
     return build_config(None, {
         "data.path": path, "data.val_fraction": "0.1", "data.batch_size": "64", "data.seq_length": "128",
         "model.cell": "lstm", "model.embedding_size": "128", "model.hidden_size": "512", "model.num_layers": "2",
@@ -111,28 +117,37 @@ def throughput(path: str, steps: int, rounds: int) -> None:
     print(f"\nrnnkit / plain, measured alternately over {rounds} rounds of {steps} updates: {ratio:.3f}x")
 
 
-def train(path: str, budget: float) -> None:
+def train(path: str, budget: float, recipe: str | None, skip_plain: bool, run_dir: Path | None) -> None:
+    from rnnkit.generation import generate
     from rnnkit.tasks import CharLMTask
     from rnnkit.training import Trainer
+    from rnnkit.training.checkpoint import load_weights
 
-    config = rnnkit_config(path, budget)
+    config = rnnkit_config(path, budget, recipe=recipe)
     task = CharLMTask(config)
-    run_dir = Path(tempfile.mkdtemp()) / "rnnkit"
+    run_dir = run_dir or Path(tempfile.mkdtemp()) / "rnnkit"
     summary = Trainer(config, task, run_dir, progress=False).fit()
-    model, opt = plain_setup(task)
-    best, step, state, start = float("inf"), 0, None, time.perf_counter()
-    while time.perf_counter() - start < 60 * budget:
-        chunk = task.train.chunk(step)
-        state = None if chunk.starts_epoch else state
-        state = plain_step(model, opt, chunk, state)
-        step += 1
-        if step % 250 == 0:
-            best = min(best, plain_eval(model, task))
-    best = min(best, plain_eval(model, task))
+    rows = [("rnnkit" + (f" ({Path(recipe).name})" if recipe else ""), summary["best_val_loss"], summary["steps"])]
+    if not skip_plain:
+        model, opt = plain_setup(task)
+        best, step, state, start = float("inf"), 0, None, time.perf_counter()
+        while time.perf_counter() - start < 60 * budget:
+            chunk = task.train.chunk(step)
+            state = None if chunk.starts_epoch else state
+            state = plain_step(model, opt, chunk, state)
+            step += 1
+            if step % 250 == 0:
+                best = min(best, plain_eval(model, task))
+        rows.insert(0, ("plain PyTorch script", min(best, plain_eval(model, task)), step))
     print(f"| {budget:g}-minute budget | best validation loss (nats/char) | updates |")
     print("|---|---:|---:|")
-    print(f"| plain PyTorch script | {best:.4f} | {step} |")
-    print(f"| rnnkit | {summary['best_val_loss']:.4f} | {summary['steps']} |")
+    for name, loss, steps in rows:
+        print(f"| {name} | {loss:.4f} | {steps} |")
+    model = task.build_model()
+    load_weights(model, run_dir / "model.safetensors")  # the best validation weights
+    torch.manual_seed(0)
+    ids = generate(model, task.encode("ROMEO:\n"), 400, temperature=0.8, banned=task.banned_ids())[0]
+    print(f"\nsample (temperature 0.8, prompt 'ROMEO:\\n'):\n\nROMEO:\n{task.decode(ids)}")
     print(f"\nrun directory: {run_dir}")
 
 
@@ -143,12 +158,15 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=30.0, help="train mode: minutes per model")
     p.add_argument("--steps", type=int, default=10, help="throughput mode: updates per timed round")
     p.add_argument("--rounds", type=int, default=5, help="throughput mode: timed rounds per side")
+    p.add_argument("--config", default=None, help="train mode: rnnkit's recipe as a TOML file")
+    p.add_argument("--skip-plain", action="store_true", help="train mode: train rnnkit only")
+    p.add_argument("--run-dir", type=Path, default=None, help="train mode: rnnkit's run directory")
     p.add_argument("--no-malloc-tuning", action="store_true")
     args = p.parse_args()
     if args.mode == "throughput":
         throughput(args.data, args.steps, args.rounds)
     else:
-        train(args.data, args.budget)
+        train(args.data, args.budget, args.config, args.skip_plain, args.run_dir)
 
 
 if __name__ == "__main__":

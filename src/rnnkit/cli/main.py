@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    if args.command in ("train", "evaluate", "forecast", "word2vec"):
+        from ..runtime import tune_malloc
+
+        tune_malloc()
     try:
         return args.run(args)
     except ValueError as e:  # bad user input: one clear line, no trace
