@@ -112,3 +112,28 @@ def test_single_step_path_matches_torch(kind, layers, bidirectional):
     (out_ref.sum() + sum(s.sum() for s in _tensors(final_ref))).backward()
     torch.testing.assert_close(x_ours.grad, x_ref.grad)
     torch.testing.assert_close(ours.cells[0].weight_hh.grad, ref.weight_hh_l0.grad)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 4])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_fused_lstm_steps_without_autograd_match_torch(parts, bidirectional):
+    """Generation's LSTM step (fused [W_ih | W_hh], split into thread slices, gates reordered) equals nn.LSTM,
+    and its cached weights follow in-place parameter changes."""
+    ref = nn.LSTM(D, H, num_layers=2, bidirectional=bidirectional, batch_first=True).double()
+    ours = from_torch(ref)
+    ours._fused_steps.parts = parts
+    x = torch.randn(2, 1, D, dtype=torch.float64)
+    state = tuple(torch.randn(4 if bidirectional else 2, 2, H, dtype=torch.float64) for _ in range(2))
+    for _ in range(2):
+        with torch.no_grad():
+            out, (h, c) = ours(x, type(ours.initial_state(1))(*state))
+            out_ref, (h_ref, c_ref) = ref(x, state)
+        torch.testing.assert_close(out, out_ref)
+        torch.testing.assert_close(h, h_ref)
+        torch.testing.assert_close(c, c_ref)
+        with torch.no_grad():  # a training update in between: the cache must notice
+            cell = ours.cells[0]
+            for p_ours, p_ref in [(cell.weight_ih, ref.weight_ih_l0), (cell.weight_hh, ref.weight_hh_l0),
+                                  (cell.bias_ih, ref.bias_ih_l0)]:
+                p_ours.add_(0.1)
+                p_ref.add_(0.1)

@@ -21,6 +21,7 @@ from ..cells.base import (
     state_tensors,
 )
 from ..registry import build_cell
+from .decoding import FusedLSTMSteps
 from .recurrent import check_lengths, check_sequence, run_cell, stack_states, unstack_states
 
 _NATIVE_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
@@ -28,7 +29,7 @@ _NATIVE_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "
 # sequence kernels, which set up oneDNN on every call (generation; benchmarks/bench_generation.py)
 _STEP_KERNELS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell,
                  "RNN_RELU": torch.rnn_relu_cell}
-STEP_KERNEL_MAX_BATCH = 32
+STEP_KERNEL_MAX_BATCH = 4
 
 
 class RNN(nn.Module):
@@ -87,6 +88,7 @@ class RNN(nn.Module):
             layer_input = cells[-1].output_size * self.num_directions
         self.cells = nn.ModuleList(cells)  # index 2·l + d, as torch's state layout
         self._state_templates: dict[int, State] = {}
+        self._fused_steps = FusedLSTMSteps()  # LSTM steps without autograd (generation)
         self.output_size = layer_input
 
     # ---- public --------------------------------------------------------------------------------
@@ -168,9 +170,13 @@ class RNN(nn.Module):
         return all(len(c.native_weights()) <= 4 for c in self.cells)  # no LSTM projection
 
     def _run_native_step(self, x: Tensor, state: State | None, lengths: None = None):
-        """One time step (T = 1) through torch's one-step kernels, layer by layer: the same math as
-        :meth:`_run_native`, without its per-call set-up (generation, step-by-step decoding)."""
+        """One time step (T = 1) layer by layer: the same math as :meth:`_run_native`, without its per-call
+        set-up. LSTMs without autograd use fused, thread-split weights (``decoding.FusedLSTMSteps``); otherwise
+        torch's one-step kernels (those of nn.LSTMCell & co.)."""
         mode = self.cells[0].native_mode
+        fused = mode == "LSTM" and not torch.is_grad_enabled()
+        if fused:
+            self._fused_steps.prepare(self.cells)
         kernel = _STEP_KERNELS[mode]
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
@@ -182,8 +188,11 @@ class RNN(nn.Module):
             for d in range(self.num_directions):
                 k = layer * self.num_directions + d
                 h_k = tuple(t[k] for t in hx)
-                new = kernel(layer_input, h_k if mode == "LSTM" else h_k[0], *self.cells[k].native_weights())
-                new = new if mode == "LSTM" else (new,)
+                if fused:
+                    new = self._fused_steps.step(k, layer_input, *h_k)
+                else:
+                    new = kernel(layer_input, h_k if mode == "LSTM" else h_k[0], *self.cells[k].native_weights())
+                    new = new if mode == "LSTM" else (new,)
                 for f, t in zip(finals, new):
                     f.append(t)
                 outs.append(new[0])

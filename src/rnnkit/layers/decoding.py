@@ -1,0 +1,62 @@
+"""One LSTM step at small batch without autograd: the generation hot path.
+
+Sampling a token from a 2x512 character LSTM at batch 1 is a chain of matrix-vector products, and those are
+bound by memory traffic, not arithmetic: a (1 x 512) @ (512 x 2048) product costs ~100 µs however many threads
+MKL is given, because it runs on one core. Here, per layer and token, the two products of the notes' LSTM
+(seed 000: W_ih x_t + W_hh h_{t-1} + b) are fused into one, [x_t, h_{t-1}] @ [W_ih | W_hh]^T + b, whose weight
+is split by output columns into one slice per thread and run as one batched product, so every core streams its
+share of the weight (`benchmarks/bench_generation.py`). The gate rows are stored in the order (i, f, o, g) so one
+sigmoid covers three gates:
+
+    i, f, o = σ(·),  g = tanh(·),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
+
+The fused weights are a cache, rebuilt whenever a parameter changes (its version counter or storage), so
+training between samples is safe. They double the LSTM weights' memory while generating.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class FusedLSTMSteps:
+    """Fused, column-split weights for a list of (non-projected) LSTM cells, and one step through any of them."""
+
+    def __init__(self, parts: int | None = None):
+        self.parts = parts  # None: torch.get_num_threads()
+        self._key = None
+        self._layers: list[tuple[Tensor, Tensor, int]] = []
+
+    @staticmethod
+    def _weights(cell) -> list[Tensor]:
+        return [w for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih) if w is not None]
+
+    def prepare(self, cells) -> None:
+        """Build (or keep) the fused weights for ``cells``."""
+        parts = self.parts or torch.get_num_threads()
+        key = (parts, *((w.data_ptr(), w._version, w.dtype, w.device) for c in cells for w in self._weights(c)))
+        if key == self._key:
+            return
+        self._layers = []
+        for cell in cells:
+            H = cell.hidden_size
+            order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+            weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()[order]  # (4H, D + H), rows i f o g
+            bias = (cell.bias_ih.detach()[order] if cell.bias_ih is not None else
+                    torch.zeros(4 * H, dtype=weight.dtype, device=weight.device))
+            p = parts if (4 * H) % parts == 0 else 1
+            n = 4 * H // p
+            columns = weight.t().reshape(weight.shape[1], p, n).permute(1, 0, 2).contiguous()  # (p, D + H, n)
+            self._layers.append((columns, bias.view(p, 1, n), H))
+        self._key = key
+
+    def step(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t)."""
+        columns, bias, H = self._layers[k]
+        xh = torch.cat([x, h], 1)
+        gates = torch.baddbmm(bias, xh.expand(columns.shape[0], *xh.shape), columns)  # (p, B, 4H / p)
+        gates = gates.transpose(0, 1).reshape(x.shape[0], 4 * H)
+        ifo = gates[:, : 3 * H].sigmoid()
+        c_t = torch.addcmul(ifo[:, H: 2 * H] * c, ifo[:, :H], gates[:, 3 * H:].tanh())
+        return ifo[:, 2 * H:] * c_t.tanh(), c_t
