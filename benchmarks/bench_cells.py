@@ -31,6 +31,21 @@ def _maybe_reexec(argv: list[str]) -> None:
     os.execve(sys.executable, [sys.executable, *argv], {**os.environ, **MALLOC_ENV})
 
 
+def time_alternately(ours, reference, steps: int, rounds: int, units_per_step: int) -> tuple[float, float, float]:
+    """Rounds of ``steps`` calls of ``ours(i)`` then ``reference(i)`` (i: the step index, so both see the same data),
+    after one warm-up round each. Returns (ours units/s, reference units/s, ratio), medians over rounds."""
+    rates: tuple[list[float], list[float]] = ([], [])
+    for r in range(rounds + 1):
+        for fn, out in ((ours, rates[0]), (reference, rates[1])):
+            start = time.perf_counter()
+            for i in range(steps):
+                fn(r * steps + i)
+            out.append(units_per_step * steps / (time.perf_counter() - start))
+    ours_rates, ref_rates = rates[0][1:], rates[1][1:]
+    return (statistics.median(ours_rates), statistics.median(ref_rates),
+            statistics.median(o / f for o, f in zip(ours_rates, ref_rates)))
+
+
 def main(argv: list[str] | None = None) -> None:
     import torch
     from torch import nn

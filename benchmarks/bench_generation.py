@@ -1,8 +1,8 @@
 """Generation speed of a character language model (embedding 128 → LSTM 2x512 → 65-way output, the
 tinyshakespeare model) with :func:`rnnkit.generation.generate`: characters per second at batch 1 and batch 64,
 and the time per token around step 10 and around step 10,000 (flat: the state is carried, the prefix is never
-re-read). Reference, same process: the same weights in ``nn.LSTM`` called one token at a time, the loop a
-plain PyTorch script writes.
+re-read). References, same process, same weights: ``nn.LSTM`` called one token at a time (the loop a plain
+PyTorch script writes) and two ``nn.LSTMCell`` stepped by hand (the faster cell-style script).
 
 Usage: ``python benchmarks/bench_generation.py``
 """
@@ -25,6 +25,17 @@ def plain_generate(emb, lstm, head, first: torch.Tensor, n: int) -> None:
     for _ in range(n):
         h, state = lstm(emb(x), state)
         x = torch.multinomial(head(h[:, -1]).softmax(-1), 1)
+
+
+def cell_generate(emb, cells, head, first: torch.Tensor, n: int) -> None:
+    """The cell-style script: one nn.LSTMCell per layer, stepped by hand."""
+    x, states = first, [None] * len(cells)
+    for _ in range(n):
+        h = emb(x)
+        for i, cell in enumerate(cells):
+            states[i] = cell(h, states[i])
+            h = states[i][0]
+        x = torch.multinomial(head(h).softmax(-1), 1)[:, 0]
 
 
 def timed(fn, repeats: int) -> float:
@@ -54,15 +65,22 @@ def main() -> None:
     lstm = nn.LSTM(128, 512, num_layers=2, batch_first=True).eval()
     for (_, dst), src in zip(lstm.named_parameters(), [w for c in model.rnn.cells for w in c.native_weights()]):
         dst.copy_(src)
+    cells = [nn.LSTMCell(128 if i == 0 else 512, 512).eval() for i in range(2)]
+    for cell, ours_cell in zip(cells, model.rnn.cells):
+        for dst, src in zip(cell.parameters(), ours_cell.native_weights()):
+            dst.copy_(src)
     prompt = torch.tensor([0])
 
-    print("| batch | rnnkit generate (chars/s) | nn.LSTM stepped, plain loop (chars/s) | ratio |")
+    print("| batch | rnnkit generate (chars/s) | nn.LSTM stepped (chars/s) | nn.LSTMCell stepped (chars/s) |")
     print("|---:|---:|---:|---:|")
     for batch in (1, 64):
-        ours = timed(lambda b=batch: generate(model, prompt, args.tokens, num_samples=b), args.repeats)
-        ref = timed(lambda b=batch: plain_generate(model.embedding, lstm, model.head, torch.zeros(b, dtype=torch.long),
-                                                   args.tokens), args.repeats)
-        print(f"| {batch} | {batch * args.tokens / ours:,.0f} | {batch * args.tokens / ref:,.0f} | {ref / ours:.2f}x |")
+        first = torch.zeros(batch, dtype=torch.long)
+        speeds = []
+        for fn in (lambda b=batch: generate(model, prompt, args.tokens, num_samples=b),
+                   lambda: plain_generate(model.embedding, lstm, model.head, first, args.tokens),
+                   lambda: cell_generate(model.embedding, cells, model.head, first, args.tokens)):
+            speeds.append(batch * args.tokens / timed(fn, args.repeats))
+        print(f"| {batch} | " + " | ".join(f"{v:,.0f}" for v in speeds) + " |")
 
     # time per token early and late in one long sample: time each step through a timing model wrapper
     stamps: list[float] = []

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from bench_cells import _maybe_reexec
+from bench_cells import _maybe_reexec, time_alternately
 from torch import nn
 from torch.nn import functional as F
 
@@ -79,23 +78,18 @@ def throughput(data: Path, steps: int, rounds: int) -> None:
     torch.manual_seed(0)
     model = PlainSmallLSTM(len(task.vocab))
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    tokens = config.data.batch_size * config.data.seq_length * steps
-    ours, ref, step, plain_state = [], [], 0, None
-    for _ in range(rounds + 1):  # the first round warms up both
-        start = time.perf_counter()
-        for _ in range(steps):
-            trainer._update(task.train.chunk(step))
-            step += 1
-        ours.append(tokens / (time.perf_counter() - start))
-        start = time.perf_counter()
-        for i in range(steps):
-            plain_state = plain_step(model, opt, task.train.chunk(step - steps + i), plain_state)
-        ref.append(tokens / (time.perf_counter() - start))
-    ratio = statistics.median(o / r for o, r in zip(ours[1:], ref[1:]))
+    plain_state = None
+
+    def plain(i):
+        nonlocal plain_state
+        plain_state = plain_step(model, opt, task.train.chunk(i), plain_state)
+
+    tokens = config.data.batch_size * config.data.seq_length
+    ours, ref, ratio = time_alternately(lambda i: trainer._update(task.train.chunk(i)), plain, steps, rounds, tokens)
     print("| training, Zaremba small (2x200 LSTM, batch 20 x 20) | tokens/s (median) |")
     print("|---|---:|")
-    print(f"| plain PyTorch script | {statistics.median(ref[1:]):,.0f} |")
-    print(f"| rnnkit (engine update: TBPTT, clipping, NaN guard) | {statistics.median(ours[1:]):,.0f} |")
+    print(f"| plain PyTorch script | {ref:,.0f} |")
+    print(f"| rnnkit (engine update: TBPTT, clipping, NaN guard) | {ours:,.0f} |")
     print(f"\nrnnkit / plain, measured alternately over {rounds} rounds of {steps} updates: {ratio:.3f}x")
 
 

@@ -17,14 +17,13 @@ Usage: ``python benchmarks/bench_tinyshakespeare.py --mode throughput``
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from bench_cells import _maybe_reexec
+from bench_cells import _maybe_reexec, time_alternately
 from torch import nn
 from torch.nn import functional as F
 
@@ -96,24 +95,17 @@ def throughput(path: str, steps: int, rounds: int) -> None:
     task = CharLMTask(config)
     trainer = Trainer(config, task, Path(tempfile.mkdtemp()) / "run", progress=False)
     model, opt = plain_setup(task)
-    chars = 64 * 128 * steps
-    ours, ref, step = [], [], 0
     plain_state = None
-    for _ in range(rounds + 1):  # the first round warms up both (oneDNN primitives, allocator)
-        start = time.perf_counter()
-        for _ in range(steps):
-            trainer._update(task.train.chunk(step))
-            step += 1
-        ours.append(chars / (time.perf_counter() - start))
-        start = time.perf_counter()
-        for i in range(steps):
-            plain_state = plain_step(model, opt, task.train.chunk(step - steps + i), plain_state)
-        ref.append(chars / (time.perf_counter() - start))
-    ratio = statistics.median(o / r for o, r in zip(ours[1:], ref[1:]))
+
+    def plain(i):
+        nonlocal plain_state
+        plain_state = plain_step(model, opt, task.train.chunk(i), plain_state)
+
+    ours, ref, ratio = time_alternately(lambda i: trainer._update(task.train.chunk(i)), plain, steps, rounds, 64 * 128)
     print("| training, batch 64 x 128, 2x512 LSTM | chars/s (median) |")
     print("|---|---:|")
-    print(f"| plain PyTorch script | {statistics.median(ref[1:]):,.0f} |")
-    print(f"| rnnkit (engine update: TBPTT, clipping, NaN guard) | {statistics.median(ours[1:]):,.0f} |")
+    print(f"| plain PyTorch script | {ref:,.0f} |")
+    print(f"| rnnkit (engine update: TBPTT, clipping, NaN guard) | {ours:,.0f} |")
     print(f"\nrnnkit / plain, measured alternately over {rounds} rounds of {steps} updates: {ratio:.3f}x")
 
 
