@@ -41,7 +41,9 @@ class FusedLSTMSteps:
         self._layers = []
         for cell in cells:
             H = cell.hidden_size
-            order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+            dev = cell.weight_ih.device
+            order = torch.cat([torch.arange(0, 2 * H, device=dev), torch.arange(3 * H, 4 * H, device=dev),
+                               torch.arange(2 * H, 3 * H, device=dev)])
             weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()[order]  # (4H, D + H), rows i f o g
             bias = (cell.bias_ih.detach()[order] if cell.bias_ih is not None else
                     torch.zeros(4 * H, dtype=weight.dtype, device=weight.device))
