@@ -167,7 +167,7 @@ class RNN(nn.Module):
                 and all(c.native_mode == mode for c in self.cells))
 
     def _step_ok(self) -> bool:
-        return all(len(c.native_weights()) <= 4 for c in self.cells)  # no LSTM projection
+        return all(getattr(c, "weight_hr", None) is None for c in self.cells)  # no LSTM projection
 
     def _run_native_step(self, x: Tensor, state: State | None, lengths: None = None):
         """One time step (T = 1) layer by layer: the same math as :meth:`_run_native`, without its per-call
