@@ -6,25 +6,13 @@ Usage: ``python benchmarks/bench_baselines.py``
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
+from bench_cells import timed
 from hmmlearn import hmm as hl
 from statsmodels.tsa.statespace.kalman_filter import KalmanFilter
 
 from rnnkit.baselines.hmm import GaussianHMM
 from rnnkit.baselines.kalman import LDSParams, kalman_filter, simulate
-
-
-def timed(fn, repeats=5):
-    fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return statistics.median(out)
 
 
 def hmm_rows():

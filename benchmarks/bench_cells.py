@@ -31,6 +31,17 @@ def _maybe_reexec(argv: list[str]) -> None:
     os.execve(sys.executable, [sys.executable, *argv], {**os.environ, **MALLOC_ENV})
 
 
+def timed(fn, repeats: int = 5) -> float:
+    """Median seconds of ``repeats`` calls of ``fn`` after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def time_alternately(ours, reference, steps: int, rounds: int, units_per_step: int) -> tuple[float, float, float]:
     """Rounds of ``steps`` calls of ``ours(i)`` then ``reference(i)`` (i: the step index, so both see the same data),
     after one warm-up round each. Returns (ours units/s, reference units/s, ratio), medians over rounds."""

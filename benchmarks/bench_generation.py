@@ -15,7 +15,7 @@ import sys
 import time
 
 import torch
-from bench_cells import _maybe_reexec
+from bench_cells import _maybe_reexec, timed
 from torch import nn
 
 
@@ -36,15 +36,6 @@ def cell_generate(emb, cells, head, first: torch.Tensor, n: int) -> None:
             states[i] = cell(h, states[i])
             h = states[i][0]
         x = torch.multinomial(head(h).softmax(-1), 1)[:, 0]
-
-
-def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @torch.no_grad()

@@ -50,14 +50,19 @@ def _axes(figsize):
     return plt.subplots(figsize=figsize)
 
 
-def plot_gradient_flow(curves: dict, path: Path) -> None:
-    """‖∂L/∂h_t‖ against the distance T - t, one curve per label (values indexed by distance)."""
+def _log_curves(curves: dict, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    """One semilog-y curve per label, values indexed 0, 1, 2, ..."""
     fig, ax = _axes((6, 4))
     for label, values in curves.items():
         ax.semilogy(range(len(values)), list(values), label=label)
-    ax.set(xlabel="distance T - t (steps back)", ylabel="‖∂L/∂h_t‖", title="Gradient flow through time")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend()
     _save(fig, path)
+
+
+def plot_gradient_flow(curves: dict, path: Path) -> None:
+    """‖∂L/∂h_t‖ against the distance T - t, one curve per label (values indexed by distance)."""
+    _log_curves(curves, path, "distance T - t (steps back)", "‖∂L/∂h_t‖", "Gradient flow through time")
 
 
 def plot_eigenvalues(eigenvalues: dict, path: Path, title: str = "Eigenvalues of W_hh") -> None:
@@ -76,9 +81,4 @@ def plot_eigenvalues(eigenvalues: dict, path: Path, title: str = "Eigenvalues of
 
 def plot_power_norms(curves: dict, path: Path) -> None:
     """‖W^t h_0‖ against t, one curve per label: the linear recurrence alone."""
-    fig, ax = _axes((6, 4))
-    for label, values in curves.items():
-        ax.semilogy(range(len(values)), list(values), label=label)
-    ax.set(xlabel="t", ylabel="‖W^t h_0‖", title="The linear recurrence alone: W^t h_0")
-    ax.legend()
-    _save(fig, path)
+    _log_curves(curves, path, "t", "‖W^t h_0‖", "The linear recurrence alone: W^t h_0")
