@@ -81,9 +81,12 @@ def main() -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, *a, **k):
-            stamps.append(time.perf_counter())
+        def forward(self, *a, **k):  # reads the prompt
             return self.inner(*a, **k)
+
+        def step(self, ids, state):  # every new token
+            stamps.append(time.perf_counter())
+            return self.inner.step(ids, state)
 
         def select_state(self, state, index):
             return self.inner.select_state(state, index)

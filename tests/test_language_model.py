@@ -38,3 +38,17 @@ def test_select_state_repeats_rows():
     picked = model.select_state(state, torch.tensor([2, 2, 0]))
     torch.testing.assert_close(picked.h[:, 0], state.h[:, 2])
     torch.testing.assert_close(picked.c[:, 2], state.c[:, 0])
+
+
+def test_step_equals_forward_on_one_token():
+    """LanguageModel.step (generation's inner loop) gives forward's logits and state for a (B, 1) input."""
+    torch.manual_seed(0)
+    model = LanguageModel(13, 8, 16, num_layers=2, cell="lstm", dropout=0.3).eval()
+    _, _, state = model(torch.randint(0, 13, (3, 5)))
+    ids = torch.tensor([1, 7, 12])
+    with torch.no_grad():
+        logits, final = model.step(ids, state)
+        ref = model(ids.view(-1, 1), state=state)
+    torch.testing.assert_close(logits, ref.prediction[:, 0])
+    for a, b in zip(final, ref.state, strict=True):
+        torch.testing.assert_close(a, b)

@@ -2,7 +2,7 @@
 
 import torch
 
-from rnnkit.generation import beam_search, choose_next, generate
+from rnnkit.generation import beam_search, choose_next, generate, gumbel_argmax
 from rnnkit.models import LanguageModel
 
 
@@ -37,8 +37,12 @@ def test_temperature_sharpens_and_flattens():
 
 class CountingLM(LanguageModel):
     def forward(self, inputs, targets=None, state=None):
-        self.calls.append(inputs.shape)
+        self.calls.append(("forward", tuple(inputs.shape)))
         return super().forward(inputs, targets, state)
+
+    def step(self, ids, state=None):
+        self.calls.append(("step", tuple(ids.shape)))
+        return super().step(ids, state)
 
 
 def small_lm(vocab=11):
@@ -52,7 +56,7 @@ def test_generation_carries_state_and_matches_rereading_the_prefix():
     model = small_lm()
     prompt = torch.tensor([1, 2, 3])
     (tokens,) = generate(model, prompt, 12, greedy=True)
-    assert model.calls[0] == (1, 3) and all(shape == (1, 1) for shape in model.calls[1:])  # one token per call
+    assert model.calls == [("forward", (1, 3))] + [("step", (1,))] * 11  # the prompt once, then one token per call
     seq = prompt.tolist()
     for _ in range(12):  # the O(T²) oracle: re-read the whole prefix every time
         seq.append(model(torch.tensor([seq])).prediction[0, -1].argmax().item())
@@ -86,3 +90,33 @@ def test_beam_search_beats_or_equals_greedy():
     assert score >= sequence_logprob(model, prompt, greedy) - 1e-6  # never worse than greedy
     banned = beam_search(model, torch.tensor(prompt), 6, beam_width=4, banned=[best[0]])
     assert all(best[0] not in tokens for tokens, _ in banned)
+
+
+def test_models_without_step_are_stepped_through_forward():
+    """The task-model contract needs only forward and select_state: generation then feeds (B, 1) ids."""
+    model = small_lm()
+
+    class ForwardOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, inputs, targets=None, state=None):
+            return self.inner.forward(inputs, targets, state)
+
+        def select_state(self, state, index):
+            return self.inner.select_state(state, index)
+
+    prompt = torch.tensor([1, 2, 3])
+    assert generate(ForwardOnly(), prompt, 8, greedy=True) == generate(model, prompt, 8, greedy=True)
+    assert beam_search(ForwardOnly(), prompt, 5, beam_width=3) == beam_search(model, prompt, 5, beam_width=3)
+
+
+def test_gumbel_argmax_draws_the_softmax_distribution_and_never_a_banned_token():
+    """Sampling uses the Gumbel-max trick: frequencies match softmax(logits); -inf logits never come out."""
+    logits = torch.tensor([[0.3, -1.2, 2.0, -torch.inf, 0.0, 1.1]])
+    n = 60_000
+    got = gumbel_argmax(logits.expand(n, -1), torch.Generator().manual_seed(3))
+    freq = torch.bincount(got, minlength=6).double() / n
+    torch.testing.assert_close(freq, logits[0].double().softmax(-1), atol=0.008, rtol=0)
+    assert freq[3] == 0

@@ -137,3 +137,34 @@ def test_fused_lstm_steps_without_autograd_match_torch(parts, bidirectional):
                                   (cell.bias_ih, ref.bias_ih_l0)]:
                 p_ours.add_(0.1)
                 p_ref.add_(0.1)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mut1"])
+@pytest.mark.parametrize("batch", [2, 9], ids=["small-batch", "large-batch"])
+@pytest.mark.parametrize("grad", [True, False], ids=["autograd", "no-grad"])
+def test_step_equals_forward_on_one_step(cell, batch, grad):
+    """``RNN.step(x (B, D), state)`` is ``forward`` on a length-1 sequence, whatever path it takes (one-step
+    kernels, fused LSTM weights, the sequence kernel at larger batch, rnnkit's loop for other cells)."""
+    from rnnkit.layers import RNN
+
+    torch.manual_seed(0)
+    rnn = RNN(D, H, num_layers=2, cell=cell, bidirectional=True).double()
+    x = torch.randn(batch, D, dtype=torch.float64)
+    _, state = rnn(torch.randn(batch, 3, D, dtype=torch.float64))
+    with torch.set_grad_enabled(grad):
+        out, final = rnn.step(x, state)
+        out_ref, final_ref = rnn(x.unsqueeze(1), state)
+    torch.testing.assert_close(out, out_ref[:, 0])
+    for a, b in zip(_tensors(final), _tensors(final_ref), strict=True):
+        torch.testing.assert_close(a, b)
+    assert out.requires_grad == grad
+
+
+def test_step_rejects_bad_input_by_name():
+    from rnnkit.layers import RNN
+
+    rnn = RNN(D, H, num_layers=2)
+    with pytest.raises(ValueError, match=r"RNN.step expected x \(batch, 5\); got \(3, 1, 5\)"):
+        rnn.step(torch.randn(3, 1, D))
+    with pytest.raises(ValueError, match="initial state"):
+        rnn.step(torch.randn(3, D), rnn.initial_state(2))

@@ -3,3 +3,4 @@
 from .sampling import beam_search as beam_search
 from .sampling import choose_next as choose_next
 from .sampling import generate as generate
+from .sampling import gumbel_argmax as gumbel_argmax

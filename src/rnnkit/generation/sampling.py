@@ -4,7 +4,10 @@ temperature; Holtzman et al. 2020 nucleus sampling) and beam search.
 The prompt is read once; every new token is fed with the carried state, so a token costs the same at step 10
 and at step 10,000 (never re-encoding the prefix). The model needs the task-model contract
 ``model(ids (B, T), state=state) -> Output(logits (B, T, V), loss, state)`` and ``model.select_state(state, index)``
-to reorder or repeat states along the batch (beam search, several samples of one prompt).
+to reorder or repeat states along the batch (beam search, several samples of one prompt). A model with
+``model.step(ids (B,), state) -> (logits (B, V), state)`` (as :class:`~rnnkit.models.LanguageModel`) is stepped
+through it: the same result without the sequence handling of ``forward`` (at batch 1 that handling costs
+about as much as the arithmetic).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from torch import Tensor
 
 
 def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
-                banned: list[int] | None = None, generator: torch.Generator | None = None) -> Tensor:
+                banned: list[int] | Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
     """One token per row from logits (B, V).
 
     ``banned`` ids never come out (e.g. ``<unk>``, as seed 004's sampler). ``greedy`` takes the argmax.
@@ -26,12 +29,12 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
     if top_k < 0 or not 0 < top_p <= 1:
         raise ValueError(f"top_k must be >= 0 and top_p in (0, 1]; got {top_k}, {top_p}")
     logits = logits.float()
-    if banned:
-        logits = logits.clone()
-        logits[:, banned] = -torch.inf
+    if banned is not None and len(banned):
+        logits = logits.index_fill(-1, torch.as_tensor(banned, device=logits.device), -torch.inf)
     if greedy:
         return logits.argmax(-1)
-    logits = logits / temperature
+    if temperature != 1.0:
+        logits = logits / temperature
     if 0 < top_k < logits.shape[-1]:
         kth = logits.topk(top_k, -1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, -torch.inf)
@@ -40,11 +43,34 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         drop = cumulative - sorted_logits.softmax(-1) >= top_p  # tokens after the nucleus is complete
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
-    probs = logits.softmax(-1)
-    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+    return gumbel_argmax(logits, generator)
 
 
-@torch.no_grad()
+def gumbel_argmax(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One index per row of ``logits`` (B, V), distributed as softmax(logits): argmax_i (logits_i + G_i) with
+    G_i = −log(−log U_i), U_i ~ U[0, 1) i.i.d. standard Gumbel (the Gumbel-max trick; Gumbel 1954, Maddison
+    et al. 2014). The same distribution as ``torch.multinomial(logits.softmax(-1), 1)`` in fewer, cheaper calls
+    (sampling was a tenth of a batch-1 generation step). U < 1 keeps G finite above, so a −inf logit is never
+    chosen."""
+    device = generator.device if generator is not None else logits.device
+    u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype, device=device).to(logits.device)
+    return (logits - u.log_().neg_().log_()).argmax(-1)
+
+
+def _stepper(model):
+    """``(ids (B,), state) -> (logits (B, V), state)`` for ``model``: its ``step`` when it has one, else
+    ``forward`` on (B, 1) ids."""
+    step = getattr(model, "step", None)
+    if callable(step):
+        return step
+
+    def forward_step(ids: Tensor, state):
+        out = model(ids.view(-1, 1), state=state)
+        return out.prediction[:, -1], out.state
+    return forward_step
+
+
+@torch.inference_mode()  # no autograd bookkeeping at all: a batch-1 step is ~10% faster than under no_grad
 def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, stop_id: int | None = None,
              generator: torch.Generator | None = None, **strategy) -> list[list[int]]:
     """Continue ``prompt`` (T0,) ids ``num_samples`` times (a batch), up to ``max_new_tokens`` each, stopping a
@@ -57,23 +83,26 @@ def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, s
     out = model(prompt.to(device).view(1, -1))
     state = model.select_state(out.state, torch.zeros(num_samples, dtype=torch.long, device=device))
     logits = out.prediction[:, -1].expand(num_samples, -1)
+    if strategy.get("banned") is not None:  # one index tensor for all steps
+        strategy["banned"] = torch.as_tensor(strategy["banned"], dtype=torch.long, device=device)
+    step = _stepper(model)
     chosen, done = [], torch.zeros(num_samples, dtype=torch.bool, device=device)
-    for _ in range(max_new_tokens):
+    for i in range(max_new_tokens):
         nxt = choose_next(logits, generator=generator, **strategy)
         chosen.append(nxt)
         if stop_id is not None:
             done |= nxt == stop_id
             if bool(done.all()):
                 break
-        out = model(nxt.view(-1, 1).to(device), state=state)  # one step, state carried
-        logits, state = out.prediction[:, -1], out.state
+        if i + 1 < max_new_tokens:
+            logits, state = step(nxt, state)  # one step, state carried
     rows = torch.stack(chosen, 1).tolist() if chosen else [[] for _ in range(num_samples)]
     tokens = [row[: row.index(stop_id) + 1] if stop_id in row else row for row in rows]  # each row up to its stop
     model.train(was_training)
     return tokens
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def beam_search(model, prompt: Tensor, max_new_tokens: int, beam_width: int = 5, stop_id: int | None = None,
                 banned: list[int] | None = None, length_penalty: float = 0.0) -> list[tuple[list[int], float]]:
     """The ``beam_width`` most probable continuations of ``prompt`` by beam search, best first, as
@@ -85,6 +114,7 @@ def beam_search(model, prompt: Tensor, max_new_tokens: int, beam_width: int = 5,
     device = next(model.parameters()).device
     out = model(prompt.to(device).view(1, -1))
     state, logp = out.state, out.prediction[:, -1].float().log_softmax(-1)  # (1, V)
+    step = _stepper(model)
     beams: list[list[int]] = [[]]
     scores = torch.zeros(1, device=device)
     finished: list[tuple[list[int], float]] = []
@@ -108,9 +138,9 @@ def beam_search(model, prompt: Tensor, max_new_tokens: int, beam_width: int = 5,
             break
         index = torch.tensor(keep, device=device)
         state = model.select_state(state, index)
-        out = model(torch.tensor([b[-1] for b in new_beams], device=device).view(-1, 1), state=state)
+        logits, state = step(torch.tensor([b[-1] for b in new_beams], device=device), state)
         beams, scores = new_beams, torch.tensor(new_scores, device=device)
-        state, logp = out.state, out.prediction[:, -1].float().log_softmax(-1)
+        logp = logits.float().log_softmax(-1)
     finished += [(b, s / max(len(b), 1) ** length_penalty) for b, s in zip(beams, scores.tolist())]
     model.train(was_training)
     return sorted(finished, key=lambda x: -x[1])[:beam_width]

@@ -4,9 +4,9 @@ Sampling a token from a 2x512 character LSTM at batch 1 is a chain of matrix-vec
 bound by memory traffic, not arithmetic: a (1 x 512) @ (512 x 2048) product costs ~100 µs however many threads
 MKL is given, because it runs on one core. Here, per layer and token, the two products of the notes' LSTM
 (seed 000: W_ih x_t + W_hh h_{t-1} + b) are fused into one, [x_t, h_{t-1}] @ [W_ih | W_hh]^T + b, whose weight
-is split by output columns into one slice per thread and run as one batched product, so every core streams its
-share of the weight (`benchmarks/bench_generation.py`). The gate rows are stored in the order (i, f, o, g) so one
-sigmoid covers three gates:
+is split by output rows into one block per thread and run as one batched product, so every core streams its
+share of the weight, row by row (the fastest layout measured; `benchmarks/bench_generation.py`). The gate rows
+are stored in the order (i, f, o, g) so one sigmoid covers three gates:
 
     i, f, o = σ(·),  g = tanh(·),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
 
@@ -35,7 +35,7 @@ class FusedLSTMSteps:
     def prepare(self, cells) -> None:
         """Build (or keep) the fused weights for ``cells``."""
         parts = self.parts or torch.get_num_threads()
-        key = (parts, *((w.data_ptr(), w._version, w.dtype, w.device) for c in cells for w in self._weights(c)))
+        key = (parts, *((w.data_ptr(), w._version) for c in cells for w in self._weights(c)))  # new storage or write
         if key == self._key:
             return
         self._layers = []
@@ -48,17 +48,26 @@ class FusedLSTMSteps:
             bias = (cell.bias_ih.detach()[order] if cell.bias_ih is not None else
                     torch.zeros(4 * H, dtype=weight.dtype, device=weight.device))
             p = parts if (4 * H) % parts == 0 else 1
-            n = 4 * H // p
-            columns = weight.t().reshape(weight.shape[1], p, n).permute(1, 0, 2).contiguous()  # (p, D + H, n)
-            self._layers.append((columns, bias.view(p, 1, n), H))
+            blocks = weight.contiguous().view(p, 4 * H // p, weight.shape[1]).transpose(1, 2)  # (p, D + H, 4H / p)
+            self._layers.append((blocks, bias.view(p, 1, -1), H))
         self._key = key
 
     def step(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t)."""
-        columns, bias, H = self._layers[k]
+        blocks, bias, H = self._layers[k]
         xh = torch.cat([x, h], 1)
-        gates = torch.baddbmm(bias, xh.expand(columns.shape[0], *xh.shape), columns)  # (p, B, 4H / p)
-        gates = gates.transpose(0, 1).reshape(x.shape[0], 4 * H)
-        ifo = gates[:, : 3 * H].sigmoid()
-        c_t = torch.addcmul(ifo[:, H: 2 * H] * c, ifo[:, :H], gates[:, 3 * H:].tanh())
-        return ifo[:, 2 * H:] * c_t.tanh(), c_t
+        gates = torch.baddbmm(bias, xh.expand(blocks.shape[0], *xh.shape), blocks)  # (p, B, 4H / p)
+        gates = gates.view(1, -1) if x.shape[0] == 1 else gates.transpose(0, 1).reshape(x.shape[0], 4 * H)
+        i, f, o = gates[:, : 3 * H].sigmoid().chunk(3, 1)
+        c_t = torch.addcmul(f * c, i, gates[:, 3 * H:].tanh())
+        return o * c_t.tanh(), c_t
+
+    def step_stack(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Every cell in turn, as a unidirectional stack: x (B, D), h and c (L, B, H) → (output (B, H), h_n, c_n)
+        with h_n and c_n (L, B, H)."""
+        hs, cs = [], []
+        for k, (h_k, c_k) in enumerate(zip(h.unbind(0), c.unbind(0))):
+            x, c_k = self.step(k, x, h_k, c_k)
+            hs.append(x)
+            cs.append(c_k)
+        return x, torch.stack(hs), torch.stack(cs)

@@ -89,6 +89,9 @@ class RNN(nn.Module):
         self.cells = nn.ModuleList(cells)  # index 2·l + d, as torch's state layout
         self._state_templates: dict[int, State] = {}
         self._fused_steps = FusedLSTMSteps()  # LSTM steps without autograd (generation)
+        modes = {c.native_mode for c in cells}
+        self._native_mode = modes.pop() if len(modes) == 1 else None  # a torch kernel runs every cell, or None
+        self._no_projection = all(getattr(c, "weight_hr", None) is None for c in cells)
         self.output_size = layer_input
 
     # ---- public --------------------------------------------------------------------------------
@@ -108,9 +111,11 @@ class RNN(nn.Module):
             state = self._check_state(state, B)
 
         if self._native_ok(return_states):
-            one_step = x.shape[1] == 1 and lengths is None and B <= STEP_KERNEL_MAX_BATCH
-            out, final = (self._run_native_step if one_step and self._step_ok() else self._run_native)(
-                x, state, lengths)
+            if x.shape[1] == 1 and lengths is None and self._native_step_ok(B):
+                out, final = self._run_native_step(x[:, 0], state)
+                out = out.unsqueeze(1)
+            else:
+                out, final = self._run_native(x, state, lengths)
             states = None
         else:
             out, final, states = self._run_loop(x, state, lengths, return_states)
@@ -122,6 +127,23 @@ class RNN(nn.Module):
             out = out.transpose(0, 1)
             states = None if states is None else map_state(lambda s: s.transpose(0, 1), states)
         return (out, final, states) if return_states else (out, final)
+
+    def step(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """One time step of the whole stack, x (B, D) → (output (B, O), state): the same as ``forward`` on a
+        length-1 sequence without its sequence handling, for loops that feed each output back (generation).
+        The state has the layout of ``forward``'s."""
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.input_size:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"RNN.step expected x (batch, {self.input_size}); got {got}")
+        if state is not None:
+            state = self._check_state(state, x.shape[0])
+        if self._native_ok(False):
+            if self._native_step_ok(x.shape[0]):
+                return self._run_native_step(x, state)
+            out, final = self._run_native(x.unsqueeze(1), state, None)
+        else:
+            out, final, _ = self._run_loop(x.unsqueeze(1), state, None, False)
+        return out[:, 0], final
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         """Zeros in the stacked (num_layers · num_directions, B, ...) layout."""
@@ -162,18 +184,17 @@ class RNN(nn.Module):
         return layer_input, stack_states(finals), states
 
     def _native_ok(self, return_states: bool) -> bool:
-        mode = self.cells[0].native_mode
-        return (self.use_native and not return_states and mode is not None
-                and all(c.native_mode == mode for c in self.cells))
+        return self.use_native and not return_states and self._native_mode is not None
 
-    def _step_ok(self) -> bool:
-        return all(getattr(c, "weight_hr", None) is None for c in self.cells)  # no LSTM projection
+    def _native_step_ok(self, batch_size: int) -> bool:
+        """Whether one step at this batch size should skip the sequence kernel (small batch, no projection)."""
+        return batch_size <= STEP_KERNEL_MAX_BATCH and self._no_projection
 
-    def _run_native_step(self, x: Tensor, state: State | None, lengths: None = None):
-        """One time step (T = 1) layer by layer: the same math as :meth:`_run_native`, without its per-call
+    def _run_native_step(self, x: Tensor, state: State | None):
+        """One time step, x (B, D), layer by layer: the same math as :meth:`_run_native`, without its per-call
         set-up. LSTMs without autograd use fused, thread-split weights (``decoding.FusedLSTMSteps``); otherwise
         torch's one-step kernels (those of nn.LSTMCell & co.)."""
-        mode = self.cells[0].native_mode
+        mode = self._native_mode
         fused = mode == "LSTM" and not torch.is_grad_enabled()
         if fused:
             self._fused_steps.prepare(self.cells)
@@ -181,8 +202,11 @@ class RNN(nn.Module):
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         hx = state_tensors(state)
+        if fused and self.num_directions == 1 and (self.dropout == 0 or not self.training):
+            out, h_n, c_n = self._fused_steps.step_stack(x, *hx)  # the generation hot path: fewest calls
+            return out, state_from_tensors(state, (h_n, c_n))
         finals: list[list[Tensor]] = [[] for _ in hx]
-        layer_input = x[:, 0]
+        layer_input = x
         for layer in range(self.num_layers):
             outs = []
             for d in range(self.num_directions):
@@ -199,7 +223,7 @@ class RNN(nn.Module):
             layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, -1)
             if layer < self.num_layers - 1 and self.dropout > 0:
                 layer_input = F.dropout(layer_input, self.dropout, self.training)
-        return layer_input.unsqueeze(1), state_from_tensors(state, tuple(torch.stack(f) for f in finals))
+        return layer_input, state_from_tensors(state, tuple(torch.stack(f) for f in finals))
 
     def _run_native(self, x: Tensor, state: State | None, lengths: Tensor | None):
         """The whole stack in one call of torch's fused kernel, on rnnkit's own parameters."""

@@ -47,26 +47,26 @@ class Forecaster(nn.Module):
             state = self.rnn.initial_state(B, device=inputs.device, dtype=inputs.dtype)
         predictions, previous = [], None
         for t in range(T):
-            x_t = inputs[:, t:t + 1]
+            x_t = inputs[:, t]
             if previous is not None:
-                use_true = torch.rand(B, 1, 1, device=inputs.device) < teacher_forcing
+                use_true = torch.rand(B, 1, device=inputs.device) < teacher_forcing
                 x_t = torch.where(use_true, x_t, previous.detach())
-            h, state = self.rnn(x_t, state)
-            previous = self.head(h)  # (B, 1, F): the prediction for step t + 1
+            h, state = self.rnn.step(x_t, state)
+            previous = self.head(h)  # (B, F): the prediction for step t + 1
             predictions.append(previous)
-        return torch.cat(predictions, 1), state
+        return torch.stack(predictions, 1), state
 
     @torch.no_grad()
     def rollout(self, history: Tensor, horizon: int, state=None) -> Tensor:
         """Free-running forecast: read ``history`` (B, T, F), then feed each prediction back for ``horizon`` steps."""
         h, state = self.rnn(history, state)
-        nxt = self.head(h[:, -1:])
+        nxt = self.head(h[:, -1])  # (B, F)
         out = [nxt]
         for _ in range(horizon - 1):
-            h, state = self.rnn(nxt, state)
+            h, state = self.rnn.step(nxt, state)
             nxt = self.head(h)
             out.append(nxt)
-        return torch.cat(out, 1)
+        return torch.stack(out, 1)
 
 
 class DirectForecaster(nn.Module):

@@ -44,6 +44,13 @@ class LanguageModel(nn.Module):
         """Rows ``index`` of a state (batch is dim 1 of every tensor): beam reordering, repeating a prompt."""
         return map_state(lambda s: s.index_select(1, index), state)
 
+    def step(self, ids: Tensor, state=None) -> tuple[Tensor, object]:
+        """One token per row, ids (B,) → (logits (B, V), state): ``forward`` on (B, 1) ids without the
+        sequence handling, the inner loop of generation."""
+        x = self.embedding(ids)
+        h, state = self.rnn.step(self.dropout(x) if self.training else x, state)
+        return self.head(self.dropout(h) if self.training else h), state
+
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None) -> Output:
         h, state = self.rnn(self.dropout(self.embedding(inputs)), state)
         logits = self.head(self.dropout(h))  # (B, T, V)
