@@ -120,3 +120,11 @@ def test_gumbel_argmax_draws_the_softmax_distribution_and_never_a_banned_token()
     freq = torch.bincount(got, minlength=6).double() / n
     torch.testing.assert_close(freq, logits[0].double().softmax(-1), atol=0.008, rtol=0)
     assert freq[3] == 0
+
+
+def test_a_model_built_under_inference_mode_generates():
+    """Serving code often loads a model inside torch.inference_mode(); its parameters have no version counter."""
+    with torch.inference_mode():
+        model = LanguageModel(11, 8, 16, num_layers=2, cell="lstm").eval()
+        (tokens,) = generate(model, torch.tensor([1, 2]), 5, greedy=True)
+    assert len(tokens) == 5

@@ -168,3 +168,33 @@ def test_step_rejects_bad_input_by_name():
         rnn.step(torch.randn(3, 1, D))
     with pytest.raises(ValueError, match="initial state"):
         rnn.step(torch.randn(3, D), rnn.initial_state(2))
+
+
+@pytest.mark.parametrize("table_limit", [1 << 22, 0], ids=["input-table", "no-table"])
+def test_step_on_token_ids_equals_step_on_their_embedding(table_limit, monkeypatch):
+    """``RNN.step(ids, state, embedding=E)`` is ``RNN.step(E[ids], state)``: the LSTM input table (W_ih E + b,
+    one row per token) follows in-place changes of E and of the weights, and large vocabularies skip it."""
+    from rnnkit.layers import RNN, sequence
+
+    monkeypatch.setattr(sequence, "INPUT_TABLE_MAX_ENTRIES", table_limit)
+    torch.manual_seed(0)
+    rnn = RNN(D, H, num_layers=2).double()
+    E = torch.randn(9, D, dtype=torch.float64)
+    ids = torch.tensor([3, 0, 8])
+    _, state = rnn(torch.randn(3, 2, D, dtype=torch.float64))
+    for _ in range(2):
+        with torch.no_grad():
+            out, (h, c) = rnn.step(ids, state, embedding=E)
+            assert (rnn._fused_steps._table_key is not None) == (table_limit > 0)
+            out_ref, (h_ref, c_ref) = rnn.step(E[ids], state)
+        torch.testing.assert_close(out, out_ref)
+        torch.testing.assert_close(c, c_ref)
+        E.add_(0.5)  # the cached table must notice both
+        with torch.no_grad():
+            rnn.cells[0].weight_ih.mul_(0.9)
+    out, _ = rnn.step(ids, state, embedding=E)  # with autograd: the plain route, same numbers
+    torch.testing.assert_close(out, rnn.step(E[ids], state)[0])
+    with pytest.raises(ValueError, match=r"token ids \(batch,\) of int64; got torch.float64 \(3, 5\)"):
+        rnn.step(E[ids], state, embedding=E)
+    with pytest.raises(ValueError, match=r"expected an embedding \(vocabulary, 5\); got \(9, 4\)"):
+        rnn.step(ids, state, embedding=E[:, :4])

@@ -20,26 +20,50 @@ import torch
 from torch import Tensor
 
 
+def _version(t: Tensor) -> int:
+    """The tensor's in-place write counter (inference tensors, made under torch.inference_mode, have none)."""
+    return -1 if t.is_inference() else t._version
+
+
+#: The largest input table (vocabulary x 4H entries) :meth:`FusedLSTMSteps.prepare` builds: 16 MB of fp32.
+INPUT_TABLE_MAX_ENTRIES = 1 << 22
+
+
 class FusedLSTMSteps:
-    """Fused, column-split weights for a list of (non-projected) LSTM cells, and one step through any of them."""
+    """Fused, row-split weights for a unidirectional or bidirectional list of (non-projected) LSTM cells, and one
+    step through any of them.
+
+    Fed token ids through an embedding E, the first cell's input term is a table lookup: W_ih E[x] + b is row x
+    of T = E W_ih^T + b, built once with the weights, so that cell reads only W_hh per token."""
 
     def __init__(self, parts: int | None = None):
         self.parts = parts  # None: torch.get_num_threads()
-        self._key = None
-        self._layers: list[tuple[Tensor, Tensor, int]] = []
+        self._key = self._table_key = None
+        self._layers: list[tuple[Tensor, Tensor, int]] = []  # per cell: (blocks (p, D + H, 4H / p), bias, H)
+        self._first: tuple[Tensor, Tensor, Tensor] | None = None  # cell 0: fused weight, bias, its W_hh blocks
+        self._table: Tensor | None = None  # (V, p, 4H / p): cell 0's W_ih E[x] + b for every token x
 
     @staticmethod
     def _weights(cell) -> list[Tensor]:
         return [w for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih) if w is not None]
 
-    def prepare(self, cells) -> None:
-        """Build (or keep) the fused weights for ``cells``."""
+    def prepare(self, cells, embedding: Tensor | None = None) -> None:
+        """Build (or keep) the fused weights for ``cells``, and cell 0's input table for ``embedding`` (V, D)
+        when given. Both are rebuilt when a tensor they come from changes (its storage or its write counter)."""
         parts = self.parts or torch.get_num_threads()
-        key = (parts, *((w.data_ptr(), w._version) for c in cells for w in self._weights(c)))  # new storage or write
-        if key == self._key:
-            return
+        key = (parts, *((w.data_ptr(), _version(w)) for c in cells for w in self._weights(c)))
+        if key != self._key:
+            self._build(cells, parts)
+            self._key, self._table_key = key, None
+        if embedding is not None and (embedding.data_ptr(), _version(embedding)) != self._table_key:
+            weight, bias, _ = self._first
+            D, p = embedding.shape[1], self._layers[0][0].shape[0]
+            self._table = torch.addmm(bias, embedding.detach(), weight[:, :D].t()).view(embedding.shape[0], p, -1)
+            self._table_key = (embedding.data_ptr(), _version(embedding))
+
+    def _build(self, cells, parts: int) -> None:
         self._layers = []
-        for cell in cells:
+        for k, cell in enumerate(cells):
             H = cell.hidden_size
             dev = cell.weight_ih.device
             order = torch.cat([torch.arange(0, 2 * H, device=dev), torch.arange(3 * H, 4 * H, device=dev),
@@ -48,26 +72,32 @@ class FusedLSTMSteps:
             bias = (cell.bias_ih.detach()[order] if cell.bias_ih is not None else
                     torch.zeros(4 * H, dtype=weight.dtype, device=weight.device))
             p = parts if (4 * H) % parts == 0 else 1
-            blocks = weight.contiguous().view(p, 4 * H // p, weight.shape[1]).transpose(1, 2)  # (p, D + H, 4H / p)
+            blocks = weight.view(p, 4 * H // p, weight.shape[1]).transpose(1, 2)  # (p, D + H, 4H / p)
             self._layers.append((blocks, bias.view(p, 1, -1), H))
-        self._key = key
+            if k == 0:
+                self._first = (weight, bias, blocks[:, weight.shape[1] - H:])
 
-    def step(self, k: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t)."""
+    def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, tokens: bool = False) -> tuple[Tensor, Tensor]:
+        """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``tokens``: x holds token ids (B,) into the
+        embedding of the last :meth:`prepare` (cell 0 only)."""
         blocks, bias, H = self._layers[k]
-        xh = torch.cat([x, h], 1)
-        gates = torch.baddbmm(bias, xh.expand(blocks.shape[0], *xh.shape), blocks)  # (p, B, 4H / p)
-        gates = gates.view(1, -1) if x.shape[0] == 1 else gates.transpose(0, 1).reshape(x.shape[0], 4 * H)
+        B = h.shape[0]
+        if tokens:  # W_ih E[x] + b is a row of the table; only W_hh is read
+            gates = torch.baddbmm(self._table[x].transpose(0, 1), h.expand(blocks.shape[0], B, H), self._first[2])
+        else:
+            xh = torch.cat([x, h], 1)
+            gates = torch.baddbmm(bias, xh.expand(blocks.shape[0], *xh.shape), blocks)  # (p, B, 4H / p)
+        gates = gates.view(1, -1) if B == 1 else gates.transpose(0, 1).reshape(B, 4 * H)
         i, f, o = gates[:, : 3 * H].sigmoid().chunk(3, 1)
         c_t = torch.addcmul(f * c, i, gates[:, 3 * H:].tanh())
         return o * c_t.tanh(), c_t
 
-    def step_stack(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Every cell in turn, as a unidirectional stack: x (B, D), h and c (L, B, H) → (output (B, H), h_n, c_n)
-        with h_n and c_n (L, B, H)."""
+    def step_stack(self, x: Tensor, h: Tensor, c: Tensor, tokens: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """Every cell in turn, as a unidirectional stack: x (B, D) (token ids (B,) with ``tokens``), h and c
+        (L, B, H) → (output (B, H), h_n, c_n) with h_n and c_n (L, B, H)."""
         hs, cs = [], []
         for k, (h_k, c_k) in enumerate(zip(h.unbind(0), c.unbind(0))):
-            x, c_k = self.step(k, x, h_k, c_k)
+            x, c_k = self.step(k, x, h_k, c_k, tokens and k == 0)
             hs.append(x)
             cs.append(c_k)
         return x, torch.stack(hs), torch.stack(cs)

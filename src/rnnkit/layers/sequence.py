@@ -21,7 +21,7 @@ from ..cells.base import (
     state_tensors,
 )
 from ..registry import build_cell
-from .decoding import FusedLSTMSteps
+from .decoding import INPUT_TABLE_MAX_ENTRIES, FusedLSTMSteps
 from .recurrent import check_lengths, check_sequence, run_cell, stack_states, unstack_states
 
 _NATIVE_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
@@ -112,7 +112,8 @@ class RNN(nn.Module):
 
         if self._native_ok(return_states):
             if x.shape[1] == 1 and lengths is None and self._native_step_ok(B):
-                out, final = self._run_native_step(x[:, 0], state)
+                step = self._run_fused_stack_step if self._fused_stack_ok(B) else self._run_native_step
+                out, final = step(x[:, 0], state)
                 out = out.unsqueeze(1)
             else:
                 out, final = self._run_native(x, state, lengths)
@@ -128,17 +129,33 @@ class RNN(nn.Module):
             states = None if states is None else map_state(lambda s: s.transpose(0, 1), states)
         return (out, final, states) if return_states else (out, final)
 
-    def step(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def step(self, x: Tensor, state: State | None = None, embedding: Tensor | None = None) -> tuple[Tensor, State]:
         """One time step of the whole stack, x (B, D) → (output (B, O), state): the same as ``forward`` on a
         length-1 sequence without its sequence handling, for loops that feed each output back (generation).
-        The state has the layout of ``forward``'s."""
-        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.input_size:
+        The state has the layout of ``forward``'s.
+
+        With ``embedding`` (V, D), x holds token ids (B,) and the input is ``embedding[x]`` (a language model's
+        lookup): an LSTM stack stepped without autograd then reads W_ih · embedding[x] + b as a row of a table
+        it builds once (``decoding.FusedLSTMSteps``) instead of multiplying by W_ih."""
+        if embedding is not None:
+            if not isinstance(x, Tensor) or x.dim() != 1 or x.dtype not in (torch.int64, torch.int32):
+                got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(f"RNN.step with an embedding expected x as token ids (batch,) of int64; got {got}")
+            if embedding.dim() != 2 or embedding.shape[1] != self.input_size:
+                raise ValueError(f"RNN.step expected an embedding (vocabulary, {self.input_size}); "
+                                 f"got {tuple(embedding.shape)}")
+        elif not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.input_size:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"RNN.step expected x (batch, {self.input_size}); got {got}")
+        B = x.shape[0]
         if state is not None:
-            state = self._check_state(state, x.shape[0])
+            state = self._check_state(state, B)
+        if self._fused_stack_ok(B):
+            return self._run_fused_stack_step(x, state, embedding)
+        if embedding is not None:
+            x = F.embedding(x, embedding)
         if self._native_ok(False):
-            if self._native_step_ok(x.shape[0]):
+            if self._native_step_ok(B):
                 return self._run_native_step(x, state)
             out, final = self._run_native(x.unsqueeze(1), state, None)
         else:
@@ -158,6 +175,9 @@ class RNN(nn.Module):
         expected = self._state_templates.get(B)
         if expected is None:  # shapes only (meta tensors), built once per batch size: stepping calls this a lot
             expected = self._state_templates[B] = self.initial_state(B, device="meta")
+        if type(state) is type(expected) and (state.shape == expected.shape if isinstance(state, Tensor) else all(
+                a.shape == b.shape for a, b in zip(state, expected))):
+            return state  # already in form (the state a step returned): nothing to check further or rebuild
         n = len(self.cells)
         return conform_state(state, expected, f"RNN (num_layers·num_directions={n}, batch={B})", "initial state")
 
@@ -190,6 +210,24 @@ class RNN(nn.Module):
         """Whether one step at this batch size should skip the sequence kernel (small batch, no projection)."""
         return batch_size <= STEP_KERNEL_MAX_BATCH and self._no_projection
 
+    def _fused_stack_ok(self, batch_size: int) -> bool:
+        """Whether one step can run the whole stack through ``decoding.FusedLSTMSteps.step_stack``: LSTMs without
+        autograd, one direction, no dropout to apply, small batch."""
+        return (self._native_mode == "LSTM" and self.use_native and not torch.is_grad_enabled()
+                and self.num_directions == 1 and (self.dropout == 0 or not self.training)
+                and self._native_step_ok(batch_size))
+
+    def _run_fused_stack_step(self, x: Tensor, state: State | None, embedding: Tensor | None = None):
+        """The generation hot path, in the fewest calls: x (B, D), or token ids (B,) into ``embedding``."""
+        if embedding is not None and embedding.shape[0] * 4 * self.hidden_size > INPUT_TABLE_MAX_ENTRIES:
+            x, embedding = F.embedding(x, embedding), None  # a table that large would cost more than it saves
+        self._fused_steps.prepare(self.cells, embedding)
+        if state is None:
+            like = embedding if embedding is not None else x
+            state = self.initial_state(x.shape[0], device=like.device, dtype=like.dtype)
+        out, h_n, c_n = self._fused_steps.step_stack(x, *state_tensors(state), tokens=embedding is not None)
+        return out, state_from_tensors(state, (h_n, c_n))
+
     def _run_native_step(self, x: Tensor, state: State | None):
         """One time step, x (B, D), layer by layer: the same math as :meth:`_run_native`, without its per-call
         set-up. LSTMs without autograd use fused, thread-split weights (``decoding.FusedLSTMSteps``); otherwise
@@ -202,9 +240,6 @@ class RNN(nn.Module):
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         hx = state_tensors(state)
-        if fused and self.num_directions == 1 and (self.dropout == 0 or not self.training):
-            out, h_n, c_n = self._fused_steps.step_stack(x, *hx)  # the generation hot path: fewest calls
-            return out, state_from_tensors(state, (h_n, c_n))
         finals: list[list[Tensor]] = [[] for _ in hx]
         layer_input = x
         for layer in range(self.num_layers):

@@ -47,9 +47,11 @@ class LanguageModel(nn.Module):
     def step(self, ids: Tensor, state=None) -> tuple[Tensor, object]:
         """One token per row, ids (B,) → (logits (B, V), state): ``forward`` on (B, 1) ids without the
         sequence handling, the inner loop of generation."""
-        x = self.embedding(ids)
-        h, state = self.rnn.step(self.dropout(x) if self.training else x, state)
-        return self.head(self.dropout(h) if self.training else h), state
+        if self.training and self.dropout.p > 0:
+            h, state = self.rnn.step(self.dropout(self.embedding(ids)), state)
+            return self.head(self.dropout(h)), state
+        h, state = self.rnn.step(ids, state, embedding=self.embedding.weight)  # the lookup inside: see RNN.step
+        return self.head(h), state
 
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None) -> Output:
         h, state = self.rnn(self.dropout(self.embedding(inputs)), state)
