@@ -73,6 +73,38 @@ def main() -> None:
             speeds.append(batch * args.tokens / timed(fn, args.repeats))
         print(f"| {batch} | " + " | ".join(f"{v:,.0f}" for v in speeds) + " |")
 
+    # where the batch-1 speed comes from: the same generate() with parts of the fast path switched off
+    from rnnkit.layers import sequence
+
+    class ForwardOnly(nn.Module):  # a model without .step: generate() feeds (B, 1) ids through forward
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *a, **k):
+            return self.inner(*a, **k)
+
+        def select_state(self, state, index):
+            return self.inner.select_state(state, index)
+
+    table = sequence.INPUT_TABLE_MAX_ENTRIES
+    variants = {
+        "generate (LanguageModel.step, input table)": lambda: generate(model, prompt, args.tokens),
+        "without the input table (embedding, then [x, h] @ [W_ih | W_hh]^T)": lambda: generate(model, prompt,
+                                                                                             args.tokens),
+        "through forward on (1, 1) ids (a model without .step)": lambda: generate(ForwardOnly(model), prompt,
+                                                                                   args.tokens),
+    }
+    print("\n| batch 1, same process, alternately | chars/s |\n|---|---:|")
+    times = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, fn in variants.items():
+            sequence.INPUT_TABLE_MAX_ENTRIES = 0 if name.startswith("without") else table
+            times[name].append(timed(fn, 1))
+    sequence.INPUT_TABLE_MAX_ENTRIES = table
+    for name, ts in times.items():
+        print(f"| {name} | {args.tokens / statistics.median(ts):,.0f} |")
+
     # time per token early and late in one long sample: time each step through a timing model wrapper
     stamps: list[float] = []
 
