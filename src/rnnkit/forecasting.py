@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from torch import nn
-
 from .baselines import MLPAR, ARModel, LastValue, SeasonalNaive
 from .metrics import forecast_metrics
 from .tasks import Task
@@ -129,8 +127,9 @@ def _fit_recurrent(cell: str):
 
 
 class _WindowTask(Task):
-    """Windows of a (scaled) multivariate history as a training task: inputs are each window followed by the
-    known covariates of the horizon (packed along time), targets the next ``horizon`` values of column 0."""
+    """Windows of a (scaled) multivariate history as a dataset of examples: inputs are the windows, targets the
+    next ``horizon`` values of column 0, and the known covariates of each horizon travel as the batch field
+    ``future`` (M, horizon, C)."""
 
     description = "windows"
 
@@ -138,41 +137,26 @@ class _WindowTask(Task):
                  build):
         import torch
 
-        from .data.streams import IndependentBatches
+        from .data.batches import ExampleBatches
         from .data.windows import make_windows
 
         inputs, targets = make_windows(z, window, horizon, target_columns=[0])
-        covariates = None
-        if z.shape[1] > 1:  # each window's known covariates over its horizon, (M, horizon, C)
-            covariates = z[np.arange(len(inputs))[:, None] + window + np.arange(horizon), 1:]
-        packed = inputs if covariates is None else np.concatenate(
-            [inputs, np.pad(covariates, ((0, 0), (0, 0), (1, 0)))], 1)
-        last_train = n_train_steps - window - horizon + 1  # windows whose targets end inside the training part
         def tensor(a):
             return torch.from_numpy(np.ascontiguousarray(a)).float()
 
-        self.train = IndependentBatches(tensor(packed[:last_train]), tensor(targets[:last_train]),
-                                        min(batch_size, last_train), seed=seed)
-        self.val = IndependentBatches(tensor(packed[last_train:]), tensor(targets[last_train:]),
-                                      max(1, len(packed) - last_train))
+        inputs, targets = tensor(inputs), tensor(targets)
+        fields = {}
+        if z.shape[1] > 1:  # each window's known covariates over its horizon
+            fields["future"] = tensor(z[np.arange(len(inputs))[:, None] + window + np.arange(horizon), 1:])
+        last_train = n_train_steps - window - horizon + 1  # windows whose targets end inside the training part
+        def part(sl):
+            return {name: values[sl] for name, values in fields.items()}
+
+        self.train = ExampleBatches(inputs[:last_train], targets[:last_train], min(batch_size, last_train), seed=seed,
+                                    fields=part(slice(None, last_train)), bucket=False)
+        self.val = ExampleBatches(inputs[last_train:], targets[last_train:], max(1, len(inputs) - last_train),
+                                  fields=part(slice(last_train, None)), bucket=False)
         self.build_model = build
-
-
-
-class _PackedInputs(nn.Module):
-    """Adapter for the trainer's ``model(inputs, targets, state)``: the window and the horizon's covariates
-    travel packed along time; this splits them for :class:`~rnnkit.models.DirectForecaster`."""
-
-    def __init__(self, model, window: int):
-        super().__init__()
-        self.model, self.window = model, window
-
-    def initial_state(self, batch_size, device=None, dtype=None):
-        return self.model.initial_state(batch_size, device=device, dtype=dtype)
-
-    def forward(self, inputs, targets=None, state=None):
-        future = inputs[:, self.window:, 1:] if inputs.shape[1] > self.window else None
-        return self.model(inputs[:, : self.window], targets, state, future=future)
 
 
 def _fit_direct(cell: str, mode: str):
@@ -196,9 +180,8 @@ def _fit_direct(cell: str, mode: str):
         z = scaler.transform(history2d)
 
         def build():
-            model = DirectForecaster(n_features, horizon, 1, options.get("hidden", 32), 1, cell=cell, mode=mode,
-                                     num_future=n_features - 1)
-            return _PackedInputs(model, window)
+            return DirectForecaster(n_features, horizon, 1, options.get("hidden", 32), 1, cell=cell, mode=mode,
+                                    num_future=n_features - 1)
 
         task = _WindowTask(z, horizon, window, n_train, 32, options.get("seed", 0), build)
         config = build_config(None, {"train.steps": str(options.get("steps", 600)), "train.eval_every": "25",
@@ -209,15 +192,15 @@ def _fit_direct(cell: str, mode: str):
         _train_quietly(config, task, run_dir, f"{cell}-{mode}")
         model = build()
         load_weights(model, run_dir / "model.safetensors")
-        x = z[-window:]
+        future = None
         if n_features > 1:
             if future_covariates is None:
                 raise ValueError("covariates need their values over the horizon (known in advance)")
-            fut = scaler.transform(np.column_stack([np.zeros(horizon), future_covariates]))
-            fut[:, 0] = 0.0
-            x = np.concatenate([x, fut])
+            fut = scaler.transform(np.column_stack([np.zeros(horizon), future_covariates]))[:, 1:]
+            future = torch.from_numpy(fut).float()[None]
         with torch.no_grad():
-            pred = model.eval()(torch.from_numpy(x).float()[None]).prediction[0, :, 0].numpy()
+            x = torch.from_numpy(z[-window:]).float()[None]
+            pred = model.eval()(x, future=future).prediction[0, :, 0].numpy()
         return scaler.inverse(pred[:, None], [0])[:, 0], None, {"window": window}
 
     return fit

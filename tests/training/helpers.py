@@ -8,7 +8,8 @@ from torch.nn import functional as F
 
 from rnnkit import RNN
 from rnnkit.config import build_config
-from rnnkit.data.streams import IndependentBatches, StreamBatches
+from rnnkit.data.batches import ExampleBatches
+from rnnkit.data.streams import StreamBatches
 from rnnkit.models import Output
 from rnnkit.tasks import Task
 
@@ -70,8 +71,8 @@ class SignTask(SineStreamTask):
         g = torch.Generator().manual_seed(0)
         x = torch.randn(400, 12, 1, generator=g)
         y = (x.sum((1, 2)) > 0).long()
-        self.train = IndependentBatches(x[:320], y[:320], cfg.data.batch_size, seed=cfg.train.seed)
-        self.val = IndependentBatches(x[320:], y[320:], 40)
+        self.train = ExampleBatches(x[:320], y[:320], cfg.data.batch_size, seed=cfg.train.seed)
+        self.val = ExampleBatches(x[320:], y[320:], 40)
 
     def build_model(self):
         return SignClassifier(self.config.model.hidden_size, self.config.model.cell)
@@ -131,8 +132,8 @@ class PatternTask(SineStreamTask):
         else:
             x = torch.randn(480, 12, 1, generator=g)
             y = (x.sum((1, 2)) > 0).long() if kind == "many-to-one" else torch.cumsum(x[..., 0], 1) / 4
-        self.train = IndependentBatches(x[:400], y[:400], cfg.data.batch_size, seed=cfg.train.seed)
-        self.val = IndependentBatches(x[400:], y[400:], 80)
+        self.train = ExampleBatches(x[:400], y[:400], cfg.data.batch_size, seed=cfg.train.seed)
+        self.val = ExampleBatches(x[400:], y[400:], 80)
 
     def build_model(self):
         return PatternModel(self.kind, self.config.model.hidden_size)

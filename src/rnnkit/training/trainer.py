@@ -7,8 +7,10 @@ through at most k2 = ``train.bptt`` steps); gradient clipping by value or by nor
 gradient norm before param update → stay in original gradient direction"); teacher forcing vs feeding
 the model's own outputs.
 
-The trainer sees a model only through ``forward(inputs, targets, state) -> Output(prediction, loss, state)``
-and ``initial_state(batch)``, and a task only through its streams, metrics and artifacts (``rnnkit.tasks``).
+The trainer sees a model only through ``forward(inputs, targets, state, **batch.model_inputs()) ->
+Output(prediction, loss, state)`` and ``initial_state(batch)``, and a task only through its batches (streams
+cut into chunks, or datasets of independent examples: both yield ``rnnkit.data.batches.Batch``), metrics
+and artifacts (``rnnkit.tasks``). A batch's ``lengths`` and side inputs reach the model as keyword arguments.
 """
 
 from __future__ import annotations
@@ -178,12 +180,12 @@ class Trainer:
         started, elapsed_before = time.perf_counter(), self.elapsed
         try:
             while self.step < cfg.steps:
-                chunk = self.task.train.chunk(self.step, self.rows)
-                if chunk.starts_epoch:
+                batch = self.task.train.chunk(self.step, self.rows)
+                if batch.starts_epoch:
                     self.state = None
-                loss, grad_norm = self._update(chunk)
+                loss, grad_norm = self._update(batch)
                 self.step += 1
-                tokens += chunk.inputs.shape[0] * chunk.inputs.shape[1] * self.dist.world
+                tokens += batch.num_steps * self.dist.world
                 if cfg.time_limit > 0:  # one clock for all processes, so they stop and anneal together
                     self.elapsed = elapsed_before + self.dist.mean(time.perf_counter() - started)
                 out_of_time = cfg.time_limit > 0 and self.elapsed >= 60 * cfg.time_limit
@@ -218,7 +220,7 @@ class Trainer:
         return summary
 
     def evaluate(self, model: nn.Module | None = None) -> dict:
-        """Mean loss over the validation stream (state carried chunk to chunk), as the task's metrics."""
+        """Mean loss over the validation batches (a stream's state carried chunk to chunk), as the task's metrics."""
         model = model or self.module
         return evaluate(model, self.task, self.cfg.eval_batches, self.device)
 
@@ -226,18 +228,20 @@ class Trainer:
         return self.elapsed / (60 * self.cfg.time_limit) if self.cfg.time_limit > 0 else 0.0
 
     # ---- one update ----------------------------------------------------------------------------
-    def _update(self, chunk) -> tuple[float, float]:
+    def _update(self, batch) -> tuple[float, float]:
         cfg = self.cfg
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        inputs, targets = chunk.inputs.to(self.device), chunk.targets.to(self.device)
+        batch = batch.to(self.device)
+        inputs, targets = batch.inputs, batch.targets
         k = inputs.shape[1]
         k2 = min(cfg.bptt or k, k)
-        if k2 < k and (targets.dim() < 2 or targets.shape[1] != k):
-            raise ValueError("train.bptt < data.seq_length truncates inside a chunk, which needs a target per step; "
-                             "this task has one target per sequence: set train.bptt to 0")
+        if k2 < k and (targets.dim() < 2 or targets.shape[1] != k or batch.model_inputs()):
+            raise ValueError("train.bptt < the sequence length truncates inside a batch, which needs a target per "
+                             "step of an unpadded stream; this task has one target per example or padded examples: "
+                             "set train.bptt to 0")
         segments = [slice(s, s + k2) for s in range(0, k, k2)]
-        extra = self.task.forward_kwargs(self.step / max(cfg.steps - 1, 1))
+        extra = {**batch.model_inputs(), **self.task.forward_kwargs(self.step / max(cfg.steps - 1, 1))}
         total = 0.0
         for j, seg in enumerate(segments):
             last = j == len(segments) - 1
@@ -363,22 +367,35 @@ class Trainer:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None) -> dict:
-    """The task's metrics of ``model`` on its validation stream, state carried across chunks."""
+def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None, batches=None) -> dict:
+    """The task's metrics of ``model`` on ``batches`` (default: the task's validation batches), a stream's state
+    carried across chunks. Every counted target weighs the same; a task whose metrics need more than per-batch
+    sums (a confusion matrix, span F1) gets the batches' predictions through ``task.collect``."""
     device = device or next(model.parameters()).device
+    batches = task.val if batches is None else batches
     was_training = model.training
     model.eval()
     state, total, count, sums = None, 0.0, 0, {}
-    for chunk in task.val.sequential(max_chunks):
-        if chunk.starts_epoch:
+    collector = getattr(task, "collector", lambda: None)()
+    for batch in batches.sequential(max_chunks):
+        if batch.starts_epoch:
             state = None
-        targets = chunk.targets.to(device)
-        out = model(chunk.inputs.to(device), targets, state)
-        n = targets.shape[0] * (targets.shape[1] if targets.dim() > 1 else 1)  # weight by targets
+        batch = batch.to(device)
+        out = model(batch.inputs, batch.targets, state, **batch.model_inputs())
+        n = batch.num_targets  # weight by the targets that count (padding is not)
+        if n == 0:
+            continue
         total += out.loss.item() * n
         count += n
-        for name, value in task.batch_terms(out.prediction, targets).items():
+        for name, value in task.batch_terms(out.prediction, batch.targets).items():
             sums[name] = sums.get(name, 0.0) + value
+        if collector is not None:
+            collector.add(out.prediction, batch)
         state = out.state
     model.train(was_training)
-    return task.metrics(total / count, {name: value / count for name, value in sums.items()})
+    if count == 0:
+        raise ValueError("the evaluation data has no targets to score")
+    means = {name: value / count for name, value in sums.items()}
+    if collector is not None:
+        means.update(collector.metrics())
+    return task.metrics(total / count, means)
