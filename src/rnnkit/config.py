@@ -18,12 +18,22 @@ from typing import Literal
 
 
 def _f(default, help: str, **kw):
+    if isinstance(default, dict):  # a table option (fresh per config)
+        return field(default_factory=lambda: dict(default), metadata={"help": help, **kw})
     return field(default=default, metadata={"help": help, **kw})
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     cell: str = _f("lstm", "recurrent cell, any name from `rnnkit cells`")
+    cell_options: dict = _f({}, "the cell's own arguments as TOML key = value pairs, e.g. 'tau = [1, 8], learn_tau "
+                            "= true' (leaky), 'delays = [1, 4]', 'forget_bias = 1.0', 'proj_size = 64', "
+                            "'output_size = 32' (jordan; default hidden_size), 'nonlinearity = \"relu\"'")
+    bidirectional: Literal["auto", "true", "false"] = _f(
+        "auto", "add a backward-in-time layer per level (classify and tag tasks; auto: true for tag, false otherwise)")
+    pooling: Literal["last", "mean", "max", "attention"] = _f(
+        "last", "classify: summarise the outputs over time by the last state (both directions for a BiRNN), the "
+        "mean or max over the real steps, or additive attention")
     hidden_size: int = _f(256, "units per recurrent layer", min=1)
     num_layers: int = _f(2, "stacked recurrent layers", min=1)
     dropout: float = _f(0.1, "dropout between layers and before the output layer", min=0.0, max=0.99)
@@ -36,11 +46,23 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    task: Literal["char-lm", "word-lm", "forecast"] = _f(
-        "char-lm", "what to learn: next character, next word, or next value of a series")
-    path: str = _f("", "a UTF-8 text file (char-lm, word-lm; or 'tinyshakespeare', downloaded once and checked) or "
-                       "a CSV file (forecast); empty: the built-in default")
-    val_path: str = _f("", "a separate validation text (language models); empty: the last val_fraction of path")
+    task: Literal["char-lm", "word-lm", "forecast", "classify", "tag"] = _f(
+        "char-lm", "what to learn: next character, next word, next value of a series, a label per sequence "
+        "(classify) or a label per step (tag)")
+    format: Literal["auto", "ts", "csv", "jsonl", "text", "sst", "conll", "segment"] = _f(
+        "auto", "classify / tag files: UEA .ts, CSV (id,label,features rows), JSONL, label<TAB>sentence text, SST "
+        "bracketed trees, CoNLL token/tag columns, or segment (text with boundary markers); auto: by the file's "
+        "extension and first line")
+    boundary: str = _f("_", "segment format: the boundary marker to remove and predict (PTB characters: _)")
+    sst_labels: Literal["fine", "binary"] = _f("fine", "sst format: five classes, or negative/positive with neutral "
+                                               "sentences dropped")
+    phrases: bool = _f(False, "sst format: also train on every labelled phrase of the training trees")
+    standardize: bool = _f(True, "classify on numeric sequences: scale each feature by the training set's mean "
+                           "and standard deviation (saved in the run)")
+    path: str = _f("", "a UTF-8 text file (char-lm, word-lm; or 'tinyshakespeare', downloaded once and checked), "
+                       "a CSV file (forecast) or a file of examples (classify, tag); empty: the built-in default")
+    val_path: str = _f("", "a separate validation file; empty: the last val_fraction of path (examples: a "
+                           "random val_fraction, drawn with train.seed)")
     lower: bool = _f(False, "word-lm: lower-case the text")
     tokenizer: Literal["words", "whitespace"] = _f(
         "words", "word-lm: split punctuation off words, or split on whitespace only (pre-tokenized text, e.g. PTB)")
@@ -50,7 +72,7 @@ class DataConfig:
     column: str = _f("", "CSV column to forecast (forecast task; empty: the first numeric column)")
     dataset: str = _f("mackey-glass", "forecast task without a path: a named series (`rnnkit forecast --list`)")
     seq_length: int = _f(100, "k1: steps per truncated-BPTT chunk (one parameter update per chunk)", min=2)
-    batch_size: int = _f(32, "parallel streams (rows) per batch", min=1)
+    batch_size: int = _f(32, "parallel streams (rows) or examples per batch", min=1)
     val_fraction: float = _f(0.1, "the last part of the data held out for validation", min=0.01, max=0.5)
     max_chars: int = _f(0, "use at most this many characters of the text (0: all)", min=0)
 
@@ -58,6 +80,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = _f(1200, "parameter updates to run", min=1)
+    epochs: int = _f(0, "train for this many passes over the training data instead (sets train.steps; 0: off)",
+                     min=0)
     lr: float = _f(2e-3, "learning rate", min=0.0)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "asgd"] = _f("adam", "torch optimizer")
     momentum: float = _f(0.0, "momentum (sgd, rmsprop)", min=0.0)
@@ -77,7 +101,7 @@ class TrainConfig:
                                 min=0.0, max=1.0)
     teacher_forcing_final: float = _f(1.0, "scheduled sampling: anneal teacher_forcing linearly to this", min=0.0,
                                       max=1.0)
-    eval_every: int = _f(200, "evaluate on the validation split every this many updates", min=1)
+    eval_every: int = _f(200, "evaluate on the validation split every this many updates (0: once per epoch)", min=0)
     eval_batches: int = _f(0, "validation chunks per evaluation (0: the whole split)", min=0)
     patience: int = _f(0, "early stopping: stop after this many evaluations without improvement (0: off)", min=0)
     time_limit: float = _f(0.0, "stop after this many minutes of wall-clock time, evaluating first (0: off; "
@@ -123,6 +147,8 @@ def parse_value(cls, name: str, raw):
     key = f"{section}.{name}"
     if typing.get_origin(typ) is Literal:
         choices = typing.get_args(typ)
+        if isinstance(raw, bool) and "true" in choices:  # a TOML / JSON boolean for a true/false/auto option
+            raw = str(raw).lower()
         if raw not in choices:
             raise ValueError(f"{key} must be one of {list(choices)}; got {raw!r}")
         value = raw
@@ -133,6 +159,8 @@ def parse_value(cls, name: str, raw):
             value = raw.lower() in ("true", "1", "yes")
         else:
             raise ValueError(f"{key} must be true or false; got {raw!r}")
+    elif typ is dict:
+        value = _parse_table(key, raw)
     elif typ in (int, float):
         try:
             if typ is int and isinstance(raw, float) and not raw.is_integer():
@@ -163,6 +191,48 @@ def parse_value(cls, name: str, raw):
     return value
 
 
+def _parse_table(key: str, raw) -> dict:
+    """A dict from a TOML/JSON table, or from a command-line string of TOML ``key = value`` pairs."""
+    if isinstance(raw, dict):
+        return dict(raw)
+    if not isinstance(raw, str):
+        raise ValueError(f"{key} must be a table of key = value pairs; got {raw!r}")
+    if not raw.strip():
+        return {}
+    try:
+        return tomllib.loads(f"t = {{{raw}}}")["t"]
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{key} must be TOML key = value pairs separated by commas, e.g. 'tau = [1, 8], "
+                         f"learn_tau = true'; got {raw!r} ({e})") from None
+
+
+def cell_kwargs(model: ModelConfig) -> dict:
+    """The cell's constructor arguments from ``model.cell_options``: TOML arrays become tuples (so ``tau = [1,
+    8]`` is the leaky cell's (tau_min, tau_max) range), and a Jordan cell's output size defaults to hidden_size."""
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in model.cell_options.items()}
+    if model.cell == "jordan":
+        kwargs.setdefault("output_size", model.hidden_size)
+    return kwargs
+
+
+def check_cell_options(model: ModelConfig) -> None:
+    """Reject option names the cell does not take (listing the valid ones) and values it refuses, by key."""
+    import inspect
+
+    from .registry import build_cell, cell_class
+
+    cls = cell_class(model.cell)
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "input_size", "hidden_size")]
+    unknown = sorted(set(model.cell_options) - set(valid))
+    if unknown:
+        raise ValueError(f"model.cell_options: {model.cell!r} takes no option {unknown[0]!r}; valid options: "
+                         f"{', '.join(valid) or 'none'}")
+    try:  # one cell of the configured size: the cell's own checks name what is wrong
+        build_cell(model.cell, 1, model.hidden_size, **cell_kwargs(model))
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise ValueError(f"model.cell_options for {model.cell!r}: {e}") from None
+
+
 def build_config(base: dict | None = None, overrides: dict[str, str] | None = None) -> RunConfig:
     """A RunConfig from a nested dict (TOML / config.json) and dotted overrides ``{"train.lr": "3e-3"}``."""
     values: dict[str, dict] = {s: {} for s in _SECTION_CLASSES}
@@ -180,6 +250,7 @@ def build_config(base: dict | None = None, overrides: dict[str, str] | None = No
                              f"--data.path (sections: {', '.join(_SECTION_CLASSES)})")
         values[section][name] = parse_value(_SECTION_CLASSES[section], name, raw)
     config = RunConfig(**{s: cls(**values[s]) for s, cls in _SECTION_CLASSES.items()})
+    check_cell_options(config.model)
     if config.model.tie_weights and config.model.embedding_size != config.model.hidden_size:
         raise ValueError("model.tie_weights needs model.embedding_size == model.hidden_size; got "
                          f"{config.model.embedding_size} and {config.model.hidden_size}")
@@ -202,6 +273,8 @@ def option_table() -> list[tuple[str, str, object, str]]:
     for section, cls in _SECTION_CLASSES.items():
         for f in fields(cls):
             typ = _field_type(cls, f)
-            tname = ("{" + ",".join(typing.get_args(typ)) + "}") if typing.get_origin(typ) is Literal else typ.__name__
-            rows.append((f"{section}.{f.name}", tname, f.default, f.metadata["help"]))
+            tname = ("{" + ",".join(typing.get_args(typ)) + "}") if typing.get_origin(typ) is Literal else (
+                "table" if typ is dict else typ.__name__)
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            rows.append((f"{section}.{f.name}", tname, default, f.metadata["help"]))
     return rows

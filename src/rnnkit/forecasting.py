@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from .baselines import MLPAR, ARModel, LastValue, SeasonalNaive
 from .metrics import forecast_metrics
 from .tasks import Task

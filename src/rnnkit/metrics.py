@@ -1,4 +1,6 @@
-"""Forecast accuracy metrics (Hyndman & Koehler 2006 for MASE; sMAPE as in the M4 competition)."""
+"""Forecast accuracy metrics (Hyndman & Koehler 2006 for MASE; sMAPE as in the M4 competition) and
+classification / tagging metrics (macro-F1 as scikit-learn's ``f1_score(average="macro")``; spans as CoNLL's
+conlleval reads BIO tags)."""
 
 from __future__ import annotations
 
@@ -37,3 +39,50 @@ def smape(actual, forecast) -> float:
 def forecast_metrics(actual, forecast, history, season: int = 1) -> dict:
     return {"rmse": rmse(actual, forecast), "mae": mae(actual, forecast),
             "mase": mase(actual, forecast, history, season), "smape": smape(actual, forecast)}
+
+
+# ---- classification and tagging ---------------------------------------------------------------------------
+def confusion_matrix(actual, predicted, num_classes: int) -> np.ndarray:
+    """(C, C) counts: row = true class, column = predicted class."""
+    a, p = np.asarray(actual, int), np.asarray(predicted, int)
+    return np.bincount(a * num_classes + p, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def macro_f1(confusion: np.ndarray) -> float:
+    """Mean over the classes that occur (in truth or prediction) of F1 = 2 TP / (2 TP + FP + FN)."""
+    tp = np.diag(confusion).astype(float)
+    fp, fn = confusion.sum(0) - tp, confusion.sum(1) - tp
+    present = (tp + fp + fn) > 0
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=present)
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def bio_spans(tags: list[str]) -> set[tuple[int, int, str]]:
+    """(start, end, type) of the chunks in a BIO / IOB tag sequence (an I- after O or another type opens a chunk,
+    as conlleval does)."""
+    spans, start, kind = set(), None, None
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, t = tag.partition("-")
+        opens = prefix == "B" or (prefix == "I" and (kind != t or start is None))
+        if start is not None and (prefix == "O" or opens):
+            spans.add((start, i, kind))
+            start, kind = None, None
+        if opens:
+            start, kind = i, t
+    return spans
+
+
+def f1_from_counts(correct: int, predicted: int, actual: int) -> float:
+    return 2 * correct / (predicted + actual) if predicted + actual else 0.0
+
+
+def span_counts(actual_tags: list[str], predicted_tags: list[str]) -> tuple[int, int, int]:
+    """(correct, predicted, actual) chunk counts of one sequence."""
+    a, p = bio_spans(actual_tags), bio_spans(predicted_tags)
+    return len(a & p), len(p), len(a)
+
+
+def is_bio(tags) -> bool:
+    """Tags that read as BIO chunks: O, and B-/I- prefixed names."""
+    tags = set(tags)
+    return any(t.startswith(("B-", "I-")) for t in tags) and all(t == "O" or t.startswith(("B-", "I-")) for t in tags)

@@ -82,3 +82,23 @@ def plot_eigenvalues(eigenvalues: dict, path: Path, title: str = "Eigenvalues of
 def plot_power_norms(curves: dict, path: Path) -> None:
     """‖W^t h_0‖ against t, one curve per label: the linear recurrence alone."""
     _log_curves(curves, path, "t", "‖W^t h_0‖", "The linear recurrence alone: W^t h_0")
+
+
+def plot_confusion(confusion, labels: list[str], path: Path, title: str = "Confusion matrix") -> None:
+    """Counts with rows = true class, columns = predicted class, each cell annotated."""
+    import numpy as np
+
+    confusion = np.asarray(confusion)
+    n = len(labels)
+    fig, ax = _axes((1.6 + 0.55 * n, 1.2 + 0.5 * n))
+    ax.imshow(confusion, cmap="Blues")
+    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title=title)
+    ax.set_xticklabels(labels, rotation=45, ha="right")
+    ax.set_yticklabels(labels)
+    ax.grid(False)
+    top = confusion.max() or 1
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if confusion[i, j] > top / 2 else "black")
+    _save(fig, path)

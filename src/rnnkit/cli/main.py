@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         dotted = [u for u in unknown if u.startswith("--") and "." in u]
-        if dotted and args.command in ("train", "evaluate"):
+        if dotted and args.command in ("train", "evaluate", "predict"):
             from ..config import build_config
 
             try:  # the config layer names the key and lists the valid ones

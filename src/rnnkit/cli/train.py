@@ -33,11 +33,19 @@ def register(sub) -> None:
     e = sub.add_parser("evaluate", help="evaluate a trained run on its validation split (or other data)")
     e.add_argument("run_dir", metavar="RUN")
     e.add_argument("--data.path", dest="data.path", default=None,
-                   help="evaluate on this file instead (language models: the whole file, e.g. a test split; "
-                   "forecast runs: its validation part)")
+                   help="evaluate on this file instead, every target exactly once (language models: the whole "
+                   "text; classify / tag: every example, confusion matrix PNG in RUN; forecast runs: its "
+                   "validation part)")
     e.add_argument("--data.column", dest="data.column", default=None, help="CSV column (forecast runs)")
     e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     e.set_defaults(run=run_evaluate)
+
+    p = sub.add_parser("predict", help="predict every example of a file with a trained classify / tag run (JSONL)")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("file", metavar="FILE", help="examples in the run's format (labels, if present, are echoed)")
+    p.add_argument("--out", help="write the JSONL here (atomically) instead of standard output")
+    p.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
+    p.set_defaults(run=run_predict)
 
     g = sub.add_parser("generate", help="sample text from a trained language model",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -79,7 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--resume continues a run as configured; only train.* options may change (got "
                              f"{changed or ['--config']})")
         config = build_config(_read_run_config(run_dir), overrides)
-        task = TASKS[config.data.task].from_run(config, run_dir)
+        task = TASKS[config.data.task].from_run(config, run_dir)  # the run's vocabulary, labels, scaler
     else:
         config = build_config(load_toml(args.config) if args.config else None, overrides)
         run_dir = Path(args.run_dir or f"runs/{config.data.task}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -92,30 +100,68 @@ def run_train(args: argparse.Namespace) -> int:
         summary = trainer.fit()
     shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
     print(f"done: {shown}")
-    print(f"wrote {run_dir}/model.safetensors (best validation weights), config.json, metrics.jsonl, curves.png")
+    written = "model.safetensors (best validation weights), config.json, metrics.jsonl, curves.png"
+    if task.collector() is not None:  # the best weights on the validation split, drawn
+        _, model = _load_run(run_dir, {"train.device": config.train.device}, with_data=False)
+        _evaluate_and_draw(task, model, task.val, run_dir / "confusion-val.png")
+        written += ", confusion-val.png"
+    print(f"wrote {run_dir}/{written}")
     return 0
+
+
+def _evaluate_and_draw(task, model, batches, png: Path) -> dict:
+    """The task's metrics on ``batches``; the confusion matrix as a PNG when the task keeps one (and it is small
+    enough to read)."""
+    from ..plots import plot_confusion
+    from ..training.trainer import evaluate
+
+    collector = task.collector()
+    metrics = evaluate(model, task, batches=batches, collector=collector)
+    if collector is not None and len(task.labels) <= 30:
+        plot_confusion(collector.confusion, [str(label) for label in task.labels], png,
+                       title=f"{png.stem}: accuracy {metrics['accuracy']:.4f}")
+    return metrics
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..training.trainer import evaluate
-
     overrides = _overrides(args)
     run_dir = Path(args.run_dir)
-    if "data.path" in overrides and _read_run_config(run_dir).get("data", {}).get("task") != "forecast":
-        overrides["data.val_path"] = overrides["data.path"]  # a language model is scored on the whole file
-    task, model = _load_run(run_dir, overrides)
-    metrics = evaluate(model, task)
+    path = overrides.pop("data.path", None)
+    task, model = _load_run(run_dir, overrides, with_data=path is None)
+    batches = task.val if path is None else task.file_batches(path)
+    png = run_dir / f"confusion-{'val' if path is None else Path(path).stem}.png"
+    metrics = _evaluate_and_draw(task, model, batches, png)
     print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    if task.collector() is not None and png.exists():
+        print(f"wrote {png}")
     return 0
 
 
-def _load_run(run_dir: Path, overrides: dict[str, str]):
+def run_predict(args: argparse.Namespace) -> int:
+    from ..io import write_bytes_atomic
+
+    task, model = _load_run(Path(args.run_dir), _overrides(args), with_data=False)
+    if not hasattr(task, "predict"):
+        raise ValueError(f"{args.run_dir} is a {task.name} run; predict works on classify and tag runs "
+                         "(language models: rnnkit generate / evaluate)")
+    rows = task.predict(model.eval(), task.file_batches(args.file))
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    if args.out:
+        write_bytes_atomic(args.out, text.encode())
+        print(f"wrote {len(rows)} predictions to {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _load_run(run_dir: Path, overrides: dict[str, str], with_data: bool = True):
+    """The run's task (its artifacts from ``run_dir``; data read only when ``with_data``) and its best weights."""
     from ..tasks import TASKS
     from ..training.checkpoint import load_weights
     from ..training.trainer import resolve_device
 
     config = build_config(_read_run_config(run_dir), overrides)
-    task = TASKS[config.data.task].from_run(config, run_dir)
+    task = TASKS[config.data.task].from_run(config, run_dir, with_data=with_data)
     model = task.build_model()
     load_weights(model, run_dir / "model.safetensors")
     return task, model.to(resolve_device(config.train.device))
@@ -128,8 +174,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
     if args.length < 1 or args.num_samples < 1 or args.beam < 0:
         raise ValueError("--length and --num-samples must be >= 1 and --beam >= 0")
-    task, model = _load_run(Path(args.run_dir), {})
-    if not hasattr(task, "vocab"):
+    task, model = _load_run(Path(args.run_dir), {}, with_data=False)
+    if not hasattr(task, "sample") or task.name not in ("char-lm", "word-lm"):
         raise ValueError(f"{args.run_dir} is a {task.name} run; generate samples from language-model runs")
     prompt = task.encode(args.prompt)
     if len(prompt) == 0:

@@ -16,6 +16,7 @@ and artifacts (``rnnkit.tasks``). A batch's ``lengths`` and side inputs reach th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -89,6 +90,12 @@ def build_scheduler(optimizer, cfg, budget_used=lambda: 0.0):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda update: lr_factor(cfg, update, budget_used()))
 
 
+def _resolve_epochs(cfg, batches_per_epoch: int):
+    """``train.epochs`` and ``eval_every = 0`` in updates, from the number of batches an epoch."""
+    steps = cfg.epochs * batches_per_epoch if cfg.epochs else cfg.steps
+    return dataclasses.replace(cfg, steps=steps, eval_every=cfg.eval_every or batches_per_epoch)
+
+
 class _Distributed:
     """Process-group membership when launched by torchrun (WORLD_SIZE > 1)."""
 
@@ -130,7 +137,7 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, task, run_dir: str | Path, resume: bool = False, progress: bool = True):
-        self.config, self.task, self.cfg = config, task, config.train
+        self.config, self.task, self.cfg = config, task, _resolve_epochs(config.train, task.train.chunks_per_epoch)
         self.run_dir = Path(run_dir)
         self.device = resolve_device(self.cfg.device)
         self.dist = _Distributed(self.device)
@@ -367,16 +374,17 @@ class Trainer:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None, batches=None) -> dict:
+def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None, batches=None, collector=None) -> dict:
     """The task's metrics of ``model`` on ``batches`` (default: the task's validation batches), a stream's state
     carried across chunks. Every counted target weighs the same; a task whose metrics need more than per-batch
-    sums (a confusion matrix, span F1) gets the batches' predictions through ``task.collect``."""
+    sums (a confusion matrix, span F1) gets the batches' predictions through its ``collector`` (pass one to read
+    it afterwards)."""
     device = device or next(model.parameters()).device
     batches = task.val if batches is None else batches
     was_training = model.training
     model.eval()
     state, total, count, sums = None, 0.0, 0, {}
-    collector = getattr(task, "collector", lambda: None)()
+    collector = collector if collector is not None else getattr(task, "collector", lambda: None)()
     for batch in batches.sequential(max_chunks):
         if batch.starts_epoch:
             state = None
