@@ -148,3 +148,43 @@ class NGramModel:
             total += self.log_prob(s)
             count += len(s) + 1
         return math.exp(-total / count)
+
+    # ---- segmentation -----------------------------------------------------------------------------
+    def segment(self, symbols: list[str], marker: str = "_", beam: int = 16) -> list[bool]:
+        """Restore boundaries: the most probable way to insert ``marker`` between ``symbols`` under this model
+        (trained on sequences that contain the markers), by a Viterbi search over the last ``order - 1`` symbols,
+        keeping the ``beam`` best histories per position. Returns, per symbol, whether a marker follows it (the
+        last symbol: False; the line end is given)."""
+        if not symbols:
+            return []
+        cache: dict = {}
+
+        def logp(word, context):
+            key = (word, context)
+            if key not in cache:
+                p = self.prob(word, context)
+                cache[key] = math.log(p) if p > 0 else -math.inf
+            return cache[key]
+
+        k = max(self.order - 1, 0)
+
+        def shorten(context):
+            return context[-k:] if k else ()
+
+        # hypotheses: context → (log prob, boundary decisions so far)
+        hyps = {shorten((symbols[0],)): (logp(symbols[0], ()), [])}
+        for s in symbols[1:]:
+            nxt: dict = {}
+            for context, (score, decisions) in hyps.items():
+                for split in (False, True):
+                    ctx, sc = context, score
+                    if split:
+                        sc += logp(marker, ctx)
+                        ctx = shorten(ctx + (marker,))
+                    sc += logp(s, ctx)
+                    ctx = shorten(ctx + (s,))
+                    if ctx not in nxt or sc > nxt[ctx][0]:
+                        nxt[ctx] = (sc, decisions + [split])
+            hyps = dict(sorted(nxt.items(), key=lambda kv: -kv[1][0])[:beam])
+        best = max(hyps.items(), key=lambda kv: kv[1][0] + logp(EOS, kv[0]))
+        return best[1][1] + [False]

@@ -117,7 +117,8 @@ def read_jsonl_sequences(path: str | Path) -> list[LabeledSequence]:
             raise _error(path, n, f"expected {{\"sequence\": [[numbers]], \"label\": ...}} ({e})") from None
         seq = seq[:, None] if seq.ndim == 1 else seq
         if seq.ndim != 2 or len(seq) == 0:
-            raise _error(path, n, f"sequence must be a non-empty list of steps (of feature lists); got shape {seq.shape}")
+            raise _error(path, n, f"sequence must be a non-empty list of steps (of feature lists); got shape "
+                                  f"{seq.shape}")
         examples.append(LabeledSequence(seq, str(label)))
     return _nonempty(examples, path)
 
@@ -138,32 +139,45 @@ def read_labeled_text(path: str | Path, tokenize) -> list[LabeledSequence]:
 
 # ---- bracketed trees (SST) ----------------------------------------------------------------------------------
 def parse_tree(line: str):
-    """``(3 (2 The) (4 rock))`` → nested ``(label, children | token)``; raises ValueError on bad brackets."""
-    tokens = line.replace("(", " ( ").replace(")", " ) ").split()
-    pos = 0
+    """``(3 (2 The) (4 rock))`` → nested ``(label, children | token)``; raises ValueError on bad brackets. A leaf
+    is everything up to its closing bracket (SST has a few leaves with a space inside, such as ``8 1\\/2``)."""
+    pos, n = 0, len(line)
+
+    def skip():
+        nonlocal pos
+        while pos < n and line[pos] == " ":
+            pos += 1
 
     def node():
         nonlocal pos
-        if tokens[pos] != "(":
-            raise ValueError(f"expected '(' at token {pos}")
-        label, pos = tokens[pos + 1], pos + 2
-        if tokens[pos] == "(":
+        skip()
+        if pos >= n or line[pos] != "(":
+            raise ValueError(f"expected '(' at character {pos}")
+        pos += 1
+        end = line.find(" ", pos)
+        if end < 0:
+            raise ValueError(f"expected a label at character {pos}")
+        label, pos = line[pos:end], end
+        skip()
+        if pos < n and line[pos] == "(":
             children = []
-            while tokens[pos] == "(":
+            while pos < n and line[pos] == "(":
                 children.append(node())
+                skip()
             out = (label, children)
         else:
-            out, pos = (label, tokens[pos]), pos + 1
-        if tokens[pos] != ")":
-            raise ValueError(f"expected ')' at token {pos}")
+            end = line.find(")", pos)
+            if end <= pos:
+                raise ValueError(f"expected a word at character {pos}")
+            out, pos = (label, line[pos:end].strip()), end
+        if pos >= n or line[pos] != ")":
+            raise ValueError(f"expected ')' at character {pos}")
         pos += 1
         return out
 
-    try:
-        tree = node()
-    except IndexError:
-        raise ValueError("unbalanced brackets") from None
-    if pos != len(tokens):
+    tree = node()
+    skip()
+    if pos != len(line.rstrip()):
         raise ValueError("text after the closing bracket")
     return tree
 
@@ -185,7 +199,8 @@ def tree_phrases(tree):
 SST_BINARY = {"0": "negative", "1": "negative", "3": "positive", "4": "positive"}  # neutral (2) is dropped
 
 
-def read_sst(path: str | Path, labels: str = "fine", phrases: bool = False, lower: bool = False) -> list[LabeledSequence]:
+def read_sst(path: str | Path, labels: str = "fine", phrases: bool = False,
+             lower: bool = False) -> list[LabeledSequence]:
     """Sentences of bracketed trees with their root labels (``labels="fine"``: 0-4; ``"binary"``: negative /
     positive, neutral sentences dropped, as Socher et al. 2013). ``phrases=True`` adds every labelled phrase of
     every tree (once per distinct phrase and label), the training set of the RNTN's and Tai et al.'s models."""

@@ -274,16 +274,77 @@ class RNN(nn.Module):
         args = (weights, has_biases, self.num_layers, float(self.dropout), self.training, self.bidirectional)
         if lengths is None:
             result = kernel(x, hx_arg, *args, True)
-            out, finals = result[0], result[1:]
+            return result[0], state_from_tensors(state, result[1:])
+        return self._run_native_by_length(x, hx, lengths, state)
+
+    def _run_native_by_length(self, x: Tensor, hx: tuple, lengths: Tensor, template: State):
+        """Padded batches through the fused kernel without packing: rows sorted by length, time cut at every
+        distinct length, one kernel call per piece over the rows still running (torch's packed CPU path sets up
+        a kernel for every time step and ran up to 100x slower; benchmarks/bench_lengths.py). A backward
+        direction runs forward over each row reversed within its length."""
+        B, T = x.shape[:2]
+        order = torch.argsort(lengths, descending=True, stable=True)
+        sorted_lengths = lengths[order]
+        restore = torch.argsort(order).to(x.device)
+        order_d = order.to(x.device)
+        x = x.index_select(0, order_d)
+        hx = tuple(h.index_select(1, order_d) for h in hx)
+        if not self.bidirectional:
+            out, finals = self._run_pieces(x, hx, sorted_lengths, list(range(len(self.cells))))
         else:
-            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            order = packed.sorted_indices.to(x.device)
-            hx_sorted = tuple(h.index_select(1, order) for h in hx)
-            hx_arg = hx_sorted if mode == "LSTM" else hx_sorted[0]
-            result = kernel(packed.data, packed.batch_sizes, hx_arg, *args)
-            out_packed = PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices,
-                                        packed.unsorted_indices)
-            out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
-            restore = packed.unsorted_indices.to(x.device)
-            finals = tuple(h.index_select(1, restore) for h in result[1:])
-        return out, state_from_tensors(state, finals)
+            flip = _reverse_index(sorted_lengths, T).to(x.device)  # (B, T): each row reversed within its length
+            finals_per_cell: list[tuple] = []
+            layer_input = x
+            for layer in range(self.num_layers):
+                outs = []
+                for d in range(2):
+                    k = 2 * layer + d
+                    inp = layer_input if d == 0 else _gather_time(layer_input, flip)
+                    out, fin = self._run_pieces(inp, tuple(h[k:k + 1] for h in hx), sorted_lengths, [k])
+                    outs.append(out if d == 0 else _gather_time(out, flip))
+                    finals_per_cell.append(fin)
+                layer_input = torch.cat(outs, -1)
+                if layer < self.num_layers - 1 and self.dropout > 0:
+                    layer_input = F.dropout(layer_input, self.dropout, self.training)
+            out = layer_input
+            finals = tuple(torch.cat([f[i] for f in finals_per_cell]) for i in range(len(hx)))
+        out = out.index_select(0, restore)
+        mask = (torch.arange(T)[None] < lengths[:, None]).to(out.device)
+        out = out * mask.unsqueeze(-1).to(out.dtype)  # zero at padded steps (the reversed pass wrote there)
+        return out, state_from_tensors(template, tuple(f.index_select(1, restore) for f in finals))
+
+    def _run_pieces(self, x: Tensor, hx: tuple, sorted_lengths: Tensor, cell_ids: list[int]):
+        """One direction of the stacked cells ``cell_ids`` over rows sorted by decreasing length: returns (outputs
+        (B, T, O), final state tensors (len(cell_ids), B, ...)), each row's state taken at its last real step."""
+        mode = self.cells[0].native_mode
+        kernel = _NATIVE_KERNELS[mode]
+        weights = [w for k in cell_ids for w in self.cells[k].native_weights()]
+        has_biases = getattr(self.cells[0], "bias_ih", None) is not None
+        B, T = x.shape[:2]
+        ends = sorted(set(sorted_lengths.tolist()))  # piece boundaries, increasing
+        pieces, start, state = [], 0, hx
+        for end in ends:
+            n = int((sorted_lengths >= end).sum())  # rows still running through [start, end)
+            h_in = tuple(h[:, :n] for h in state)
+            result = kernel(x[:n, start:end].contiguous(), h_in if mode == "LSTM" else h_in[0], weights, has_biases,
+                            len(cell_ids), float(self.dropout), self.training, False, True)
+            out = result[0]
+            if n < B:
+                out = torch.cat([out, out.new_zeros(B - n, *out.shape[1:])])
+            pieces.append(out)
+            state = tuple(torch.cat([new, old[:, n:]], 1) for new, old in zip(result[1:], state))
+            start = end
+        out = torch.cat(pieces, 1)
+        if start < T:
+            out = torch.cat([out, out.new_zeros(B, T - start, out.shape[-1])], 1)
+        return out, state
+
+
+def _reverse_index(lengths: Tensor, T: int) -> Tensor:
+    """(B, T) time indices that reverse each row within its length and leave the padding in place."""
+    t = torch.arange(T)[None]
+    return torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+
+
+def _gather_time(x: Tensor, index: Tensor) -> Tensor:
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))

@@ -79,7 +79,7 @@ def pool(outputs: Tensor, lengths: Tensor | None, how: str, num_directions: int 
     direction's output at step 0 (the end of its pass). ``mean`` / ``max``: over the real steps only.
     ``attention``: :class:`AttentionPooling`.
     """
-    B, T, O = outputs.shape
+    B, T, size = outputs.shape
     mask = _step_mask(lengths, B, T, outputs.device)
     if how == "last":
         last = (lengths.to(outputs.device) - 1) if lengths is not None else torch.full((B,), T - 1,
@@ -87,7 +87,7 @@ def pool(outputs: Tensor, lengths: Tensor | None, how: str, num_directions: int 
         forward = outputs[torch.arange(B, device=outputs.device), last]  # (B, O)
         if num_directions == 1:
             return forward, None
-        half = O // 2
+        half = size // 2
         return torch.cat([forward[:, :half], outputs[:, 0, half:]], -1), None
     if how == "mean":
         m = mask.unsqueeze(-1).to(outputs.dtype)
