@@ -34,15 +34,24 @@ TRAIN, TEST = DATA / "JapaneseVowels_TRAIN.ts", DATA / "JapaneseVowels_TEST.ts"
 BASE = {"data.task": "classify", "data.batch_size": "27", "model.num_layers": "1", "model.dropout": "0",
         "train.lr": "1e-2", "train.clip_norm": "1", "train.epochs": "100", "train.eval_every": "0",
         "train.checkpoint_every": "100000", "train.log_every": "1000"}
+_BI = {"model.bidirectional": "true"}
 SETTINGS = {
     "lstm-last": {"model.hidden_size": "100"},  # the plain script's model
-    "bilstm-last": {"model.hidden_size": "100", "model.bidirectional": "true"},
-    "bilstm-mean": {"model.hidden_size": "100", "model.bidirectional": "true", "model.pooling": "mean"},
-    "bilstm-attention": {"model.hidden_size": "100", "model.bidirectional": "true", "model.pooling": "attention"},
-    "bigru-mean": {"model.hidden_size": "100", "model.bidirectional": "true", "model.pooling": "mean",
-                   "model.cell": "gru"},
-    "bilstm-mean-cosine": {"model.hidden_size": "100", "model.bidirectional": "true", "model.pooling": "mean",
-                           "train.schedule": "cosine", "model.dropout": "0.3"},
+    "bilstm-last": {"model.hidden_size": "100", **_BI},
+    "bilstm-mean": {"model.hidden_size": "100", **_BI, "model.pooling": "mean"},
+    "bilstm-attention": {"model.hidden_size": "100", **_BI, "model.pooling": "attention"},
+    "bigru-mean": {"model.hidden_size": "100", **_BI, "model.pooling": "mean", "model.cell": "gru"},
+    "bilstm-mean-cosine": {"model.hidden_size": "100", **_BI, "model.pooling": "mean", "train.schedule": "cosine",
+                           "model.dropout": "0.3"},
+    "lstm-last-cosine": {"model.hidden_size": "100", "train.schedule": "cosine"},
+    "lstm-last-noise": {"model.hidden_size": "100", "train.schedule": "cosine", "model.input_noise": "0.2"},
+    "bilstm-last-noise": {"model.hidden_size": "100", **_BI, "train.schedule": "cosine", "model.input_noise": "0.2"},
+    "lstm-mean-noise": {"model.hidden_size": "100", "model.pooling": "mean", "train.schedule": "cosine",
+                        "model.input_noise": "0.2"},
+    "gru-last-noise": {"model.hidden_size": "100", "model.cell": "gru", "train.schedule": "cosine",
+                       "model.input_noise": "0.2"},
+    "lstm-last-noise-200": {"model.hidden_size": "100", "train.schedule": "cosine", "model.input_noise": "0.2",
+                            "train.epochs": "200"},
 }
 
 

@@ -60,28 +60,38 @@ def test_train_evaluate_generate_on_a_user_text(tmp_path, capsys):
 
 
 def test_evaluate_scores_a_language_model_on_a_whole_file(tmp_path, capsys):
-    """`rnnkit evaluate RUN --data.path test.txt` scores every token of the file (a test split), not a part."""
+    """`rnnkit evaluate RUN --data.path test.txt` scores every next-character target of the file exactly once: the
+    file cut into data.batch_size rows of ceil((N - 1) / B) targets, each read from a zero state, the last one
+    shorter."""
     import math
+
+    import torch
+    from torch.nn import functional as F
 
     from rnnkit.config import build_config
     from rnnkit.tasks import CharLMTask
     from rnnkit.training.checkpoint import load_weights
-    from rnnkit.training.trainer import evaluate
 
     run = tmp_path / "run"
     assert main(["-q", "train", "--run-dir", str(run), *_tiny(tmp_path)]) == 0
     test_file = tmp_path / "test.txt"
-    test_file.write_text("def main():\n    return 0\n" * 40, encoding="utf-8")
+    test_file.write_text("def main():\n    return 0\n" * 40 + "x = 1\n", encoding="utf-8")
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data.path", str(test_file)]) == 0
     reported = float(capsys.readouterr().out.split()[1])
-    config = build_config(None, {"data.path": str(test_file), "data.val_path": str(test_file),
-                                 **{k.lstrip("-"): v for k, v in zip(_tiny(tmp_path)[2::2], _tiny(tmp_path)[3::2])}})
-    task = CharLMTask.from_run(config, run)
-    assert task.val.data.numel() == len(test_file.read_text())  # the whole file is the evaluation stream
-    model = task.build_model()
+    config = build_config(None, {k.lstrip("-"): v for k, v in zip(_tiny(tmp_path)[2::2], _tiny(tmp_path)[3::2])})
+    task = CharLMTask.from_run(config, run, with_data=False)
+    model = task.build_model().eval()
     load_weights(model, run / "model.safetensors")
-    assert math.isclose(reported, evaluate(model, task)["loss"], rel_tol=1e-3)
+    ids = task.encode(test_file.read_text())
+    row = math.ceil((len(ids) - 1) / 8)
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(ids) - 1, row):
+            piece = ids[start:start + row + 1]
+            logits = model(piece[None, :-1]).prediction[0]
+            total += F.cross_entropy(logits, piece[1:], reduction="sum").item()
+    assert math.isclose(reported, total / (len(ids) - 1), rel_tol=1e-4)
 
 
 def test_train_rejects_bad_text_files(tmp_path, capsys):

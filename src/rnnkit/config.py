@@ -31,6 +31,8 @@ class ModelConfig:
                             "'output_size = 32' (jordan; default hidden_size), 'nonlinearity = \"relu\"'")
     bidirectional: Literal["auto", "true", "false"] = _f(
         "auto", "add a backward-in-time layer per level (classify and tag tasks; auto: true for tag, false otherwise)")
+    input_noise: float = _f(0.0, "classify / tag on numeric sequences: add Gaussian noise of this standard deviation "
+                            "to the (standardised) inputs while training", min=0.0)
     pooling: Literal["last", "mean", "max", "attention"] = _f(
         "last", "classify: summarise the outputs over time by the last state (both directions for a BiRNN), the "
         "mean or max over the real steps, or additive attention")

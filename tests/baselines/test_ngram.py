@@ -74,3 +74,19 @@ def test_penn_treebank_kn5_within_two_percent_of_mikolov():
 
     model = NGramModel(5, "mkn").fit(sentences("ptb.train.txt"))
     assert model.perplexity(sentences("ptb.test.txt")) == pytest.approx(141.2, rel=0.02)
+
+
+def test_segmenter_finds_the_most_probable_segmentation():
+    """The Viterbi search against every possible placement of the markers, scored by log_prob."""
+    import itertools
+
+    words = "the cat sat on a mat the dog ran to a cat".split()
+    corpus = [list("_".join(words[i:i + 4])) for i in range(len(words) - 3)] * 3
+    model = NGramModel(3, "mkn").fit(corpus)
+    for text in ["thecat", "adogsat", "amatran"]:
+        symbols = list(text)
+        best = max(itertools.product([False, True], repeat=len(symbols) - 1),
+                   key=lambda cut: model.log_prob([c for s, b in zip(symbols, (*cut, False))
+                                                   for c in ([s, "_"] if b else [s])]))
+        assert model.segment(symbols, "_", beam=64) == [*best, False]
+    assert model.segment(list("thecatsat")) == [False, False, True, False, False, True, False, False, False]

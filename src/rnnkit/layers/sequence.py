@@ -7,6 +7,9 @@ References: torch.nn.LSTM/GRU/RNN (state layout, ``_VF`` kernels); Graves & Schm
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import torch
 from torch import _VF, Tensor, nn
 from torch.nn import functional as F
@@ -273,7 +276,8 @@ class RNN(nn.Module):
         hx_arg = hx if mode == "LSTM" else hx[0]
         args = (weights, has_biases, self.num_layers, float(self.dropout), self.training, self.bidirectional)
         if lengths is None:
-            result = kernel(x, hx_arg, *args, True)
+            with self._kernel_warnings():
+                result = kernel(x, hx_arg, *args, True)
             return result[0], state_from_tensors(state, result[1:])
         return self._run_native_by_length(x, hx, lengths, state)
 
@@ -326,8 +330,9 @@ class RNN(nn.Module):
         for end in ends:
             n = int((sorted_lengths >= end).sum())  # rows still running through [start, end)
             h_in = tuple(h[:, :n] for h in state)
-            result = kernel(x[:n, start:end].contiguous(), h_in if mode == "LSTM" else h_in[0], weights, has_biases,
-                            len(cell_ids), float(self.dropout), self.training, False, True)
+            with self._kernel_warnings():
+                result = kernel(x[:n, start:end].contiguous(), h_in if mode == "LSTM" else h_in[0], weights,
+                                has_biases, len(cell_ids), float(self.dropout), self.training, False, True)
             out = result[0]
             if n < B:
                 out = torch.cat([out, out.new_zeros(B - n, *out.shape[1:])])
@@ -338,6 +343,21 @@ class RNN(nn.Module):
         if start < T:
             out = torch.cat([out, out.new_zeros(B, T - start, out.shape[-1])], 1)
         return out, state
+
+
+    def _kernel_warnings(self):
+        return _quiet_projection_warning(not self._no_projection)
+
+
+@contextlib.contextmanager
+def _quiet_projection_warning(active: bool):
+    """Projected LSTMs run torch's own (non-oneDNN) kernel, which warns so on every call: expected here."""
+    if not active:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+        yield
 
 
 def _reverse_index(lengths: Tensor, T: int) -> Tensor:

@@ -30,15 +30,19 @@ class SequenceEncoder(nn.Module):
     """Token ids (B, T) through an embedding, or features (B, T, D) as they are, then the sequence layer:
     ``forward(inputs, lengths=None) -> outputs (B, T, num_directions · O)`` (zero at padded steps).
 
-    Give ``vocab_size`` for token inputs (id ``padding_idx`` is padding) or ``input_size`` for features.
+    Give ``vocab_size`` for token inputs (id ``padding_idx`` is padding) or ``input_size`` for features;
+    ``input_noise`` σ adds N(0, σ²) noise to features while training (Keras' ``GaussianNoise``; jitter augmentation).
     """
 
     def __init__(self, input_size: int | None = None, vocab_size: int | None = None, embedding_size: int = 64,
                  hidden_size: int = 128, num_layers: int = 1, cell: str = "lstm", bidirectional: bool = False,
-                 dropout: float = 0.0, padding_idx: int = 0, **cell_kwargs):
+                 dropout: float = 0.0, padding_idx: int = 0, input_noise: float = 0.0, **cell_kwargs):
         super().__init__()
         if (input_size is None) == (vocab_size is None):
             raise ValueError("give exactly one of input_size (feature sequences) or vocab_size (token sequences)")
+        if input_noise and vocab_size is not None:
+            raise ValueError("input_noise applies to feature sequences, not token ids")
+        self.input_noise = input_noise
         self.embedding = None if vocab_size is None else nn.Embedding(vocab_size, embedding_size,
                                                                       padding_idx=padding_idx)
         self.dropout = nn.Dropout(dropout)
@@ -47,7 +51,12 @@ class SequenceEncoder(nn.Module):
         self.output_size = self.rnn.output_size
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
-        x = inputs if self.embedding is None else self.dropout(self.embedding(inputs))
+        if self.embedding is not None:
+            x = self.dropout(self.embedding(inputs))
+        elif self.training and self.input_noise > 0:
+            x = inputs + self.input_noise * torch.randn_like(inputs)
+        else:
+            x = inputs
         out, _ = self.rnn(x, lengths=lengths)
         return out
 

@@ -85,7 +85,7 @@ class CharLMTask(Task):
                               dropout=m.dropout, tie_weights=m.tie_weights, init_range=m.init_range,
                               **cell_kwargs(m))
         if m.embeddings:  # pretrained word vectors for the words both vocabularies share
-            from .word2vec import Embeddings, load_embeddings_
+            from ..word2vec import Embeddings, load_embeddings_
 
             shared = load_embeddings_(model.embedding, Embeddings.load(m.embeddings), self.vocab)
             logging.getLogger("rnnkit.train").info("embedding initialised from %s for %d of %d tokens",
@@ -118,7 +118,7 @@ class CharLMTask(Task):
                seed: int = 0) -> str:
         """Sample with the state carried token to token (never re-reading the prefix); never emits the unknown
         token."""
-        from .generation import generate
+        from ..generation import generate
 
         ids = self.encode(prompt)
         if len(ids) == 0:

@@ -214,7 +214,9 @@ class ExampleTask(Task):
         kwargs = dict(hidden_size=m.hidden_size, num_layers=m.num_layers, cell=m.cell, bidirectional=bidirectional,
                       dropout=m.dropout, **cell_kwargs(m))
         if self.numeric:
-            return {**kwargs, "input_size": self.num_features}
+            return {**kwargs, "input_size": self.num_features, "input_noise": m.input_noise}
+        if m.input_noise:
+            raise ValueError("model.input_noise applies to numeric sequences; these examples are tokens")
         return {**kwargs, "vocab_size": len(self.vocab), "embedding_size": m.embedding_size}
 
     def _init_embeddings(self, model: nn.Module) -> nn.Module:
