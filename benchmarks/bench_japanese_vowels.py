@@ -53,6 +53,14 @@ SETTINGS = {
     "lstm-last-noise-200": {"model.hidden_size": "100", "train.schedule": "cosine", "model.input_noise": "0.2",
                             "train.epochs": "200"},
 }
+_BILSTM_NOISE = {"model.hidden_size": "100", **_BI, "train.schedule": "cosine", "model.input_noise": "0.2"}
+SETTINGS.update({
+    "bilstm-last-noise0.1": {**_BILSTM_NOISE, "model.input_noise": "0.1"},
+    "bilstm-last-noise0.3": {**_BILSTM_NOISE, "model.input_noise": "0.3"},
+    "bilstm-last-noise-h64": {**_BILSTM_NOISE, "model.hidden_size": "64"},
+    "bilstm-last-noise-dropout": {**_BILSTM_NOISE, "model.dropout": "0.3"},
+    "bilstm-attention-noise": {**_BILSTM_NOISE, "model.pooling": "attention"},
+})
 
 
 def run(overrides: dict, test: bool = False) -> dict:

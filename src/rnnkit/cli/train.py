@@ -20,8 +20,9 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model (default: a character LSTM on Python's documentation text)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Train with truncated BPTT. Without options: a 2-layer character LSTM on the "
-                                   "Python documentation text shipped with Python.")
+                       description="Train a language model or forecaster with truncated BPTT, or a classifier / "
+                                   "tagger on a file of examples (--data.task classify|tag). Without options: a "
+                                   "2-layer character LSTM on the Python documentation text shipped with Python.")
     p.add_argument("--config", help="TOML file with [model], [data] and [train] tables")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
     p.add_argument("--run-dir", help="where to write the run (default: runs/<task>-<time>)")
