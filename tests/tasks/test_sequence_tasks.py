@@ -133,3 +133,22 @@ def test_every_cell_and_its_options_reach_the_model(tmp_path, capsys):
             assert "encoder.rnn.cells.0.tau_raw" in weights
         if cell == "lstm":
             assert weights["encoder.rnn.cells.0.weight_hr"].shape == (4, 12)
+
+
+def test_text_classifier_embedding_from_word2vec(tmp_path):
+    from rnnkit.config import build_config
+    from rnnkit.tasks import ClassifyTask
+    from rnnkit.word2vec import train_word2vec
+
+    text = tmp_path / "reviews.txt"
+    text.write_text("".join(f"{'pos' if i % 2 else 'neg'}\tthe film was {'good' if i % 2 else 'bad'}\n"
+                            for i in range(40)))
+    vectors = train_word2vec([["the", "film", "was", "good"], ["the", "film", "was", "bad"]] * 20, dim=8,
+                             window=2, min_count=1, epochs=1, sample=0)
+    vectors.save(tmp_path / "w2v")
+    config = build_config(None, {"data.task": "classify", "data.path": str(text), "model.embedding_size": "8",
+                                 "model.embeddings": str(tmp_path / "w2v"), "data.batch_size": "4"})
+    task = ClassifyTask(config)
+    model = task.build_model()
+    good = task.vocab.index["good"]
+    np.testing.assert_allclose(model.encoder.embedding.weight[good].detach().numpy(), vectors.vector("good"))
