@@ -57,6 +57,8 @@ _BILSTM_NOISE = {"model.hidden_size": "100", **_BI, "train.schedule": "cosine", 
 SETTINGS.update({
     "bilstm-last-noise0.1": {**_BILSTM_NOISE, "model.input_noise": "0.1"},
     "bilstm-last-noise0.3": {**_BILSTM_NOISE, "model.input_noise": "0.3"},
+    "bilstm-last-noise0.4": {**_BILSTM_NOISE, "model.input_noise": "0.4"},
+    "bilstm-last-noise0.5": {**_BILSTM_NOISE, "model.input_noise": "0.5"},
     "bilstm-last-noise-h64": {**_BILSTM_NOISE, "model.hidden_size": "64"},
     "bilstm-last-noise-dropout": {**_BILSTM_NOISE, "model.dropout": "0.3"},
     "bilstm-attention-noise": {**_BILSTM_NOISE, "model.pooling": "attention"},

@@ -73,6 +73,9 @@ def test_conll_and_segmentation(tmp_path):
     f.write_text("John B-PER\nsmiles O\n\nParis B-LOC\n")
     out = ex.read_conll(f)
     assert [(e.steps, e.label) for e in out] == [(["John", "smiles"], ["B-PER", "O"]), (["Paris"], ["B-LOC"])]
+    f.write_text("a b _ c d e f g _\n")
+    with pytest.raises(ValueError, match=r"tags.txt, line 1: .*got 9 columns \(text with boundary markers"):
+        ex.read_conll(f)
     s = tmp_path / "chars.txt"
     s.write_text("a b _ c _ d e _\n _ f _\n")
     out = ex.read_segmentation(s, "_")

@@ -240,8 +240,9 @@ def read_conll(path: str | Path) -> list[LabeledSequence]:
                 examples.append(LabeledSequence(tokens, tags))
                 tokens, tags = [], []
             continue
-        if len(cols) < 2:
-            raise _error(path, n, f"expected 'token tag' (two columns); got {line!r}")
+        if not 2 <= len(cols) <= 6:
+            raise _error(path, n, f"expected 'token tag' (a token and its tag a line, CoNLL style); got {len(cols)} "
+                                  "columns (text with boundary markers: data.format segment)")
         tokens.append(cols[0])
         tags.append(cols[-1])
     return _nonempty(examples, path)
