@@ -55,16 +55,30 @@ def test_corrupted_checkpoint_gives_a_clear_error(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_ddp_two_gloo_processes_match_one(tmp_path):
-    common = ["--data.task", "forecast", "--model.hidden_size", "16", "--model.num_layers", "1",
-              "--model.dropout", "0", "--data.batch_size", "8", "--data.seq_length", "20", "--train.steps", "20",
+def _classify_file(tmp_path):
+    """Padded examples of 3-12 steps: the DDP share of a padded batch keeps its lengths."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "examples.jsonl"
+    path.write_text("".join(json.dumps({"sequence": rng.normal(size=(int(rng.integers(3, 13)), 2)).tolist(),
+                                        "label": str(i % 3)}) + "\n" for i in range(90)))
+    return ["--data.task", "classify", "--data.path", str(path), "--model.bidirectional", "true"]
+
+
+@pytest.mark.parametrize("task", ["forecast", "classify"])
+def test_ddp_two_gloo_processes_match_one(tmp_path, task):
+    data = ["--data.task", "forecast", "--data.seq_length", "20"] if task == "forecast" else _classify_file(tmp_path)
+    common = [*data, "--model.hidden_size", "16", "--model.num_layers", "1",
+              "--model.dropout", "0", "--data.batch_size", "8", "--train.steps", "20",
               "--train.log_every", "5", "--train.eval_every", "10", "--train.checkpoint_every", "10",
               "--train.device", "cpu"]
     subprocess.run([sys.executable, "-m", "rnnkit.cli.main", "-q", "train", "--run-dir", str(tmp_path / "one"),
                     *common], check=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    "29517", "-m", "rnnkit.cli.main", "-q", "train", "--run-dir", str(tmp_path / "two"), *common],
+                    str(29517 + (task == "classify")), "-m", "rnnkit.cli.main", "-q", "train", "--run-dir",
+                    str(tmp_path / "two"), *common],
                    check=True, env=env, timeout=300)
 
     def losses(run):
