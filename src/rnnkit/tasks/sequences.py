@@ -150,8 +150,8 @@ class ExampleTask(Task):
     def num_features(self) -> int:
         return len(self.scaler["mean"])
 
-    def encode(self, examples: list[readers.LabeledSequence]) -> tuple[list[torch.Tensor], list | None]:
-        """Inputs as tensors (ids, or scaled float32 features) and targets as label ids (None when unlabelled)."""
+    def encode(self, examples: list[readers.LabeledSequence]) -> tuple[list[torch.Tensor], list]:
+        """Inputs as tensors (ids, or scaled float32 features) and targets as label ids."""
         index = {label: i for i, label in enumerate(self.labels)}
         if self.numeric:
             mean, std = np.asarray(self.scaler["mean"]), np.asarray(self.scaler["std"])
@@ -161,8 +161,6 @@ class ExampleTask(Task):
             inputs = [torch.from_numpy((ex.steps - mean) / std).float() for ex in examples]
         else:
             inputs = [torch.from_numpy(self.vocab.encode(ex.steps)) for ex in examples]
-        if any(ex.label is None for ex in examples):
-            return inputs, None
 
         def ids(labels):
             try:
