@@ -111,6 +111,7 @@ def test_tag_conll_and_segmentation(tmp_path, capsys):
     (["--data.task", "tag", "--data.format", "ts"], "data.format=ts does not fit data.task=tag"),
     (["--model.cell", "leaky", "--model.cell_options", "tau = 0.5"], "model.cell_options for 'leaky': every time"),
     (["--model.cell", "gru", "--model.cell_options", "forget_bias = 1.0"], "'gru' takes no option 'forget_bias'"),
+    (["--model.bidirectional", "true", "--data.max_chars", "20000"], "a language model predicts the next token"),
 ])
 def test_bad_settings_are_one_line(tmp_path, capsys, args, message):
     train = _numeric_jsonl(tmp_path / "train.jsonl")
