@@ -25,14 +25,20 @@ def test_ts_reads_multivariate_unequal_lengths(tmp_path):
     assert out[1].steps.shape == (2, 2)
 
 
-def test_ts_errors_name_the_line(tmp_path):
-    f = tmp_path / "bad.ts"
-    f.write_text(TS.replace("7,8:9,10:b", "7,8:9:b"))
-    with pytest.raises(ValueError, match=r"bad.ts, line 8: expected 2 dimensions of equal length"):
-        ex.read_ts(f)
-    f.write_text("1,2:3,4:a\n")
-    with pytest.raises(ValueError, match="no @data line"):
-        ex.read_ts(f)
+@pytest.mark.parametrize("reader,name,content,message", [
+    (ex.read_ts, "bad.ts", TS.replace("7,8:9,10:b", "7,8:9:b"), r"bad.ts, line 8: expected 2 dimensions of equal"),
+    (ex.read_ts, "bad.ts", "1,2:3,4:a\n", "no @data line"),
+    (ex.read_jsonl_sequences, "s.jsonl", '{"seq": [1]}\n', r"s.jsonl, line 1: expected"),
+    (ex.read_csv_sequences, "s.csv", "id,x\n1,0\n", "columns id, label"),
+    (ex.read_sst, "sst.txt", "(3 (2 The) (4 good)\n", r"sst.txt, line 1: not a bracketed tree"),
+    (ex.read_conll, "tags.txt", "a b _ c d e f g _\n", r"tags.txt, line 1: .*got 9 columns \(text with boundary"),
+    (lambda f: ex.read_segmentation(f, "_", whitespace=False), "chars.txt", "ab cd\n", "no boundary marker '_'"),
+])
+def test_bad_files_name_the_file_line_and_problem(tmp_path, reader, name, content, message):
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        reader(f)
 
 
 def test_csv_and_jsonl_forms(tmp_path):
@@ -44,12 +50,6 @@ def test_csv_and_jsonl_forms(tmp_path):
     j.write_text('{"sequence": [[0, 1], [1, 2]], "label": "up"}\n{"sequence": [3, 4, 5], "label": 7}\n')
     out = ex.read_jsonl_sequences(j)
     assert out[1].steps.shape == (3, 1) and out[1].label == "7"
-    j.write_text('{"seq": [1]}\n')
-    with pytest.raises(ValueError, match=r"s.jsonl, line 1: expected"):
-        ex.read_jsonl_sequences(j)
-    c.write_text("id,x\n1,0\n")
-    with pytest.raises(ValueError, match="columns id, label"):
-        ex.read_csv_sequences(c)
 
 
 def test_sst_trees_roots_phrases_and_binary(tmp_path):
@@ -63,9 +63,6 @@ def test_sst_trees_roots_phrases_and_binary(tmp_path):
     phrases = ex.read_sst(f, phrases=True)
     # every node once per distinct (label, words): 5 + 2 ("so" twice is one phrase) + 3
     assert len(phrases) == 10 and phrases[0].steps == roots[0].steps
-    f.write_text("(3 (2 The) (4 good)\n")
-    with pytest.raises(ValueError, match=r"sst.txt, line 1: not a bracketed tree"):
-        ex.read_sst(f)
 
 
 def test_conll_and_segmentation(tmp_path):
@@ -73,9 +70,6 @@ def test_conll_and_segmentation(tmp_path):
     f.write_text("John B-PER\nsmiles O\n\nParis B-LOC\n")
     out = ex.read_conll(f)
     assert [(e.steps, e.label) for e in out] == [(["John", "smiles"], ["B-PER", "O"]), (["Paris"], ["B-LOC"])]
-    f.write_text("a b _ c d e f g _\n")
-    with pytest.raises(ValueError, match=r"tags.txt, line 1: .*got 9 columns \(text with boundary markers"):
-        ex.read_conll(f)
     s = tmp_path / "chars.txt"
     s.write_text("a b _ c _ d e _\n _ f _\n")
     out = ex.read_segmentation(s, "_")
@@ -83,5 +77,3 @@ def test_conll_and_segmentation(tmp_path):
     assert out[1].steps == ["f"] and out[1].label == ["O"]
     s.write_text("ab cd\n")
     assert ex.read_segmentation(s, " ", whitespace=False)[0].label == ["O", "B", "O", "O"]
-    with pytest.raises(ValueError, match="no boundary marker '_'"):
-        ex.read_segmentation(s, "_", whitespace=False)
