@@ -24,6 +24,13 @@ def test_toml_then_overrides(tmp_path):
     (None, {"model.dropout": "1.5"}, r"model.dropout must be \[0.0, 0.99\]; got 1.5"),
     (None, {"model.tie_weights": "maybe"}, r"model.tie_weights must be true or false"),
     (None, {"lr": "1"}, r"unknown option '--lr'"),
+    *[(None, {key: value}, rf"{key} must be a finite number; got '{value}'")
+      for key in ("train.clip_norm", "train.clip_value", "train.time_limit", "train.lr", "train.decay_factor",
+                  "train.momentum", "data.val_fraction", "model.dropout") for value in ("nan", "inf", "1e400")],
+    ({"train": {"lr": float("nan")}}, None, r"train.lr must be a finite number; got nan"),
+    (None, {"train.lr": "5000"}, r"train.lr must be \[0.0, 1000.0\]; got 5000"),
+    (None, {"model.cell_options": "forget_bias = nan"}, r"model.cell_options: forget_bias must be finite"),
+    (None, {"model.cell": "leaky", "model.cell_options": "tau = [1, inf]"}, r"tau must be finite"),
     ({"model": {"tie_weights": True, "embedding_size": 8, "hidden_size": 16}}, None, "embedding_size == model"),
 ])
 def test_bad_configs_are_named(base, overrides, match):
@@ -38,6 +45,11 @@ def test_bad_toml_file(tmp_path):
         load_toml(f)
     with pytest.raises(ValueError, match="no such file"):
         load_toml(tmp_path / "missing.toml")
+    with pytest.raises(ValueError, match="is a directory; expected a TOML file"):
+        load_toml(tmp_path)
+    f.write_bytes(b"[model]\ncell = '\xe9\xff'\n")  # latin-1 / binary bytes
+    with pytest.raises(ValueError, match="not UTF-8 text; expected a TOML file"):
+        load_toml(f)
 
 
 def test_help_lists_every_option_with_default(capsys):

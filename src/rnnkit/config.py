@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields
@@ -84,9 +85,9 @@ class TrainConfig:
     steps: int = _f(1200, "parameter updates to run", min=1)
     epochs: int = _f(0, "train for this many passes over the training data instead (sets train.steps; 0: off)",
                      min=0)
-    lr: float = _f(2e-3, "learning rate", min=0.0)
+    lr: float = _f(2e-3, "learning rate", min=0.0, max=1000.0)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "asgd"] = _f("adam", "torch optimizer")
-    momentum: float = _f(0.0, "momentum (sgd, rmsprop)", min=0.0)
+    momentum: float = _f(0.0, "momentum (sgd, rmsprop)", min=0.0, max=1.0)
     weight_decay: float = _f(0.0, "weight decay", min=0.0)
     schedule: Literal["none", "step", "cosine", "plateau"] = _f(
         "none", "learning-rate schedule: step decay (Zaremba et al.), cosine to 0 (over train.steps, or over "
@@ -172,6 +173,8 @@ def parse_value(cls, name: str, raw):
             raise ValueError(f"{key} must be {'an integer' if typ is int else 'a number'}; got {raw!r}") from None
         if isinstance(raw, bool):
             raise ValueError(f"{key} must be {'an integer' if typ is int else 'a number'}; got {raw!r}")
+        if not math.isfinite(value):  # NaN passes every bound (no comparison with it is true); inf means nothing
+            raise ValueError(f"{key} must be a finite number; got {raw!r}")
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             bounds = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
@@ -194,7 +197,17 @@ def parse_value(cls, name: str, raw):
 
 
 def _parse_table(key: str, raw) -> dict:
-    """A dict from a TOML/JSON table, or from a command-line string of TOML ``key = value`` pairs."""
+    """A dict from a TOML/JSON table, or from a command-line string of TOML ``key = value`` pairs; every number in
+    it finite."""
+    table = _read_table(key, raw)
+    for name, value in table.items():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{key}: {name} must be finite; got {value!r}")
+    return table
+
+
+def _read_table(key: str, raw) -> dict:
     if isinstance(raw, dict):
         return dict(raw)
     if not isinstance(raw, str):
@@ -265,6 +278,12 @@ def load_toml(path: str | Path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ValueError(f"config file {path}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"config file {path}: is a directory; expected a TOML file") from None
+    except OSError as e:
+        raise ValueError(f"config file {path}: cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {path}: not UTF-8 text; expected a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"config file {path}: not valid TOML ({e})") from None
 

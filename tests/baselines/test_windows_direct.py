@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.data.series import fill_missing, read_csv_columns
+from rnnkit.data.series import fill_missing, read_csv_column, read_csv_columns
 from rnnkit.data.windows import StandardScaler, make_windows, split_by_time
 from rnnkit.forecasting import compare
 from rnnkit.models import DirectForecaster
@@ -41,6 +41,13 @@ def test_fill_options_and_errors(tmp_path):
     with pytest.raises(ValueError, match="row 2, column 'b': missing; pass a fill option"):
         read_csv_columns(f, ["a", "b"])
     np.testing.assert_array_equal(read_csv_columns(f, ["a", "b"], fill="ffill"), [[1, 3], [2, 3]])
+    for cell in ("inf", "-Infinity", "1e400"):  # never a value: it poisons the scaler and every model
+        f.write_text(f"a,b\n1,2\n2,{cell}\n")
+        with pytest.raises(ValueError, match=rf"row 3, column 'b': not a finite number \('{cell}'\)"):
+            read_csv_columns(f, ["a", "b"], fill="ffill")
+        with pytest.raises(ValueError, match=r"row 3, column 'b': not a finite number.*choose another column"):
+            read_csv_column(f, "b")
+        assert read_csv_column(f)[1] == "a"  # the first all-finite column
 
 
 @pytest.mark.parametrize("mode", ["heads", "seq2seq"])

@@ -33,6 +33,10 @@ def test_ts_reads_multivariate_unequal_lengths(tmp_path):
     (ex.read_sst, "sst.txt", "(3 (2 The) (4 good)\n", r"sst.txt, line 1: not a bracketed tree"),
     (ex.read_conll, "tags.txt", "a b _ c d e f g _\n", r"tags.txt, line 1: .*got 9 columns \(text with boundary"),
     (lambda f: ex.read_segmentation(f, "_", whitespace=False), "chars.txt", "ab cd\n", "no boundary marker '_'"),
+    # non-finite values never reach the scaler
+    (ex.read_ts, "inf.ts", TS.replace("7,8:9,10:b", "7,inf:9,10:b"), r"inf.ts, line 8: values must be finite.*inf"),
+    (ex.read_csv_sequences, "nan.csv", "id,label,x\n1,a,0\n1,a,nan\n", r"nan.csv, line 3: values must be finite"),
+    (ex.read_jsonl_sequences, "big.jsonl", '{"sequence": [1, 1e400], "label": 0}\n', r"big.jsonl, line 1: .*finite"),
 ])
 def test_bad_files_name_the_file_line_and_problem(tmp_path, reader, name, content, message):
     f = tmp_path / name

@@ -44,6 +44,15 @@ def _error(path, line: int | None, what: str) -> ValueError:
     return ValueError(f"{where}: {what}")
 
 
+def _finite(values: np.ndarray, path, line: int) -> np.ndarray:
+    """``values`` when every entry is a finite number; otherwise an error naming the line (NaN or inf would
+    poison the scaler and every loss)."""
+    if not np.isfinite(values).all():
+        bad = values[~np.isfinite(values)].flat[0]
+        raise _error(path, line, f"values must be finite numbers; got {bad} (fill or drop missing values first)")
+    return values
+
+
 def read_ts(path: str | Path) -> list[LabeledSequence]:
     """A UEA/UCR ``.ts`` file with class labels (multivariate, unequal lengths allowed)."""
     text = read_text(path)
@@ -69,7 +78,7 @@ def read_ts(path: str | Path) -> list[LabeledSequence]:
             dims = len(values)
         if len(values) != dims or len({len(v) for v in values}) != 1:
             raise _error(path, n, f"expected {dims} dimensions of equal length; got lengths {[len(v) for v in values]}")
-        examples.append(LabeledSequence(np.stack(values, 1), label.strip()))
+        examples.append(LabeledSequence(_finite(np.stack(values, 1), path, n), label.strip()))
     if not in_data:
         raise _error(path, None, "no @data line; expected the .ts format (header lines, @data, one case a line)")
     return _nonempty(examples, path)
@@ -98,8 +107,10 @@ def read_csv_sequences(path: str | Path) -> list[LabeledSequence]:
             order.append(key)
             steps[key], labels[key] = [], row[i_label].strip()
         try:
-            steps[key].append([float(row[i]) for i in features])
-        except ValueError:
+            steps[key].append(_finite(np.array([float(row[i]) for i in features]), path, n))
+        except ValueError as e:
+            if "finite" in str(e):
+                raise
             raise _error(path, n, f"feature values must be numbers; got {[row[i] for i in features]}") from None
     return _nonempty([LabeledSequence(np.array(steps[k]), labels[k]) for k in order], path)
 
@@ -119,7 +130,7 @@ def read_jsonl_sequences(path: str | Path) -> list[LabeledSequence]:
         if seq.ndim != 2 or len(seq) == 0:
             raise _error(path, n, f"sequence must be a non-empty list of steps (of feature lists); got shape "
                                   f"{seq.shape}")
-        examples.append(LabeledSequence(seq, str(label)))
+        examples.append(LabeledSequence(_finite(seq, path, n), str(label)))
     return _nonempty(examples, path)
 
 

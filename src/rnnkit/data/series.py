@@ -46,6 +46,23 @@ def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     return [h.strip() for h in rows[0]], rows[1:]
 
 
+def _cell_value(path: Path, row: int, column: str, cell: str, missing_ok: bool) -> float:
+    """The finite number in a CSV cell (NaN when it is empty / nan / na and ``missing_ok``); otherwise a ValueError
+    naming the file, row and column."""
+    where = f"{path}: row {row}, column {column!r}"
+    if cell == "" or cell.lower() in ("nan", "na"):
+        if missing_ok:
+            return math.nan
+        raise ValueError(f"{where}: missing")
+    try:
+        v = float(cell)
+    except ValueError:
+        raise ValueError(f"{where}: not a number ({cell!r})") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{where}: not a finite number ({cell!r}); expected a real value")
+    return v
+
+
 def read_csv_column(path: str | Path, column: str = "") -> tuple[np.ndarray, str]:
     """One numeric column of a CSV with a header row. ``column`` by name; empty: the first column whose values
     are all numbers. Missing or non-numeric cells raise a ValueError naming the row and the column."""
@@ -57,16 +74,11 @@ def read_csv_column(path: str | Path, column: str = "") -> tuple[np.ndarray, str
         for r, row in enumerate(body, start=2):
             cell = row[j].strip() if j < len(row) else ""
             try:
-                v = float(cell)
-                if math.isnan(v):
-                    raise ValueError
-            except ValueError:
+                values.append(_cell_value(path, r, header[j], cell, missing_ok=False))
+            except ValueError as e:
                 if not strict:
                     return None
-                what = "missing" if cell == "" or cell.lower() == "nan" else f"not a number ({cell!r})"
-                raise ValueError(f"{path}: row {r}, column {header[j]!r}: {what}; clean the file or choose "
-                                 "another column") from None
-            values.append(v)
+                raise ValueError(f"{e}; clean the file or choose another column") from None
         return np.array(values)
 
     if column:
@@ -115,13 +127,10 @@ def read_csv_columns(path: str | Path, columns: list[str], fill: str = "") -> np
         for j, name in enumerate(columns):
             k = header.index(name)
             cell = row[k].strip() if k < len(row) else ""
-            if cell == "" or cell.lower() in ("nan", "na"):
-                if not fill:
-                    raise ValueError(f"{path}: row {r + 2}, column {name!r}: missing; pass a fill option "
-                                     "(ffill or interpolate) or clean the file")
-                continue
             try:
-                out[r, j] = float(cell)
-            except ValueError:
-                raise ValueError(f"{path}: row {r + 2}, column {name!r}: not a number ({cell!r})") from None
+                out[r, j] = _cell_value(path, r + 2, name, cell, missing_ok=bool(fill))
+            except ValueError as e:
+                hint = "; pass a fill option (ffill or interpolate) or clean the file" if str(e).endswith(
+                    "missing") else ""
+                raise ValueError(f"{e}{hint}") from None
     return fill_missing(out, fill) if fill else out
