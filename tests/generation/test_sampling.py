@@ -20,6 +20,19 @@ def test_greedy_and_banned():
     assert set(draws(LOGITS, banned=[1, 2]).tolist()) == {0, 3}
 
 
+def test_banned_holds_for_any_logits_and_bad_temperatures_are_refused():
+    import pytest
+
+    for temperature in (float("nan"), float("inf"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+            choose_next(LOGITS, temperature=temperature)
+    for temperature in (1e-30, 1e-3, 1e30):  # −inf / tiny and huge scalings never make a banned id win
+        assert 0 not in draws(LOGITS, temperature=temperature, banned=[0]).tolist()
+    weird = torch.tensor([[float("nan"), 1.0, float("inf"), float("nan")]])
+    assert set(draws(weird, n=200, banned=[2]).tolist()) == {1}  # NaN is never chosen; inf is, unless banned
+    assert choose_next(weird, greedy=True, banned=[2]).item() == 1
+
+
 def test_top_k_and_top_p_restrict_the_support():
     assert set(draws(LOGITS, top_k=2).tolist()) == {0, 1}
     assert set(draws(LOGITS, top_p=0.75).tolist()) == {0, 1}  # 0.5 + 0.3 reaches 0.75

@@ -173,8 +173,14 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from ..generation import beam_search, generate
 
-    if args.length < 1 or args.num_samples < 1 or args.beam < 0:
-        raise ValueError("--length and --num-samples must be >= 1 and --beam >= 0")
+    import math
+
+    if args.length < 1 or args.num_samples < 1 or args.beam < 0 or args.top_k < 0:
+        raise ValueError("--length and --num-samples must be >= 1, --beam and --top-k >= 0")
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise ValueError(f"--temperature must be a finite number > 0; got {args.temperature}")
+    if not 0 < args.top_p <= 1:
+        raise ValueError(f"--top-p must be in (0, 1]; got {args.top_p}")
     task, model = _load_run(Path(args.run_dir), {}, with_data=False)
     if not hasattr(task, "sample") or task.name not in ("char-lm", "word-lm"):
         raise ValueError(f"{args.run_dir} is a {task.name} run; generate samples from language-model runs")

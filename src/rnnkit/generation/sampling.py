@@ -12,6 +12,8 @@ about as much as the arithmetic).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -24,15 +26,14 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
     Otherwise: divide by ``temperature``, keep the ``top_k`` most likely (0: all), keep the smallest set whose
     probability reaches ``top_p`` (nucleus; 1: all), renormalise and draw.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0; got {temperature}")
-    if top_k < 0 or not 0 < top_p <= 1:
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0; got {temperature}")
+    if top_k < 0 or not 0 < top_p <= 1:  # (a NaN top_p fails the comparison too)
         raise ValueError(f"top_k must be >= 0 and top_p in (0, 1]; got {top_k}, {top_p}")
     logits = logits.float()
-    if banned is not None and len(banned):
-        logits = logits.index_fill(-1, torch.as_tensor(banned, device=logits.device), -torch.inf)
     if greedy:
-        return logits.argmax(-1)
+        return _ban(logits, banned).argmax(-1)
+    logits = _ban(logits, banned)  # before top-k / top-p, so the kept set holds allowed tokens only
     if temperature != 1.0:
         logits = logits / temperature
     if 0 < top_k < logits.shape[-1]:
@@ -43,7 +44,15 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         drop = cumulative - sorted_logits.softmax(-1) >= top_p  # tokens after the nucleus is complete
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
-    return gumbel_argmax(logits, generator)
+    return gumbel_argmax(_ban(logits, banned), generator)  # again last: scaling can turn −inf into NaN
+
+
+def _ban(logits: Tensor, banned) -> Tensor:
+    """``logits`` with NaN (which argmax would pick) and the ``banned`` ids set to −inf: never chosen."""
+    logits = logits.nan_to_num(nan=-torch.inf, posinf=torch.finfo(logits.dtype).max)
+    if banned is not None and len(banned):
+        logits = logits.index_fill(-1, torch.as_tensor(banned, device=logits.device), -torch.inf)
+    return logits
 
 
 def gumbel_argmax(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
