@@ -68,18 +68,21 @@ def test_value_clipping(tmp_path):
     assert max(p.grad.abs().max().item() for p in trainer.module.parameters()) <= 1e-4 + 1e-12
 
 
-def test_nonfinite_loss_skips_then_stops_with_checkpoint_intact(tmp_path):
-    cfg = config(train__steps=30, train__checkpoint_every=5, train__max_skips=3)
-    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+def _poison_from(trainer, step):
+    """Make the loss NaN from update ``step`` + 1 on."""
     original = trainer.model.forward
 
     def poisoned(inputs, targets=None, state=None, **kw):
         out = original(inputs, targets, state, **kw)
-        if trainer.step >= 12:
-            return out._replace(loss=out.loss * float("nan"))
-        return out
+        return out._replace(loss=out.loss * float("nan")) if trainer.step >= step else out
 
     trainer.model.forward = poisoned
+
+
+def test_nonfinite_loss_skips_then_stops_with_checkpoint_intact(tmp_path):
+    cfg = config(train__steps=30, train__checkpoint_every=5, train__max_skips=3)
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    _poison_from(trainer, 12)
     with pytest.raises(TrainingStopped, match=r"non-finite loss .*3 in a row.*step-00000010"):
         trainer.fit()
     skipped = [r for r in trainer.history if r["split"] == "train"]
@@ -89,10 +92,36 @@ def test_nonfinite_loss_skips_then_stops_with_checkpoint_intact(tmp_path):
     assert skipped
 
 
+def test_a_stretch_of_skipped_updates_writes_no_checkpoint_and_keeps_the_schedule(tmp_path):
+    """Checkpoints come from healthy state only, so the good ones are never rotated out by a long stretch of
+    skips; the learning-rate schedule counts skipped updates like the step does."""
+    cfg = config(train__steps=40, train__checkpoint_every=2, train__max_skips=20, train__schedule="step",
+                 train__decay_every=4, train__eval_every=100)
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    _poison_from(trainer, 6)
+    with pytest.raises(TrainingStopped, match=r"20 in a row.*step-00000006"):
+        trainer.fit()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000004", "step-00000006"]
+    assert trainer.scheduler.last_epoch == trainer.step == 25  # 6 good updates, 19 skipped, the 20th raised
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5 ** (25 // 4))
+
+
 def test_stop_mode_stops_at_first_nonfinite(tmp_path):
-    cfg = config(train__nonfinite="stop", train__lr=1e30, train__clip_norm=0, train__optimizer="sgd")
-    with pytest.raises(TrainingStopped, match="non-finite"):
-        Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False).fit()
+    cfg = config(train__nonfinite="stop")
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    _poison_from(trainer, 3)
+    with pytest.raises(TrainingStopped, match="non-finite loss at update 4 "):
+        trainer.fit()
+
+
+def test_a_run_whose_evaluations_are_all_nonfinite_says_so(tmp_path):
+    cfg = config(train__steps=10, train__eval_every=5)
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    trainer.evaluate = lambda model=None: {"loss": float("nan")}
+    with pytest.raises(TrainingStopped, match="no evaluation in 10 updates gave a finite validation loss, so no "
+                                              "model.safetensors was written"):
+        trainer.fit()
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_same_seed_same_numbers(tmp_path):

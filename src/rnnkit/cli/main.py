@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # bad user input: one clear line, no trace
         print(f"rnnkit: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # unwritable directory, disk full, a path under a file: name the file and the cause
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"rnnkit: error: {where}{e.strerror or e}; nothing before the failed write was lost", file=sys.stderr)
+        return 1
     except TrainingStopped as e:
         print(f"rnnkit: training stopped: {e}", file=sys.stderr)
         return 3

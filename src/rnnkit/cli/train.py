@@ -69,26 +69,33 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 def _read_run_config(run_dir: Path) -> dict:
     try:
-        return json.loads((run_dir / "config.json").read_text())
-    except FileNotFoundError:
+        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         raise ValueError(f"{run_dir}: not a run directory (no config.json)") from None
     except ValueError as e:
         raise ValueError(f"{run_dir}/config.json is not valid JSON ({e})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{run_dir}/config.json: expected a JSON object with model, data and train tables; got "
+                         f"a {type(saved).__name__}")
+    return saved
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..tasks import TASKS
+    from ..tasks import TASKS, task_from_run
     from ..training import Trainer
 
     overrides = _overrides(args)
     if args.resume:
         run_dir = Path(args.resume)
+        if args.run_dir and Path(args.run_dir).resolve() != run_dir.resolve():
+            raise ValueError(f"--resume continues the run in its own directory {run_dir}; drop --run-dir "
+                             f"{args.run_dir} (or copy the run there and resume that)")
         changed = sorted(k for k in overrides if not k.startswith("train."))
         if changed or args.config:
             raise ValueError(f"--resume continues a run as configured; only train.* options may change (got "
                              f"{changed or ['--config']})")
         config = build_config(_read_run_config(run_dir), overrides)
-        task = TASKS[config.data.task].from_run(config, run_dir)  # the run's vocabulary, labels, scaler
+        task = task_from_run(config, run_dir)  # the run's vocabulary, labels, scaler
     else:
         config = build_config(load_toml(args.config) if args.config else None, overrides)
         run_dir = Path(args.run_dir or f"runs/{config.data.task}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -157,12 +164,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _load_run(run_dir: Path, overrides: dict[str, str], with_data: bool = True):
     """The run's task (its artifacts from ``run_dir``; data read only when ``with_data``) and its best weights."""
-    from ..tasks import TASKS
+    from ..tasks import task_from_run
     from ..training.checkpoint import load_weights
     from ..training.trainer import resolve_device
 
     config = build_config(_read_run_config(run_dir), overrides)
-    task = TASKS[config.data.task].from_run(config, run_dir, with_data=with_data)
+    task = task_from_run(config, run_dir, with_data=with_data)
     model = task.build_model()
     load_weights(model, run_dir / "model.safetensors")
     return task, model.to(resolve_device(config.train.device))

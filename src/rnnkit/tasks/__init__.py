@@ -6,6 +6,7 @@ needs besides the weights (vocabulary, label set, scaler). ``TASKS`` maps ``data
 """
 
 from .base import Task as Task
+from .base import check_artifacts
 from .base import load_corpus as load_corpus
 from .forecast import ForecastTask as ForecastTask
 from .language import CharLMTask as CharLMTask
@@ -15,3 +16,12 @@ from .sequences import TagTask as TagTask
 
 TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask, "classify": ClassifyTask,
          "tag": TagTask}
+
+
+def task_from_run(config, run_dir, with_data: bool = True) -> Task:
+    """The task of the run in ``run_dir`` with the vocabulary, labels and scaler it was trained with (each checked
+    against the run's ``artifacts.json``); its data read only when ``with_data``."""
+    from pathlib import Path
+
+    check_artifacts(Path(run_dir))
+    return TASKS[config.data.task].from_run(config, Path(run_dir), with_data=with_data)

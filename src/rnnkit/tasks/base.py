@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from pathlib import Path
 
 from torch import nn
+
+from ..io import write_json_atomic
 
 from ..data.text import default_text, read_text
 
@@ -19,6 +24,42 @@ def load_corpus(path: str) -> str:
 
         return tinyshakespeare()
     return read_text(path)
+
+
+MANIFEST = "artifacts.json"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_artifacts(task: Task, run_dir: Path) -> None:
+    """The task's artifacts (vocabulary, label set, scaler) and ``artifacts.json``: the SHA-256 of each, so that
+    a file changed after training (two tokens swapped, another label order) is refused on load."""
+    names = task.save_artifacts(run_dir)
+    write_json_atomic(run_dir / MANIFEST, {name: _sha256(run_dir / name) for name in names})
+
+
+def check_artifacts(run_dir: Path) -> None:
+    """Raise a ValueError naming the file when an artifact differs from the one the run was trained with."""
+    manifest = run_dir / MANIFEST
+    if not manifest.exists():
+        logging.getLogger("rnnkit").warning("%s has no %s: its vocabulary / labels / scaler cannot be checked",
+                                            run_dir, MANIFEST)
+        return
+    try:
+        hashes = json.loads(manifest.read_text())
+        if not isinstance(hashes, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{manifest}: cannot read it ({e}); expected {{file name: SHA-256}}") from None
+    for name, digest in hashes.items():
+        path = run_dir / name
+        if not path.is_file():
+            raise ValueError(f"{path}: missing; the run needs the file it was trained with")
+        if _sha256(path) != digest:
+            raise ValueError(f"{path} was changed after training (its SHA-256 differs from {MANIFEST}); the "
+                             "weights only fit the original file: restore it")
 
 
 def split_point(n: int, val_fraction: float) -> int:
@@ -46,8 +87,9 @@ class Task:
         """Extra model arguments for the update at ``progress`` ∈ [0, 1] of training."""
         return {}
 
-    def save_artifacts(self, run_dir: Path) -> None:
-        """Files besides the weights that a run directory needs to be reloaded."""
+    def save_artifacts(self, run_dir: Path) -> list[str]:
+        """Write the files besides the weights that a run directory needs to be reloaded; return their names."""
+        return []
 
     def sample(self, model: nn.Module, **kwargs) -> str:
         """A short text showing what the model does now (logged at evaluations)."""

@@ -69,8 +69,9 @@ class ForecastTask(Task):
         rmse = math.sqrt(max(loss, 0.0)) * self.scaler["std"]
         return {"loss": loss, "rmse": rmse, **(means or {})}
 
-    def save_artifacts(self, run_dir: Path) -> None:
+    def save_artifacts(self, run_dir: Path) -> list[str]:
         write_json_atomic(run_dir / "scaler.json", self.scaler)
+        return ["scaler.json"]
 
     @classmethod
     def from_run(cls, config: RunConfig, run_dir: Path, with_data: bool = True) -> ForecastTask:

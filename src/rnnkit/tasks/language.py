@@ -101,8 +101,9 @@ class CharLMTask(Task):
     def metrics(loss: float, means: dict | None = None) -> dict:
         return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bpc": loss / math.log(2), **(means or {})}
 
-    def save_artifacts(self, run_dir: Path) -> None:
+    def save_artifacts(self, run_dir: Path) -> list[str]:
         self.vocab.save(run_dir / "vocab.json")
+        return ["vocab.json"]
 
     @classmethod
     def from_run(cls, config: RunConfig, run_dir: Path, with_data: bool = True) -> CharLMTask:

@@ -181,12 +181,13 @@ class ExampleTask(Task):
         return self.batches(examples, min(self.config.data.batch_size, len(examples)))
 
     # ---- artifacts -----------------------------------------------------------------------------------------
-    def save_artifacts(self, run_dir: Path) -> None:
+    def save_artifacts(self, run_dir: Path) -> list[str]:
         write_json_atomic(run_dir / "labels.json", {"labels": self.labels, "format": self.format})
         if self.numeric:
             write_json_atomic(run_dir / "scaler.json", self.scaler)
-        else:
-            self.vocab.save(run_dir / "vocab.json")
+            return ["labels.json", "scaler.json"]
+        self.vocab.save(run_dir / "vocab.json")
+        return ["labels.json", "vocab.json"]
 
     def _load_artifacts(self, run_dir: Path) -> None:
         saved = _read_json(run_dir / "labels.json", "label set")

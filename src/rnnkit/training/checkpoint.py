@@ -1,7 +1,7 @@
 """Checkpoints that survive a crash, and that never unpickle anything.
 
 A checkpoint is a directory ``checkpoints/step-00000200/`` holding ``model.safetensors``, ``extra.safetensors``
-(the carried recurrent state and the torch RNG state), ``optimizer.pt`` (optimizer and schedule state, read with
+(the carried recurrent state and every process's CPU and CUDA random-number states), ``optimizer.pt`` (optimizer and schedule state, read with
 ``torch.load(weights_only=True)``) and ``trainer.json``. It is written as ``step-....partial`` and renamed into
 place in one step, so a process killed at any instant leaves either the previous checkpoint or the new one,
 complete. The newest ``keep`` checkpoints are kept.
@@ -52,7 +52,9 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, carried: list[torch.Tensor] | None,
-                    trainer_state: dict, keep: int = 2) -> Path:
+                    trainer_state: dict, rng: dict[str, torch.Tensor] | None = None, keep: int = 2) -> Path:
+    """Write checkpoint ``step`` atomically; ``rng``: named random-number states (default: this process's CPU
+    generator as ``rng.cpu.0``)."""
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
@@ -60,7 +62,7 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, carri
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     save_model(model, str(partial / "model.safetensors"))
-    extra = {"rng": torch.get_rng_state()}
+    extra = dict(rng or {"rng.cpu.0": torch.get_rng_state()})
     for i, t in enumerate(carried or []):
         extra[f"state.{i}"] = t.detach().cpu().contiguous()
     save_file(extra, str(partial / "extra.safetensors"))
@@ -95,18 +97,50 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[dict, list[torch.Tensor], torch.Tensor]:
-    """Restore model, optimizer and schedule in place; return (trainer state, carried tensors, RNG state)."""
+# trainer.json: what a resume reads, with its type
+TRAINER_KEYS = {"step": int, "best": (int, float), "best_metrics": dict, "bad_evals": int, "elapsed": (int, float),
+                "carried_tensors": int}
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[dict, list[torch.Tensor], dict]:
+    """Restore model, optimizer and schedule in place; return (trainer state, carried tensors, RNG states by
+    name). Every file is checked before anything is restored, and a damaged one is named."""
     load_weights(model, path / "model.safetensors")
+
+    def damaged(name: str, why: str) -> CheckpointError:
+        return CheckpointError(f"{path / name}: {why}; the checkpoint is truncated or corrupted. Delete "
+                               f"{path} to resume from the one before it")
+
     try:
         extra = load_file(str(path / "extra.safetensors"))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise damaged("extra.safetensors", f"cannot be read ({e})") from None
+    try:
         opt = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
-        state = json.loads((path / "trainer.json").read_text())
-    except (SafetensorError, OSError, RuntimeError, ValueError, EOFError) as e:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); it is truncated or "
-                              "corrupted. Delete this directory to resume from the one before it") from None
-    optimizer.load_state_dict(opt["optimizer"])
-    if scheduler is not None and opt.get("scheduler") is not None:
-        scheduler.load_state_dict(opt["scheduler"])
+    except Exception:  # an UnpicklingError (a pickle, random bytes) or a truncated archive: never unpickled
+        raise damaged("optimizer.pt", "not a plain tensor file (rnnkit reads it with weights_only=True and never "
+                      "unpickles objects)") from None
+    try:
+        state = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise damaged("trainer.json", f"cannot be read ({e})") from None
+    if not isinstance(state, dict):
+        raise damaged("trainer.json", "not a JSON object")
+    state.setdefault("elapsed", 0.0)
+    for key, typ in TRAINER_KEYS.items():
+        if key not in state or isinstance(state[key], bool) or not isinstance(state[key], typ):
+            raise damaged("trainer.json", f"{key!r} is missing or not {getattr(typ, '__name__', 'a number')}")
+    missing = [f"state.{i}" for i in range(state["carried_tensors"]) if f"state.{i}" not in extra]
+    if missing or not isinstance(opt, dict) or "optimizer" not in opt:
+        raise damaged("extra.safetensors" if missing else "optimizer.pt", f"lacks {missing or ['optimizer']}")
+    try:
+        optimizer.load_state_dict(opt["optimizer"])
+        if scheduler is not None and opt.get("scheduler") is not None:
+            scheduler.load_state_dict(opt["scheduler"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise damaged("optimizer.pt", f"does not fit this run's optimizer ({e})") from None
     carried = [extra[f"state.{i}"] for i in range(state["carried_tensors"])]
-    return state, carried, extra["rng"]
+    rng = {k: v for k, v in extra.items() if k.startswith("rng")}
+    if "rng" in rng:  # written before per-device states were kept
+        rng["rng.cpu.0"] = rng.pop("rng")
+    return state, carried, rng

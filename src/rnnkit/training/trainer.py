@@ -28,8 +28,9 @@ import torch
 from torch import nn
 
 from ..cells.base import map_state, state_from_tensors, state_tensors
-from ..config import RunConfig
+from ..config import RunConfig, build_config
 from ..io import write_bytes_atomic, write_json_atomic
+from ..tasks.base import write_artifacts
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
 
 log = logging.getLogger("rnnkit.train")
@@ -160,7 +161,9 @@ class Trainer:
         self.best_metrics: dict = {"loss": math.inf}
         self.state = None
         self.history: list[dict] = []
-        torch.manual_seed(self.cfg.seed + 1)  # dropout and sampling decisions from here on
+        # dropout and sampling decisions from here on: a stream of their own for every process (rank 0's is the
+        # single-process one), so the rows of different processes never share a dropout mask
+        torch.manual_seed(self.cfg.seed + 1 + 100_003 * self.dist.rank)
 
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +175,7 @@ class Trainer:
                 raise ValueError(f"{self.run_dir} already holds a run; use --resume {self.run_dir} to continue it "
                                  "or choose another --run-dir")
             write_json_atomic(self.run_dir / "config.json", config.to_dict())
-            task.save_artifacts(self.run_dir)
+            write_artifacts(task, self.run_dir)
             (self.run_dir / "metrics.jsonl").write_text("")
         self.writer = self._tensorboard()
 
@@ -221,6 +224,10 @@ class Trainer:
             if self.writer is not None:
                 self.writer.close()
         self._plot()
+        if not math.isfinite(self.best):
+            raise TrainingStopped(f"no evaluation in {self.step} updates gave a finite validation loss, so no "
+                                  "model.safetensors was written; lower train.lr or set train.clip_norm and train "
+                                  "again")
         summary = {"steps": self.step, "stopped": stop_reason,
                    **{f"best_val_{k}": v for k, v in self.best_metrics.items()}}
         log.info("%s after %d updates; best validation loss %.4f", stop_reason, self.step, self.best)
@@ -281,8 +288,10 @@ class Trainer:
             last = latest_checkpoint(self.run_dir)
             raise TrainingStopped(f"{what} ({self.skips} in a row); stopped. The last good checkpoint is "
                                   f"{last or 'none (no checkpoint was written yet)'}; lower train.lr or set "
-                                  "train.clip_norm, then resume")
+                                  "train.clip_norm, then resume (--resume RUN --train.lr ...)")
         log.warning("%s: update skipped (%d in a row)", what, self.skips)
+        if self.scheduler is not None and self.cfg.schedule != "plateau":
+            self.scheduler.step()  # the schedule is a function of the update count, which a skip advances too
         return loss
 
     # ---- evaluation, logging, checkpoints ------------------------------------------------------
@@ -320,12 +329,35 @@ class Trainer:
                     self.writer.add_scalar(f"{record['split']}/{k}", v, record["step"])
 
     def _checkpoint(self) -> None:
+        """A checkpoint of the current state, unless the last update was skipped: a stretch of non-finite updates
+        never rotates the healthy checkpoints out (the skip counter is all the same in every process)."""
+        if self.skips:
+            log.warning("update %d: no checkpoint while updates are being skipped (%d in a row)", self.step,
+                        self.skips)
+            return
         carried = None if self.state is None else [self._gather_rows(t) for t in state_tensors(self.state)]
+        rng = self._rng_states()
         if self.dist.main:
             save_checkpoint(self.run_dir, self.step, self.module, self.optimizer, self.scheduler, carried,
                             {"best": self.best, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals,
-                             "skips": self.skips, "elapsed": self.elapsed})
+                             "elapsed": self.elapsed}, rng)
         self.dist.barrier()
+
+    def _rng_states(self) -> dict[str, torch.Tensor]:
+        """Every process's random-number state (CPU, and its CUDA device's), ``rng.<device>.<rank>``, so that a run
+        resumes with the same dropout masks on every device."""
+        mine = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            mine["cuda"] = torch.cuda.get_rng_state(self.device)
+        states = {}
+        for name, t in mine.items():
+            parts = [t]
+            if self.dist.world > 1:  # the collective runs on the backend's device (nccl: cuda)
+                local = t.to(self.device)
+                parts = [torch.empty_like(local) for _ in range(self.dist.world)]
+                torch.distributed.all_gather(parts, local)
+            states.update({f"rng.{name}.{rank}": p.cpu() for rank, p in enumerate(parts)})
+        return states
 
     def _gather_rows(self, t: torch.Tensor) -> torch.Tensor:
         """A state tensor (L·D, B/world, ...) from every process, as the full batch (L·D, B, ...)."""
@@ -337,23 +369,56 @@ class Trainer:
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.run_dir)
-        if path is None:
-            raise ValueError(f"{self.run_dir}: no complete checkpoint to resume from")
         state, carried, rng = load_checkpoint(path, self.module, self.optimizer, self.scheduler)
         self.step, self.best, self.best_metrics = state["step"], state["best"], state["best_metrics"]
-        self.bad_evals, self.skips = state["bad_evals"], state["skips"]
-        self.elapsed = state.get("elapsed", 0.0)
+        self.bad_evals, self.elapsed = state["bad_evals"], state["elapsed"]
         if carried:  # saved for the whole batch; this process takes its rows
             template = self.module.initial_state(self.rows.stop - self.rows.start)
             self.state = state_from_tensors(template, [c[:, self.rows].to(self.device) for c in carried])
-        torch.set_rng_state(rng)
+        self._apply_changed_options()
+        r = self.dist.rank  # the random-number states last: anything above may draw (building a cell does)
+        torch.set_rng_state(rng.get(f"rng.cpu.{r}", rng.get("rng.cpu.0")))
+        if self.device.type == "cuda" and f"rng.cuda.{r}" in rng:
+            torch.cuda.set_rng_state(rng[f"rng.cuda.{r}"], self.device)
         if self.dist.main:  # forget metrics logged after the checkpoint: they are about to be redone
-            lines = (self.run_dir / "metrics.jsonl").read_text().splitlines() if (
-                self.run_dir / "metrics.jsonl").exists() else []
-            kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= self.step]
-            write_bytes_atomic(self.run_dir / "metrics.jsonl", "".join(ln + "\n" for ln in kept).encode())
-            self.history = [json.loads(ln) for ln in kept]
+            self.history = [rec for rec in read_metrics(self.run_dir / "metrics.jsonl") if rec["step"] <= self.step]
+            write_bytes_atomic(self.run_dir / "metrics.jsonl",
+                               "".join(json.dumps(rec) + "\n" for rec in self.history).encode())
         log.info("resumed %s at update %d", self.run_dir, self.step)
+
+    def _apply_changed_options(self) -> None:
+        """train.* options changed at resume take effect, and are recorded: config.json holds the run's current
+        configuration, config-history.jsonl each change with the update it applies from. The optimizer's own
+        hyperparameters are restored with its state, so lr / weight_decay / momentum are set on it here; options
+        that would need another optimizer or schedule state are refused by name."""
+        saved = dataclasses.asdict(build_config(json.loads((self.run_dir / "config.json").read_text())).train)
+        now = dataclasses.asdict(self.config.train)
+        changed = {k: [saved[k], v] for k, v in now.items() if saved[k] != v}
+        fixed = sorted(set(changed) & {"optimizer", "schedule", "warmup"})
+        if fixed:
+            raise ValueError(f"--resume cannot change train.{fixed[0]} (the optimizer and schedule states were "
+                             "saved for the old one); start a new run, e.g. initialised from this run's "
+                             "model.safetensors")
+        if not changed:
+            return
+        for group in self.optimizer.param_groups:
+            for key in ("lr", "weight_decay", "momentum"):
+                if key in changed and key in group:
+                    group[key] = now[key]
+        if "lr" in changed and self.scheduler is not None:
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR):
+                self.scheduler.base_lrs = [now["lr"]] * len(self.optimizer.param_groups)
+                factor = lr_factor(self.cfg, self.scheduler.last_epoch, self._budget_used())
+                for group in self.optimizer.param_groups:
+                    group["lr"] = now["lr"] * factor
+                    group["initial_lr"] = now["lr"]
+        if self.dist.main:
+            write_json_atomic(self.run_dir / "config.json", self.config.to_dict())
+            with open(self.run_dir / "config-history.jsonl", "a") as f:
+                f.write(json.dumps({"step": self.step, "changed": {f"train.{k}": v for k, v in changed.items()}})
+                        + "\n")
+        log.info("resumed with changed options: %s", ", ".join(f"train.{k} {a!r} -> {b!r}"
+                                                               for k, (a, b) in changed.items()))
 
     def _tensorboard(self):
         if not (self.cfg.tensorboard and self.dist.main):
@@ -371,6 +436,33 @@ class Trainer:
             from ..plots import plot_training_curves
 
             plot_training_curves(self.history, self.run_dir / "curves.png")
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl``; a torn last line (what a kill mid-write leaves) is dropped, a damaged
+    line before it is an error naming the line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot be read ({e}); expected JSON lines") from None
+    records = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("not a record with an integer step")
+        except ValueError as e:
+            if n == len(lines):
+                log.warning("%s: dropped a torn last line (%d characters)", path, len(line))
+                break
+            raise ValueError(f"{path}, line {n}: not a metrics record ({e}); expected one JSON object a "
+                             "line") from None
+        records.append(record)
+    return records
 
 
 @torch.no_grad()
