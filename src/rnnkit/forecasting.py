@@ -235,6 +235,10 @@ def compare(series, horizon: int, models: list[str], season: int = 1, **options)
     series = np.asarray(series, float)
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1; got {horizon}")
+    if season < 1:
+        raise ValueError(f"season must be >= 1 (1: no seasonality); got {season}")
+    if not models:
+        raise ValueError("no model to compare; name at least one, e.g. naive,ar,lstm")
     if len(series) < horizon + 30:
         raise ValueError(f"the series has {len(series)} points; at least horizon + 30 = {horizon + 30} needed")
     fits = {name: forecaster(name) for name in models}  # fail on a bad name before any training

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 
@@ -55,8 +56,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         series, name = load_series(args.dataset), args.dataset
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise ValueError(f"--models lists no model; got {args.models!r}, expected comma-separated names such as "
+                         "naive,ar,lstm")
+    if args.season < 1 or args.horizon < 1:
+        raise ValueError(f"--season and --horizon must be >= 1; got {args.season} and {args.horizon}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for model in models:  # every model is fitted afresh: the training runs of a previous comparison are replaced
+        previous = out / "runs" / model
+        if (previous / "config.json").is_file():
+            shutil.rmtree(previous)
     results = compare(series, args.horizon, models, season=args.season, steps=args.steps, hidden=args.hidden,
                       seed=args.seed, run_root=out / "runs")
     extra = f", covariates {covariates}" if covariates else ""

@@ -30,16 +30,37 @@ def _list_cells(args: argparse.Namespace) -> int:
     return 0
 
 
+def describe_os_error(e: OSError) -> str:
+    """One line for a failed read or write: the file, the cause, and what to do."""
+    import errno
+
+    where = f"{e.filename}: " if e.filename else ""
+    advice = {errno.ENOSPC: "the disk is full; files are written atomically, so the earlier checkpoints are "
+                            "intact: free some space and continue with --resume",
+              errno.EACCES: "permission denied; choose a directory you can write to (--run-dir, --out)",
+              errno.EROFS: "the file system is read-only; choose another directory (--run-dir, --out)",
+              errno.ENOTDIR: "a part of this path is a file, not a directory",
+              errno.EISDIR: "this is a directory; expected a file"}.get(e.errno)
+    return f"{where}{advice or e.strerror or e}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        dotted = [u for u in unknown if u.startswith("--") and "." in u]
+        dotted = [u.split("=")[0] for u in unknown if u.startswith("--") and "." in u]
         if dotted and args.command in ("train", "evaluate", "predict"):
-            from ..config import build_config
+            from ..config import build_config, option_table
 
-            try:  # the config layer names the key and lists the valid ones
-                build_config(None, {dotted[0][2:]: ""})
+            key = dotted[0][2:]
+            keys = [row[0] for row in option_table()]
+            if key in keys:  # a real option that this command does not take
+                accepted = sorted(k for k in vars(args) if "." in k)
+                print(f"rnnkit: error: {args.command} does not take --{key} (it is fixed when training); it takes "
+                      f"{', '.join('--' + k for k in accepted)}", file=sys.stderr)
+                return 2
+            try:  # the config layer names the unknown key and lists the valid ones
+                build_config(None, {key: ""})
             except ValueError as e:
                 print(f"rnnkit: error: {e}", file=sys.stderr)
                 return 2
@@ -55,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # unwritable directory, disk full, a path under a file: name the file and the cause
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"rnnkit: error: {where}{e.strerror or e}; nothing before the failed write was lost", file=sys.stderr)
+        print(f"rnnkit: error: {describe_os_error(e)}", file=sys.stderr)
         return 1
     except TrainingStopped as e:
         print(f"rnnkit: training stopped: {e}", file=sys.stderr)

@@ -176,11 +176,11 @@ def _load_run(run_dir: Path, overrides: dict[str, str], with_data: bool = True):
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    import math
+
     import torch
 
     from ..generation import beam_search, generate
-
-    import math
 
     if args.length < 1 or args.num_samples < 1 or args.beam < 0 or args.top_k < 0:
         raise ValueError("--length and --num-samples must be >= 1, --beam and --top-k >= 0")

@@ -69,27 +69,25 @@ def read_csv_column(path: str | Path, column: str = "") -> tuple[np.ndarray, str
     path = Path(path)
     header, body = _read_table(path)
 
-    def parse(j: int, strict: bool):
-        values = []
-        for r, row in enumerate(body, start=2):
-            cell = row[j].strip() if j < len(row) else ""
-            try:
-                values.append(_cell_value(path, r, header[j], cell, missing_ok=False))
-            except ValueError as e:
-                if not strict:
-                    return None
-                raise ValueError(f"{e}; clean the file or choose another column") from None
-        return np.array(values)
+    def parse(j: int) -> np.ndarray:
+        return np.array([_cell_value(path, r, header[j], row[j].strip() if j < len(row) else "", missing_ok=False)
+                         for r, row in enumerate(body, start=2)])
 
     if column:
         if column not in header:
             raise ValueError(f"{path}: no column {column!r}; columns: {header}")
-        return parse(header.index(column), strict=True), column
+        try:
+            return parse(header.index(column)), column
+        except ValueError as e:
+            raise ValueError(f"{e}; clean the file or choose another column") from None
+    problems = []
     for j, name in enumerate(header):
-        values = parse(j, strict=False)
-        if values is not None:
-            return values, name
-    raise ValueError(f"{path}: no column holds only numbers; columns: {header}")
+        try:
+            return parse(j), name
+        except ValueError as e:
+            problems.append(str(e).removeprefix(f"{path}: "))
+    raise ValueError(f"{path}: no column holds only finite numbers ({'; '.join(problems[:3])}); clean the file "
+                     "or choose a column")
 
 
 def fill_missing(values: np.ndarray, how: str) -> np.ndarray:

@@ -26,7 +26,7 @@ class StreamBatches:
     """
 
     def __init__(self, data: Tensor, batch_size: int, seq_length: int, seed: int = 0, shuffle_offset: bool = True,
-                 cover_all: bool = False):
+                 cover_all: bool = False, split: str = "training"):
         if seq_length < 1 or batch_size < 1:
             raise ValueError(f"batch_size and seq_length must be >= 1; got {batch_size}, {seq_length}")
         self.data, self.batch_size, self.seq_length = data, batch_size, seq_length
@@ -39,9 +39,18 @@ class StreamBatches:
             self.row_length = max(1, -(-(len(data) - 1) // batch_size))
         elif self.row_length < seq_length:
             need = batch_size * seq_length + 1 + slack
-            raise ValueError(f"{len(data)} steps of data are too few for batch_size={batch_size} x seq_length="
-                             f"{seq_length}: at least {need} needed. Use a smaller batch or sequence length")
+            fix = "a larger data.val_fraction or a smaller data.seq_length" if split == "validation" else (
+                "a smaller data.batch_size or data.seq_length")
+            raise ValueError(f"the {split} split has {len(data)} steps, too few for batch_size={batch_size} x "
+                             f"seq_length={seq_length}: at least {need} needed. Use {fix}")
         self.chunks_per_epoch = self.row_length // seq_length
+
+    @classmethod
+    def validation(cls, data: Tensor, batch_size: int, seq_length: int) -> StreamBatches:
+        """Validation chunks of ``data``: in order from its start, with as many rows (up to ``batch_size``) as
+        it has room for."""
+        rows = min(batch_size, max(1, (len(data) - 1) // seq_length))
+        return cls(data, rows, seq_length, shuffle_offset=False, split="validation")
 
     def _offset(self, epoch: int) -> int:
         if not self.shuffle_offset:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from torch import nn
 
-from ..io import write_json_atomic
-
 from ..data.text import default_text, read_text
+from ..io import write_json_atomic
 
 
 def load_corpus(path: str) -> str:

@@ -39,14 +39,16 @@ class ForecastTask(Task):
             series, self.column = read_csv_column(d.path, d.column)
         else:
             series, self.column = load_series(d.dataset), d.dataset
+        if len(series) < 4:
+            raise ValueError(f"{d.path or self.column}: {len(series)} values; a forecast run needs at least 4 (a "
+                             "training part and a validation part)")
         cut = split_point(len(series), d.val_fraction)
         self.scaler = scaler or {"mean": float(series[:cut].mean()), "std": float(series[:cut].std() or 1.0)}
         scaled = torch.from_numpy((series - self.scaler["mean"]) / self.scaler["std"]).float().unsqueeze(-1)
         self.config = config
         self.train = StreamBatches(scaled[:cut], d.batch_size, d.seq_length, seed=config.train.seed)
         val = scaled[cut - 1:]
-        self.val = StreamBatches(val, min(d.batch_size, max(1, (len(val) - 1) // d.seq_length)), d.seq_length,
-                                 shuffle_offset=False)
+        self.val = StreamBatches.validation(val, d.batch_size, d.seq_length)
         self.description = f"series {self.column!r}: {cut:,} training and {len(series) - cut:,} validation steps"
 
     def build_model(self) -> nn.Module:

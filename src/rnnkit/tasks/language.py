@@ -51,8 +51,7 @@ class CharLMTask(Task):
         train = torch.from_numpy(self.vocab.encode(train_tokens))
         val = torch.from_numpy(self.vocab.encode(val_tokens))
         self.train = StreamBatches(train, d.batch_size, d.seq_length, seed=config.train.seed)
-        self.val = StreamBatches(val, min(d.batch_size, max(1, (len(val) - 1) // d.seq_length)), d.seq_length,
-                                 shuffle_offset=False)
+        self.val = StreamBatches.validation(val, d.batch_size, d.seq_length)
         unit = type(self).unit
         self.description = (f"{len(train_tokens):,} training and {len(val_tokens):,} validation {unit}s, "
                             f"vocabulary {len(self.vocab)}")

@@ -1,10 +1,10 @@
 """Checkpoints that survive a crash, and that never unpickle anything.
 
 A checkpoint is a directory ``checkpoints/step-00000200/`` holding ``model.safetensors``, ``extra.safetensors``
-(the carried recurrent state and every process's CPU and CUDA random-number states), ``optimizer.pt`` (optimizer and schedule state, read with
-``torch.load(weights_only=True)``) and ``trainer.json``. It is written as ``step-....partial`` and renamed into
-place in one step, so a process killed at any instant leaves either the previous checkpoint or the new one,
-complete. The newest ``keep`` checkpoints are kept.
+(the carried recurrent state and every process's CPU and CUDA random-number states), ``optimizer.pt``
+(optimizer and schedule state, read with ``torch.load(weights_only=True)``) and ``trainer.json``. It is written
+as ``step-....partial`` and renamed into place in one step, so a process killed at any instant leaves either the
+previous checkpoint or the new one, complete. The newest ``keep`` checkpoints are kept.
 """
 
 from __future__ import annotations

@@ -168,15 +168,19 @@ class Trainer:
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
-        if resume:
+        if resume and latest_checkpoint(self.run_dir) is not None:
             self._resume()
-        elif self.dist.main:
-            if (self.run_dir / "config.json").exists():
+        else:
+            if resume:  # killed before its first checkpoint: nothing to lose, so start it again in place
+                log.warning("%s has no complete checkpoint yet (the run stopped before update %d); starting it "
+                            "again from update 0 with its configuration", self.run_dir, self.cfg.checkpoint_every)
+            elif (self.run_dir / "config.json").exists():
                 raise ValueError(f"{self.run_dir} already holds a run; use --resume {self.run_dir} to continue it "
-                                 "or choose another --run-dir")
-            write_json_atomic(self.run_dir / "config.json", config.to_dict())
-            write_artifacts(task, self.run_dir)
-            (self.run_dir / "metrics.jsonl").write_text("")
+                                 "(or to start it again when it has no checkpoint yet) or choose another --run-dir")
+            if self.dist.main:
+                write_json_atomic(self.run_dir / "config.json", config.to_dict())
+                write_artifacts(task, self.run_dir)
+                write_bytes_atomic(self.run_dir / "metrics.jsonl", b"")
         self.writer = self._tensorboard()
 
     # ---- public --------------------------------------------------------------------------------
