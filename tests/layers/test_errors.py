@@ -66,3 +66,32 @@ def test_feedback_errors():
         Recurrent(LSTMCell(D, H))(torch.randn(B, T, D), feedback=torch.randn(B, T, H))
     with pytest.raises(ValueError, match=r"feedback must have shape \(batch, time, 2\)"):
         Recurrent(JordanCell(D, H, 2))(torch.randn(B, T, D), feedback=torch.randn(B, T, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_wrong_dtypes_name_the_expected_one(lstm, dtype):
+    """A float32 module refuses other input and state dtypes by name (not a matmul or oneDNN error); the layer,
+    a single Recurrent, a cell and a step all check. A module converted to the dtype accepts it."""
+    expected = r"expected {} of dtype torch.float32 \(its parameters' dtype\); got " + str(dtype).replace(".", r"\.")
+    x = torch.randn(B, T, D)
+    with pytest.raises(ValueError, match=expected.format("input")):
+        lstm(x.to(dtype))
+    with pytest.raises(ValueError, match=expected.format("initial state")):
+        lstm(x, tuple(s.to(dtype) for s in lstm.initial_state(B)))
+    with pytest.raises(ValueError, match=expected.format("input")):
+        Recurrent(LSTMCell(D, H))(x.to(dtype))
+    with pytest.raises(ValueError, match=expected.format("input")):
+        LSTMCell(D, H)(x[:, 0].to(dtype))
+    with pytest.raises(ValueError, match=expected.format("x")):
+        lstm.step(x[:, 0].to(dtype))
+    with pytest.raises(ValueError, match=r"floating-point dtype torch.float32; got torch.int64 \(token ids need an "):
+        lstm(x.long())
+    converted = lstm.to(dtype)
+    assert converted(x.to(dtype))[0].dtype == dtype
+
+
+def test_autocast_inputs_are_not_refused():
+    rnn = RNN(D, H, cell="gru")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = rnn(torch.randn(B, T, D, dtype=torch.bfloat16))
+    assert out.shape == (B, T, H)

@@ -7,33 +7,59 @@ import pytest
 import torch
 
 from rnnkit.training import Trainer, TrainingStopped, evaluate
-from rnnkit.training.trainer import detach, lr_factor
+from rnnkit.training.trainer import lr_factor
 
 from .helpers import PatternTask, SignTask, SineStreamTask, config
 
 
-def test_chunked_bptt_with_k_equal_T_is_full_bptt():
-    """One chunk of T steps with k2 = T: the same loss and gradients as a plain forward/backward."""
-    cfg = config(data__seq_length=40, train__bptt=0)
-    task = SineStreamTask(cfg)
-    torch.manual_seed(0)
-    model = task.build_model().double()
-    chunk = task.train.chunk(0)
-    x, y = chunk.inputs.double(), chunk.targets.double()
-    full = model(x, y)
-    full.loss.backward()
-    grads_full = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    # the engine's segmented update with k2 = T is one segment: identical
-    state, total = None, 0.0
-    for s in range(0, 40, 40):
-        out = model(x[:, s:s + 40], y[:, s:s + 40], state)
-        out.loss.backward()
-        total += out.loss.item()
-        state = detach(out.state)
-    assert total == pytest.approx(full.loss.item(), rel=1e-12)
-    for p, g in zip(model.parameters(), grads_full, strict=True):
-        torch.testing.assert_close(p.grad, g)
+def _truncated_bptt_by_hand(params, chunks, k2):
+    """Loss and gradients of the last chunk, computed from the Elman equations h_t = tanh(W_ih x_t + b + W_hh
+    h_{t-1}), y_t = V h_t + c, in float64: the state runs on across chunks and segments (its value carried),
+    but each k2-step segment starts a new graph (truncation), and segment j's MSE weighs len_j / k1."""
+    p = {k: v.detach().double().requires_grad_() for k, v in params.items()}
+    h = torch.zeros(chunks[0].inputs.shape[0], p["weight_hh"].shape[0], dtype=torch.float64)
+    for n, chunk in enumerate(chunks):
+        x, y = chunk.inputs.double(), chunk.targets.double()
+        k1 = x.shape[1]
+        last = n == len(chunks) - 1
+        for p_ in p.values():
+            p_.grad = None
+        total = 0.0
+        for start in range(0, k1, k2):
+            h = h.detach()  # the truncation: no gradient into earlier segments (or chunks)
+            errors = []
+            for t in range(start, min(start + k2, k1)):
+                h = torch.tanh(x[:, t] @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T)
+                errors.append(h @ p["head.weight"].T + p["head.bias"] - y[:, t])
+            segment = torch.stack(errors, 1)
+            loss = (segment ** 2).mean() * (segment.shape[1] / k1)
+            if last:
+                loss.backward()
+            total += loss.item()
+    return total, {k: v.grad for k, v in p.items()}
+
+
+def test_engine_chunking_is_truncated_bptt(tmp_path):
+    """The Trainer's updates with k1 = 12 < T (the state carried chunk to chunk) and k2 = 5 < k1 (segments 5, 5,
+    2) give the loss and gradients of truncated BPTT written out by hand."""
+    cfg = config(model__cell="rnn", data__seq_length=12, train__bptt=5, train__lr=0.0, train__optimizer="sgd",
+                 train__clip_norm=0)
+    trainer = Trainer(cfg, SineStreamTask(cfg), tmp_path, progress=False)
+    cell = trainer.module.rnn.cells[0]
+    params = {"weight_ih": cell.weight_ih, "weight_hh": cell.weight_hh, "bias_ih": cell.bias_ih,
+              "head.weight": trainer.module.head.weight,
+              "head.bias": trainer.module.head.bias}
+    chunks = [trainer.task.train.chunk(step) for step in range(3)]
+    assert not any(c.starts_epoch for c in chunks[1:])
+    for chunk in chunks:
+        loss, _ = trainer._update(chunk)
+    expected_loss, expected = _truncated_bptt_by_hand(params, chunks, k2=5)
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    for name, p in params.items():
+        torch.testing.assert_close(p.grad.double(), expected[name], rtol=1e-4, atol=1e-6, msg=name)
+    # and the truncation matters: without it (k2 = k1) the gradients differ
+    _, untruncated = _truncated_bptt_by_hand(params, chunks, k2=12)
+    assert (untruncated["weight_hh"] - expected["weight_hh"]).abs().max() > 1e-4
 
 
 def test_truncation_k2_changes_gradients_not_loss(tmp_path):

@@ -126,14 +126,38 @@ class Cell(nn.Module):
         if x_t.dim() != 2 or x_t.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__} expected input (batch, {self.input_size}); "
                              f"got {tuple(x_t.shape)}")
+        dtype = module_dtype(self)
+        check_dtype([x_t], dtype, type(self).__name__, "input")
         if state is None:
             state = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
         else:
             state = check_state(self, state, x_t.shape[0])
+            check_dtype(state_tensors(state), dtype, type(self).__name__, "state")
         return self.step(self.input_projection(x_t), state)
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+
+def module_dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype of ``module``'s first floating-point parameter (None when it has none)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+
+
+def check_dtype(tensors, dtype: torch.dtype | None, owner: str, what: str) -> None:
+    """Every tensor of ``tensors`` in the module's ``dtype``: otherwise a ValueError naming both, instead of a
+    matmul or oneDNN error from deep inside torch. Under autocast the ops convert, so anything floating goes."""
+    if dtype is None:
+        return
+    for t in tensors:
+        if t.dtype == dtype:
+            continue
+        if not t.is_floating_point():
+            raise ValueError(f"{owner} expected {what} of floating-point dtype {dtype}; got {t.dtype} (token ids "
+                             "need an embedding first)")
+        if not torch.is_autocast_enabled(t.device.type):
+            raise ValueError(f"{owner} expected {what} of dtype {dtype} (its parameters' dtype); got {t.dtype}: "
+                             f"convert with .to({dtype}) or the module with .to({t.dtype})")
 
 
 def conform_state(state, expected: State, owner: str, what: str = "state") -> State:

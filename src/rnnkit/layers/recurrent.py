@@ -12,13 +12,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from ..cells.base import Cell, State, check_state, map_state
+from ..cells.base import Cell, State, check_dtype, check_state, map_state, module_dtype, state_tensors
 
 # ---- input checks shared by every sequence module ---------------------------------------------------
 
 
-def check_sequence(x: Tensor, input_size: int, batch_first: bool, owner: str) -> tuple[int, int]:
-    """Validate a (B, T, D) / (T, B, D) input; return (B, T)."""
+def check_sequence(x: Tensor, input_size: int, batch_first: bool, owner: str,
+                   dtype: torch.dtype | None = None) -> tuple[int, int]:
+    """Validate a (B, T, D) / (T, B, D) input (of ``dtype`` when given); return (B, T)."""
     layout = "(batch, time, features)" if batch_first else "(time, batch, features)"
     if not isinstance(x, Tensor):
         raise ValueError(f"{owner} expected a tensor {layout}; got {type(x).__name__}")
@@ -30,6 +31,7 @@ def check_sequence(x: Tensor, input_size: int, batch_first: bool, owner: str) ->
     B, T = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
     if T == 0 or B == 0:
         raise ValueError(f"{owner} got an empty input of shape {tuple(x.shape)}")
+    check_dtype([x], dtype, owner, "input")
     return B, T
 
 
@@ -101,12 +103,14 @@ class Recurrent(nn.Module):
     def forward(self, x: Tensor, state: State | None = None, lengths=None, feedback: Tensor | None = None,
                 return_states: bool = False):
         owner = f"Recurrent({type(self.cell).__name__})"
-        B, T = check_sequence(x, self.cell.input_size, self.batch_first, owner)
+        dtype = module_dtype(self.cell)
+        B, T = check_sequence(x, self.cell.input_size, self.batch_first, owner, dtype)
         lengths = check_lengths(lengths, B, T, owner)
         if state is None:
             state = self.cell.initial_state(B, device=x.device, dtype=x.dtype)
         else:
             state = check_state(self.cell, state, B, "initial state")
+            check_dtype(state_tensors(state), dtype, owner, "initial state")
         if not self.batch_first:
             x = x.transpose(0, 1)
             feedback = None if feedback is None else feedback.transpose(0, 1)
@@ -166,10 +170,9 @@ def _loop(cell: Cell, px: Tensor, state: State, valid: Tensor | None, feedback: 
           outputs: list[Tensor], history: list[State] | None) -> State:
     """Step through ``px`` (T, B, G), appending each output (and state, when ``history`` is a list)."""
     for t, px_t in enumerate(px.unbind(0)):
-        if feedback is not None and t > 0:
-            state = cell.force(state, feedback[:, t - 1])
-        y_t, new_state = cell.step(px_t, state)
-        if valid is not None:
+        fed = cell.force(state, feedback[:, t - 1]) if feedback is not None and t > 0 else state
+        y_t, new_state = cell.step(px_t, fed)
+        if valid is not None:  # a finished row keeps its state as it was, never a value fed back at its padding
             ok = valid[t]
             new_state = map_state(lambda n, o, ok=ok: torch.where(_step_mask(ok, n), n, o), new_state, state)
             y_t = y_t.masked_fill(~_step_mask(ok, y_t), 0.0)

@@ -18,14 +18,22 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from ..cells.base import (
     Cell,
     State,
+    check_dtype,
     conform_state,
     map_state,
+    module_dtype,
     state_from_tensors,
     state_tensors,
 )
 from ..registry import build_cell
 from .decoding import INPUT_TABLE_MAX_ENTRIES, FusedLSTMSteps
-from .recurrent import check_lengths, check_sequence, run_cell, stack_states, unstack_states
+from .recurrent import (
+    check_lengths,
+    check_sequence,
+    run_cell,
+    stack_states,
+    unstack_states,
+)
 
 _NATIVE_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
 # one-step kernels (torch.nn.LSTMCell & co.): for a single step at small batch they cost a fraction of the
@@ -106,12 +114,14 @@ class RNN(nn.Module):
             x, lengths = pad_packed_sequence(x, batch_first=True)
         owner = f"RNN(cell={type(self.cells[0]).__name__})"
         batch_first = self.batch_first or packed
-        B, T = check_sequence(x, self.input_size, batch_first, owner)
+        dtype = module_dtype(self)
+        B, T = check_sequence(x, self.input_size, batch_first, owner, dtype)
         lengths = check_lengths(lengths, B, T, owner)
         if not batch_first:
             x = x.transpose(0, 1)
         if state is not None:
             state = self._check_state(state, B)
+            check_dtype(state_tensors(state), dtype, owner, "initial state")
 
         if self._native_ok(return_states):
             if x.shape[1] == 1 and lengths is None and self._native_step_ok(B):
@@ -151,8 +161,12 @@ class RNN(nn.Module):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"RNN.step expected x (batch, {self.input_size}); got {got}")
         B = x.shape[0]
+        dtype = module_dtype(self)
+        if embedding is None:
+            check_dtype([x], dtype, "RNN.step", "x")
         if state is not None:
             state = self._check_state(state, B)
+            check_dtype(state_tensors(state), dtype, "RNN.step", "state")
         if self._fused_stack_ok(B):
             return self._run_fused_stack_step(x, state, embedding)
         if embedding is not None:
