@@ -1,5 +1,7 @@
 """The Kalman filter equals statsmodels' on the same matrices; the smoother, EM and forecasts behave."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from statsmodels.tsa.statespace.kalman_filter import KalmanFilter
@@ -55,6 +57,19 @@ def test_missing_observations_equal_statsmodels():
     assert ours.loglik == pytest.approx(ref.llf_obs.sum(), rel=1e-10)
 
 
+def test_partly_missing_rows_use_their_observed_entries_as_statsmodels():
+    params = random_params(3, 3, seed=4)
+    _, ys = simulate(params, 50, np.random.default_rng(5))
+    rng = np.random.default_rng(6)
+    ys[rng.random(ys.shape) < 0.3] = np.nan  # entries missing here and there; some rows wholly
+    ys[10] = np.nan
+    assert np.isnan(ys).any(1).sum() > np.isnan(ys).all(1).sum()  # partly missing rows exist
+    ours, ref = kalman_filter(ys, params), statsmodels_filter(ys, params)
+    np.testing.assert_allclose(ours.means, ref.filtered_state.T, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(ours.covs, ref.filtered_state_cov.transpose(2, 0, 1), rtol=1e-8, atol=1e-9)
+    assert ours.loglik == pytest.approx(ref.llf_obs.sum(), rel=1e-10)
+
+
 def test_smoother_equals_statsmodels():
     params = random_params(3, 2, seed=5)
     _, ys = simulate(params, 50, np.random.default_rng(3))
@@ -89,6 +104,31 @@ def test_em_increases_likelihood_and_approaches_the_truth():
     # the transition's spectrum is identifiable (A is only up to a change of basis)
     np.testing.assert_allclose(np.sort(np.abs(np.linalg.eigvals(fitted.A))),
                                np.sort(np.abs(np.linalg.eigvals(true.A))), atol=0.15)
+
+
+@pytest.mark.parametrize("fixed", [("C",), ("A",), ("A", "C")])
+def test_em_m_step_with_fixed_matrices(fixed):
+    """With C (A) held at a value that is not its ML estimate, R (Q) is still the expected residual covariance
+    1/T Σ E[(y_t - C x_t)(y_t - C x_t)ᵀ] = 1/T Σ (y_t - C m_t)(y_t - C m_t)ᵀ + C P_t Cᵀ under the smoother; and
+    the likelihood never decreases."""
+    true = random_params(2, 3, seed=8)
+    _, ys = simulate(true, 200, np.random.default_rng(9))
+    start = replace(initial_params([ys], 2), A=true.A * 0.8, C=true.C + 0.3)
+    after, history = em(ys, start, iterations=1, fixed=fixed)
+    s = rts_smoother(kalman_filter(ys, start), start)
+    C, A = after.C, after.A  # the fixed ones, or the new ML ones
+    res = ys - s.means @ C.T
+    R = (res.T @ res + np.einsum("ij,tjk,lk->il", C, s.covs, C)) / len(ys)
+    w = s.means[1:] - s.means[:-1] @ A.T  # E[x_t - A x_{t-1}] and its covariance from the smoother
+    cov_w = s.covs[1:] - np.einsum("tij,kj->tik", s.cross_covs, A) - np.einsum("ij,tkj->tik", A, s.cross_covs) + \
+        np.einsum("ij,tjk,lk->til", A, s.covs[:-1], A)
+    Q = (w.T @ w + cov_w.sum(0)) / (len(ys) - 1)
+    np.testing.assert_allclose(after.R, R, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(after.Q, Q, rtol=1e-6, atol=1e-8)
+    for name in fixed:
+        np.testing.assert_array_equal(getattr(after, name), getattr(start, name))
+    _, longer = em(ys, start, iterations=30, fixed=fixed)
+    assert all(b >= a - 1e-6 for a, b in zip(longer, longer[1:]))
 
 
 def test_forecast_matches_propagation_and_grows_uncertain():

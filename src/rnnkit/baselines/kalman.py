@@ -6,7 +6,8 @@ Rauch, Tung & Striebel 1965; Shumway & Stoffer 1982 and Ghahramani & Hinton 1996
 
 Pure functions over an :class:`LDSParams` (filterpy's ``predict`` / ``update`` halves, without hidden state):
 ``kalman_filter``, ``rts_smoother``, ``log_likelihood``, ``em``, ``simulate``, ``forecast``. Observations are
-(T, p) arrays; a row with NaN is missing (the update is skipped).
+(T, p) arrays; NaN entries are missing: the update uses a row's observed entries (the rows and columns of C and R
+that remain), as statsmodels does, and skips a row with none.
 """
 
 from __future__ import annotations
@@ -70,17 +71,18 @@ def kalman_filter(ys, params: LDSParams) -> FilterResult:
         if t > 0:  # predict
             m, P = A @ m, A @ P @ A.T + Q
         pred_means[t], pred_covs[t] = m, P
-        y = ys[t]
-        if not np.isnan(y).any():  # update
-            S = C @ P @ C.T + R  # innovation covariance
-            e = y - C @ m  # innovation
+        seen = ~np.isnan(ys[t])
+        if seen.any():  # update with the observed entries y_o = C_o x + v_o, v_o ~ N(0, R_oo)
+            y, C_o, R_o = ys[t, seen], C[seen], R[np.ix_(seen, seen)]
+            S = C_o @ P @ C_o.T + R_o  # innovation covariance
+            e = y - C_o @ m  # innovation
             L = np.linalg.cholesky(S)
             z = np.linalg.solve(L, e)
             loglik -= 0.5 * (len(y) * _LOG_2PI + 2 * np.log(np.diag(L)).sum() + z @ z)
-            K = np.linalg.solve(S, C @ P).T  # Kalman gain P Cᵀ S⁻¹
+            K = np.linalg.solve(S, C_o @ P).T  # Kalman gain P C_oᵀ S⁻¹
             m = m + K @ e
-            I_KC = np.eye(k) - K @ C
-            P = I_KC @ P @ I_KC.T + K @ R @ K.T  # Joseph form: stays symmetric positive definite
+            I_KC = np.eye(k) - K @ C_o
+            P = I_KC @ P @ I_KC.T + K @ R_o @ K.T  # Joseph form: stays symmetric positive definite
         means[t], covs[t] = m, P
     return FilterResult(means, covs, pred_means, pred_covs, float(loglik))
 
@@ -185,12 +187,14 @@ def em(ys_list, params: LDSParams, iterations: int = 50, tol: float = 1e-6,
             break
         # M-step
         new = {}
+        # R = 1/T Σ E[(y_t - C x_t)(y_t - C x_t)ᵀ] at the C in use (the new one, or a fixed one); with the ML C
+        # the last two terms cancel to the familiar (S_yy - C S_yxᵀ) / T. Q likewise for x_t - A x_{t-1}.
         new["C"] = S_yx @ np.linalg.inv(S_xx)
         C = params.C if "C" in fixed else new["C"]
-        new["R"] = (S_yy - C @ S_yx.T) / n_obs
+        new["R"] = (S_yy - S_yx @ C.T - C @ S_yx.T + C @ S_xx @ C.T) / n_obs
         new["A"] = S_x1x0 @ np.linalg.inv(S_xx_first)
         A = params.A if "A" in fixed else new["A"]
-        new["Q"] = (S_xx_last - A @ S_x1x0.T) / n_trans
+        new["Q"] = (S_xx_last - S_x1x0 @ A.T - A @ S_x1x0.T + A @ S_xx_first @ A.T) / n_trans
         mu0 = np.mean(starts, 0)
         new["mu0"] = mu0
         new["P0"] = np.mean([P + np.outer(m - mu0, m - mu0) for m, P in zip(starts, start_covs)], 0)
