@@ -1,6 +1,8 @@
 """Each cell's step equals a direct transcription of its equations from the lecture notes, written
 with the notes' weight names (``cell.note_weights()``), on random inputs and states."""
 
+import math
+
 import pytest
 import torch
 from torch import sigmoid as sigm
@@ -191,6 +193,27 @@ def test_leaky_seed003(learn):
     x, s = torch.randn(B, D).double(), torch.randn(B, H).double()
     expected = (1 - 1 / tau) * s + (1 / tau) * tanh(w["b"] + mv(w["W"], s) + mv(w["U"], x))
     close(cell(x, s)[1], expected)
+
+
+@pytest.mark.parametrize("tau", [[1.1, 3.3, 7.7, 1.0, 2.2, 9.9], (1.3, 40.0), 3.3])
+def test_leaky_float64_cell_holds_tau_exactly(tau):
+    """Built in float64, τ is exactly the given values (a list, a geometric range, one number), learned or not."""
+    H6 = 6
+    exact = {list: lambda: torch.tensor(tau, dtype=torch.float64), float: lambda: torch.full((H6,), tau,
+             dtype=torch.float64), tuple: lambda: torch.logspace(math.log10(tau[0]), math.log10(tau[1]), H6,
+                                                                dtype=torch.float64)}[type(tau)]()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        fixed, learned = LeakyCell(D, H6, tau=tau), LeakyCell(D, H6, tau=tau, learn_tau=True)
+    finally:
+        torch.set_default_dtype(previous)
+    assert fixed.tau.dtype == torch.float64
+    torch.testing.assert_close(fixed.time_constants, exact, rtol=0, atol=0)
+    excess_above_floor = exact - 1 > 1e-4  # τ = 1 is learned from just above it
+    torch.testing.assert_close(learned.time_constants.detach()[excess_above_floor], exact[excess_above_floor],
+                               rtol=1e-14, atol=1e-14)
+    assert LeakyCell(D, H6, tau=tau).tau.dtype == torch.float32  # and a default cell is float32
 
 
 def test_leaky_tau_one_is_plain_rnn():

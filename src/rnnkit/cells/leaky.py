@@ -27,6 +27,9 @@ class LeakyCell(Cell):
             the units (multiple timescales); or a list / tensor of H values.
         learn_tau: learn τ by gradient descent, parametrised as τ = 1 + softplus(ρ) so that τ ≥ 1
             always holds.
+
+    τ is computed in float64 and stored in the cell's dtype: a cell built in float64
+    (``torch.set_default_dtype(torch.float64)``) holds τ exactly as given.
         nonlinearity: σ (``"tanh"`` default, ``"sigmoid"``, ``"relu"``).
 
     Parameters: ``weight_ih`` = U (H, D), ``weight_hh`` = W (H, H), ``bias_ih`` = b; ``tau_raw`` = ρ
@@ -43,26 +46,29 @@ class LeakyCell(Cell):
         self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
         self.bias_ih = nn.Parameter(torch.empty(hidden_size)) if bias else None
         uniform_init_(self, hidden_size)
-        tau = self._tau_vector(tau, hidden_size)
+        tau = self._tau_vector(tau, hidden_size)  # float64, exactly as given
+        dtype = self.weight_hh.dtype  # the cell's own dtype (torch's default when it is built)
         self.learn_tau = learn_tau
         if learn_tau:
-            # inverse of τ = 1 + softplus(ρ); τ = 1 exactly is the limit ρ → -inf, so start just above it
+            # inverse of τ = 1 + softplus(ρ), computed in float64; τ = 1 exactly is the limit ρ → -inf, so start
+            # just above it
             excess = (tau - 1).clamp_min(1e-4)
-            self.tau_raw = nn.Parameter(excess + torch.log(-torch.expm1(-excess)))
+            self.tau_raw = nn.Parameter((excess + torch.log(-torch.expm1(-excess))).to(dtype))
         else:
-            self.register_buffer("tau", tau)
+            self.register_buffer("tau", tau.to(dtype))
 
     @staticmethod
     def _tau_vector(tau, hidden_size: int) -> Tensor:
+        """τ as an (H,) float64 tensor from a number, a (min, max) range or H values, checked."""
         if isinstance(tau, (int, float)):
-            values = torch.full((hidden_size,), float(tau))
+            values = torch.full((hidden_size,), float(tau), dtype=torch.float64)
         elif isinstance(tau, tuple) and len(tau) == 2:
             lo, hi = map(float, tau)
             if not 1 <= lo <= hi:
                 raise ValueError(f"tau range must satisfy 1 <= tau_min <= tau_max; got {tau}")
-            values = torch.logspace(math.log10(lo), math.log10(hi), hidden_size)
+            values = torch.logspace(math.log10(lo), math.log10(hi), hidden_size, dtype=torch.float64)
         else:
-            values = torch.as_tensor(tau, dtype=torch.float32).flatten()
+            values = torch.as_tensor(tau, dtype=torch.float64).flatten()
             if values.numel() != hidden_size:
                 raise ValueError(f"tau must be a float, (tau_min, tau_max) or {hidden_size} values; "
                                  f"got {values.numel()} values")
