@@ -13,6 +13,16 @@ def test_demo_learns_better_than_naive(capsys):
     assert rmse < 0.5 * naive
 
 
+def test_demo_trains_through_the_engine(capsys, monkeypatch):
+    from rnnkit.training import Trainer
+
+    fits = []
+    real = Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda self: fits.append(self.cfg.steps) or real(self))
+    assert main(["-q", "demo", "--iterations", "7", "--hidden-size", "4", "--lr", "0.05"]) == 0
+    assert fits == [7]
+
+
 def test_demo_any_cell(capsys):
     assert main(["demo", "--cell", "mut2", "--iterations", "5", "--hidden-size", "4"]) == 0
 

@@ -61,6 +61,17 @@ def per_step_factor(norms: Tensor) -> float:
     return math.exp((n[-1].log() - n[0].log()).item() / (len(n) - 1))
 
 
+def flow_summary(norms_by_distance, matrix, seed: int = 0) -> dict:
+    """What the notes read off a model's gradient flow: the norms ‖∂L/∂h‖ by distance, their per-step factor,
+    the eigenvalues and spectral radius of the recurrent matrix, and ‖W^t h_0‖ over as many steps (any model:
+    torch or the NumPy reference, the norms and matrix as tensors or arrays)."""
+    norms = torch.as_tensor(norms_by_distance, dtype=torch.float64)
+    W = torch.as_tensor(matrix, dtype=torch.float64)
+    eigenvalues = torch.linalg.eigvals(W)
+    return {"gradient_norms": norms, "factor": per_step_factor(norms), "eigenvalues": eigenvalues,
+            "spectral_radius": float(eigenvalues.abs().max()), "power_norms": power_norms(W, len(norms) - 1, seed)}
+
+
 @dataclass
 class BPTTReport:
     """What :func:`explain_bptt` measured: per model, gradient norms by distance and the per-step factor."""

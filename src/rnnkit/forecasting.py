@@ -87,9 +87,11 @@ def _train_quietly(config, task, run_dir: Path, name: str) -> dict:
 
 
 def train_recurrent_forecaster(history: np.ndarray, cell: str, horizon: int = 1, steps: int = 600, hidden: int = 32,
-                               seed: int = 0, run_root=None):
+                               seed: int = 0, run_root=None, lr: float = 0.005, clip_norm: float = 5.0,
+                               progress: bool = False):
     """Train a one-layer :class:`~rnnkit.models.Forecaster` over ``cell`` on ``history`` with the training engine
-    (truncated BPTT over the series, early-stopping weights from the last part as validation).
+    (truncated BPTT over the series, early-stopping weights from the last part as validation); ``progress``
+    shows the engine's progress bar and evaluations instead of one summary line.
     Returns (model in eval mode, scaler dict {"mean", "std"})."""
     from .config import build_config
     from .tasks import ForecastTask
@@ -103,11 +105,16 @@ def train_recurrent_forecaster(history: np.ndarray, cell: str, horizon: int = 1,
                  "data.val_fraction": f"{val_fraction:.4f}", "model.hidden_size": str(hidden),
                  "model.num_layers": "1", "model.dropout": "0", "train.steps": str(steps),
                  "train.eval_every": "25", "train.checkpoint_every": "100000", "train.log_every": "50",
-                 "train.lr": "0.005", "train.seed": str(seed)}
+                 "train.lr": repr(lr), "train.clip_norm": repr(clip_norm), "train.seed": str(seed)}
     config = build_config(None, overrides)
     task = ForecastTask(config, series=history)
     run_dir = Path(run_root or tempfile.mkdtemp(prefix="rnnkit-forecast-")) / cell
-    _train_quietly(config, task, run_dir, cell)
+    if progress:
+        from .training import Trainer
+
+        Trainer(config, task, run_dir, progress=True).fit()
+    else:
+        _train_quietly(config, task, run_dir, cell)
     model = task.build_model()
     load_weights(model, run_dir / "model.safetensors")
     return model.eval(), task.scaler

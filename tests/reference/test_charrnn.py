@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data import default_text, read_text
@@ -66,4 +67,9 @@ def test_cli_char_rnn(tmp_path, capsys):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
     report = json.loads((tmp_path / "out" / "diagnostics.json").read_text())
     assert len(report["before"]["gradient_norms"]) == 50 and report["after"]["spectral_radius"] > 0
+    from rnnkit.diagnostics import per_step_factor  # the same measurement as rnnkit explain bptt
+
+    norms = report["before"]["gradient_norms"]
+    assert report["before"]["factor"] == pytest.approx(per_step_factor(torch.tensor(norms)))
+    assert norms[0] == pytest.approx(16 ** 0.5, rel=1e-6)  # distance 0: ∂(Σ h_T)/∂h_T = ones(H)
     assert main(["reference", "char-rnn", "--data", str(tmp_path / "nope.txt")]) == 2

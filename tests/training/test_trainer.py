@@ -268,3 +268,19 @@ def test_cosine_anneals_to_zero_when_the_time_budget_ends(tmp_path):
     assert lrs[0] > 0.009 and lrs[-1] < 0.001 and trainer.elapsed >= 0.6
     resumed = Trainer(cfg, SineStreamTask(cfg), tmp_path, resume=True, progress=False)
     assert resumed.elapsed == pytest.approx(trainer.elapsed)  # the budget's clock survives a resumption
+
+
+def test_each_process_draws_its_own_dropout_stream(tmp_path, monkeypatch):
+    """Data-parallel processes seed dropout by rank (rank 0's stream is the single-process one), so the rows of
+    different processes never share a mask; each process's stream is saved in the checkpoint under its rank."""
+    draws = []
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        cfg = config(model__dropout=0.5)
+        Trainer(cfg, SineStreamTask(cfg), tmp_path / f"r{rank}", progress=False)
+        draws.append(torch.rand(8))
+    monkeypatch.delenv("RANK")
+    assert not torch.equal(draws[0], draws[1])
+    cfg = config(model__dropout=0.5)
+    Trainer(cfg, SineStreamTask(cfg), tmp_path / "single", progress=False)
+    assert torch.equal(torch.rand(8), draws[0])

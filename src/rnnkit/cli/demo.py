@@ -7,6 +7,8 @@ import logging
 import math
 import time
 
+import numpy as np
+
 log = logging.getLogger("rnnkit.demo")
 
 
@@ -33,44 +35,33 @@ def make_signal(length: int, seed: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fit the cell with the training engine (``rnnkit.forecasting.train_recurrent_forecaster``) on the first
+    3000 points, then score one-step predictions of the last 1000 against the last-value baseline."""
+    import tempfile
+
     import torch
-    from torch import nn
 
-    from ..layers.sequence import RNN
+    from ..forecasting import train_recurrent_forecaster
 
-    if args.hidden_size < 1 or args.iterations < 1 or args.lr <= 0:
-        raise ValueError("--hidden-size and --iterations must be >= 1 and --lr > 0")
-    torch.manual_seed(args.seed)
-    signal = make_signal(4000, args.seed)
+    if args.hidden_size < 1 or args.iterations < 1 or not 0 < args.lr <= 1000:
+        raise ValueError("--hidden-size and --iterations must be >= 1 and --lr in (0, 1000]")
+    signal = make_signal(4000, args.seed).double().numpy()
     split = 3000
-    windows = signal[:split].unfold(0, 51, 10)  # (N, 51): 50 inputs, next-step targets
-    x_train, y_train = windows[:, :-1, None], windows[:, 1:, None]
-    x_test, y_test = signal[split - 1:-1].view(1, -1, 1), signal[split:].view(1, -1, 1)
-
-    extra = {"output_size": args.hidden_size} if args.cell == "jordan" else {}
-    rnn = RNN(1, args.hidden_size, cell=args.cell, **extra)
-    head = nn.Linear(rnn.output_size, 1)
-    model = nn.ModuleDict({"rnn": rnn, "head": head})
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-
-    def predict(x):
-        return head(rnn(x)[0])
-
     log.info("fitting a %s (hidden %d) to predict the next value of a noisy two-sine signal", args.cell,
              args.hidden_size)
     start = time.perf_counter()
-    for it in range(1, args.iterations + 1):
-        idx = torch.randint(0, len(x_train), (32,))
-        loss = nn.functional.mse_loss(predict(x_train[idx]), y_train[idx])
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if it == 1 or it % max(1, args.iterations // 10) == 0:
-            log.info("iteration %4d  train MSE %.5f", it, loss.item())
-    with torch.no_grad():
-        rmse = (predict(x_test) - y_test).pow(2).mean().sqrt().item()
-    naive = (x_test - y_test).pow(2).mean().sqrt().item()
+    with tempfile.TemporaryDirectory(prefix="rnnkit-demo-") as runs:
+        model, scaler = train_recurrent_forecaster(signal[:split], args.cell, 1, steps=args.iterations,
+                                                   hidden=args.hidden_size, seed=args.seed, run_root=runs,
+                                                   lr=args.lr, clip_norm=1.0,
+                                                   progress=not getattr(args, "quiet", False))
+    scaled = torch.from_numpy((signal - scaler["mean"]) / scaler["std"]).float()
+    with torch.no_grad():  # one step ahead over the held-out part, from a zero state
+        predicted = model(scaled[split - 1:-1].view(1, -1, 1)).prediction.view(-1).double().numpy()
+    predicted = predicted * scaler["std"] + scaler["mean"]
+    actual = signal[split:]
+    rmse = float(np.sqrt(np.mean((predicted - actual) ** 2)))
+    naive = float(np.sqrt(np.mean((signal[split - 1:-1] - actual) ** 2)))
     print(f"held-out one-step RMSE: {args.cell} {rmse:.4f} vs last-value baseline {naive:.4f} "
           f"({time.perf_counter() - start:.1f} s)")
     return 0

@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
           f"{before['spectral_radius']:.2f} -> {after['spectral_radius']:.2f}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = {"losses": result.losses, "before": _jsonable(before), "after": _jsonable(after),
-            "samples": result.samples}
+    data = {"losses": result.losses, "before": before, "after": after, "samples": result.samples}
     write_json_atomic(out / "diagnostics.json", data)
     print(f"wrote {out / 'diagnostics.json'}")
     for path in _plots(out, result, before, after):
@@ -65,34 +64,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _diagnose(model, ids) -> dict:
-    """Gradient flow, spectrum and ‖W^t h_0‖ of a NumPy model on a probe text."""
-    import numpy as np
-
+    """Gradient flow of a NumPy model on a probe text, summarised by ``rnnkit.diagnostics`` (index = distance),
+    as plain lists for JSON."""
+    from ..diagnostics import flow_summary
     from ..reference import recurrent_matrix, state_gradient_norms
 
-    norms = state_gradient_norms(model, ids)
-    W = recurrent_matrix(model)
-    eig = np.linalg.eigvals(W)
-    h = np.random.default_rng(0).standard_normal(W.shape[0])
-    powers = [1.0]
-    h /= np.linalg.norm(h)
-    for _ in range(len(ids)):
-        h = W @ h
-        powers.append(float(np.linalg.norm(h)))
-    factor = float(np.exp(np.log(norms[0] / norms[-1]) / (len(norms) - 1)))
-    return {"gradient_norms": norms, "factor": factor, "eigenvalues": eig,
-            "spectral_radius": float(np.abs(eig).max()), "power_norms": np.array(powers)}
-
-
-def _jsonable(d: dict) -> dict:
-    import numpy as np
-
-    def conv(v):
-        if isinstance(v, np.ndarray) and np.iscomplexobj(v):
-            return [[float(z.real), float(z.imag)] for z in v]
-        return v.tolist() if isinstance(v, np.ndarray) else v
-
-    return {k: conv(v) for k, v in d.items()}
+    summary = flow_summary(state_gradient_norms(model, ids)[::-1].copy(), recurrent_matrix(model))
+    summary["eigenvalues"] = [[z.real, z.imag] for z in summary["eigenvalues"].tolist()]
+    return {k: v.tolist() if hasattr(v, "tolist") else v for k, v in summary.items()}
 
 
 def _plots(out: Path, result, before, after) -> list[Path]:
@@ -112,8 +91,8 @@ def _plots(out: Path, result, before, after) -> list[Path]:
     fig.savefig(paths[0], dpi=120)
     plt.close(fig)
     stages = {"at initialisation": before, "after training": after}
-    plot_gradient_flow({k: d["gradient_norms"][::-1] for k, d in stages.items()}, paths[1])
-    plot_eigenvalues({f"{k} (ρ = {d['spectral_radius']:.2f})": d["eigenvalues"] for k, d in stages.items()},
-                     paths[2], title="Eigenvalues of the recurrent matrix")
+    plot_gradient_flow({k: d["gradient_norms"] for k, d in stages.items()}, paths[1])
+    plot_eigenvalues({f"{k} (ρ = {d['spectral_radius']:.2f})": [complex(*z) for z in d["eigenvalues"]]
+                      for k, d in stages.items()}, paths[2], title="Eigenvalues of the recurrent matrix")
     plot_power_norms({k: d["power_norms"] for k, d in stages.items()}, paths[3])
     return paths
