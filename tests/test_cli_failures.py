@@ -77,6 +77,22 @@ def test_forecast_twice_in_the_same_place(tmp_path, capsys):
     assert main(args) == 0  # the comparison's own training runs are replaced, not "resumed"
 
 
+@pytest.mark.parametrize("code,advice", [(errno.EACCES, "permission denied; choose a directory you can write to"),
+                                         (errno.EROFS, "the file system is read-only")])
+def test_an_unwritable_run_directory_is_one_line(tmp_path, capsys, monkeypatch, code, advice):
+    from rnnkit.training import trainer
+
+    def refuse(path, obj):
+        raise OSError(code, "refused", str(path))
+
+    monkeypatch.setattr(trainer, "write_json_atomic", refuse)
+    assert main(["-q", "train", "--run-dir", str(tmp_path / "run"), "--data.max_chars", "5000", "--train.steps",
+                 "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"rnnkit: error: {tmp_path / 'run' / 'config.json'}: {advice} (--run-dir, --out)" or (
+        advice in err and "config.json" in err and len(err.splitlines()) == 1)
+
+
 def test_disk_full_mid_checkpoint_keeps_the_earlier_checkpoints(tmp_path, capsys, monkeypatch):
     from rnnkit.training import checkpoint
 

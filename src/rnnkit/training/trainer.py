@@ -300,7 +300,14 @@ class Trainer:
 
     # ---- evaluation, logging, checkpoints ------------------------------------------------------
     def _evaluate_and_track(self) -> bool:
-        """Evaluate, keep the best weights, log; returns True when early stopping says stop."""
+        """Evaluate, keep the best weights, log; returns True when early stopping says stop. The evaluation and
+        its sample draw from a fork of the random-number streams, so training continues on the same stream
+        whether or when it evaluates (a run stopped and resumed equals one run)."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            return self._evaluate_and_track_forked()
+
+    def _evaluate_and_track_forked(self) -> bool:
         metrics = self.evaluate()
         self._log({"step": self.step, "split": "val", **metrics})
         improved = metrics["loss"] < self.best
