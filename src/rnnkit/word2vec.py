@@ -6,7 +6,11 @@
     P_n(w) ∝ count(w)^0.75;  a word is kept with probability min(1, √(t / f(w)) + t / f(w)) (word2vec.c)
 
 Each epoch draws a window size in [1, window] per position (nearer words count more often), builds all pairs at
-once with NumPy and trains on batches with SGD whose rate decays linearly (word2vec.c's schedule).
+once with NumPy and trains on batches with SGD whose rate decays linearly (word2vec.c's schedule). A batch sums
+the per-pair gradients, as word2vec.c's per-pair updates do, but caps each word's row at 16 pairs' worth: a
+frequent word (or noise word, drawn ∝ count^0.75) occurs tens or hundreds of times in a batch, and the summed
+gradient, all computed at one point, would move it that many steps at once and diverge (it did at the default
+rate on a small vocabulary). CBOW gives every context word the full error of the mean, as word2vec.c does.
 ``Embeddings`` holds the input vectors with the vocabulary: nearest neighbours, analogies (3CosAdd), save/load
 (safetensors + JSON).
 """
@@ -113,6 +117,18 @@ def _windows(ids: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarr
     return np.where(valid, ids[np.clip(idx, 0, n - 1)], -1)
 
 
+# At most this many per-pair steps' worth of movement for one word's row in one batch (see the module docstring)
+MAX_STEPS_PER_BATCH = 16.0
+
+
+def _cap_occurrences_(grad: torch.Tensor, ids: torch.Tensor) -> None:
+    """Scale each row of an embedding's summed gradient by min(1, 16 / n), n the row's occurrences in ``ids``: a
+    word seen up to 16 times in the batch takes the sum of its per-pair steps; a more frequent one their mean
+    times 16."""
+    counts = torch.bincount(ids.reshape(-1), minlength=grad.shape[0]).to(grad.dtype)
+    grad.mul_((MAX_STEPS_PER_BATCH / counts.clamp_min(MAX_STEPS_PER_BATCH)).unsqueeze(1))
+
+
 def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, negative: int = 5,
                    min_count: int = 5, sample: float = 1e-3, epochs: int = 5, mode: str = "skipgram",
                    batch_size: int = 1024, lr: float = 0.025, seed: int = 0) -> Embeddings:
@@ -159,10 +175,15 @@ def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, 
                 loss = model(model.inp(c), o, neg)
             else:  # CBOW: the mean of the context words' vectors predicts the centre
                 mask = (o >= 0).unsqueeze(-1).float()
-                mean = (model.inp(o.clamp(min=0)) * mask).sum(1) / mask.sum(1).clamp(min=1)
+                summed = (model.inp(o.clamp(min=0)) * mask).sum(1)
+                # the mean's value, the sum's gradient: every context word takes the full error (word2vec.c)
+                mean = (summed / mask.sum(1).clamp(min=1)).detach() + summed - summed.detach()
                 loss = model(mean, c, neg)
             opt.zero_grad()
-            (loss * len(c)).backward()  # per-example updates, as word2vec.c, not their mean
+            (loss * len(c)).backward()  # per-pair updates, as word2vec.c, not their mean ...
+            inputs, outputs = (c, o) if mode == "skipgram" else (o[o >= 0], c)
+            _cap_occurrences_(model.inp.weight.grad, inputs)  # ... but a bounded step for frequent words
+            _cap_occurrences_(model.out.weight.grad, torch.cat([outputs, neg.view(-1)]))
             opt.step()
             total += loss.item() * len(c)
         log.info("epoch %d: loss %.4f over %d examples", epoch + 1, total / len(centres), len(centres))
