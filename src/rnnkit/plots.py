@@ -31,7 +31,7 @@ def plot_training_curves(history: list[dict], path: Path) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
@@ -57,7 +57,7 @@ def _log_curves(curves: dict, path: Path, xlabel: str, ylabel: str, title: str) 
         ax.semilogy(range(len(values)), list(values), label=label)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_gradient_flow(curves: dict, path: Path) -> None:
@@ -76,7 +76,7 @@ def plot_eigenvalues(eigenvalues: dict, path: Path, title: str = "Eigenvalues of
         ax.scatter([complex(z).real for z in ev], [complex(z).imag for z in ev], s=8, label=label)
     ax.set(aspect="equal", xlabel="Re λ", ylabel="Im λ", title=title)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_power_norms(curves: dict, path: Path) -> None:
@@ -101,4 +101,4 @@ def plot_confusion(confusion, labels: list[str], path: Path, title: str = "Confu
         for j in range(n):
             ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if confusion[i, j] > top / 2 else "black")
-    _save(fig, path)
+    save_figure(fig, path)
