@@ -31,9 +31,9 @@ class ESN(nn.Module):
     ``fit(inputs, targets, washout, ridge)`` runs the reservoir over every sequence, drops each sequence's first
     ``washout`` states (the transient from the zero state) and solves the ridge readout from accumulated sums;
     ``ridge="gcv"`` picks λ by generalised cross-validation. ``state`` is then the reservoir state after the last
-    training sequence: pass it to ``predict`` / ``generate`` to continue a series where training ended. ``predict`` maps inputs to outputs (teacher-forced:
-    the true inputs); ``generate`` warms the reservoir up on true inputs and then runs closed-loop, each output
-    the next input.
+    training sequence: pass it to ``predict`` / ``generate`` to continue a series where training ended.
+    ``predict`` maps inputs to outputs (teacher-forced: the true inputs); ``generate`` warms the reservoir up on
+    true inputs and then runs closed-loop, each output the next input.
     """
 
     def __init__(self, reservoir: nn.Module, outputs: int, include_input: bool = False):

@@ -36,10 +36,10 @@ class RidgeReadout:
         X = torch.as_tensor(features).reshape(-1, np.shape(features)[-1]).double()
         Y = torch.as_tensor(targets).reshape(len(X), -1).double()
         if self.xx is None:
-            F, O = X.shape[1], Y.shape[1]
-            self.sum_x, self.sum_y = torch.zeros(F, dtype=torch.float64), torch.zeros(O, dtype=torch.float64)
-            self.xx, self.xy = torch.zeros(F, F, dtype=torch.float64), torch.zeros(F, O, dtype=torch.float64)
-            self.yy = torch.zeros(O, O, dtype=torch.float64)
+            F, K = X.shape[1], Y.shape[1]
+            self.sum_x, self.sum_y = torch.zeros(F, dtype=torch.float64), torch.zeros(K, dtype=torch.float64)
+            self.xx, self.xy = torch.zeros(F, F, dtype=torch.float64), torch.zeros(F, K, dtype=torch.float64)
+            self.yy = torch.zeros(K, K, dtype=torch.float64)
         elif X.shape[1] != self.xx.shape[0] or Y.shape[1] != self.xy.shape[1]:
             raise ValueError(f"RidgeReadout.add expected ({self.xx.shape[0]} features, {self.xy.shape[1]} targets); "
                              f"got ({X.shape[1]}, {Y.shape[1]})")
