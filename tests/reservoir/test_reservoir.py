@@ -224,3 +224,13 @@ def test_states_equal_reservoirpy_with_copied_weights():
                                                "bias": np.broadcast_to(dense(reservoir.bias).ravel(), (50,))})
     states, _ = ours(u)
     np.testing.assert_allclose(states[0].numpy(), reference, rtol=0, atol=1e-10)
+
+
+def test_float32_reservoir_follows_float64():
+    r64 = Reservoir(2, 120, spectral_radius=0.9, leak=0.4, seed=5)
+    r32 = Reservoir(2, 120, spectral_radius=0.9, leak=0.4, seed=5, dtype=torch.float32)
+    u = np.random.default_rng(0).normal(size=(3, 60, 2))
+    s64, _ = r64(u)
+    s32, _ = r32(u)
+    assert s32.dtype == torch.float32
+    torch.testing.assert_close(s32.double(), s64, rtol=1e-4, atol=1e-5)
