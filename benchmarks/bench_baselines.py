@@ -11,41 +11,67 @@ from bench_cells import timed
 from hmmlearn import hmm as hl
 from statsmodels.tsa.statespace.kalman_filter import KalmanFilter
 
-from rnnkit.baselines.hmm import GaussianHMM
+from rnnkit.baselines.hmm import CategoricalHMM, GaussianHMM
 from rnnkit.baselines.kalman import LDSParams, kalman_filter, simulate
 
 
+def _categorical(K, M, rng):
+    start = rng.dirichlet(np.ones(K))
+    trans = rng.dirichlet(np.ones(K), size=K) * 0.5 + np.eye(K) * 0.5
+    return start, trans, rng.dirichlet(np.ones(M), size=K)
+
+
 def hmm_rows():
+    """CategoricalHMM K=8, M=20, 50 sequences x 400 steps (and K=64; and scoring 1,000 sequences), GaussianHMM
+    (diagonal) K=8, D=4 on the same layout: score, Viterbi, 20 Baum-Welch iterations."""
     rng = np.random.default_rng(0)
     rows = []
-    for K, T in ((3, 5_000), (10, 5_000), (10, 50_000)):
-        start = np.full(K, 1 / K)
-        trans = rng.dirichlet(np.ones(K) * 5, size=K) * 0.5 + np.eye(K) * 0.5
-        means = rng.normal(size=(K, 2)) * 3
-        variances = rng.uniform(0.5, 2, size=(K, 2))
-        ours = GaussianHMM(start, trans, means, variances)
-        X, _ = ours.sample(T, rng)
-        ref = hl.GaussianHMM(K, covariance_type="diag", init_params="", params="stmc", covars_prior=0)
-        ref.startprob_, ref.transmat_, ref.means_, ref.covars_ = start, trans, means, variances
-        t_ours, t_ref = timed(lambda: ours.score(X)), timed(lambda: ref.score(X))
-        diff = abs(ours.score(X) - ref.score(X))
-        rows.append((f"HMM forward (log-likelihood), K={K}, T={T:,}", t_ours, t_ref, f"|Δ loglik| = {diff:.1e}"))
-        _, p1 = ours.decode(X)
-        _, p2 = ref.decode(X, algorithm="viterbi")
-        t_ours = timed(lambda: ours.decode(X), 3)
-        t_ref = timed(lambda: ref.decode(X, algorithm="viterbi"), 3)
-        rows.append((f"HMM Viterbi, K={K}, T={T:,}", t_ours, t_ref, f"paths equal: {bool((p1 == p2).all())}"))
+    for K, n_seq in ((8, 50), (64, 50), (8, 1000)):
+        start, trans, emit = _categorical(K, 20, rng)
+        ours = CategoricalHMM(start, trans, emit)
+        lengths = [400] * n_seq
+        X, _ = ours.sample(sum(lengths), rng)
+        ref = hl.CategoricalHMM(n_components=K, init_params="", params="ste")
+        ref.startprob_, ref.transmat_, ref.emissionprob_ = start, trans, emit
+        label = f"categorical K={K}, M=20, {n_seq} x 400"
+        diff = abs(ours.score(X, lengths) - ref.score(X, lengths))
+        rows.append((f"HMM score, {label}", timed(lambda: ours.score(X, lengths)),
+                     timed(lambda: ref.score(X, lengths)), f"|Δ loglik| = {diff:.1e}"))
+        if n_seq > 50:
+            continue
+        rows.append((f"HMM posteriors, {label}", timed(lambda: ours.posteriors(X, lengths)),
+                     timed(lambda: ref.predict_proba(X, lengths)),
+                     f"max |Δ| = {np.abs(ours.posteriors(X, lengths) - ref.predict_proba(X, lengths)).max():.1e}"))
+        same = bool((ours.decode(X, lengths)[1] == ref.decode(X, lengths, algorithm="viterbi")[1]).all())
+        rows.append((f"HMM Viterbi, {label}", timed(lambda: ours.decode(X, lengths)),
+                     timed(lambda: ref.decode(X, lengths, algorithm="viterbi")), f"paths equal: {same}"))
 
         def em_ours():
-            GaussianHMM(start, trans, means, variances).fit(X, n_iter=5, tol=-np.inf)
+            return CategoricalHMM(start, trans, emit).fit(X, lengths, n_iter=20, tol=-np.inf)
 
         def em_ref():
-            m = hl.GaussianHMM(K, covariance_type="diag", init_params="", params="stmc", covars_prior=0, n_iter=5,
-                               tol=-np.inf)
-            m.startprob_, m.transmat_, m.means_, m.covars_ = start, trans, means, variances
-            m.fit(X)
+            m = hl.CategoricalHMM(n_components=K, init_params="", params="ste", n_iter=20, tol=-np.inf)
+            m.startprob_, m.transmat_, m.emissionprob_ = start, trans, emit
+            return m.fit(X, lengths)
 
-        rows.append((f"HMM Baum-Welch, 5 iterations, K={K}, T={T:,}", timed(em_ours, 3), timed(em_ref, 3), ""))
+        rows.append((f"HMM Baum-Welch 20 iterations, {label}", timed(em_ours, 3), timed(em_ref, 3), ""))
+    K, D = 8, 4
+    start, trans, _ = _categorical(K, 2, rng)
+    means, variances = rng.normal(size=(K, D)) * 3, rng.uniform(0.5, 2, size=(K, D))
+    lengths = [400] * 50
+    X, _ = GaussianHMM(start, trans, means, variances).sample(sum(lengths), rng)
+
+    def gauss_ours():
+        return GaussianHMM(start, trans, means, variances).fit(X, lengths, n_iter=20, tol=-np.inf)
+
+    def gauss_ref():
+        m = hl.GaussianHMM(K, covariance_type="diag", init_params="", params="stmc", covars_prior=0, n_iter=20,
+                           tol=-np.inf)
+        m.startprob_, m.transmat_, m.means_, m.covars_ = start, trans, means, variances
+        return m.fit(X, lengths)
+
+    rows.append((f"HMM Baum-Welch 20 iterations, Gaussian diagonal K={K}, D={D}, 50 x 400", timed(gauss_ours, 3),
+                 timed(gauss_ref, 3), ""))
     return rows
 
 

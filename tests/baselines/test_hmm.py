@@ -75,3 +75,38 @@ def test_bad_inputs_are_named():
         CategoricalHMM(START, TRANS, EMIT).score(np.array([[0], [7]]))
     with pytest.raises(ValueError, match="lengths must be positive and sum"):
         GaussianHMM(START, TRANS, MEANS, VARS).score(np.zeros((5, 2)), [2, 2])
+
+
+@pytest.mark.parametrize("kind", ["categorical", "gaussian"])
+def test_compiled_loops_equal_the_numpy_loops(kind):
+    """The numba kernels (when installed) against the NumPy recursions they replace, on random models with
+    structural zeros in the transition matrix and sequences of length 1."""
+    from rnnkit.baselines import _compiled
+
+    if not _compiled.AVAILABLE:
+        pytest.skip("numba is not installed: only the NumPy loops exist")
+    rng = np.random.default_rng(3)
+    K = 6
+    trans = rng.dirichlet(np.ones(K), size=K)
+    trans[0, 1] = trans[2, 3] = 0.0  # transitions that never happen
+    trans /= trans.sum(1, keepdims=True)
+    start = rng.dirichlet(np.ones(K))
+    model = (CategoricalHMM(start, trans, rng.dirichlet(np.ones(7), size=K)) if kind == "categorical" else
+             GaussianHMM(start, trans, rng.normal(size=(K, 3)) * 2, rng.uniform(0.5, 2, size=(K, 3))))
+    lengths = [1, 40, 1, 200, 7]
+    X, _ = model.sample(sum(lengths), rng)
+    results = {}
+    for compiled in (True, False):
+        model.compiled = compiled
+        copy = (CategoricalHMM(start, trans, model.emissionprob) if kind == "categorical" else
+                GaussianHMM(start, trans, model.means, model.variances))
+        copy.compiled = compiled
+        results[compiled] = (model.score_samples(X, lengths), model.posteriors(X, lengths), model.decode(X, lengths),
+                             copy.fit(X, lengths, n_iter=5), copy.transmat)
+    fast, slow = results[True], results[False]
+    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-12)
+    np.testing.assert_allclose(fast[1], slow[1], atol=1e-12)
+    assert fast[2][0] == pytest.approx(slow[2][0], rel=1e-12) and (fast[2][1] == slow[2][1]).all()
+    np.testing.assert_allclose(fast[3], slow[3], rtol=1e-10)
+    np.testing.assert_allclose(fast[4], slow[4], atol=1e-10)
+    assert fast[4][0, 1] == 0.0  # a structural zero stays zero

@@ -14,19 +14,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _compiled
 
-def _split(X: np.ndarray, lengths) -> list[np.ndarray]:
+
+def _offsets(n: int, lengths) -> np.ndarray:
+    """Start offsets of the sequences in a concatenated array of ``n`` samples, plus ``n`` at the end."""
     if lengths is None:
-        return [X]
+        return np.array([0, n], dtype=np.int64)
     lengths = np.asarray(lengths, int)
-    if (lengths < 1).any() or lengths.sum() != len(X):
-        raise ValueError(f"lengths must be positive and sum to the number of samples ({len(X)}); "
-                         f"got sum {lengths.sum()}")
-    return np.split(X, np.cumsum(lengths)[:-1])
+    if (lengths < 1).any() or lengths.sum() != n:
+        raise ValueError(f"lengths must be positive and sum to the number of samples ({n}); got sum {lengths.sum()}")
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
 class _HMM:
-    """Shared machinery. Subclasses define emission log-probabilities, their M-step and sampling."""
+    """Shared machinery. Subclasses define emission log-probabilities, their M-step and sampling.
+
+    Inference runs on all sequences at once (concatenated, with offsets): the emission probabilities are computed
+    in one vectorised call, and the recursions run in compiled loops (``rnnkit.baselines._compiled``, with numba)
+    or, without numba, in the NumPy loops below (``compiled=False`` forces those)."""
+
+    compiled = True
 
     def __init__(self, startprob, transmat):
         self.startprob = np.asarray(startprob, float)
@@ -42,91 +50,113 @@ class _HMM:
     def n_states(self) -> int:
         return len(self.startprob)
 
+    def _use_compiled(self) -> bool:
+        return self.compiled and _compiled.AVAILABLE
+
     # ---- inference --------------------------------------------------------------------------------
-    def _forward(self, X: np.ndarray):
+    def _forward(self, X: np.ndarray, offsets: np.ndarray):
         """Scaled forward pass (Rabiner 1989 §V.A): α̂_t = α_t / (c_1 ⋯ c_t) sums to 1 and
         log p(X) = Σ_t log c_t. Emission probabilities are divided by their per-step maximum first (added back
-        to the log-likelihood), so nothing under- or overflows however long the sequence."""
+        to the log-likelihood), so nothing under- or overflows however long the sequence. Returns α̂, c, the
+        scaled emissions b and the log-likelihood of every sequence."""
         log_b = self._emission_logprob(X)  # (T, K)
         shift = log_b.max(1)
         b = np.exp(log_b - shift[:, None])
         A = self.transmat
         T, K = b.shape
         alpha, c = np.empty((T, K)), np.empty(T)
-        a = self.startprob * b[0]
-        for t in range(T):
-            if t > 0:
-                a = (alpha[t - 1] @ A) * b[t]
-            c[t] = a.sum()
-            alpha[t] = a / c[t]
+        if self._use_compiled():
+            _compiled.hmm_forward(self.startprob, A, b, offsets, alpha, c)
+        else:
+            for lo, hi in zip(offsets[:-1], offsets[1:]):
+                a = self.startprob * b[lo]
+                for t in range(lo, hi):
+                    if t > lo:
+                        a = (alpha[t - 1] @ A) * b[t]
+                    c[t] = a.sum()
+                    alpha[t] = a / c[t]
         with np.errstate(divide="ignore"):
-            loglik = float(np.log(c).sum() + shift.sum())
-        return alpha, c, b, loglik
+            per_step = np.log(c) + shift
+        logliks = np.add.reduceat(per_step, offsets[:-1]) if len(per_step) else np.zeros(0)
+        return alpha, c, b, logliks
 
-    def _forward_backward(self, X: np.ndarray):
-        """Scaled α̂, β̂ (γ_t = α̂_t ⊙ β̂_t), the expected transition counts Σ_t ξ_t, and log p(X)."""
-        alpha, c, b, loglik = self._forward(X)
+    def _forward_backward(self, X: np.ndarray, offsets: np.ndarray):
+        """γ_t = α̂_t ⊙ β̂_t, the expected transition counts Σ_t ξ_t (summed over sequences), the log-likelihood
+        of every sequence."""
+        alpha, c, b, logliks = self._forward(X, offsets)
         A = self.transmat
         T, K = alpha.shape
         beta = np.empty((T, K))
-        beta[-1] = 1.0
-        for t in range(T - 2, -1, -1):
-            beta[t] = A @ (b[t + 1] * beta[t + 1]) / c[t + 1]
-        # Σ_t ξ_t(i, j) = Σ_t α̂_t(i) A_ij b_t+1(j) β̂_t+1(j) / c_t+1, as one product over t
-        xi_sum = A * (alpha[:-1].T @ (b[1:] * beta[1:] / c[1:, None])) if T > 1 else np.zeros((K, K))
-        return alpha * beta, xi_sum, loglik
+        if self._use_compiled():
+            xi = np.zeros((len(offsets) - 1, K, K))
+            _compiled.hmm_backward(A, b, c, offsets, beta, alpha, xi)
+            return alpha * beta, xi.sum(0), logliks
+        xi_sum = np.zeros((K, K))
+        for lo, hi in zip(offsets[:-1], offsets[1:]):
+            beta[hi - 1] = 1.0
+            for t in range(hi - 2, lo - 1, -1):
+                beta[t] = A @ (b[t + 1] * beta[t + 1]) / c[t + 1]
+            # Σ_t ξ_t(i, j) = Σ_t α̂_t(i) A_ij b_t+1(j) β̂_t+1(j) / c_t+1, as one product over t
+            if hi - lo > 1:
+                xi_sum += A * (alpha[lo:hi - 1].T @ (b[lo + 1:hi] * beta[lo + 1:hi] / c[lo + 1:hi, None]))
+        return alpha * beta, xi_sum, logliks
 
     def score(self, X, lengths=None) -> float:
         """log p(X) summed over the sequences."""
-        return sum(self._forward(x)[3] for x in _split(self._check(X), lengths))
+        X = self._check(X)
+        return float(self._forward(X, _offsets(len(X), lengths))[3].sum())
+
+    def score_samples(self, X, lengths=None) -> np.ndarray:
+        """log p(x) of every sequence, (n_sequences,)."""
+        X = self._check(X)
+        return self._forward(X, _offsets(len(X), lengths))[3]
 
     def posteriors(self, X, lengths=None) -> np.ndarray:
         """γ_t(k) = p(z_t = k | the whole sequence), (n_samples, K)."""
-        return np.concatenate([self._forward_backward(x)[0] for x in _split(self._check(X), lengths)])
+        X = self._check(X)
+        return self._forward_backward(X, _offsets(len(X), lengths))[0]
 
     def decode(self, X, lengths=None) -> tuple[float, np.ndarray]:
         """Viterbi: the most probable state path and its joint log-probability (summed over sequences)."""
-        total, paths = 0.0, []
-        log_A = np.log(self.transmat)
-        for x in _split(self._check(X), lengths):
-            log_b = self._emission_logprob(x)
-            T, K = log_b.shape
-            delta = np.log(self.startprob) + log_b[0]
-            back = np.zeros((T, K), int)
-            for t in range(1, T):
-                scores = delta[:, None] + log_A  # (from, to)
-                back[t] = scores.argmax(0)
-                delta = scores.max(0) + log_b[t]
-            path = np.zeros(T, int)
-            path[-1] = delta.argmax()
-            for t in range(T - 1, 0, -1):
-                path[t - 1] = back[t, path[t]]
-            total += float(delta.max())
-            paths.append(path)
-        return total, np.concatenate(paths)
+        X = self._check(X)
+        offsets = _offsets(len(X), lengths)
+        with np.errstate(divide="ignore"):
+            log_A, log_start = np.log(self.transmat), np.log(self.startprob)
+        log_b = self._emission_logprob(X)
+        paths = np.zeros(len(X), np.int64)
+        scores = np.zeros(len(offsets) - 1)
+        if self._use_compiled():
+            _compiled.hmm_viterbi(log_start, np.ascontiguousarray(log_A.T), log_b, offsets, paths, scores)
+            return float(scores.sum()), paths
+        for s, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
+            delta = log_start + log_b[lo]
+            back = np.zeros((hi - lo, self.n_states), int)
+            for t in range(lo + 1, hi):
+                candidates = delta[:, None] + log_A  # (from, to)
+                back[t - lo] = candidates.argmax(0)
+                delta = candidates.max(0) + log_b[t]
+            paths[hi - 1] = delta.argmax()
+            for t in range(hi - 1, lo, -1):
+                paths[t - 1] = back[t - lo, paths[t]]
+            scores[s] = delta.max()
+        return float(scores.sum()), paths
 
     # ---- learning ---------------------------------------------------------------------------------
     def fit(self, X, lengths=None, n_iter: int = 100, tol: float = 1e-4) -> list[float]:
         """Baum-Welch EM from the current parameters; returns the log-likelihood before each M-step (it never
         decreases). Stops when it improves by less than ``tol``."""
-        seqs = _split(self._check(X), lengths)
+        X = self._check(X)
+        offsets = _offsets(len(X), lengths)
         history = []
         for _ in range(n_iter):
-            start = np.zeros(self.n_states)
-            trans = np.zeros((self.n_states, self.n_states))
-            gammas, total = [], 0.0
-            for x in seqs:
-                gamma, xi_sum, ll = self._forward_backward(x)
-                total += ll
-                gammas.append(gamma)
-                start += gamma[0]
-                trans += xi_sum
-            history.append(total)
+            gamma, trans, logliks = self._forward_backward(X, offsets)
+            history.append(float(logliks.sum()))
             if len(history) > 1 and history[-1] - history[-2] < tol:
                 break
+            start = gamma[offsets[:-1]].sum(0)
             self.startprob = start / start.sum()
             self.transmat = trans / np.maximum(trans.sum(1, keepdims=True), 1e-300)
-            self._m_step(np.concatenate(seqs), np.concatenate(gammas))
+            self._m_step(X, gamma)
         return history
 
     def sample(self, n: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
