@@ -110,3 +110,23 @@ def test_compiled_loops_equal_the_numpy_loops(kind):
     np.testing.assert_allclose(fast[3], slow[3], rtol=1e-10)
     np.testing.assert_allclose(fast[4], slow[4], atol=1e-10)
     assert fast[4][0, 1] == 0.0  # a structural zero stays zero
+
+
+def test_full_covariance_gaussian_equals_hmmlearn():
+    rng = np.random.default_rng(0)
+    B = rng.normal(size=(K, 2, 2))
+    covs = B @ B.transpose(0, 2, 1) + 0.5 * np.eye(2)
+    ours = GaussianHMM(START, TRANS, MEANS, covs)
+    X, _ = ours.sample(sum(LENGTHS), rng)
+    ref = hl.GaussianHMM(K, covariance_type="full", init_params="", params="stmc", covars_prior=0, n_iter=10,
+                         tol=-np.inf)
+    ref.startprob_, ref.transmat_, ref.means_, ref.covars_ = START, TRANS, MEANS, covs
+    assert ours.score(X, LENGTHS) == pytest.approx(ref.score(X, LENGTHS), rel=1e-10)
+    np.testing.assert_allclose(ours.posteriors(X, LENGTHS), ref.predict_proba(X, LENGTHS), atol=1e-10)
+    assert (ours.decode(X, LENGTHS)[1] == ref.decode(X, LENGTHS, algorithm="viterbi")[1]).all()
+    history = ours.fit(X, LENGTHS, n_iter=10, tol=-np.inf)
+    ref.fit(X, LENGTHS)
+    assert history[-1] == pytest.approx(ref.monitor_.history[-1], rel=1e-8)
+    np.testing.assert_allclose(ours.variances, ref.covars_, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="symmetric positive definite"):
+        GaussianHMM(START, TRANS, MEANS, -covs)

@@ -201,17 +201,30 @@ class CategoricalHMM(_HMM):
 
 
 class GaussianHMM(_HMM):
-    """Real vectors with a diagonal-covariance Gaussian per state: ``means`` (K, D), ``variances`` (K, D)."""
+    """Real vectors with a Gaussian per state: ``means`` (K, D) and ``variances`` (K, D) (diagonal covariances), or
+    full covariance matrices (K, D, D) (``covariance_type`` follows from their shape). The M-step is maximum
+    likelihood; diagonal variances are floored at ``min_variance`` (hmmlearn's ``min_covar``), and a full
+    covariance whose smallest eigenvalue falls below it gets ``min_variance`` added to its diagonal."""
 
     def __init__(self, startprob, transmat, means, variances, min_variance: float = 1e-3):
         super().__init__(startprob, transmat)
         self.means = np.asarray(means, float)
         self.variances = np.asarray(variances, float)
         self.min_variance = min_variance
-        if self.means.shape != self.variances.shape or self.means.shape[0] != self.n_states:
-            raise ValueError(f"means and variances must both be ({self.n_states}, n_features)")
-        if (self.variances <= 0).any():
+        K, D = self.means.shape if self.means.ndim == 2 else (None, None)
+        self.covariance_type = "full" if self.variances.ndim == 3 else "diag"
+        expected = (K, D, D) if self.covariance_type == "full" else (K, D)
+        if K != self.n_states or self.variances.shape != expected:
+            raise ValueError(f"means must be ({self.n_states}, n_features) and variances ({self.n_states}, "
+                             "n_features) or full covariances (n_states, n_features, n_features); got "
+                             f"{self.means.shape} and {self.variances.shape}")
+        if self.covariance_type == "diag" and (self.variances <= 0).any():
             raise ValueError("variances must be positive")
+        if self.covariance_type == "full":
+            try:
+                np.linalg.cholesky(self.variances)
+            except np.linalg.LinAlgError:
+                raise ValueError("every full covariance must be symmetric positive definite") from None
 
     def _check(self, X) -> np.ndarray:
         X = np.asarray(X, float)
@@ -222,13 +235,30 @@ class GaussianHMM(_HMM):
 
     def _emission_logprob(self, X):
         diff = X[:, None, :] - self.means[None]  # (T, K, D)
-        return -0.5 * (np.log(2 * np.pi * self.variances)[None] + diff ** 2 / self.variances[None]).sum(-1)
+        if self.covariance_type == "diag":
+            return -0.5 * (np.log(2 * np.pi * self.variances)[None] + diff ** 2 / self.variances[None]).sum(-1)
+        # log N(x; μ_k, Σ_k) = -½ (D log 2π + log|Σ_k| + ‖L_k⁻¹ (x - μ_k)‖²),  Σ_k = L_k L_kᵀ
+        L = np.linalg.cholesky(self.variances)  # (K, D, D)
+        z = np.linalg.solve(L[None], diff[..., None])[..., 0]  # (T, K, D)
+        log_det = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(-1)
+        return -0.5 * (X.shape[1] * np.log(2 * np.pi) + log_det[None] + (z ** 2).sum(-1))
 
     def _m_step(self, X, gamma):
         weight = gamma.sum(0)[:, None]  # (K, 1)
         self.means = gamma.T @ X / weight
-        second = gamma.T @ (X ** 2) / weight
-        self.variances = np.maximum(second - self.means ** 2, self.min_variance)
+        if self.covariance_type == "diag":
+            second = gamma.T @ (X ** 2) / weight
+            self.variances = np.maximum(second - self.means ** 2, self.min_variance)
+            return
+        diff = X[:, None, :] - self.means[None]  # (T, K, D)
+        cov = np.einsum("tk,tki,tkj->kij", gamma, diff, diff) / weight[:, :, None]  # maximum likelihood (hmmlearn)
+        smallest = np.linalg.eigvalsh(cov)[:, 0]
+        cov[smallest < self.min_variance] += self.min_variance * np.eye(X.shape[1])  # a collapsing state only
+        self.variances = cov
 
     def _sample_emissions(self, states, rng):
+        if self.covariance_type == "full":
+            L = np.linalg.cholesky(self.variances)
+            noise = rng.standard_normal(self.means[states].shape)
+            return self.means[states] + np.einsum("tij,tj->ti", L[states], noise)
         return rng.normal(self.means[states], np.sqrt(self.variances[states]))
