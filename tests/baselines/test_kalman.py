@@ -144,3 +144,19 @@ def test_forecast_matches_propagation_and_grows_uncertain():
 def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match=r"LDSParams.Q must have shape \(2, 2\)"):
         LDSParams(A=np.eye(2), C=np.ones((1, 2)), Q=np.eye(3), R=np.eye(1), mu0=np.zeros(2), P0=np.eye(2))
+
+
+@pytest.mark.parametrize("k,p", [(1, 1), (4, 2), (16, 5)])  # written-out loops, and BLAS above 12 states
+def test_compiled_filter_equals_the_numpy_loop(k, p):
+    from rnnkit.baselines import _compiled
+
+    if not _compiled.AVAILABLE:
+        pytest.skip("numba is not installed: only the NumPy loop exists")
+    params = random_params(k, p, seed=k)
+    _, ys = simulate(params, 80, np.random.default_rng(k))
+    ys[np.random.default_rng(0).random(ys.shape) < 0.2] = np.nan  # partly and wholly missing rows
+    ys[0] = np.nan
+    fast, slow = kalman_filter(ys, params), kalman_filter(ys, params, compiled=False)
+    for name in ("means", "covs", "pred_means", "pred_covs"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-10, atol=1e-12, err_msg=name)
+    assert fast.loglik == pytest.approx(slow.loglik, rel=1e-12)

@@ -69,12 +69,13 @@ def hmm_backward(A, b, c, offsets, beta, alpha, xi_sums):
 
 
 @_njit
-def hmm_viterbi(log_start, log_A_T, log_b, offsets, paths, scores):
-    """The most probable state path of every sequence (log space), and its log-probability. ``log_A_T`` is the
-    transposed log transition matrix (to, from), so the inner loop over "from" reads contiguous memory."""
-    K = log_A_T.shape[0]
+def hmm_viterbi(log_start, log_A, log_b, offsets, paths, scores):
+    """The most probable state path of every sequence (log space), and its log-probability. The inner loop runs
+    over "to" states along a contiguous row of log A, with the running best kept per "to" state (a compare and a
+    select: vectorisable); ties keep the lowest "from" state, as NumPy's argmax."""
+    K = log_A.shape[0]
     delta = np.empty(K)
-    new = np.empty(K)
+    best = np.empty(K)
     longest = 0
     for s in range(len(offsets) - 1):
         longest = max(longest, offsets[s + 1] - offsets[s])
@@ -84,21 +85,221 @@ def hmm_viterbi(log_start, log_A_T, log_b, offsets, paths, scores):
         for k in range(K):
             delta[k] = log_start[k] + log_b[lo, k]
         for t in range(lo + 1, hi):
+            arg = back[t - lo]
             for j in range(K):
-                row = log_A_T[j]
-                best, arg = delta[0] + row[0], 0
-                for i in range(1, K):
-                    v = delta[i] + row[i]
-                    if v > best:
-                        best, arg = v, i
-                back[t - lo, j] = arg
-                new[j] = best + log_b[t, j]
-            delta[:] = new
-        arg = 0
+                best[j] = delta[0] + log_A[0, j]
+                arg[j] = 0
+            for i in range(1, K):
+                d = delta[i]
+                row = log_A[i]
+                for j in range(K):
+                    v = d + row[j]
+                    better = v > best[j]
+                    best[j] = v if better else best[j]
+                    arg[j] = i if better else arg[j]
+            for j in range(K):
+                delta[j] = best[j] + log_b[t, j]
+        arg0 = 0
         for k in range(1, K):
-            if delta[k] > delta[arg]:
-                arg = k
-        scores[s] = delta[arg]
-        paths[hi - 1] = arg
+            if delta[k] > delta[arg0]:
+                arg0 = k
+        scores[s] = delta[arg0]
+        paths[hi - 1] = arg0
         for t in range(hi - 1, lo, -1):
             paths[t - 1] = back[t - lo, paths[t]]
+
+
+@_njit
+def _cholesky_solve_lower(L, b):
+    """x with L x = b (L lower triangular)."""
+    n = len(b)
+    x = np.empty(n)
+    for i in range(n):
+        acc = b[i]
+        for j in range(i):
+            acc -= L[i, j] * x[j]
+        x[i] = acc / L[i, i]
+    return x
+
+
+@_njit
+def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs):
+    """The Kalman filter of ``rnnkit.baselines.kalman.kalman_filter`` (predict; update on the observed entries of
+    each row; Joseph form), every product written out and every buffer allocated once: for a few states, where
+    library calls would cost more than the arithmetic. Returns the log-likelihood."""
+    T, p = ys.shape
+    k = A.shape[0]
+    m, P = mu0.copy(), P0.copy()
+    AP, newP, IKC, tmp = np.empty((k, k)), np.empty((k, k)), np.empty((k, k)), np.empty((k, k))
+    newm = np.empty(k)
+    idx = np.empty(p, dtype=np.int64)
+    Co, CP, Kt = np.empty((p, k)), np.empty((p, k)), np.empty((p, k))
+    Ro, S, L, KR = np.empty((p, p)), np.empty((p, p)), np.empty((p, p)), np.empty((k, p))
+    e, z, w = np.empty(p), np.empty(p), np.empty(p)
+    loglik = 0.0
+    log_2pi = np.log(2 * np.pi)
+    for t in range(T):
+        if t > 0:  # predict: m = A m, P = A P Aᵀ + Q
+            for i in range(k):
+                acc = 0.0
+                for r in range(k):
+                    acc += A[i, r] * m[r]
+                newm[i] = acc
+            m[:] = newm
+            for i in range(k):
+                for j in range(k):
+                    acc = 0.0
+                    for r in range(k):
+                        acc += A[i, r] * P[r, j]
+                    AP[i, j] = acc
+            for i in range(k):
+                for j in range(k):
+                    acc = Q[i, j]
+                    for r in range(k):
+                        acc += AP[i, r] * A[j, r]
+                    newP[i, j] = acc
+            P[:] = newP
+        pred_means[t] = m
+        pred_covs[t] = P
+        q = 0
+        for a in range(p):
+            if not np.isnan(ys[t, a]):
+                idx[q] = a
+                q += 1
+        if q > 0:  # update on the observed entries
+            for a in range(q):
+                Co[a] = C[idx[a]]
+                for b in range(q):
+                    Ro[a, b] = R[idx[a], idx[b]]
+            for a in range(q):  # e = y - C_o m,  CP = C_o P
+                acc = ys[t, idx[a]]
+                for j in range(k):
+                    acc -= Co[a, j] * m[j]
+                    s_ = 0.0
+                    for r in range(k):
+                        s_ += Co[a, r] * P[r, j]
+                    CP[a, j] = s_
+                e[a] = acc
+            for a in range(q):  # S = C_o P C_oᵀ + R_o
+                for b in range(q):
+                    acc = Ro[a, b]
+                    for j in range(k):
+                        acc += CP[a, j] * Co[b, j]
+                    S[a, b] = acc
+            log_det = 0.0
+            for a in range(q):  # Cholesky S = L Lᵀ
+                for b in range(a + 1):
+                    acc = S[a, b]
+                    for c in range(b):
+                        acc -= L[a, c] * L[b, c]
+                    if a == b:
+                        if acc <= 0.0:
+                            raise ValueError("the innovation covariance is not positive definite")
+                        L[a, a] = np.sqrt(acc)
+                    else:
+                        L[a, b] = acc / L[b, b]
+                log_det += np.log(L[a, a])
+            zz = 0.0
+            for a in range(q):  # z = L⁻¹ e
+                acc = e[a]
+                for b in range(a):
+                    acc -= L[a, b] * z[b]
+                z[a] = acc / L[a, a]
+                zz += z[a] * z[a]
+            loglik -= 0.5 * (q * log_2pi + 2 * log_det + zz)
+            for j in range(k):  # Kᵀ = S⁻¹ C_o P, column by column: L w = CP[:, j], Lᵀ v = w
+                for a in range(q):
+                    acc = CP[a, j]
+                    for b in range(a):
+                        acc -= L[a, b] * w[b]
+                    w[a] = acc / L[a, a]
+                for a in range(q - 1, -1, -1):
+                    acc = w[a]
+                    for b in range(a + 1, q):
+                        acc -= L[b, a] * Kt[b, j]
+                    Kt[a, j] = acc / L[a, a]
+            for i in range(k):  # m += K e;  IKC = I - K C_o
+                acc = m[i]
+                for a in range(q):
+                    acc += Kt[a, i] * e[a]
+                newm[i] = acc
+                for j in range(k):
+                    acc = 1.0 if i == j else 0.0
+                    for a in range(q):
+                        acc -= Kt[a, i] * Co[a, j]
+                    IKC[i, j] = acc
+            m[:] = newm
+            for i in range(k):  # tmp = IKC P
+                for j in range(k):
+                    acc = 0.0
+                    for r in range(k):
+                        acc += IKC[i, r] * P[r, j]
+                    tmp[i, j] = acc
+            for i in range(k):  # KR = K R_o
+                for b in range(q):
+                    acc = 0.0
+                    for a in range(q):
+                        acc += Kt[a, i] * Ro[a, b]
+                    KR[i, b] = acc
+            for i in range(k):  # P = IKC P IKCᵀ + K R_o Kᵀ (Joseph form)
+                for j in range(k):
+                    acc = 0.0
+                    for r in range(k):
+                        acc += tmp[i, r] * IKC[j, r]
+                    for b in range(q):
+                        acc += KR[i, b] * Kt[b, j]
+                    newP[i, j] = acc
+            P[:] = newP
+        means[t] = m
+        covs[t] = P
+    return loglik
+
+
+@_njit
+def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs):
+    """The same filter with every product a BLAS call: faster than the written-out loops above 12 states (16
+    states: 37 ms against 49 for 5,000 steps; 10 states: 23 against 14)."""
+    T, p = ys.shape
+    k = A.shape[0]
+    m = mu0.copy()
+    P = P0.copy()
+    At = np.ascontiguousarray(A.T)
+    loglik = 0.0
+    log_2pi = np.log(2 * np.pi)
+    eye = np.eye(k)
+    for t in range(T):
+        if t > 0:
+            m = A @ m
+            P = A @ P @ At + Q
+        pred_means[t] = m
+        pred_covs[t] = P
+        idx = np.nonzero(~np.isnan(ys[t]))[0]
+        q = len(idx)
+        if q > 0:
+            if q == p:
+                Co, Ro, y = C, R, ys[t].copy()
+            else:
+                Co = np.ascontiguousarray(C[idx])
+                Ro = np.empty((q, q))
+                y = np.empty(q)
+                for a in range(q):
+                    y[a] = ys[t, idx[a]]
+                    for b in range(q):
+                        Ro[a, b] = R[idx[a], idx[b]]
+            CP = Co @ P
+            S = CP @ np.ascontiguousarray(Co.T) + Ro
+            e = y - Co @ m
+            L = np.linalg.cholesky(S)
+            z = _cholesky_solve_lower(L, e)
+            log_det = 0.0
+            for a in range(q):
+                log_det += np.log(L[a, a])
+            loglik -= 0.5 * (q * log_2pi + 2 * log_det + z @ z)
+            Kt = np.linalg.solve(S, CP)  # S⁻¹ C_o P = Kᵀ
+            K = np.ascontiguousarray(Kt.T)
+            m = m + K @ e
+            IKC = eye - K @ Co
+            P = IKC @ P @ np.ascontiguousarray(IKC.T) + K @ Ro @ Kt
+        means[t] = m
+        covs[t] = P
+    return loglik

@@ -126,7 +126,7 @@ class _HMM:
         paths = np.zeros(len(X), np.int64)
         scores = np.zeros(len(offsets) - 1)
         if self._use_compiled():
-            _compiled.hmm_viterbi(log_start, np.ascontiguousarray(log_A.T), log_b, offsets, paths, scores)
+            _compiled.hmm_viterbi(log_start, np.ascontiguousarray(log_A), log_b, offsets, paths, scores)
             return float(scores.sum()), paths
         for s, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
             delta = log_start + log_b[lo]
