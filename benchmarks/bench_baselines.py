@@ -12,7 +12,7 @@ from hmmlearn import hmm as hl
 from statsmodels.tsa.statespace.kalman_filter import KalmanFilter
 
 from rnnkit.baselines.hmm import CategoricalHMM, GaussianHMM
-from rnnkit.baselines.kalman import LDSParams, kalman_filter, simulate
+from rnnkit.baselines.kalman import LDSParams, kalman_filter, kalman_filter_many, rts_smoother, simulate
 
 
 def _categorical(K, M, rng):
@@ -112,7 +112,54 @@ def kalman_rows():
         diff = np.abs(ours.means - theirs.filtered_state.T).max()
         rows.append((f"Kalman filter, k={k}, p={p}, T={T:,}", timed(lambda: kalman_filter(ys, params)), timed(ref),
                      f"max |Δ mean| = {diff:.1e}, |Δ loglik| = {abs(ours.loglik - theirs.llf_obs.sum()):.1e}"))
+        if k == 4:
+            rows.append(smoother_row(params, ys))
+            rows.append(many_row(params, rng))
     return rows
+
+
+def _statsmodels(params, cls):
+    k, p = params.A.shape[0], params.C.shape[0]
+    kf = cls(k_endog=p, k_states=k, design=params.C, transition=params.A, selection=np.eye(k), state_cov=params.Q,
+             obs_cov=params.R)
+    kf.initialize_known(params.mu0, params.P0)
+    return kf
+
+
+def smoother_row(params, ys):
+    from statsmodels.tsa.statespace.kalman_smoother import KalmanSmoother
+
+    def ref():
+        ks = _statsmodels(params, KalmanSmoother)
+        ks.bind(ys.copy())
+        return ks.smooth()
+
+    def ours():
+        return rts_smoother(kalman_filter(ys, params), params)
+
+    diff = np.abs(ours().means - ref().smoothed_state.T).max()
+    k, p = params.A.shape[0], params.C.shape[0]
+    return (f"Kalman filter + RTS smoother, k={k}, p={p}, T={len(ys):,}", timed(ours), timed(ref),
+            f"max |Δ smoothed mean| = {diff:.1e}")
+
+
+def many_row(params, rng, n: int = 1000, T: int = 200):
+    series = [simulate(params, T, rng)[1] for _ in range(n)]
+
+    def ref():
+        out = []
+        for ys in series:
+            kf = _statsmodels(params, KalmanFilter)
+            kf.bind(ys.copy())
+            out.append(kf.filter().llf_obs.sum())
+        return out
+
+    ours = kalman_filter_many(series, params)
+    diff = max(abs(a.loglik - b) for a, b in zip(ours, ref()))
+    k, p = params.A.shape[0], params.C.shape[0]
+    t_ours = timed(lambda: kalman_filter_many(series, params), 3)
+    name = f"Kalman filter of {n:,} series x {T} steps, k={k}, p={p}"
+    return name, t_ours, timed(ref, 3), f"max |Δ loglik| = {diff:.1e}"
 
 
 def main() -> None:

@@ -160,3 +160,31 @@ def test_compiled_filter_equals_the_numpy_loop(k, p):
     for name in ("means", "covs", "pred_means", "pred_covs"):
         np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-10, atol=1e-12, err_msg=name)
     assert fast.loglik == pytest.approx(slow.loglik, rel=1e-12)
+
+
+@pytest.mark.parametrize("k,p", [(1, 1), (4, 2), (16, 5)])
+def test_compiled_smoother_equals_the_numpy_loop(k, p):
+    from rnnkit.baselines import _compiled
+
+    if not _compiled.AVAILABLE:
+        pytest.skip("numba is not installed: only the NumPy loop exists")
+    params = random_params(k, p, seed=k + 1)
+    _, ys = simulate(params, 60, np.random.default_rng(k))
+    filtered = kalman_filter(ys, params)
+    fast, slow = rts_smoother(filtered, params), rts_smoother(filtered, params, compiled=False)
+    for name in ("means", "covs", "cross_covs"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-9, atol=1e-11, err_msg=name)
+
+
+def test_many_series_at_once_equal_one_by_one():
+    from rnnkit.baselines.kalman import kalman_filter_many
+
+    params = random_params(3, 2, seed=11)
+    rng = np.random.default_rng(12)
+    series = [simulate(params, T, rng)[1] for T in (1, 40, 7, 120)]
+    series[2][3, 0] = np.nan
+    together = kalman_filter_many(series, params)
+    for ys, result in zip(series, together):
+        alone = kalman_filter(ys, params, compiled=False)
+        np.testing.assert_allclose(result.means, alone.means, rtol=1e-10, atol=1e-12)
+        assert result.loglik == pytest.approx(alone.loglik, rel=1e-12)

@@ -21,6 +21,14 @@ def _njit(fn):
     return numba.njit(cache=True, nogil=True)(fn) if AVAILABLE else fn
 
 
+def _njit_parallel(fn):
+    """Compiled with ``numba.prange`` loops spread over the cores."""
+    return numba.njit(cache=True, nogil=True, parallel=True)(fn) if AVAILABLE else fn
+
+
+prange = numba.prange if AVAILABLE else range
+
+
 @_njit
 def hmm_forward(start, A, b, offsets, alpha, c):
     """Scaled forward pass of every sequence [offsets[s], offsets[s + 1]) of b (T_total, K): alpha rows sum to 1,
@@ -303,3 +311,30 @@ def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
         means[t] = m
         covs[t] = P
     return loglik
+
+
+@_njit
+def rts_smoother_loop(A, f_means, f_covs, pred_means, pred_covs, means, covs, cross):
+    """The Rauch-Tung-Striebel backward pass of ``rnnkit.baselines.kalman.rts_smoother``: J_t = P_t|t Aᵀ
+    P_t+1|t⁻¹ (by a Cholesky solve: P_t+1|t is symmetric positive definite), smoothed means and covariances, and
+    the lag-one covariances P_t+1|T J_tᵀ."""
+    T, k = f_means.shape
+    means[:] = f_means
+    covs[:] = f_covs
+    for t in range(T - 2, -1, -1):
+        # J Pp = P Aᵀ  <=>  Pp Jᵀ = A P  (Pp, P symmetric)
+        Jt = np.linalg.solve(pred_covs[t + 1], A @ f_covs[t])
+        J = np.ascontiguousarray(Jt.T)
+        means[t] = f_means[t] + J @ (means[t + 1] - pred_means[t + 1])
+        covs[t] = f_covs[t] + J @ (covs[t + 1] - pred_covs[t + 1]) @ Jt
+        cross[t] = covs[t + 1] @ Jt
+
+
+@_njit_parallel
+def kalman_filter_many(ys, offsets, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs, logliks):
+    """The filter over many independent series (concatenated in ``ys``, series s at [offsets[s], offsets[s+1])),
+    in one call: the written-out loop for each, the series spread over the cores."""
+    for s in prange(len(offsets) - 1):
+        lo, hi = offsets[s], offsets[s + 1]
+        logliks[s] = kalman_filter_loop(ys[lo:hi], A, C, Q, R, mu0, P0, means[lo:hi], covs[lo:hi], pred_means[lo:hi],
+                                        pred_covs[lo:hi])

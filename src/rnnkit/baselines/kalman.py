@@ -95,15 +95,39 @@ def kalman_filter(ys, params: LDSParams, compiled: bool = True) -> FilterResult:
     return FilterResult(means, covs, pred_means, pred_covs, float(loglik))
 
 
+def kalman_filter_many(series: list, params: LDSParams) -> list[FilterResult]:
+    """``kalman_filter`` of every (T_i, p) series in ``series`` (any lengths, the same parameters), in one compiled
+    call when numba is installed and the model has at most 12 states; otherwise one call per series."""
+    series = [_as_2d(y) for y in series]
+    k = params.A.shape[0]
+    if not (_compiled.AVAILABLE and k <= 12 and series):
+        return [kalman_filter(y, params) for y in series]
+    ys = np.ascontiguousarray(np.concatenate(series))
+    offsets = np.concatenate([[0], np.cumsum([len(y) for y in series])]).astype(np.int64)
+    n = len(ys)
+    means, covs, pred_means, pred_covs = np.empty((n, k)), np.empty((n, k, k)), np.empty((n, k)), np.empty((n, k, k))
+    logliks = np.zeros(len(series))  # every entry of the others is written by the filter
+    matrices = (np.ascontiguousarray(m, dtype=float) for m in (params.A, params.C, params.Q, params.R, params.mu0,
+                                                                params.P0))
+    _compiled.kalman_filter_many(ys, offsets, *matrices, means, covs, pred_means, pred_covs, logliks)
+    return [FilterResult(means[lo:hi], covs[lo:hi], pred_means[lo:hi], pred_covs[lo:hi], float(ll))
+            for lo, hi, ll in zip(offsets[:-1], offsets[1:], logliks)]
+
+
 def log_likelihood(ys, params: LDSParams) -> float:
     return kalman_filter(ys, params).loglik
 
 
-def rts_smoother(filtered: FilterResult, params: LDSParams) -> SmootherResult:
-    """Backward pass (Rauch-Tung-Striebel): x_t | y_1..T, and the lag-one covariances EM needs."""
+def rts_smoother(filtered: FilterResult, params: LDSParams, compiled: bool = True) -> SmootherResult:
+    """Backward pass (Rauch-Tung-Striebel): x_t | y_1..T, and the lag-one covariances EM needs (compiled when numba
+    is installed, like the filter)."""
     T, k = filtered.means.shape
     means, covs = filtered.means.copy(), filtered.covs.copy()
     cross = np.zeros((max(T - 1, 0), k, k))
+    if compiled and _compiled.AVAILABLE and T > 1:
+        _compiled.rts_smoother_loop(np.ascontiguousarray(params.A, dtype=float), filtered.means, filtered.covs,
+                                    filtered.pred_means, filtered.pred_covs, means, covs, cross)
+        return SmootherResult(means, covs, cross)
     for t in range(T - 2, -1, -1):
         J = np.linalg.solve(filtered.pred_covs[t + 1], params.A @ filtered.covs[t]).T  # P_t|t Aᵀ P_t+1|t⁻¹
         means[t] = filtered.means[t] + J @ (means[t + 1] - filtered.pred_means[t + 1])
