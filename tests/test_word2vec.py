@@ -16,12 +16,17 @@ def topic_corpus(seed=0, n=3000):
     return [list(rng.choice(topics[rng.integers(3)], size=8)) for _ in range(n)], topics
 
 
+@pytest.mark.parametrize("backend", ["torch", "compiled"])
 @pytest.mark.parametrize("mode", ["skipgram", "cbow"])
-def test_neighbours_come_from_the_same_topic(mode):
+def test_neighbours_come_from_the_same_topic(mode, backend):
     """At the default rate and batch: 24 words, each ~40 times a batch as a centre and ~200 times as noise, which
     summed per-pair updates would send to inf (they did)."""
+    from rnnkit.baselines import _compiled
+
+    if backend == "compiled" and not _compiled.AVAILABLE:
+        pytest.skip("numba is not installed")
     sentences, topics = topic_corpus()
-    vectors = train_word2vec(sentences, dim=16, window=3, min_count=1, epochs=5, mode=mode, sample=0)
+    vectors = train_word2vec(sentences, dim=16, window=3, min_count=1, epochs=5, mode=mode, sample=0, backend=backend)
     assert np.isfinite(vectors.vectors).all() and np.abs(vectors.vectors).max() < 10
     same = 0
     for topic in topics:

@@ -131,8 +131,13 @@ def _cap_occurrences_(grad: torch.Tensor, ids: torch.Tensor) -> None:
 
 def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, negative: int = 5,
                    min_count: int = 5, sample: float = 1e-3, epochs: int = 5, mode: str = "skipgram",
-                   batch_size: int = 1024, lr: float = 0.025, seed: int = 0) -> Embeddings:
-    """Train word vectors on tokenized sentences (a sentence boundary is not crossed by any window)."""
+                   batch_size: int = 1024, lr: float = 0.025, seed: int = 0, backend: str = "auto") -> Embeddings:
+    """Train word vectors on tokenized sentences (a sentence boundary is not crossed by any window).
+
+    ``backend``: ``"compiled"`` runs word2vec.c's per-pair loop (numba, two hogwild threads; ``batch_size`` unused),
+    ``"torch"`` the batched autograd version below; ``"auto"``: compiled when numba is installed."""
+    if backend not in ("auto", "compiled", "torch"):
+        raise ValueError(f"backend must be 'auto', 'compiled' or 'torch'; got {backend!r}")
     if mode not in ("skipgram", "cbow"):
         raise ValueError(f"mode must be 'skipgram' or 'cbow'; got {mode!r}")
     rng = np.random.default_rng(seed)
@@ -149,6 +154,13 @@ def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, 
     keep_prob = np.minimum(1.0, np.sqrt(sample / freq) + sample / freq) if sample > 0 else np.ones(len(vocab))
     noise = torch.from_numpy(counts ** 0.75 / (counts ** 0.75).sum())
     encoded = [np.array([vocab.index[w] for w in s if w in vocab.index], dtype=np.int64) for s in sentences]
+    from .baselines import _compiled
+
+    if backend == "compiled" and not _compiled.AVAILABLE:
+        raise ValueError("backend='compiled' needs numba: pip install rnnkit[fast]")
+    if backend != "torch" and _compiled.AVAILABLE:
+        return Embeddings(_train_compiled(encoded, counts, keep_prob, len(vocab), dim, window, negative, epochs,
+                                          mode == "cbow", lr, rng, seed), vocab)
     model = _SGNS(len(vocab), dim)
     # word2vec.c's schedule: plain SGD on the summed loss, the rate decaying linearly to 0.01% of ``lr``
     opt = torch.optim.SGD(model.parameters(), lr=lr)
@@ -188,6 +200,30 @@ def train_word2vec(sentences: list[list[str]], dim: int = 100, window: int = 5, 
             total += loss.item() * len(c)
         log.info("epoch %d: loss %.4f over %d examples", epoch + 1, total / len(centres), len(centres))
     return Embeddings(model.inp.weight.detach().numpy().copy(), vocab)
+
+
+def _train_compiled(encoded, counts, keep_prob, vocab_size, dim, window, negative, epochs, cbow, lr, rng, seed):
+    """word2vec.c's loop (``rnnkit.baselines._compiled.sgns_epoch``): the same initialisation, subsampling,
+    windows, noise distribution and linear rate decay as the torch version, one SGD step per pair."""
+    from .baselines import _compiled
+
+    syn0 = ((rng.random((vocab_size, dim)) - 0.5) / dim).astype(np.float32)
+    syn1 = np.zeros((vocab_size, dim), np.float32)
+    noise = counts ** 0.75
+    table_size = max(1_000_000, 100 * vocab_size)  # word2vec.c: 1e8 entries; this resolves every word of PTB
+    table = np.searchsorted(np.cumsum(noise / noise.sum()), (np.arange(table_size) + 0.5) / table_size)
+    table = np.minimum(table, vocab_size - 1).astype(np.int64)
+    for epoch in range(epochs):
+        kept = [ids[rng.random(len(ids)) < keep_prob[ids]] for ids in encoded]
+        kept = [ids for ids in kept if len(ids) > 1]
+        lengths = np.array([len(ids) for ids in kept])
+        words = np.concatenate(kept)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        bounds = np.stack([starts, starts + np.repeat(lengths, lengths)], 1).astype(np.int64)
+        _compiled.sgns_epoch(words, bounds, table, syn0, syn1, window, negative, cbow, float(lr), epoch, epochs,
+                             seed, 2)
+        log.info("epoch %d: %d words after subsampling", epoch + 1, len(words))
+    return syn0
 
 
 def load_embeddings_(embedding: nn.Embedding, vectors: Embeddings, vocab: Vocabulary) -> int:

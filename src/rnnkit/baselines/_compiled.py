@@ -26,6 +26,14 @@ def _njit_parallel(fn):
     return numba.njit(cache=True, nogil=True, parallel=True)(fn) if AVAILABLE else fn
 
 
+def _njit_fast(parallel: bool = False):
+    """Compiled with fast-math (reassociated, vectorised dot products): for word2vec's SGD, whose updates race
+    across threads anyway, not for the exact recursions above."""
+    def wrap(fn):
+        return numba.njit(cache=True, nogil=True, fastmath=True, parallel=parallel)(fn) if AVAILABLE else fn
+    return wrap
+
+
 prange = numba.prange if AVAILABLE else range
 
 
@@ -338,3 +346,85 @@ def kalman_filter_many(ys, offsets, A, C, Q, R, mu0, P0, means, covs, pred_means
         lo, hi = offsets[s], offsets[s + 1]
         logliks[s] = kalman_filter_loop(ys[lo:hi], A, C, Q, R, mu0, P0, means[lo:hi], covs[lo:hi], pred_means[lo:hi],
                                         pred_covs[lo:hi])
+
+
+@_njit_fast()
+def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow, lr0, epoch, epochs, seed):
+    """word2vec.c's training loop over positions [lo, hi) of ``words`` (one epoch, already subsampled; ``bounds``
+    [pos] = the [start, end) of its sentence): draw a window b ∈ [1, window] per position, then per (centre,
+    context) pair one SGD step on
+    log σ(u_o·v) + Σ_k log σ(−u_k·v), the rate decaying linearly with the words processed (to 1e-4 lr0).
+    Skip-gram: v = syn0[context] predicts the centre (as word2vec.c); CBOW: v = mean of syn0[contexts]
+    predicts the centre, and each context vector takes the full error."""
+    np.random.seed(seed)
+    D = syn0.shape[1]
+    neu1 = np.empty(D, dtype=np.float32)
+    neu1e = np.empty(D, dtype=np.float32)
+    ctx = np.empty(2 * window, dtype=np.int64)
+    n_table = len(table)
+    for pos in range(lo, hi):
+        w = words[pos]
+        progress = (epoch + (pos - lo) / max(hi - lo, 1)) / epochs  # every part advances together
+        lr = lr0 * max(1e-4, 1.0 - progress)
+        b = np.random.randint(1, window + 1)
+        start = bounds[pos, 0]
+        end = bounds[pos, 1]
+        n_ctx = 0
+        for j in range(max(start, pos - b), min(end, pos + b + 1)):
+            if j != pos:
+                ctx[n_ctx] = words[j]
+                n_ctx += 1
+        if n_ctx == 0:
+            continue
+        if cbow:
+            for d in range(D):
+                acc = 0.0
+                for c in range(n_ctx):
+                    acc += syn0[ctx[c], d]
+                neu1[d] = np.float32(acc / n_ctx)
+                neu1e[d] = 0.0
+            for k in range(negative + 1):
+                target = w if k == 0 else table[np.random.randint(0, n_table)]
+                if k > 0 and target == w:
+                    continue
+                label = 1.0 if k == 0 else 0.0
+                f = np.float32(0.0)
+                for d in range(D):
+                    f += neu1[d] * syn1[target, d]
+                g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * lr)
+                for d in range(D):
+                    neu1e[d] += g * syn1[target, d]
+                    syn1[target, d] += g * neu1[d]
+            for c in range(n_ctx):
+                for d in range(D):
+                    syn0[ctx[c], d] += neu1e[d]
+        else:
+            for c in range(n_ctx):
+                src = ctx[c]
+                for d in range(D):
+                    neu1e[d] = 0.0
+                for k in range(negative + 1):
+                    target = w if k == 0 else table[np.random.randint(0, n_table)]
+                    if k > 0 and target == w:
+                        continue
+                    label = 1.0 if k == 0 else 0.0
+                    f = np.float32(0.0)
+                    for d in range(D):
+                        f += syn0[src, d] * syn1[target, d]
+                    g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * lr)
+                    for d in range(D):
+                        neu1e[d] += g * syn1[target, d]
+                        syn1[target, d] += g * syn0[src, d]
+                for d in range(D):
+                    syn0[src, d] += neu1e[d]
+
+
+@_njit_fast(parallel=True)
+def sgns_epoch(words, bounds, table, syn0, syn1, window, negative, cbow, lr0, epoch, epochs, seed, threads):
+    """One epoch of word2vec over ``words``, split into ``threads`` contiguous parts trained at once without
+    locks (hogwild, as word2vec.c's threads)."""
+    n = len(words)
+    for part in prange(threads):
+        lo, hi = part * n // threads, (part + 1) * n // threads
+        _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow, lr0, epoch, epochs,
+                    seed * 1000 + epoch * 10 + part)
