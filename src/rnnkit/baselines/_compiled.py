@@ -365,7 +365,7 @@ def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow
     for pos in range(lo, hi):
         w = words[pos]
         progress = (epoch + (pos - lo) / max(hi - lo, 1)) / epochs  # every part advances together
-        lr = lr0 * max(1e-4, 1.0 - progress)
+        lr = lr0 - (lr0 - 1e-4) * progress  # linearly to gensim's min_alpha
         b = np.random.randint(1, window + 1)
         start = bounds[pos, 0]
         end = bounds[pos, 1]
@@ -378,11 +378,15 @@ def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow
             continue
         if cbow:
             for d in range(D):
-                acc = 0.0
-                for c in range(n_ctx):
-                    acc += syn0[ctx[c], d]
-                neu1[d] = np.float32(acc / n_ctx)
+                neu1[d] = 0.0
                 neu1e[d] = 0.0
+            for c in range(n_ctx):  # row by row: contiguous reads
+                row = syn0[ctx[c]]
+                for d in range(D):
+                    neu1[d] += row[d]
+            inv = np.float32(1.0 / n_ctx)
+            for d in range(D):
+                neu1[d] *= inv
             for k in range(negative + 1):
                 target = w if k == 0 else table[np.random.randint(0, n_table)]
                 if k > 0 and target == w:
@@ -391,6 +395,8 @@ def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow
                 f = np.float32(0.0)
                 for d in range(D):
                     f += neu1[d] * syn1[target, d]
+                if f <= -6.0 or f >= 6.0:  # saturated: no update (gensim's MAX_EXP)
+                    continue
                 g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * lr)
                 for d in range(D):
                     neu1e[d] += g * syn1[target, d]
@@ -411,6 +417,8 @@ def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow
                     f = np.float32(0.0)
                     for d in range(D):
                         f += syn0[src, d] * syn1[target, d]
+                    if f <= -6.0 or f >= 6.0:  # saturated: no update (gensim's MAX_EXP)
+                        continue
                     g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * lr)
                     for d in range(D):
                         neu1e[d] += g * syn1[target, d]
