@@ -349,6 +349,28 @@ def kalman_filter_many(ys, offsets, A, C, Q, R, mu0, P0, means, covs, pred_means
 
 
 @_njit_fast()
+def _negative_sampling(v, w, table, syn1, negative, lr, neu1e):
+    """One SGD step of log σ(u_w·v) + Σ_k log σ(−u_k·v), k drawn from the noise table: the output vectors u are
+    updated in place and the error for v is added to ``neu1e``. A saturated score (|u·v| ≥ 6) is skipped, as
+    gensim's MAX_EXP."""
+    D = len(v)
+    for k in range(negative + 1):
+        target = w if k == 0 else table[np.random.randint(0, len(table))]
+        if k > 0 and target == w:
+            continue
+        f = np.float32(0.0)
+        for d in range(D):
+            f += v[d] * syn1[target, d]
+        if f <= -6.0 or f >= 6.0:
+            continue
+        label = 1.0 if k == 0 else 0.0
+        g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * lr)
+        for d in range(D):
+            neu1e[d] += g * syn1[target, d]
+            syn1[target, d] += g * v[d]
+
+
+@_njit_fast()
 def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow, lr0, epoch, epochs, seed):
     """word2vec.c's training loop over positions [lo, hi) of ``words`` (one epoch, already subsampled; ``bounds``
     [pos] = the [start, end) of its sentence): draw a window b ∈ [1, window] per position, then per (centre,
@@ -361,7 +383,6 @@ def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow
     neu1 = np.empty(D, dtype=np.float32)
     neu1e = np.empty(D, dtype=np.float32)
     ctx = np.empty(2 * window, dtype=np.int64)
-    n_table = len(table)
     for pos in range(lo, hi):
         w = words[pos]
         progress = (epoch + (pos - lo) / max(hi - lo, 1)) / epochs  # every part advances together
@@ -387,20 +408,7 @@ def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow
             inv = np.float32(1.0 / n_ctx)
             for d in range(D):
                 neu1[d] *= inv
-            for k in range(negative + 1):
-                target = w if k == 0 else table[np.random.randint(0, n_table)]
-                if k > 0 and target == w:
-                    continue
-                label = 1.0 if k == 0 else 0.0
-                f = np.float32(0.0)
-                for d in range(D):
-                    f += neu1[d] * syn1[target, d]
-                if f <= -6.0 or f >= 6.0:  # saturated: no update (gensim's MAX_EXP)
-                    continue
-                g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * lr)
-                for d in range(D):
-                    neu1e[d] += g * syn1[target, d]
-                    syn1[target, d] += g * neu1[d]
+            _negative_sampling(neu1, w, table, syn1, negative, lr, neu1e)
             for c in range(n_ctx):
                 for d in range(D):
                     syn0[ctx[c], d] += neu1e[d]
@@ -409,20 +417,7 @@ def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow
                 src = ctx[c]
                 for d in range(D):
                     neu1e[d] = 0.0
-                for k in range(negative + 1):
-                    target = w if k == 0 else table[np.random.randint(0, n_table)]
-                    if k > 0 and target == w:
-                        continue
-                    label = 1.0 if k == 0 else 0.0
-                    f = np.float32(0.0)
-                    for d in range(D):
-                        f += syn0[src, d] * syn1[target, d]
-                    if f <= -6.0 or f >= 6.0:  # saturated: no update (gensim's MAX_EXP)
-                        continue
-                    g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * lr)
-                    for d in range(D):
-                        neu1e[d] += g * syn1[target, d]
-                        syn1[target, d] += g * syn0[src, d]
+                _negative_sampling(syn0[src], w, table, syn1, negative, lr, neu1e)
                 for d in range(D):
                     syn0[src, d] += neu1e[d]
 
