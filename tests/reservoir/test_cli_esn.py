@@ -42,6 +42,10 @@ def test_classify_a_file_of_sequences(tmp_path, capsys):
                  "--spectral-radius", "0.9", "--ridge", "1e-3", "--out", str(tmp_path / "c")]) == 0
     assert json.loads((tmp_path / "c" / "results.json").read_text())["accuracy"] >= 0.9
     assert (tmp_path / "c" / "confusion.png").exists()
+    # the search scores on a random fifth of the training examples
+    assert main(["-q", "esn", "--classify", str(tmp_path / "seqs.jsonl"), "--units", "60", "--search", "3",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "search.png").exists()
 
 
 @pytest.mark.parametrize("argv,message", [

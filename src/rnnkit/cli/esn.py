@@ -36,7 +36,8 @@ def register(sub) -> None:
     p.add_argument("--horizon", type=int, default=84, help="free-running steps scored")
     p.add_argument("--search", type=int, default=0, metavar="TRIALS",
                    help="random search over spectral radius, leak, input scaling and ridge, scored on the last "
-                        "fifth of the training part (free runs for series, accuracy for --classify)")
+                        "fifth of the training part (free runs for series) or a random fifth of the training "
+                        "examples (accuracy, --classify)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="rnnkit-esn", help="directory for the ESN, results.json and PNGs")
     p.set_defaults(run=run)
@@ -185,13 +186,16 @@ def _classify(args, out: Path) -> int:
         return ESNClassifier(reservoir, len(task.labels), args.pooling).fit(xs, ys, ridge=ridge)
 
     settings = _settings(args)
-    if args.search:
-        cut = len(train_x) - max(1, len(train_x) // 5)
+    if args.search:  # a random fifth of the training examples (files are often sorted by class)
+        order = np.random.default_rng(args.seed).permutation(len(train_x))
+        held, kept = order[:max(1, len(order) // 5)], order[max(1, len(order) // 5):]
+        fit_x, fit_y = [train_x[i] for i in kept], [train_y[i] for i in kept]
+        held_x, held_y = [train_x[i] for i in held], np.asarray([train_y[i] for i in held])
 
         def score(s):
             try:
-                model = build(dict(s), train_x[:cut], train_y[:cut])
-                return 1 - float((model.predict(train_x[cut:]).numpy() == np.asarray(train_y[cut:])).mean())
+                model = build(dict(s), fit_x, fit_y)
+                return 1 - float((model.predict(held_x).numpy() == held_y).mean())
             except (ValueError, RuntimeError):
                 return math.inf
         settings = _search(args, score, out, "validation error")
