@@ -139,6 +139,28 @@ def _cholesky_solve_lower(L, b):
 
 
 @_njit
+def _matmul(X, Y, out):
+    """out = X Y, written out (small matrices: no library call)."""
+    for i in range(X.shape[0]):
+        for j in range(Y.shape[1]):
+            acc = 0.0
+            for r in range(X.shape[1]):
+                acc += X[i, r] * Y[r, j]
+            out[i, j] = acc
+
+
+@_njit
+def _add_matmul_t(X, Y, out):
+    """out += X Yᵀ, written out."""
+    for i in range(X.shape[0]):
+        for j in range(Y.shape[0]):
+            acc = 0.0
+            for r in range(X.shape[1]):
+                acc += X[i, r] * Y[j, r]
+            out[i, j] += acc
+
+
+@_njit
 def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs):
     """The Kalman filter of ``rnnkit.baselines.kalman.kalman_filter`` (predict; update on the observed entries of
     each row; Joseph form), every product written out and every buffer allocated once: for a few states, where
@@ -162,18 +184,9 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
                     acc += A[i, r] * m[r]
                 newm[i] = acc
             m[:] = newm
-            for i in range(k):
-                for j in range(k):
-                    acc = 0.0
-                    for r in range(k):
-                        acc += A[i, r] * P[r, j]
-                    AP[i, j] = acc
-            for i in range(k):
-                for j in range(k):
-                    acc = Q[i, j]
-                    for r in range(k):
-                        acc += AP[i, r] * A[j, r]
-                    newP[i, j] = acc
+            _matmul(A, P, AP)
+            newP[:] = Q
+            _add_matmul_t(AP, A, newP)  # A P Aᵀ + Q
             P[:] = newP
         pred_means[t] = m
         pred_covs[t] = P
@@ -245,12 +258,7 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
                         acc -= Kt[a, i] * Co[a, j]
                     IKC[i, j] = acc
             m[:] = newm
-            for i in range(k):  # tmp = IKC P
-                for j in range(k):
-                    acc = 0.0
-                    for r in range(k):
-                        acc += IKC[i, r] * P[r, j]
-                    tmp[i, j] = acc
+            _matmul(IKC, P, tmp)
             for i in range(k):  # KR = K R_o
                 for b in range(q):
                     acc = 0.0
@@ -260,11 +268,10 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
             for i in range(k):  # P = IKC P IKCᵀ + K R_o Kᵀ (Joseph form)
                 for j in range(k):
                     acc = 0.0
-                    for r in range(k):
-                        acc += tmp[i, r] * IKC[j, r]
                     for b in range(q):
                         acc += KR[i, b] * Kt[b, j]
                     newP[i, j] = acc
+            _add_matmul_t(tmp, IKC, newP)
             P[:] = newP
         means[t] = m
         covs[t] = P
