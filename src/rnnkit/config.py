@@ -31,7 +31,16 @@ class ModelConfig:
                             "= true' (leaky), 'delays = [1, 4]', 'forget_bias = 1.0', 'proj_size = 64', "
                             "'output_size = 32' (jordan; default hidden_size), 'nonlinearity = \"relu\"'")
     bidirectional: Literal["auto", "true", "false"] = _f(
-        "auto", "add a backward-in-time layer per level (classify and tag tasks; auto: true for tag, false otherwise)")
+        "auto", "add a backward-in-time layer per level (classify, tag and seq2seq encoders; auto: true for tag and "
+        "seq2seq, false otherwise)")
+    attention: Literal["none", "additive", "dot", "general"] = _f(
+        "additive", "seq2seq: the decoder attends over the encoder outputs with Bahdanau's additive score or Luong's "
+        "dot / general score, or not at all (none: the context is the encoder's final state only)")
+    context: Literal["init", "input", "both"] = _f(
+        "init", "seq2seq: the encoder summary C enters the decoder as its initial state, as an extra input at every "
+        "step, or both")
+    input_feeding: bool = _f(True, "seq2seq with attention: feed the previous attentional vector into the next step "
+                             "(Luong et al. 2015)")
     input_noise: float = _f(0.0, "classify / tag on numeric sequences: add Gaussian noise of this standard deviation "
                             "to the (standardised) inputs while training", min=0.0)
     pooling: Literal["last", "mean", "max", "attention"] = _f(
@@ -49,9 +58,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    task: Literal["char-lm", "word-lm", "forecast", "classify", "tag"] = _f(
+    task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq"] = _f(
         "char-lm", "what to learn: next character, next word, next value of a series, a label per sequence "
-        "(classify) or a label per step (tag)")
+        "(classify), a label per step (tag) or an output sequence per input sequence (seq2seq)")
     format: Literal["auto", "ts", "csv", "jsonl", "text", "sst", "conll", "segment"] = _f(
         "auto", "classify / tag files: UEA .ts, CSV (id,label,features rows), JSONL, label<TAB>sentence text, SST "
         "bracketed trees, CoNLL token/tag columns, or segment (text with boundary markers); auto: by the file's "
@@ -63,12 +72,16 @@ class DataConfig:
     standardize: bool = _f(True, "classify on numeric sequences: scale each feature by the training set's mean "
                            "and standard deviation (saved in the run)")
     path: str = _f("", "a UTF-8 text file (char-lm, word-lm; or 'tinyshakespeare', downloaded once and checked), "
-                       "a CSV file (forecast) or a file of examples (classify, tag); empty: the built-in default")
+                       "a CSV file (forecast), a file of examples (classify, tag) or of source<TAB>target / SCAN lines "
+                       "(seq2seq; or a generated task: reverse, sort, addition, dates); empty: the built-in default")
     val_path: str = _f("", "a separate validation file; empty: the last val_fraction of path (examples: a "
                            "random val_fraction, drawn with train.seed)")
     lower: bool = _f(False, "word-lm: lower-case the text")
-    tokenizer: Literal["words", "whitespace"] = _f(
-        "words", "word-lm: split punctuation off words, or split on whitespace only (pre-tokenized text, e.g. PTB)")
+    tokenizer: Literal["words", "whitespace", "chars"] = _f(
+        "words", "word-lm, classify, tag, seq2seq: split punctuation off words, split on whitespace only "
+        "(pre-tokenized text, e.g. PTB, SCAN), or (seq2seq) read characters")
+    num_examples: int = _f(0, "seq2seq on a generated task (data.path reverse, sort, addition or dates): examples to "
+                           "draw with train.seed (0: the task's default)", min=0)
     min_count: int = _f(1, "word-lm: keep words seen at least this often in training; the rest become <unk>",
                         min=1)
     max_vocab: int = _f(0, "word-lm: at most this many vocabulary entries (0: no limit)", min=0)
@@ -100,7 +113,8 @@ class TrainConfig:
                    min=0)
     clip_norm: float = _f(5.0, "clip the global gradient norm to this (0: off)", min=0.0)
     clip_value: float = _f(0.0, "clip every gradient entry to [-v, v] (0: off)", min=0.0)
-    teacher_forcing: float = _f(1.0, "probability of feeding the true previous value (forecast; 1: teacher forcing)",
+    teacher_forcing: float = _f(1.0, "probability of feeding the true previous value (forecast) or token (seq2seq); "
+                                "1: teacher forcing, 0: free running",
                                 min=0.0, max=1.0)
     teacher_forcing_final: float = _f(1.0, "scheduled sampling: anneal teacher_forcing linearly to this", min=0.0,
                                       max=1.0)

@@ -102,3 +102,19 @@ def plot_confusion(confusion, labels: list[str], path: Path, title: str = "Confu
             ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if confusion[i, j] > top / 2 else "black")
     save_figure(fig, path)
+
+
+def plot_attention(weights, source: list[str], output: list[str], path: Path, title: str = "Attention") -> None:
+    """An attention matrix (output step × source position) as a heat map with the tokens on the axes: row t shows
+    where the decoder looked when it emitted ``output[t]`` (its last row is ``<eos>`` when it has one more row)."""
+    import numpy as np
+
+    weights = np.asarray(weights, dtype=float)
+    rows = list(output) + ["<eos>"] * (weights.shape[0] - len(output))
+    fig, ax = _axes((1.8 + 0.32 * len(source), 1.4 + 0.3 * len(rows)))
+    ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set(xticks=range(len(source)), yticks=range(len(rows)), xlabel="source", ylabel="output", title=title)
+    ax.set_xticklabels(source, rotation=90)
+    ax.set_yticklabels(rows)
+    ax.grid(False)
+    save_figure(fig, path)

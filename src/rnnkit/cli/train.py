@@ -109,7 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
     print(f"done: {shown}")
     written = "model.safetensors (best validation weights), config.json, metrics.jsonl, curves.png"
-    if task.collector() is not None:  # the best weights on the validation split, drawn
+    if hasattr(task.collector(), "confusion"):  # the best weights on the validation split, drawn
         _, model = _load_run(run_dir, {"train.device": config.train.device}, with_data=False)
         _evaluate_and_draw(task, model, task.val, run_dir / "confusion-val.png")
         written += ", confusion-val.png"
@@ -125,7 +125,7 @@ def _evaluate_and_draw(task, model, batches, png: Path) -> dict:
 
     collector = task.collector()
     metrics = evaluate(model, task, batches=batches, collector=collector)
-    if collector is not None and len(task.labels) <= 30:
+    if hasattr(collector, "confusion") and len(task.labels) <= 30:
         plot_confusion(collector.confusion, [str(label) for label in task.labels], png,
                        title=f"{png.stem}: accuracy {metrics['accuracy']:.4f}")
     return metrics
@@ -140,7 +140,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     png = run_dir / f"confusion-{'val' if path is None else Path(path).stem}.png"
     metrics = _evaluate_and_draw(task, model, batches, png)
     print(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    if task.collector() is not None and png.exists():
+    if hasattr(task.collector(), "confusion") and png.exists():
         print(f"wrote {png}")
     return 0
 

@@ -19,6 +19,8 @@ Tagging (one label per step):
 * ``segment``: text with a boundary marker (PTB's character files mark word ends with ``_``): the marker is
   removed and each symbol tagged ``B`` ("a boundary follows") or ``O``; the markers at the line ends are dropped
   (those boundaries are given, not guessed). Symbols are characters, or whitespace-separated (PTB's files).
+
+Sequence to sequence: ``read_parallel``, ``source<TAB>target`` lines or SCAN's ``IN: ... OUT: ...`` lines.
 """
 
 from __future__ import annotations
@@ -296,3 +298,24 @@ def _nonempty(examples: list, path) -> list:
     if not examples:
         raise _error(path, None, "no examples found")
     return examples
+
+
+# ---- parallel text (sequence-to-sequence) ---------------------------------------------------------------------
+def read_parallel(path: str | Path) -> list[tuple[str, str]]:
+    """(source, target) pairs, one a line: ``source<TAB>target``, or SCAN's ``IN: <command> OUT: <actions>``
+    (Lake & Baroni 2018). Blank lines are skipped; a line with an empty side is an error naming it."""
+    pairs = []
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.startswith("IN:") and " OUT:" in line:
+            source, _, target = line[3:].partition(" OUT:")
+        else:
+            source, tab, target = line.partition("\t")
+            if not tab:
+                raise _error(path, n, "expected source<TAB>target (or SCAN's 'IN: ... OUT: ...'); found no tab")
+        source, target = source.strip(), target.strip()
+        if not source or not target:
+            raise _error(path, n, f"empty {'source' if not source else 'target'}; every pair needs both sides")
+        pairs.append((source, target))
+    return _nonempty(pairs, path)

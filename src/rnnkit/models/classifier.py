@@ -51,14 +51,17 @@ class SequenceEncoder(nn.Module):
         self.output_size = self.rnn.output_size
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.encode(inputs, lengths)[0]
+
+    def encode(self, inputs: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, object]:
+        """(outputs (B, T, num_directions · O), the final state in the sequence layer's stacked layout)."""
         if self.embedding is not None:
             x = self.dropout(self.embedding(inputs))
         elif self.training and self.input_noise > 0:
             x = inputs + self.input_noise * torch.randn_like(inputs)
         else:
             x = inputs
-        out, _ = self.rnn(x, lengths=lengths)
-        return out
+        return self.rnn(x, lengths=lengths)
 
 
 class AttentionPooling(nn.Module):

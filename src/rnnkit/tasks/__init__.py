@@ -11,11 +11,12 @@ from .base import load_corpus as load_corpus
 from .forecast import ForecastTask as ForecastTask
 from .language import CharLMTask as CharLMTask
 from .language import WordLMTask as WordLMTask
+from .seq2seq import Seq2SeqTask as Seq2SeqTask
 from .sequences import ClassifyTask as ClassifyTask
 from .sequences import TagTask as TagTask
 
 TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask, "classify": ClassifyTask,
-         "tag": TagTask}
+         "tag": TagTask, "seq2seq": Seq2SeqTask}
 
 
 def task_from_run(config, run_dir, with_data: bool = True) -> Task:

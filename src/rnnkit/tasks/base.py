@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 from pathlib import Path
 
 from torch import nn
@@ -61,6 +62,24 @@ def check_artifacts(run_dir: Path) -> None:
                              "weights only fit the original file: restore it")
 
 
+def hold_out(examples: list, val_fraction: float, seed: int, path: str) -> tuple[list, list]:
+    """(training, validation) parts of a dataset of independent examples: a random ``val_fraction`` drawn with
+    ``seed`` (at least one example), both in file order."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, int(len(examples) * val_fraction))
+    if len(examples) - n_val < 1:
+        raise ValueError(f"{path}: {len(examples)} examples are too few to hold out a validation part")
+    held = set(order[:n_val])
+    return ([ex for i, ex in enumerate(examples) if i not in held], [ex for i, ex in enumerate(examples) if i in held])
+
+
+def teacher_forcing_at(train, progress: float) -> float:
+    """Scheduled sampling: ``train.teacher_forcing`` annealed linearly to ``train.teacher_forcing_final`` over
+    training (``progress`` ∈ [0, 1]); Bengio et al. 2015 with a linear decay."""
+    return train.teacher_forcing + (train.teacher_forcing_final - train.teacher_forcing) * progress
+
+
 def split_point(n: int, val_fraction: float) -> int:
     return n - max(1, int(n * val_fraction))
 
@@ -96,7 +115,7 @@ class Task:
 
     def collector(self):
         """Something that gathers the predictions of an evaluation when the metrics need more than per-batch sums
-        (``add(prediction, batch)``, ``metrics() -> dict``), or None."""
+        (``add(prediction, batch, model)``, ``metrics() -> dict``), or None."""
         return None
 
     def file_batches(self, path: str):

@@ -17,7 +17,7 @@ from ..data.series import read_csv_column
 from ..data.streams import StreamBatches
 from ..io import write_json_atomic
 from ..models import Forecaster
-from .base import Task, split_point
+from .base import Task, split_point, teacher_forcing_at
 
 
 class ForecastTask(Task):
@@ -60,8 +60,7 @@ class ForecastTask(Task):
 
     def forward_kwargs(self, progress: float) -> dict:
         """Scheduled sampling: the teacher-forcing probability, annealed linearly over training."""
-        t = self.config.train
-        return {"teacher_forcing": t.teacher_forcing + (t.teacher_forcing_final - t.teacher_forcing) * progress}
+        return {"teacher_forcing": teacher_forcing_at(self.config.train, progress)}
 
     def batch_terms(self, prediction, targets) -> dict:
         """Per-batch sums that :meth:`metrics` turns into means: absolute errors in the series' units."""

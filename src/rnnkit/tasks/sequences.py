@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from ..data.vocab import Vocabulary
 from ..io import write_json_atomic
 from ..metrics import confusion_matrix, f1_from_counts, is_bio, macro_f1, span_counts
 from ..models.classifier import SequenceClassifier, SequenceTagger
-from .base import Task
+from .base import Task, hold_out
 
 NUMERIC_FORMATS = ("ts", "csv", "jsonl")
 FORMATS = (*NUMERIC_FORMATS, "text", "sst", "conll", "segment")
@@ -74,13 +73,7 @@ class ExampleTask(Task):
         if d.val_path:
             val = self.read(d.val_path)
         else:  # a random part of the training file, drawn with the seed
-            order = list(range(len(train)))
-            random.Random(config.train.seed).shuffle(order)
-            n_val = max(1, int(len(train) * d.val_fraction))
-            if len(train) - n_val < 1:
-                raise ValueError(f"{d.path}: {len(train)} examples are too few to hold out a validation part")
-            val = [train[i] for i in sorted(order[:n_val])]
-            train = [train[i] for i in sorted(order[n_val:])]
+            train, val = hold_out(train, d.val_fraction, config.train.seed, d.path)
         if self.labels is None:
             self._fit_encoders(train)
         self.train = self.batches(train, d.batch_size, seed=config.train.seed)
@@ -243,7 +236,7 @@ class _ClassCounts:
     def __init__(self, num_classes: int):
         self.confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
 
-    def add(self, prediction, batch) -> None:
+    def add(self, prediction, batch, model=None) -> None:
         self.confusion += confusion_matrix(batch.targets.cpu().numpy(), prediction.argmax(-1).cpu().numpy(),
                                            len(self.confusion))
 
@@ -294,7 +287,7 @@ class _TagCounts:
         self.confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
         self.spans = np.zeros(3, dtype=np.int64)  # correct, predicted, actual
 
-    def add(self, prediction, batch) -> None:
+    def add(self, prediction, batch, model=None) -> None:
         predicted, actual = prediction.argmax(-1).cpu(), batch.targets.cpu()
         real = actual != -100
         self.confusion += confusion_matrix(actual[real].numpy(), predicted[real].numpy(), len(self.labels))

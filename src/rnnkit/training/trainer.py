@@ -480,8 +480,8 @@ def read_metrics(path: Path) -> list[dict]:
 def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None, batches=None, collector=None) -> dict:
     """The task's metrics of ``model`` on ``batches`` (default: the task's validation batches), a stream's state
     carried across chunks. Every counted target weighs the same; a task whose metrics need more than per-batch
-    sums (a confusion matrix, span F1) gets the batches' predictions through its ``collector`` (pass one to read
-    it afterwards)."""
+    sums (a confusion matrix, span F1, decoded outputs) gets the batches' predictions and the model through its
+    ``collector`` (pass one to read it afterwards)."""
     device = device or next(model.parameters()).device
     batches = task.val if batches is None else batches
     was_training = model.training
@@ -501,7 +501,7 @@ def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None, batches=N
         for name, value in task.batch_terms(out.prediction, batch.targets).items():
             sums[name] = sums.get(name, 0.0) + value
         if collector is not None:
-            collector.add(out.prediction, batch)
+            collector.add(out.prediction, batch, model)
         state = out.state
     model.train(was_training)
     if count == 0:
