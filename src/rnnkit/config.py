@@ -34,13 +34,14 @@ class ModelConfig:
         "auto", "add a backward-in-time layer per level (classify, tag and seq2seq encoders; auto: true for tag and "
         "seq2seq, false otherwise)")
     attention: Literal["none", "additive", "dot", "general"] = _f(
-        "additive", "seq2seq: the decoder attends over the encoder outputs with Bahdanau's additive score or Luong's "
-        "dot / general score, or not at all (none: the context is the encoder's final state only)")
+        "additive", "seq2seq / caption: the decoder attends over the encoder outputs (caption: the image's grid cells) "
+        "with Bahdanau's additive score or Luong's dot / general score, or not at all (none: the context is the "
+        "encoder's summary only)")
     context: Literal["init", "input", "both"] = _f(
-        "init", "seq2seq: the encoder summary C enters the decoder as its initial state, as an extra input at every "
-        "step, or both")
-    input_feeding: bool = _f(True, "seq2seq with attention: feed the previous attentional vector into the next step "
-                             "(Luong et al. 2015)")
+        "init", "seq2seq / caption: the encoder summary C enters the decoder as its initial state, as an extra "
+        "input at every step, or both")
+    input_feeding: bool = _f(True, "seq2seq / caption with attention: feed the previous attentional vector into the "
+                             "next step (Luong et al. 2015)")
     input_noise: float = _f(0.0, "classify / tag on numeric sequences: add Gaussian noise of this standard deviation "
                             "to the (standardised) inputs while training", min=0.0)
     pooling: Literal["last", "mean", "max", "attention"] = _f(
@@ -58,9 +59,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq"] = _f(
+    task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq", "caption"] = _f(
         "char-lm", "what to learn: next character, next word, next value of a series, a label per sequence "
-        "(classify), a label per step (tag) or an output sequence per input sequence (seq2seq)")
+        "(classify), a label per step (tag), an output sequence per input sequence (seq2seq) or a caption per "
+        "image (caption)")
     format: Literal["auto", "ts", "csv", "jsonl", "text", "sst", "conll", "segment"] = _f(
         "auto", "classify / tag files: UEA .ts, CSV (id,label,features rows), JSONL, label<TAB>sentence text, SST "
         "bracketed trees, CoNLL token/tag columns, or segment (text with boundary markers); auto: by the file's "
@@ -73,15 +75,16 @@ class DataConfig:
                            "and standard deviation (saved in the run)")
     path: str = _f("", "a UTF-8 text file (char-lm, word-lm; or 'tinyshakespeare', downloaded once and checked), "
                        "a CSV file (forecast), a file of examples (classify, tag) or of source<TAB>target / SCAN lines "
-                       "(seq2seq; or a generated task: reverse, sort, addition, dates); empty: the built-in default")
+                       "(seq2seq; or a generated task: reverse, sort, addition, dates), a captions file or .npz "
+                       "(caption; or digit-strips); empty: the built-in default")
     val_path: str = _f("", "a separate validation file; empty: the last val_fraction of path (examples: a "
                            "random val_fraction, drawn with train.seed)")
     lower: bool = _f(False, "word-lm: lower-case the text")
     tokenizer: Literal["words", "whitespace", "chars"] = _f(
         "words", "word-lm, classify, tag, seq2seq: split punctuation off words, split on whitespace only "
         "(pre-tokenized text, e.g. PTB, SCAN), or (seq2seq) read characters")
-    num_examples: int = _f(0, "seq2seq on a generated task (data.path reverse, sort, addition or dates): examples to "
-                           "draw with train.seed (0: the task's default)", min=0)
+    num_examples: int = _f(0, "seq2seq / caption on a generated task (data.path reverse, sort, addition, dates or "
+                           "digit-strips): examples to draw with train.seed (0: the task's default)", min=0)
     min_count: int = _f(1, "word-lm: keep words seen at least this often in training; the rest become <unk>",
                         min=1)
     max_vocab: int = _f(0, "word-lm: at most this many vocabulary entries (0: no limit)", min=0)

@@ -118,3 +118,30 @@ def plot_attention(weights, source: list[str], output: list[str], path: Path, ti
     ax.set_yticklabels(rows)
     ax.grid(False)
     save_figure(fig, path)
+
+
+def plot_image_attention(image, weights, grid: tuple[int, int], words: list[str], path: Path) -> None:
+    """Where a captioner looked for each word (Xu et al. 2015, fig. 3): the image once per emitted word (and
+    ``<eos>``), the attention over the encoder's h×w grid stretched over it."""
+    import numpy as np
+
+    image = np.asarray(image, dtype=float)
+    picture = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+    H, W = picture.shape[:2]
+    weights = np.asarray(weights, dtype=float)
+    labels = list(words) + ["<eos>"] * (weights.shape[0] - len(words))
+    n = len(labels)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(n, 1, figsize=(max(3.0, W / H * 1.6), 1.3 * n), squeeze=False)
+    for ax, label, alpha in zip(axes[:, 0], labels, weights):
+        ax.imshow(picture, cmap="gray", extent=(0, W, H, 0))
+        ax.imshow(alpha.reshape(grid), cmap="magma", alpha=0.55, extent=(0, W, H, 0), vmin=0.0,
+                  vmax=max(float(alpha.max()), 1e-9))
+        ax.set_title(label, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, path)

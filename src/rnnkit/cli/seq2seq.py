@@ -1,4 +1,5 @@
-"""``rnnkit translate`` (decode with a trained seq2seq run) and ``rnnkit synth`` (write a generated task's pairs)."""
+"""``rnnkit translate`` (decode with a trained seq2seq run), ``rnnkit caption`` (caption images with a trained
+caption run) and ``rnnkit synth`` (write a generated task's pairs, or the digit-strip images)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,32 @@ def register(sub) -> None:
     t.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     t.set_defaults(run=run_translate)
 
-    s = sub.add_parser("synth", help="write the pairs of a generated seq2seq task (source<TAB>target lines)",
+    c = sub.add_parser("caption", help="caption images with a trained caption run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    c.add_argument("run_dir", metavar="RUN")
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of the run's size")
+    c.add_argument("--beam", type=int, default=1, help="beam width (1: greedy decoding)")
+    c.add_argument("--length-penalty", type=float, default=1.0, help="beam search: log P / steps^this")
+    c.add_argument("--attention-png", metavar="PNG", help="draw where the attention looked at each word (several "
+                   "images: PNG-1.png, ...)")
+    c.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
+    c.set_defaults(run=run_caption)
+
+    s = sub.add_parser("synth", help="write a generated task: seq2seq pairs (source<TAB>target lines) or the "
+                       "digit-strip captioning images", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     from ..data.synthetic import SYNTHETIC
 
-    s.add_argument("name", choices=sorted(SYNTHETIC), help="; ".join(f"{t.name}: {t.example}"
-                                                                    for t in SYNTHETIC.values()))
+    s.add_argument("name", choices=[*sorted(SYNTHETIC), "digit-strips"],
+                   help="; ".join(f"{t.name}: {t.example}" for t in SYNTHETIC.values()) +
+                   "; digit-strips: 3-5 of scikit-learn's 8×8 digits → 'three one four' (a folder of PNGs and "
+                   "captions.txt)")
     s.add_argument("--num", type=int, default=0, help="pairs to draw (0: the task's default size)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--exclude", help="a source<TAB>target file whose sources must not appear (a disjoint test set)")
-    s.add_argument("--out", help="write here (atomically) instead of standard output")
+    s.add_argument("--part", choices=["train", "test"], default="train",
+                   help="digit-strips: the half of the digit images to draw from")
+    s.add_argument("--exclude", help="a file of the same task whose sources (digit-strips: captions) must not "
+                   "appear (a disjoint test set)")
+    s.add_argument("--out", help="write here (atomically) instead of standard output (digit-strips: a folder)")
     s.set_defaults(run=run_synth)
 
 
@@ -85,11 +102,46 @@ def run_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_caption(args: argparse.Namespace) -> int:
+    from .train import _load_run, _overrides
+
+    if args.beam < 1:
+        raise ValueError("--beam must be >= 1")
+    task, model = _load_run(Path(args.run_dir), _overrides(args), with_data=False)
+    if task.name != "caption":
+        raise ValueError(f"{args.run_dir} is a {task.name} run; caption works on caption runs")
+    rows = task.caption(model, task.load_images(args.images), beam=args.beam, length_penalty=args.length_penalty)
+    for i, (path, row) in enumerate(zip(args.images, rows), 1):
+        print(f"{path}\t{row['output']}")
+        if args.attention_png and "attention" in row:
+            from ..plots import plot_image_attention
+
+            png = Path(args.attention_png)
+            if len(rows) > 1:
+                png = png.with_name(f"{png.stem}-{i}{png.suffix or '.png'}")
+            image = task.load_images([path])[0]
+            plot_image_attention(image, row["attention"].numpy(), row["grid"], row["output_tokens"], png)
+            print(f"wrote {png}", file=sys.stderr)
+    if args.attention_png and "attention" not in rows[0]:
+        print(f"{args.run_dir} has no attention (model.attention = none): no heat map drawn", file=sys.stderr)
+    return 0
+
+
 def run_synth(args: argparse.Namespace) -> int:
     from ..data.examples import read_parallel
     from ..data.synthetic import synthetic_pairs
     from ..io import write_bytes_atomic
 
+    if args.name == "digit-strips":
+        from ..data.images import digit_strips, read_captions, write_caption_folder
+
+        if not args.out:
+            raise ValueError("digit-strips writes a folder of PNGs and captions.txt: give --out FOLDER")
+        exclude = [c for _, c in read_captions(args.exclude)] if args.exclude else []
+        pairs = digit_strips(args.num or 10_000, args.seed, args.part, exclude)
+        captions = write_caption_folder(pairs, args.out)
+        print(f"wrote {len(pairs)} digit strips and {captions}")
+        return 0
     exclude = [s for s, _ in read_parallel(args.exclude)] if args.exclude else []
     pairs = synthetic_pairs(args.name, args.num, args.seed, exclude)
     text = "".join(f"{s}\t{t}\n" for s, t in pairs)

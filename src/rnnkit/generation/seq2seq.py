@@ -36,9 +36,9 @@ class Hypothesis:
 
 
 def _check(source: Tensor, lengths, max_length: int):
-    if source.dim() != 2 or source.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"expected source token ids (batch, steps) of int64; got {source.dtype} "
-                         f"{tuple(source.shape)}")
+    if not isinstance(source, Tensor) or source.dim() < 2:
+        got = tuple(source.shape) if isinstance(source, Tensor) else type(source).__name__
+        raise ValueError(f"expected a batch of sources (token ids (batch, steps), or images); got {got}")
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1; got {max_length}")
     if lengths is not None:
@@ -47,14 +47,15 @@ def _check(source: Tensor, lengths, max_length: int):
 
 
 def _hypotheses(tokens: Tensor, log_probs: Tensor, finished: Tensor, steps: Tensor, alphas: Tensor | None,
-                source_lengths: Tensor) -> list[Hypothesis]:
+                positions: Tensor) -> list[Hypothesis]:
+    """One Hypothesis per row; α cut to the row's real source positions (``positions``: the memory's count)."""
     out = []
     for r in range(tokens.shape[0]):
         n = int(steps[r])
         emitted = tokens[r, :n].tolist()
         done = bool(finished[r])
         kept = emitted[:-1] if done else emitted
-        att = None if alphas is None else alphas[r, :n, : int(source_lengths[r])].cpu()
+        att = None if alphas is None else alphas[r, :n, : int(positions[r])].cpu()
         out.append(Hypothesis(kept, float(log_probs[r]), att, done))
     return out
 
@@ -78,9 +79,9 @@ def greedy_decode(model, source: Tensor, lengths=None, max_length: int = 100, sa
     for _ in range(max_length):
         logits, state, alpha = model.decoder.step(tokens, state, memory)
         tokens = choose_next(logits, temperature, top_k, top_p, greedy=not sample, generator=generator)
-        logp = logits.float().log_softmax(-1).gather(1, tokens[:, None])[:, 0]
+        logp = logits.double().log_softmax(-1).gather(1, tokens[:, None])[:, 0]
         live = ~finished
-        log_probs += torch.where(live, logp.double(), 0.0)
+        log_probs += torch.where(live, logp, 0.0)
         steps += live.long()
         emitted.append(tokens)
         alphas.append(alpha)
@@ -88,9 +89,8 @@ def greedy_decode(model, source: Tensor, lengths=None, max_length: int = 100, sa
         if bool(finished.all()):
             break
     model.train(was_training)
-    full = torch.full((B,), source.shape[1]) if lengths is None else lengths
     stacked_alpha = None if alphas[0] is None else torch.stack(alphas, 1)
-    return _hypotheses(torch.stack(emitted, 1), log_probs, finished, steps, stacked_alpha, full)
+    return _hypotheses(torch.stack(emitted, 1), log_probs, finished, steps, stacked_alpha, memory.mask.sum(1))
 
 
 @torch.no_grad()
@@ -140,8 +140,7 @@ def beam_decode(model, source: Tensor, lengths=None, beam_width: int = 5, max_le
         if bool(finished.all()):
             break
     model.train(was_training)
-    full = torch.full((B * K,), source.shape[1]) if lengths is None else lengths.repeat_interleave(K)
-    hyps = _hypotheses(history, scores.view(-1), finished, steps, att_history, full)
+    hyps = _hypotheses(history, scores.view(-1), finished, steps, att_history, memory.mask.sum(1))
     best = []
     for b in range(B):
         group = [h for h in hyps[b * K:(b + 1) * K] if h.log_prob > float("-inf")]

@@ -7,8 +7,10 @@ or extra input"; "when |C| is too small ... introduce an attention mechanism").
 * :class:`Bridge`: the encoder's final state → the decoder's initial state, both directions and any sizes.
 * :class:`Decoder`: any registered cell, stacked, conditioned on C as initial state, per-step input or both, and/or
   attending with input feeding (Luong et al. 2015, as OpenNMT's global attention).
-* :class:`Seq2Seq`: the two with the task-model contract; trained with teacher forcing, free running or scheduled
-  sampling (Bengio et al. 2015). Decoding (greedy, sampling, beam search) is in ``rnnkit.generation.seq2seq``.
+* :class:`EncoderDecoder`: a decoder with the task-model contract, trained with teacher forcing, free running or
+  scheduled sampling (Bengio et al. 2015); :class:`Seq2Seq` reads token sequences with an RNN encoder
+  (``rnnkit.models.captioning.ImageCaptioner`` reads images). Decoding (greedy, sampling, beam search) is in
+  ``rnnkit.generation.seq2seq``.
 """
 
 from __future__ import annotations
@@ -96,29 +98,37 @@ class DecoderState(NamedTuple):
 
 
 class Bridge(nn.Module):
-    """The encoder's final state → the decoder's initial state, field by field (h, and c for LSTMs):
+    """An encoder's final state → the decoder's initial state, field by field (h, and c for LSTMs):
 
         s_0^(l) = tanh(W [h_enc→^(l'); h_enc←^(l')] + b)   (the hidden field; other fields without the tanh)
 
     where layer l of the decoder reads encoder layer l' (the top layers aligned when the depths differ) and both
-    directions of a bidirectional encoder are concatenated. When the encoder is one-directional with the decoder's
-    layers and sizes, the state passes unchanged (no parameters), as in Sutskever et al. 2014.
+    directions of a bidirectional encoder are concatenated; a decoder field with no counterpart (an LSTM's c from a
+    vector) reads the encoder's first field. When the encoder state has the decoder's layout, it passes unchanged
+    (no parameters), as in Sutskever et al. 2014. ``Bridge.between(encoder_rnn, decoder_rnn)`` for two RNNs;
+    ``Bridge(decoder_rnn, [C])`` maps one vector (B, C), given as (1, B, C), to every layer and field (an image
+    summary: Xu et al. 2015's h_0 = f_init,h(mean a_i), c_0 = f_init,c(mean a_i)).
     """
 
-    def __init__(self, encoder: RNN, decoder: RNN):
+    def __init__(self, decoder: RNN, field_sizes: list[int], layers: int = 1, directions: int = 1,
+                 identity_allowed: bool = True):
         super().__init__()
-        enc = state_tensors(encoder.initial_state(1, device="meta"))
         dec = state_tensors(decoder.initial_state(1, device="meta"))
-        self.enc_layers, self.enc_dirs, self.dec_layers = encoder.num_layers, encoder.num_directions, \
-            decoder.num_layers
-        self.sources = [min(i, len(enc) - 1) for i in range(len(dec))]  # encoder field feeding each decoder field
-        in_sizes = [enc[s].shape[-1] * self.enc_dirs for s in self.sources]
+        self.enc_layers, self.enc_dirs, self.dec_layers = layers, directions, decoder.num_layers
+        self.sources = [min(i, len(field_sizes) - 1) for i in range(len(dec))]  # encoder field of each decoder field
+        in_sizes = [field_sizes[s] * directions for s in self.sources]
         out_sizes = [d.shape[-1] for d in dec]
-        self.identity = (self.enc_dirs == 1 and self.enc_layers == self.dec_layers and in_sizes == out_sizes
-                         and all(enc[s].dim() == 3 for s in self.sources) and all(d.dim() == 3 for d in dec))
+        self.identity = (identity_allowed and directions == 1 and layers == self.dec_layers
+                         and in_sizes == out_sizes and len(field_sizes) == len(dec) and all(d.dim() == 3 for d in dec))
         self.proj = None if self.identity else nn.ModuleList(nn.Linear(i, o) for i, o in zip(in_sizes, out_sizes))
         self._template = decoder.initial_state(1, device="meta")
-        self.layer_of = [max(0, self.enc_layers - self.dec_layers + layer) for layer in range(self.dec_layers)]
+        self.layer_of = [max(0, layers - self.dec_layers + layer) for layer in range(self.dec_layers)]
+
+    @classmethod
+    def between(cls, encoder: RNN, decoder: RNN) -> Bridge:
+        enc = state_tensors(encoder.initial_state(1, device="meta"))
+        return cls(decoder, [t.shape[-1] for t in enc], encoder.num_layers, encoder.num_directions,
+                   identity_allowed=all(t.dim() == 3 for t in enc))
 
     def forward(self, final: State) -> State:
         tensors = state_tensors(final)
@@ -230,14 +240,50 @@ class Decoder(nn.Module):
         return torch.stack(logits, 1), None if alphas[0] is None else torch.stack(alphas, 1)
 
 
-class Seq2Seq(nn.Module):
-    """Encoder-decoder over token ids: ``forward(source (B, S), targets (B, T) | None, state=None, lengths=None,
-    teacher_forcing=1.0) -> Output(logits (B, T, V_target), mean cross-entropy over the real target tokens, None)``.
+class EncoderDecoder(nn.Module):
+    """What every conditioned decoder shares (:class:`Seq2Seq`, :class:`rnnkit.models.ImageCaptioner`): a
+    :class:`Decoder` and training by teacher forcing / scheduled sampling; subclasses implement ``encode(inputs,
+    lengths) -> (Memory, DecoderState)``.
 
-    ``targets`` are the output tokens followed by ``eos_id`` (padding: IGNORE_INDEX); the decoder reads
-    ``<bos>, y_1, ..., y_{n-1}`` and is trained to emit ``y_1, ..., y_n, <eos>``, i.e. to maximise log P(y | x).
-    ``lengths`` (B,) are the source lengths of a padded batch. The encoder is any registered cell, stacked and
-    optionally bidirectional; the decoder uses the same cell and depth.
+    ``forward(inputs, targets (B, T), state=None, lengths=None, teacher_forcing=1.0) -> Output(logits (B, T, V),
+    mean cross-entropy over the real target tokens, None)``: ``targets`` are the output tokens followed by
+    ``eos_id`` (padding: IGNORE_INDEX); the decoder reads ``<bos>, y_1, ..., y_{n-1}`` and is trained to emit
+    ``y_1, ..., y_n, <eos>``, i.e. to maximise log P(y | x)."""
+
+    decoder: Decoder
+    pad_id: int
+    bos_id: int
+    eos_id: int
+
+    def encode(self, inputs: Tensor, lengths: Tensor | None = None) -> tuple[Memory, DecoderState]:
+        raise NotImplementedError
+
+    @staticmethod
+    def select(state: DecoderState, index: Tensor) -> DecoderState:
+        """Rows ``index`` of a decoder state (batch is dim 1 of the RNN state, dim 0 of the feed)."""
+        rnn = None if state.rnn is None else map_state(lambda s: s.index_select(1, index), state.rnn)
+        return DecoderState(rnn, None if state.feed is None else state.feed.index_select(0, index))
+
+    def decoder_inputs(self, targets: Tensor) -> Tensor:
+        """<bos> followed by the targets shifted right, padding as ``pad_id``."""
+        shifted = targets[:, :-1].masked_fill(targets[:, :-1] == IGNORE_INDEX, self.pad_id)
+        return torch.cat([torch.full_like(targets[:, :1], self.bos_id), shifted], 1)
+
+    def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None, lengths: Tensor | None = None,
+                teacher_forcing: float = 1.0) -> Output:
+        if targets is None:
+            raise ValueError(f"{type(self).__name__}.forward needs the targets (teacher forcing); to decode without "
+                             "them use rnnkit.generation.seq2seq.greedy_decode / beam_decode")
+        memory, start = self.encode(inputs, lengths)
+        logits, _ = self.decoder(self.decoder_inputs(targets), start, memory, teacher_forcing)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+        return Output(logits, loss, None)
+
+
+class Seq2Seq(EncoderDecoder):
+    """Encoder-decoder over token ids: the encoder is any registered cell, stacked and optionally bidirectional,
+    over a padded batch with ``lengths`` (B,); the decoder uses the same cell and depth. Training and the output
+    contract are :class:`EncoderDecoder`'s.
 
     Example::
 
@@ -261,10 +307,13 @@ class Seq2Seq(nn.Module):
                                key_size=enc.output_size, summary_size=enc.output_size, attention=attention,
                                context=context, input_feeding=input_feeding, dropout=dropout, padding_idx=pad_id,
                                **cell_kwargs)
-        self.bridge = Bridge(enc, self.decoder.rnn) if context in ("init", "both") else None
+        self.bridge = Bridge.between(enc, self.decoder.rnn) if context in ("init", "both") else None
 
     def encode(self, source: Tensor, lengths: Tensor | None = None) -> tuple[Memory, DecoderState]:
         """Read the source once: (what the decoder attends to, its start state)."""
+        if source.dim() != 2 or source.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"Seq2Seq expected source token ids (batch, steps) of int64; got {source.dtype} "
+                             f"{tuple(source.shape)}")
         outputs, final = self.encoder.encode(source, lengths)
         B, S = source.shape
         h = state_tensors(final)[0]  # (L·D, B, H)
@@ -275,24 +324,3 @@ class Seq2Seq(nn.Module):
         memory = Memory(outputs, mask, keys, summary)
         initial = self.bridge(final) if self.bridge is not None else None
         return memory, self.decoder.start(initial, B, outputs)
-
-    @staticmethod
-    def select(state: DecoderState, index: Tensor) -> DecoderState:
-        """Rows ``index`` of a decoder state (batch is dim 1 of the RNN state, dim 0 of the feed)."""
-        rnn = None if state.rnn is None else map_state(lambda s: s.index_select(1, index), state.rnn)
-        return DecoderState(rnn, None if state.feed is None else state.feed.index_select(0, index))
-
-    def decoder_inputs(self, targets: Tensor) -> Tensor:
-        """<bos> followed by the targets shifted right, padding as ``pad_id``."""
-        shifted = targets[:, :-1].masked_fill(targets[:, :-1] == IGNORE_INDEX, self.pad_id)
-        return torch.cat([torch.full_like(targets[:, :1], self.bos_id), shifted], 1)
-
-    def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None, lengths: Tensor | None = None,
-                teacher_forcing: float = 1.0) -> Output:
-        if targets is None:
-            raise ValueError("Seq2Seq.forward needs the targets (teacher forcing); to decode a source without them "
-                             "use rnnkit.generation.seq2seq.greedy_decode / beam_decode")
-        memory, start = self.encode(inputs, lengths)
-        logits, _ = self.decoder(self.decoder_inputs(targets), start, memory, teacher_forcing)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
-        return Output(logits, loss, None)

@@ -8,6 +8,7 @@ needs besides the weights (vocabulary, label set, scaler). ``TASKS`` maps ``data
 from .base import Task as Task
 from .base import check_artifacts
 from .base import load_corpus as load_corpus
+from .captioning import CaptionTask as CaptionTask
 from .forecast import ForecastTask as ForecastTask
 from .language import CharLMTask as CharLMTask
 from .language import WordLMTask as WordLMTask
@@ -16,7 +17,8 @@ from .sequences import ClassifyTask as ClassifyTask
 from .sequences import TagTask as TagTask
 
 TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask, "classify": ClassifyTask,
-         "tag": TagTask, "seq2seq": Seq2SeqTask}
+         "tag": TagTask, "seq2seq": Seq2SeqTask,
+         "caption": CaptionTask}
 
 
 def task_from_run(config, run_dir, with_data: bool = True) -> Task:

@@ -70,33 +70,42 @@ class Seq2SeqTask(Task):
         self.config = config
         d = config.data
         self.source_vocab = self.target_vocab = None
-        self.tokenizer = SYNTHETIC[d.path].tokenizer if self._synthetic(d.path) else d.tokenizer
+        self.tokenizer = self.default_tokenizer()
         self.max_target_length = 0
         if run_dir is not None:
             self._load_artifacts(Path(run_dir))
         if not with_data:
-            self.description = f"source vocabulary {len(self.source_vocab)}, target vocabulary {len(self.target_vocab)}"
+            self.description = self.describe_sources()
             return
         if not d.path:
-            raise ValueError("data.task=seq2seq needs data.path: a file of source<TAB>target or SCAN 'IN: ... OUT: "
-                             f"...' lines, or a generated task ({', '.join(SYNTHETIC)})")
+            raise ValueError(self.missing_path)
         train = self.read(d.path)
         if d.val_path:
             val = self.read(d.val_path)
         else:
             train, val = hold_out(train, d.val_fraction, config.train.seed, d.path)
-        if self.source_vocab is None:
+        if self.target_vocab is None:
             self._fit_vocabularies(train)
         self.train = self.batches(train, d.batch_size, seed=config.train.seed)
         self.val = self.batches(val, min(d.batch_size, len(val)))
-        self.description = (f"{len(train):,} training and {len(val):,} validation pairs, source vocabulary "
-                            f"{len(self.source_vocab)}, target vocabulary {len(self.target_vocab)} "
-                            f"({self.tokenizer} tokens)")
+        self.description = f"{len(train):,} training and {len(val):,} validation pairs, {self.describe_sources()}"
+
+    missing_path = ("data.task=seq2seq needs data.path: a file of source<TAB>target or SCAN 'IN: ... OUT: ...' lines, "
+                    f"or a generated task ({', '.join(SYNTHETIC)})")
+
+    def describe_sources(self) -> str:
+        return (f"source vocabulary {len(self.source_vocab)}, target vocabulary {len(self.target_vocab)} "
+                f"({self.tokenizer} tokens)")
 
     # ---- reading and encoding ----------------------------------------------------------------------------
     @staticmethod
     def _synthetic(path: str) -> bool:
         return path in SYNTHETIC and not Path(path).exists()
+
+    def default_tokenizer(self) -> str:
+        """data.tokenizer; a generated task's own (characters for addition and dates)."""
+        path = self.config.data.path
+        return SYNTHETIC[path].tokenizer if path in SYNTHETIC and self._synthetic(path) else self.config.data.tokenizer
 
     def tokenize(self, text: str) -> list[str]:
         lower = self.config.data.lower
@@ -117,6 +126,10 @@ class Seq2SeqTask(Task):
         d = self.config.data
         self.source_vocab = Vocabulary.from_counts((t for s, _ in train for t in s), max_size=d.max_vocab or None,
                                                    min_count=d.min_count, unk=UNK, specials=(PAD,))
+        self._fit_targets(train)
+
+    def _fit_targets(self, train) -> None:
+        d = self.config.data
         self.target_vocab = Vocabulary.from_counts((t for _, y in train for t in y), max_size=d.max_vocab or None,
                                                    min_count=d.min_count, unk=UNK, specials=(PAD, BOS, EOS))
         self.max_target_length = max(len(y) for _, y in train)
@@ -167,9 +180,12 @@ class Seq2SeqTask(Task):
         device = next(model.parameters()).device
         (h,) = greedy_decode(model, batch.inputs[:1].to(device), None if batch.lengths is None else
                              batch.lengths[:1], self.max_length)
-        n = int(batch.lengths[0]) if batch.lengths is not None else batch.inputs.shape[1]
-        source = self.detokenize([self.source_vocab.tokens[int(i)] for i in batch.inputs[0, :n]])
-        return f"{source} → {self.detokenize([self.target_vocab.tokens[t] for t in h.tokens])}"
+        return f"{self.describe_source(batch, 0)} → {self.detokenize([self.target_vocab.tokens[t] for t in h.tokens])}"
+
+    def describe_source(self, batch, row: int) -> str:
+        """The source of row ``row`` of a batch, as text."""
+        n = int(batch.lengths[row]) if batch.lengths is not None else batch.inputs.shape[1]
+        return self.detokenize([self.source_vocab.tokens[int(i)] for i in batch.inputs[row, :n]])
 
     # ---- translation ---------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -223,12 +239,10 @@ class Seq2SeqTask(Task):
             hyps = (greedy_decode(model, batch.inputs, batch.lengths, self.max_length) if beam <= 1 else
                     beam_decode(model, batch.inputs, batch.lengths, beam, self.max_length))
             for r, i in enumerate(batch.index.tolist()):
-                n = int(batch.lengths[r]) if batch.lengths is not None else batch.inputs.shape[1]
                 true = [self.target_vocab.tokens[int(t)] for t in batch.targets[r] if int(t) != IGNORE_INDEX][:-1]
                 out = [self.target_vocab.tokens[t] for t in hyps[r].tokens]
-                rows[i] = {"index": i, "source": self.detokenize([self.source_vocab.tokens[int(t)]
-                                                                   for t in batch.inputs[r, :n]]),
-                           "output": self.detokenize(out), "true": self.detokenize(true), "correct": out == true}
+                rows[i] = {"index": i, "source": self.describe_source(batch, r), "output": self.detokenize(out),
+                           "true": self.detokenize(true), "correct": out == true}
         return [rows[i] for i in sorted(rows)]
 
     # ---- artifacts -----------------------------------------------------------------------------------------
