@@ -41,7 +41,8 @@ def register(sub) -> None:
     e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     e.set_defaults(run=run_evaluate)
 
-    p = sub.add_parser("predict", help="predict every example of a file with a trained classify / tag run (JSONL)")
+    p = sub.add_parser("predict", help="predict every example of a file with a trained classify / tag / seq2seq / "
+                       "caption run (JSONL)")
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("file", metavar="FILE", help="examples in the run's format (labels, if present, are echoed)")
     p.add_argument("--out", help="write the JSONL here (atomically) instead of standard output")
@@ -150,8 +151,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     task, model = _load_run(Path(args.run_dir), _overrides(args), with_data=False)
     if not hasattr(task, "predict"):
-        raise ValueError(f"{args.run_dir} is a {task.name} run; predict works on classify and tag runs "
-                         "(language models: rnnkit generate / evaluate)")
+        raise ValueError(f"{args.run_dir} is a {task.name} run; predict works on classify, tag, seq2seq and caption "
+                         "runs (language models: rnnkit generate / evaluate)")
     rows = task.predict(model.eval(), task.file_batches(args.file))
     text = "".join(json.dumps(row) + "\n" for row in rows)
     if args.out:
