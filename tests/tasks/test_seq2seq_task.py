@@ -141,3 +141,29 @@ def test_seq2seq_bad_configuration_is_one_line(tmp_path, capsys):
     assert main(["train", "--data.task", "seq2seq", "--data.path", "reverse", "--model.attention", "dot",
                  "--run-dir", str(tmp_path / "r"), "--data.num_examples", "100"]) == 2
     assert "dot attention needs" in capsys.readouterr().err
+
+
+def test_scheduled_sampling_run_resumed_equals_an_uninterrupted_one(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    args = ["-q", "train", "--data.task", "seq2seq", "--data.path", "sort", "--data.num_examples", "400",
+            "--train.teacher_forcing", "1.0", "--train.teacher_forcing_final", "0.2", "--model.dropout", "0.2",
+            *SMALL[:-2], "--train.checkpoint_every", "10", "--train.eval_every", "10"]
+    assert main([*args, "--run-dir", str(tmp_path / "whole"), "--train.steps", "30"]) == 0
+    assert main([*args, "--run-dir", str(tmp_path / "part"), "--train.steps", "30", "--train.time_limit",
+                 "0.0001"]) == 0  # stops after its first update, as an interrupted run would
+    assert main(["-q", "train", "--resume", str(tmp_path / "part"), "--train.time_limit", "0"]) == 0
+    a = load_file(str(tmp_path / "whole" / "checkpoints" / "step-00000030" / "model.safetensors"))
+    b = load_file(str(tmp_path / "part" / "checkpoints" / "step-00000030" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name,steps,level", [("sort", 500, 0.8), ("addition", 500, 0.1), ("dates", 500, 0.9)])
+def test_a_small_model_learns_each_generated_task(tmp_path, name, steps, level):
+    run = tmp_path / name
+    assert main(["-q", "train", "--run-dir", str(run), "--data.task", "seq2seq", "--data.path", name,
+                 "--data.num_examples", "4000", "--train.steps", str(steps), "--train.eval_every", str(steps),
+                 *SMALL]) == 0
+    final = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert final["exact_match"] > level, final  # chance: about 0
