@@ -10,8 +10,8 @@ BLEU (sacrebleu).
   training; 5,000 other pairs (no source seen in training) for test. Reports the minutes to 99% validation exact
   match as well.
 * ``dates``: 20,000 generated dates in 13 surface forms → ISO; 2,000 other dates for test; attention heat maps.
-* ``caption``: digit strips (``rnnkit.data.images.digit_strips``): 10,000 for training, 1,000 held-out strips of
-  other digit images whose digit sequences never occur in training.
+* ``caption``: digit strips (``rnnkit.data.images.digit_strips``): 10,000 for training; two test sets of 1,000
+  strips whose digit sequences never occur in training, of the training half's digit images or of the other half's.
 * ``speed``: training target tokens/s of rnnkit's Seq2Seq against a plain PyTorch encoder-decoder with the same
   sizes and Bahdanau attention written the usual way (nn.LSTM encoder, nn.LSTMCell decoder loop, additive scores
   recomputed per step), timed alternately in one process; and decoding sentences/s at beam 1 and 5.
@@ -45,12 +45,12 @@ BASE = {"data.task": "seq2seq", "data.batch_size": "64", "model.hidden_size": "2
 def train(overrides: dict, minutes: float, run_dir: Path):
     """Train one setting for ``minutes`` (cosine schedule over the budget); the task and its best weights."""
     from rnnkit.config import build_config
-    from rnnkit.tasks import Seq2SeqTask
+    from rnnkit.tasks import TASKS
     from rnnkit.training import Trainer
     from rnnkit.training.checkpoint import load_weights
 
     config = build_config(None, {**BASE, "train.time_limit": str(minutes), **overrides})
-    task = Seq2SeqTask(config)
+    task = TASKS[config.data.task](config)
     start = time.perf_counter()
     summary = Trainer(config, task, run_dir, progress=False).fit()
     seconds = time.perf_counter() - start
@@ -134,28 +134,32 @@ def run_generated(args, name: str, n_train: int, n_test: int, level: float) -> N
 
 
 def run_caption(args) -> None:
-    """Digit strips: 10,000 training strips (one half of the digit images), 1,000 test strips from the other half
-    whose digit sequences never occur in training."""
+    """Digit strips: 10,000 training strips drawn from one half of the digit images; two test sets of 1,000 strips
+    whose digit sequences never occur in training: one of the training half's digit images (the combinations are
+    new), one of the other half's (the handwriting is new too)."""
     from rnnkit.data.images import digit_strips, write_caption_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         train_pairs = digit_strips(10_000, seed=0, part="train")
-        test_pairs = digit_strips(1_000, seed=0, part="test", exclude=[c for _, c in train_pairs])
+        seen = [c for _, c in train_pairs]
+        tests = {"unseen combinations": digit_strips(1_000, seed=1, part="train", exclude=seen),
+                 "unseen combinations and digit images": digit_strips(1_000, seed=0, part="test", exclude=seen)}
         train_captions = write_caption_folder(train_pairs, Path(tmp) / "train")
-        test_captions = write_caption_folder(test_pairs, Path(tmp) / "test")
         overrides = {"data.task": "caption", "data.path": str(train_captions), "model.attention": args.attention,
                      **dict(kv.split("=", 1) for kv in args.set)}
         task, model, summary, seconds = train(overrides, args.minutes, Path(tmp) / "run")
-        report(f"digit-strip captions, attention {args.attention}", overrides, summary, seconds,
-               score(task, model, str(test_captions)), score(task, model, str(test_captions), beam=5))
+        for i, (name, pairs) in enumerate(tests.items()):
+            test_captions = write_caption_folder(pairs, Path(tmp) / f"test{i}")
+            report(f"digit-strip captions, attention {args.attention}, test: {name}", overrides, summary, seconds,
+                   score(task, model, str(test_captions)), score(task, model, str(test_captions), beam=5))
         if args.attention != "none":
             from rnnkit.plots import plot_image_attention
 
-            image = test_pairs[0][0]
+            image, caption = tests["unseen combinations and digit images"][0]
             (row,) = task.caption(model, [image])
             plot_image_attention(image, row["attention"].numpy(), row["grid"], row["output_tokens"],
                                  DOCS / "caption_digits_attention.png")
-            print(f"  test strip 0 ({test_pairs[0][1]!r}) → {row['output']!r}: docs/caption_digits_attention.png")
+            print(f"  a test strip ({caption!r}) → {row['output']!r}: docs/caption_digits_attention.png")
 
 
 # ---- speed: rnnkit against a plain PyTorch encoder-decoder ---------------------------------------------------
@@ -225,6 +229,20 @@ def run_speed(args) -> None:
     r_ours, r_plain, ratio = time_alternately(step_ours, step_plain, steps=10, rounds=5, units_per_step=B * T)
     print(f"training, batch {B}, source {S}, target {T}, hidden {H}, additive attention, input feeding:")
     print(f"  rnnkit Seq2Seq {r_ours:,.0f} target tokens/s   plain PyTorch {r_plain:,.0f}   ratio {ratio:.2f}x")
+
+    no_feed = Seq2Seq(V, V, embedding_size=E, hidden_size=H, attention="additive", bidirectional=True,
+                      input_feeding=False)
+    opt_no_feed = torch.optim.Adam(no_feed.parameters())
+
+    def step_no_feed(i):
+        src, lengths, tgt = batches[i % len(batches)]
+        opt_no_feed.zero_grad()
+        no_feed(src, tgt, lengths=lengths).loss.backward()
+        opt_no_feed.step()
+
+    r_nf, r_plain2, ratio_nf = time_alternately(step_no_feed, step_plain, steps=10, rounds=5, units_per_step=B * T)
+    print(f"  rnnkit without input feeding (decoder in one fused call) {r_nf:,.0f} target tokens/s   plain PyTorch "
+          f"(with feeding) {r_plain2:,.0f}   ratio {ratio_nf:.2f}x")
     ours.eval()
     src, lengths, _ = batches[0]
     for beam in (1, 5):

@@ -40,6 +40,8 @@ class ModelConfig:
     context: Literal["init", "input", "both"] = _f(
         "init", "seq2seq / caption: the encoder summary C enters the decoder as its initial state, as an extra "
         "input at every step, or both")
+    cnn_channels: str = _f("32,64,128", "caption on images: output channels of each block of the image encoder (3×3 "
+                           "convolution, ReLU, 2×2 max-pooling), comma-separated")
     input_feeding: bool = _f(True, "seq2seq / caption with attention: feed the previous attentional vector into the "
                              "next step (Luong et al. 2015)")
     input_noise: float = _f(0.0, "classify / tag on numeric sequences: add Gaussian noise of this standard deviation "

@@ -116,3 +116,9 @@ def test_evaluate_a_caption_file_from_the_run_alone(caption_run, tmp_path, capsy
     assert main(["evaluate", str(caption_run), "--data.path", str(captions)]) == 0
     metrics = dict(zip(*[iter(capsys.readouterr().out.split())] * 2))
     assert 0 <= float(metrics["exact_match"]) <= 1 and float(metrics["bleu"]) > 0
+
+
+def test_bad_cnn_channels_are_named(tmp_path, capsys):
+    assert main(["train", "--data.task", "caption", "--data.path", "digit-strips", "--data.num_examples", "100",
+                 "--model.cnn_channels", "32,x", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "model.cnn_channels must be positive integers" in capsys.readouterr().err

@@ -24,7 +24,7 @@ class ImageEncoder(nn.Module):
     Each entry of ``channels`` is one block: conv 3×3 (padding 1) → ReLU → max-pool 2×2 (``pool``; a side of 1 is
     left as it is)."""
 
-    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (32, 64), pool: bool = True,
+    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (32, 64, 128), pool: bool = True,
                  dropout: float = 0.0):
         super().__init__()
         if not channels:
@@ -54,7 +54,7 @@ class ImageCaptioner(EncoderDecoder):
     Give ``image_channels`` to learn the CNN here, or ``feature_size`` to caption precomputed features."""
 
     def __init__(self, target_vocab_size: int, image_channels: int | None = 1, feature_size: int | None = None,
-                 channels: tuple[int, ...] = (32, 64), embedding_size: int = 64, hidden_size: int = 128,
+                 channels: tuple[int, ...] = (32, 64, 128), embedding_size: int = 64, hidden_size: int = 128,
                  num_layers: int = 1, cell: str = "lstm", attention: str = "additive", context: str = "init",
                  input_feeding: bool = True, dropout: float = 0.0, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2,
                  **cell_kwargs):

@@ -79,7 +79,14 @@ class CaptionTask(Seq2SeqTask):
     def build_model(self) -> nn.Module:
         m = self.config.model
         tv = self.target_vocab.index
-        source = ({"image_channels": self.input_shape[0]} if self.kind == "images" else
+        try:
+            channels = tuple(int(c) for c in m.cnn_channels.split(","))
+            if not channels or min(channels) < 1:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"model.cnn_channels must be positive integers separated by commas, e.g. '32,64,128'; "
+                             f"got {m.cnn_channels!r}") from None
+        source = ({"image_channels": self.input_shape[0], "channels": channels} if self.kind == "images" else
                   {"image_channels": None, "feature_size": self.input_shape[-1]})
         return ImageCaptioner(len(self.target_vocab), **source, embedding_size=m.embedding_size,
                               hidden_size=m.hidden_size, num_layers=m.num_layers, cell=m.cell, attention=m.attention,
