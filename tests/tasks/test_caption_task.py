@@ -12,6 +12,8 @@ from rnnkit.data.images import WORDS, digit_strips, read_captions, write_caption
 from rnnkit.generation.seq2seq import beam_decode, greedy_decode
 from rnnkit.models.captioning import ImageCaptioner, ImageEncoder
 
+from .helpers import last_record, train_generated
+
 SMALL = ["--model.hidden_size", "64", "--model.embedding_size", "32", "--model.num_layers", "1",
          "--model.dropout", "0", "--data.batch_size", "32", "--train.lr", "3e-3", "--train.checkpoint_every", "500"]
 
@@ -74,15 +76,13 @@ def test_captioner_trains_and_decodes_images_and_given_features(attention, conte
 
 @pytest.fixture(scope="module")
 def caption_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("caption")
-    run = tmp / "run"
-    assert main(["-q", "train", "--run-dir", str(run), "--data.task", "caption", "--data.path", "digit-strips",
-                 "--data.num_examples", "3000", "--train.steps", "600", "--train.eval_every", "600", *SMALL]) == 0
+    run = tmp_path_factory.mktemp("caption") / "run"
+    train_generated(run, "caption", "digit-strips", 600, SMALL)
     return run
 
 
 def test_a_small_captioner_learns_the_digit_strips(caption_run):
-    final = [json.loads(line) for line in (caption_run / "metrics.jsonl").read_text().splitlines()][-1]
+    final = last_record(caption_run)
     assert final["split"] == "val" and final["token_accuracy"] > 0.7 and final["exact_match"] > 0.2  # chance: 0
     assert json.loads((caption_run / "caption.json").read_text())["input_shape"] == [1, 8, 40]
 

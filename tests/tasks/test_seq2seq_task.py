@@ -12,6 +12,8 @@ from rnnkit.data.examples import read_parallel
 from rnnkit.data.synthetic import SYNTHETIC, synthetic_pairs
 from rnnkit.tasks.seq2seq import corpus_bleu
 
+from .helpers import last_record, train_generated
+
 SMALL = ["--model.hidden_size", "48", "--model.embedding_size", "24", "--model.num_layers", "1",
          "--model.dropout", "0", "--data.batch_size", "32", "--train.lr", "5e-3", "--train.checkpoint_every", "100"]
 
@@ -61,15 +63,13 @@ def test_corpus_bleu_is_sacrebleus_and_perfect_for_equal_sequences():
 @pytest.fixture(scope="module")
 def reverse_run(tmp_path_factory):
     """A small attentional model trained on the generated reversal task (a shared run for the CLI tests)."""
-    tmp = tmp_path_factory.mktemp("reverse")
-    run = tmp / "run"
-    assert main(["-q", "train", "--run-dir", str(run), "--data.task", "seq2seq", "--data.path", "reverse",
-                 "--data.num_examples", "3000", "--train.steps", "600", "--train.eval_every", "600", *SMALL]) == 0
+    run = tmp_path_factory.mktemp("reverse") / "run"
+    train_generated(run, "seq2seq", "reverse", 600, SMALL)
     return run
 
 
 def test_a_small_model_learns_to_reverse(reverse_run):
-    final = [json.loads(line) for line in (reverse_run / "metrics.jsonl").read_text().splitlines()][-1]
+    final = last_record(reverse_run)
     assert final["split"] == "val" and final["exact_match"] > 0.8 and final["bleu"] > 90
     for name in ("source_vocab.json", "target_vocab.json", "seq2seq.json", "artifacts.json"):
         assert (reverse_run / name).exists()
@@ -161,9 +161,5 @@ def test_scheduled_sampling_run_resumed_equals_an_uninterrupted_one(tmp_path):
 
 @pytest.mark.parametrize("name,steps,level", [("sort", 500, 0.8), ("addition", 500, 0.1), ("dates", 500, 0.9)])
 def test_a_small_model_learns_each_generated_task(tmp_path, name, steps, level):
-    run = tmp_path / name
-    assert main(["-q", "train", "--run-dir", str(run), "--data.task", "seq2seq", "--data.path", name,
-                 "--data.num_examples", "4000", "--train.steps", str(steps), "--train.eval_every", str(steps),
-                 *SMALL]) == 0
-    final = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    final = train_generated(tmp_path / name, "seq2seq", name, steps, SMALL, examples=4000)
     assert final["exact_match"] > level, final  # chance: about 0
