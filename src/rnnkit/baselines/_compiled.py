@@ -139,25 +139,15 @@ def _cholesky_solve_lower(L, b):
 
 
 @_njit
-def _matmul(X, Y, out):
-    """out = X Y, written out (small matrices: no library call)."""
+def _matmul(X, Y, out, add):
+    """out = X Y, or out += X Y when ``add``, written out (small matrices: no library call; pass ``Y.T`` for
+    X Yᵀ)."""
     for i in range(X.shape[0]):
         for j in range(Y.shape[1]):
-            acc = 0.0
+            acc = out[i, j] if add else 0.0
             for r in range(X.shape[1]):
                 acc += X[i, r] * Y[r, j]
             out[i, j] = acc
-
-
-@_njit
-def _add_matmul_t(X, Y, out):
-    """out += X Yᵀ, written out."""
-    for i in range(X.shape[0]):
-        for j in range(Y.shape[0]):
-            acc = 0.0
-            for r in range(X.shape[1]):
-                acc += X[i, r] * Y[j, r]
-            out[i, j] += acc
 
 
 @_njit
@@ -184,9 +174,9 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
                     acc += A[i, r] * m[r]
                 newm[i] = acc
             m[:] = newm
-            _matmul(A, P, AP)
+            _matmul(A, P, AP, False)
             newP[:] = Q
-            _add_matmul_t(AP, A, newP)  # A P Aᵀ + Q
+            _matmul(AP, A.T, newP, True)  # A P Aᵀ + Q
             P[:] = newP
         pred_means[t] = m
         pred_covs[t] = P
@@ -258,7 +248,7 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
                         acc -= Kt[a, i] * Co[a, j]
                     IKC[i, j] = acc
             m[:] = newm
-            _matmul(IKC, P, tmp)
+            _matmul(IKC, P, tmp, False)
             for i in range(k):  # KR = K R_o
                 for b in range(q):
                     acc = 0.0
@@ -271,7 +261,7 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
                     for b in range(q):
                         acc += KR[i, b] * Kt[b, j]
                     newP[i, j] = acc
-            _add_matmul_t(tmp, IKC, newP)
+            _matmul(tmp, IKC.T, newP, True)
             P[:] = newP
         means[t] = m
         covs[t] = P
