@@ -45,6 +45,7 @@ from .cells import (
 )
 from .layers import RNN as RNN
 from .layers import Recurrent as Recurrent
+from .memory import NTMCell as NTMCell
 from .registry import CELLS as CELLS
 from .registry import build_cell as build_cell
 

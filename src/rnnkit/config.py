@@ -61,10 +61,12 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq", "caption"] = _f(
+    task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq", "caption", "ntm-copy",
+                  "ntm-repeat-copy", "ntm-recall"] = _f(
         "char-lm", "what to learn: next character, next word, next value of a series, a label per sequence "
-        "(classify), a label per step (tag), an output sequence per input sequence (seq2seq) or a caption per "
-        "image (caption)")
+        "(classify), a label per step (tag), an output sequence per input sequence (seq2seq), a caption per "
+        "image (caption), or a generated memory task: copy, repeat copy or associative recall of random bit "
+        "vectors (ntm-*)")
     format: Literal["auto", "ts", "csv", "jsonl", "text", "sst", "conll", "segment"] = _f(
         "auto", "classify / tag files: UEA .ts, CSV (id,label,features rows), JSONL, label<TAB>sentence text, SST "
         "bracketed trees, CoNLL token/tag columns, or segment (text with boundary markers); auto: by the file's "
@@ -86,7 +88,14 @@ class DataConfig:
         "words", "word-lm, classify, tag, seq2seq: split punctuation off words, split on whitespace only "
         "(pre-tokenized text, e.g. PTB, SCAN), or (seq2seq) read characters")
     num_examples: int = _f(0, "seq2seq / caption on a generated task (data.path reverse, sort, addition, dates or "
-                           "digit-strips): examples to draw with train.seed (0: the task's default)", min=0)
+                           "digit-strips): examples to draw with train.seed (0: the task's default); ntm-* tasks: "
+                           "validation examples (0: 256; training draws fresh ones every update)", min=0)
+    min_length: int = _f(0, "ntm-* tasks: shortest sequence (copy, repeat copy) or fewest items (recall); 0: the "
+                         "task's usual range, copy 1-20, repeat copy 1-10, recall 2-6", min=0)
+    max_length: int = _f(0, "ntm-* tasks: longest sequence or most items (0: the usual range)", min=0)
+    min_repeats: int = _f(1, "ntm-repeat-copy: fewest repeats", min=1)
+    max_repeats: int = _f(10, "ntm-repeat-copy: most repeats", min=1)
+    bits: int = _f(0, "ntm-* tasks: width of the random bit vectors (0: 8, recall 6)", min=0)
     min_count: int = _f(1, "word-lm: keep words seen at least this often in training; the rest become <unk>",
                         min=1)
     max_vocab: int = _f(0, "word-lm: at most this many vocabulary entries (0: no limit)", min=0)

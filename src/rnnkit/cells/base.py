@@ -22,11 +22,12 @@ State = Union[Tensor, tuple]
 
 
 def map_state(fn, *states):
-    """Apply ``fn`` to each tensor of one or more states of the same structure."""
+    """Apply ``fn`` to each tensor of one or more states of the same structure (nested states included: a
+    memory cell's state holds its controller's state as one field)."""
     first = states[0]
     if isinstance(first, Tensor):
         return fn(*states)
-    return _rebuild(first, [fn(*fields) for fields in zip(*states)])
+    return _rebuild(first, [map_state(fn, *fields) for fields in zip(*states)])
 
 
 def _rebuild(template: tuple, tensors: list) -> tuple:
@@ -34,25 +35,42 @@ def _rebuild(template: tuple, tensors: list) -> tuple:
 
 
 def state_tensors(state: State) -> tuple:
-    """The tensors of a state as a flat tuple."""
-    return (state,) if isinstance(state, Tensor) else tuple(state)
+    """The tensors of a state as a flat tuple, depth first (a nested state's tensors in field order)."""
+    if isinstance(state, Tensor):
+        return (state,)
+    return tuple(t for field in state for t in state_tensors(field))
 
 
 def state_from_tensors(template: State, tensors) -> State:
-    """Rebuild a state with the structure of ``template`` from ``tensors``."""
-    tensors = list(tensors)
-    return tensors[0] if isinstance(template, Tensor) else _rebuild(template, tensors)
+    """Rebuild a state with the structure of ``template`` from ``tensors`` (flat, as ``state_tensors`` gives)."""
+    remaining = iter(tensors)
+    return _fill(template, remaining)
+
+
+def _fill(template: State, remaining) -> State:
+    if isinstance(template, Tensor):
+        return next(remaining)
+    return _rebuild(template, [_fill(field, remaining) for field in template])
 
 
 def describe_state(state: State) -> str:
     """Human-readable shapes of a state, for error messages."""
     if isinstance(state, Tensor):
         return str(tuple(state.shape))
-    shapes = [str(tuple(t.shape)) if isinstance(t, Tensor) else type(t).__name__ for t in state]
+    shapes = [describe_state(t) if isinstance(t, (Tensor, tuple)) else type(t).__name__ for t in state]
     names = getattr(state, "_fields", None)
     if names is None:
         return "(" + ", ".join(shapes) + ")"
     return type(state).__name__ + "(" + ", ".join(f"{n}={s}" for n, s in zip(names, shapes)) + ")"
+
+
+def same_structure(state, expected: State) -> bool:
+    """Whether ``state`` has the structure and shapes of ``expected`` (tuples of the same lengths, nested alike;
+    a plain tuple stands for a NamedTuple)."""
+    if isinstance(expected, Tensor):
+        return isinstance(state, Tensor) and state.shape == expected.shape
+    return (isinstance(state, tuple) and len(state) == len(expected)
+            and all(same_structure(a, b) for a, b in zip(state, expected)))
 
 
 _ACTIVATIONS = {
@@ -164,11 +182,7 @@ def conform_state(state, expected: State, owner: str, what: str = "state") -> St
     """Check ``state`` against ``expected`` (same structure and shapes; meta tensors are fine) and return it
     in the expected type (a plain tuple ``(h, c)`` becomes ``LSTMState(h, c)``). Raises a ValueError
     naming the expected and received shapes."""
-    ok = isinstance(state, Tensor) if isinstance(expected, Tensor) else (
-        isinstance(state, tuple) and len(state) == len(expected) and all(isinstance(t, Tensor) for t in state))
-    if ok:
-        ok = all(a.shape == b.shape for a, b in zip(state_tensors(state), state_tensors(expected)))
-    if not ok:
+    if not same_structure(state, expected):
         got = describe_state(state) if isinstance(state, (Tensor, tuple)) else type(state).__name__
         raise ValueError(f"{owner} expected {what} {describe_state(expected)}; got {got}")
     return state_from_tensors(expected, state_tensors(state))

@@ -60,11 +60,15 @@ class Batch:
 
     @property
     def num_targets(self) -> int:
-        """Targets that count in the loss: class targets other than IGNORE_INDEX; one per (row, step) otherwise."""
+        """Targets that count in the loss: class targets other than IGNORE_INDEX; value targets per (row, step)
+        whose values are all finite (NaN: no target at that step)."""
         t = self.targets
         if not t.dtype.is_floating_point:
             return int((t != IGNORE_INDEX).sum())
-        return t.shape[0] * (t.shape[1] if t.dim() > 1 else 1)
+        if t.dim() > 1:  # (row, step) pairs whose target row is finite: NaN marks a step with no target
+            finite = torch.isfinite(t)
+            return int((finite.flatten(2).all(-1) if t.dim() > 2 else finite).sum())
+        return t.shape[0]
 
 
 def pad_sequences(sequences: Sequence[Tensor], value: float = 0) -> tuple[Tensor, Tensor]:
@@ -80,15 +84,16 @@ def pad_sequences(sequences: Sequence[Tensor], value: float = 0) -> tuple[Tensor
 
 
 def collate(inputs: Sequence[Tensor], targets: Sequence, fields: dict[str, Sequence[Tensor]] | None = None,
-            pad_id: int = 0, index: Tensor | None = None) -> Batch:
+            pad_id: int = 0, index: Tensor | None = None, target_pad: float = 0.0) -> Batch:
     """Examples → one :class:`Batch`. Inputs are padded with ``pad_id``; per-step targets (tensors with a time
-    axis) with IGNORE_INDEX (class ids) or 0 (values); per-example targets are stacked. ``lengths`` is None when
-    every example has the same length, so the sequence layer takes its fastest path."""
+    axis) with IGNORE_INDEX (class ids) or ``target_pad`` (values; NaN: padded steps have no target); per-example
+    targets are stacked. ``lengths`` is None when every example has the same length, so the sequence layer takes
+    its fastest path."""
     x, lengths = pad_sequences(inputs, pad_id)
     if targets is None:
         y = None
     elif isinstance(targets[0], Tensor) and targets[0].dim() > 0:
-        y, _ = pad_sequences(targets, 0.0 if targets[0].dtype.is_floating_point else IGNORE_INDEX)
+        y, _ = pad_sequences(targets, target_pad if targets[0].dtype.is_floating_point else IGNORE_INDEX)
     else:
         y = torch.as_tensor(targets) if not isinstance(targets[0], Tensor) else torch.stack(list(targets))
     uniform = bool((lengths == lengths[0]).all())
@@ -111,7 +116,7 @@ class ExampleBatches:
 
     def __init__(self, inputs: Sequence[Tensor], targets: Sequence, batch_size: int, seed: int = 0,
                  fields: dict[str, Sequence[Tensor]] | None = None, bucket: bool = True, pool: int = 50,
-                 pad_id: int = 0):
+                 pad_id: int = 0, target_pad: float = 0.0):
         if len(inputs) == 0:
             raise ValueError("the dataset has no examples")
         if targets is not None and len(inputs) != len(targets):
@@ -125,6 +130,7 @@ class ExampleBatches:
             raise ValueError(f"{len(inputs)} examples are fewer than batch_size={batch_size}; lower data.batch_size")
         self.inputs, self.targets, self.fields = list(inputs), targets, dict(fields or {})
         self.batch_size, self.seed, self.bucket, self.pool, self.pad_id = batch_size, seed, bucket, pool, pad_id
+        self.target_pad = target_pad
         self.lengths = torch.tensor([len(x) for x in self.inputs])
         self.chunks_per_epoch = len(self.inputs) // batch_size
         self._epoch_cache: tuple[int, list[Tensor]] | None = None
@@ -136,7 +142,7 @@ class ExampleBatches:
         idx = pick.tolist()
         targets = None if self.targets is None else [self.targets[i] for i in idx]
         fields = {name: [values[i] for i in idx] for name, values in self.fields.items()}
-        return collate([self.inputs[i] for i in idx], targets, fields, self.pad_id, pick)
+        return collate([self.inputs[i] for i in idx], targets, fields, self.pad_id, pick, self.target_pad)
 
     def epoch_batches(self, epoch: int) -> list[Tensor]:
         """The example indices of every training batch of ``epoch``, in order."""

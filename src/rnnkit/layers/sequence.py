@@ -22,6 +22,7 @@ from ..cells.base import (
     conform_state,
     map_state,
     module_dtype,
+    same_structure,
     state_from_tensors,
     state_tensors,
 )
@@ -192,8 +193,7 @@ class RNN(nn.Module):
         expected = self._state_templates.get(B)
         if expected is None:  # shapes only (meta tensors), built once per batch size: stepping calls this a lot
             expected = self._state_templates[B] = self.initial_state(B, device="meta")
-        if type(state) is type(expected) and (state.shape == expected.shape if isinstance(state, Tensor) else all(
-                a.shape == b.shape for a, b in zip(state, expected))):
+        if type(state) is type(expected) and same_structure(state, expected):
             return state  # already in form (the state a step returned): nothing to check further or rebuild
         n = len(self.cells)
         return conform_state(state, expected, f"RNN (num_layers·num_directions={n}, batch={B})", "initial state")

@@ -12,13 +12,16 @@ from .captioning import CaptionTask as CaptionTask
 from .forecast import ForecastTask as ForecastTask
 from .language import CharLMTask as CharLMTask
 from .language import WordLMTask as WordLMTask
+from .memory import CopyTask as CopyTask
+from .memory import RecallTask as RecallTask
+from .memory import RepeatCopyTask as RepeatCopyTask
 from .seq2seq import Seq2SeqTask as Seq2SeqTask
 from .sequences import ClassifyTask as ClassifyTask
 from .sequences import TagTask as TagTask
 
 TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask, "classify": ClassifyTask,
-         "tag": TagTask, "seq2seq": Seq2SeqTask,
-         "caption": CaptionTask}
+         "tag": TagTask, "seq2seq": Seq2SeqTask, "caption": CaptionTask, "ntm-copy": CopyTask,
+         "ntm-repeat-copy": RepeatCopyTask, "ntm-recall": RecallTask}
 
 
 def task_from_run(config, run_dir, with_data: bool = True) -> Task:
