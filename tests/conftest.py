@@ -5,7 +5,8 @@ from rnnkit.registry import CELLS
 
 #: Small constructor arguments per registered cell, used by the contract tests; a new cell only
 #: needs an entry here when it requires arguments beyond (input_size, hidden_size).
-CELL_KWARGS = {"jordan": {"output_size": 5}, "delay": {"delays": (1, 3)}, "leaky": {"tau": (1.0, 8.0)}}
+CELL_KWARGS = {"jordan": {"output_size": 5}, "delay": {"delays": (1, 3)}, "leaky": {"tau": (1.0, 8.0)},
+               "ntm": {"memory_size": 6, "memory_width": 4}}
 
 
 def cell_kwargs(name: str) -> dict:

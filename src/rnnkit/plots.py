@@ -145,3 +145,44 @@ def plot_image_attention(image, weights, grid: tuple[int, int], words: list[str]
         ax.axis("off")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_memory_trace(inputs, targets, outputs, path: Path, title: str, read_weights=None, write_weights=None,
+                      memory=None) -> None:
+    """One sequence through a memory task (Graves et al. 2014, fig. 6): inputs, targets and outputs (channel ×
+    time), and for a neural Turing machine the write and read weightings (location × time) and the memory at the
+    end (location × width). Steps without a target show as blank target columns."""
+    import numpy as np
+
+    panels = [("inputs", inputs), ("targets", targets), ("outputs", outputs)]
+    if write_weights is not None:
+        panels.append(("write weighting", write_weights))
+    if read_weights is not None:
+        panels.append(("read weighting", read_weights))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heights = [max(1.0, min(3.0, np.asarray(p).shape[0] / 12)) for _, p in panels]
+    width = 2.5 + 0.12 * np.asarray(inputs).shape[1]
+    extra = 1 if memory is not None else 0
+    fig, axes = plt.subplots(len(panels) + extra, 1, figsize=(min(max(width, 6.0), 16.0), sum(heights) + 1.2 + 2.5 * extra),
+                             gridspec_kw={"height_ratios": heights + ([2.5] if extra else [])}, squeeze=False)
+    for ax, (name, values) in zip(axes[:, 0], panels):
+        values = np.asarray(values, dtype=float)
+        ax.imshow(np.ma.masked_invalid(values), cmap="viridis" if "weighting" in name else "gray_r", aspect="auto",
+                  vmin=0.0, vmax=1.0 if "weighting" not in name else max(float(np.nanmax(values)), 1e-9),
+                  interpolation="nearest")
+        ax.set_ylabel(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(False)
+    axes[-1 - extra, 0].set_xlabel("time step")
+    if memory is not None:
+        ax = axes[-1, 0]
+        ax.imshow(np.asarray(memory, dtype=float).T, cmap="RdBu_r", aspect="auto", interpolation="nearest")
+        ax.set(xlabel="memory location", ylabel="width")
+        ax.set_title("memory after the last step", fontsize=9)
+        ax.grid(False)
+    axes[0, 0].set_title(title, fontsize=10)
+    save_figure(fig, path)

@@ -19,6 +19,7 @@ from ..cells.base import Cell, State, activation, uniform_init_
 from .addressing import address, read, write
 
 MEMORY_INITS = ("constant", "learned", "random")
+WEIGHT_INITS = ("learned", "first")
 CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: every cell 10^-6
 
 
@@ -65,10 +66,13 @@ class NTMCell(Cell):
         M_t(i)     = M_{t−1}(i) ∘ Π_h [1 − w_t^h(i) e_h] + Σ_h w_t^h(i) a_h                            eq. 3-4
         y_t        = [h_t; r_t]                                            (B, H + R·M); a model adds the output layer
 
-    The initial state follows Collier & Beel: memory every entry 10^-6 (``memory_init="constant"``; they found it
-    converges about 2x faster than ``"learned"`` or ``"random"``), read vectors tanh(learned) and weightings
-    softmax(learned), the learned starts drawn at random so the heads are not all alike (a uniform start weighting
-    over a uniform memory would stay uniform: every location looks the same).
+    The initial state: memory every entry 10^-6 (``memory_init="constant"``, Collier & Beel 2018, who found it
+    converges about 2x faster than ``"learned"`` or ``"random"``), read vectors tanh(learned) (Collier & Beel), and
+    every head focused on location 0 (``initial_weights="first"``, as NTM-Lasagne). Collier & Beel's
+    softmax(learned) start (``initial_weights="learned"``, drawn at random) is nearly uniform, and over a uniform
+    memory a uniform weighting stays uniform: every location looks alike to content addressing and to the shift,
+    so the heads must first break that symmetry. On the copy task it was the difference between 0 bit errors
+    after 3,200 sequences and 34 bit errors after 4,000 (docs/memory.md).
 
     Args:
         input_size: D. hidden_size: H, the controller's size.
@@ -78,6 +82,7 @@ class NTMCell(Cell):
         controller_options: the controller cell's own arguments (e.g. ``{"forget_bias": 1.0}``).
         memory_init: ``"constant"``, ``"learned"`` (a parameter, starting at the constant) or ``"random"``
             (N(0, 0.5) drawn once, then fixed).
+        initial_weights: ``"first"`` (every head starts on location 0) or ``"learned"`` (softmax of learned logits).
         clip: clip the controller's head parameters to [−clip, clip] before their activations (0: off).
 
     Shapes: state :class:`NTMState`; output (B, H + R·M).
@@ -90,7 +95,8 @@ class NTMCell(Cell):
 
     def __init__(self, input_size: int, hidden_size: int, memory_size: int = 128, memory_width: int = 20,
                  read_heads: int = 1, write_heads: int = 1, shift_range: int = 1, controller: str = "lstm",
-                 controller_options: dict | None = None, memory_init: str = "constant", clip: float = 20.0):
+                 controller_options: dict | None = None, memory_init: str = "constant", initial_weights: str = "first",
+                 clip: float = 20.0):
         super().__init__()
         for name, value, low in (("memory_size", memory_size, 1), ("memory_width", memory_width, 1),
                                  ("read_heads", read_heads, 1), ("write_heads", write_heads, 0),
@@ -102,12 +108,15 @@ class NTMCell(Cell):
                              f"{memory_size} memory locations; need 2·shift_range + 1 <= memory_size")
         if memory_init not in MEMORY_INITS:
             raise ValueError(f"NTMCell: memory_init must be one of {list(MEMORY_INITS)}; got {memory_init!r}")
+        if initial_weights not in WEIGHT_INITS:
+            raise ValueError(f"NTMCell: initial_weights must be one of {list(WEIGHT_INITS)}; got {initial_weights!r}")
         if not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip >= 0):
             raise ValueError(f"NTMCell: clip must be a finite number >= 0 (0: off); got {clip!r}")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.memory_size, self.memory_width = memory_size, memory_width
         self.read_heads, self.write_heads, self.shift_range = read_heads, write_heads, shift_range
         self.memory_init, self.clip, self.controller_name = memory_init, float(clip), controller
+        self.initial_weights = initial_weights
         N, M, R, W, K = memory_size, memory_width, read_heads, write_heads, read_heads + write_heads
 
         controller_input = input_size + R * M
@@ -128,8 +137,13 @@ class NTMCell(Cell):
         self.head_params = nn.Linear(self.controller.output_size, sum(self._sizes))
 
         # the start state (Collier & Beel 2018)
-        glorot = math.sqrt(6.0 / (1 + N))
-        self.initial_weight_logits = nn.Parameter(torch.empty(K, N).uniform_(-glorot, glorot))
+        if initial_weights == "learned":
+            glorot = math.sqrt(6.0 / (1 + N))
+            self.initial_weight_logits = nn.Parameter(torch.empty(K, N).uniform_(-glorot, glorot))
+        else:  # every head on location 0 (a fixed one-hot start)
+            logits = torch.full((K, N), -math.inf)
+            logits[:, 0] = 0.0
+            self.register_buffer("initial_weight_logits", logits)
         self.initial_read_logits = nn.Parameter(torch.empty(R, M).uniform_(-math.sqrt(6.0 / (1 + M)),
                                                                            math.sqrt(6.0 / (1 + M))))
         if memory_init == "learned":
