@@ -167,7 +167,8 @@ def plot_memory_trace(inputs, targets, outputs, path: Path, title: str, read_wei
     heights = [max(1.0, min(3.0, np.asarray(p).shape[0] / 12)) for _, p in panels]
     width = 2.5 + 0.12 * np.asarray(inputs).shape[1]
     extra = 1 if memory is not None else 0
-    fig, axes = plt.subplots(len(panels) + extra, 1, figsize=(min(max(width, 6.0), 16.0), sum(heights) + 1.2 + 2.5 * extra),
+    size = (min(max(width, 6.0), 16.0), sum(heights) + 1.2 + 2.5 * extra)
+    fig, axes = plt.subplots(len(panels) + extra, 1, figsize=size,
                              gridspec_kw={"height_ratios": heights + ([2.5] if extra else [])}, squeeze=False)
     for ax, (name, values) in zip(axes[:, 0], panels):
         values = np.asarray(values, dtype=float)

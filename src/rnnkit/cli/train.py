@@ -38,6 +38,11 @@ def register(sub) -> None:
                    "text; classify / tag: every example, confusion matrix PNG in RUN; forecast runs: its "
                    "validation part)")
     e.add_argument("--data.column", dest="data.column", default=None, help="CSV column (forecast runs)")
+    for key, what in (("min_length", "shortest sequence (recall: fewest items)"), ("max_length", "longest sequence "
+                      "(recall: most items)"), ("min_repeats", "fewest repeats"), ("max_repeats", "most repeats"),
+                      ("num_examples", "how many sequences")):
+        e.add_argument(f"--data.{key}", dest=f"data.{key}", default=None,
+                       help=f"ntm-* runs: evaluate on generated sequences with this {what} (e.g. longer than trained)")
     e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     e.set_defaults(run=run_evaluate)
 
@@ -132,10 +137,19 @@ def _evaluate_and_draw(task, model, batches, png: Path) -> dict:
     return metrics
 
 
+GENERATED_KEYS = ("min_length", "max_length", "min_repeats", "max_repeats", "num_examples")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     run_dir = Path(args.run_dir)
     path = overrides.pop("data.path", None)
+    generated = sorted(k for k in overrides if k.split(".")[1] in GENERATED_KEYS)
+    if generated:
+        saved = _read_run_config(run_dir).get("data", {}).get("task", "")
+        if not str(saved).startswith("ntm-"):
+            raise ValueError(f"--{generated[0]} applies to runs of generated memory tasks (ntm-*); {run_dir} is a "
+                             f"{saved} run")
     task, model = _load_run(run_dir, overrides, with_data=path is None)
     batches = task.val if path is None else task.file_batches(path)
     png = run_dir / f"confusion-{'val' if path is None else Path(path).stem}.png"
