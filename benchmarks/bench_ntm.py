@@ -1,19 +1,20 @@
 """Neural Turing machine benchmarks (Graves et al. 2014 §4): copy, generalisation to longer sequences, associative
 recall, repeat copy, and training speed against pytorch-ntm.
 
-Every run trains through rnnkit's Trainer with the settings a user would pass to ``rnnkit train --data.task ntm-copy
---model.cell ntm ...`` (LSTM(100) controller, 128×20 memory, one read and one write head, shifts −1..1, Adam,
-gradient norm clipped at 10, batches of 8), keeps the weights with the best validation loss (256 generated
-sequences) and scores a test set drawn with another seed (1,000 sequences) once. Results go to ``--out`` as one
-JSON file per run; ``report`` prints the tables of docs/memory.md from them.
+Every run trains through rnnkit's Trainer with the settings a user would pass to ``rnnkit train --data.task
+ntm-copy --model.cell ntm ...`` (LSTM(100) controller, 128×20 memory, one read and one write head, shifts −1..1,
+Adam with a cosine schedule over the budget, gradient norm clipped at 1, batches of 8), keeps the weights with the
+best validation loss (256 generated sequences) and scores a test set drawn with another seed (1,000 sequences)
+once. The recipe (``--lr 1e-2 --schedule cosine --clip 1``) was chosen on the validation sequences of the copy
+sweep. Results go to ``--out`` as one JSON file per run; ``report`` prints the tables of docs/memory.md from them.
 
-* ``copy --lrs 1e-3 3e-3 1e-2 --seeds 0 1 2``: per (learning rate, seed), the training sequences until the first
-  validation with 0 bit errors, test bit errors per sequence on lengths 1-20, minutes. Budget ``--sequences``
-  (10,000) and ``--minutes`` (5).
+* ``copy --lrs 1e-3 3e-3 1e-2 3e-2 --seeds 0 1 2 [--schedule none --clip 10]``: per (learning rate, seed), the
+  training sequences until the first validation with 0 bit errors, test bit errors per sequence on lengths 1-20,
+  minutes. Budget ``--sequences`` (10,000) and ``--minutes`` (5).
 * ``init``: the start state: heads on location 0 or softmax(learned) (Collier & Beel), memory constant 10^-6 or
   random; sequences to 0 validation bit errors and test bit errors, same budget.
-* ``generalise --lr 3e-3``: the copy NTM against an LSTM of about the same parameter count (1×128), same data and
-  budget, and the LSTM again with 4x the budget; bit errors per sequence at lengths 10, 20, 40, 60, 80, 120.
+* ``generalise``: the copy NTM against an LSTM of about the same parameter count (1×128), same data and budget,
+  and the LSTM again with 4x the budget; bit errors per sequence at lengths 10, 20, 40, 60, 80, 120.
 * ``recall``: associative recall trained on 2-6 items, tested on 2 ... 12 items.
 * ``repeat-copy``: trained on lengths 1-10 and 1-10 repeats, tested on unseen repeat counts and lengths.
 * ``speed [--pytorch-ntm DIR]``: training sequences per second at batch 1 and 16 on copy sequences of lengths 1-20,
@@ -21,7 +22,7 @@ JSON file per run; ``report`` prints the tables of docs/memory.md from them.
 * ``figures RUN``: the head weightings of a trained copy run at length 20 and 60, and learning curves of the runs in
   ``--out``.
 
-Usage: ``python benchmarks/bench_ntm.py copy --lrs 3e-3 --seeds 0 1 2 --threads 1``
+Usage: ``python benchmarks/bench_ntm.py copy --lrs 1e-2 --seeds 0 1 2 --threads 1``
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ OUT = Path(__file__).resolve().parents[1] / "runs" / "bench_ntm"
 
 NTM = {"model.cell": "ntm", "model.hidden_size": "100", "model.num_layers": "1", "model.dropout": "0",
        "model.cell_options": "memory_size = 128, memory_width = 20"}
-TRAIN = {"data.batch_size": "8", "train.lr": "3e-3", "train.clip_norm": "10", "train.eval_every": "50",
-         "train.checkpoint_every": "100000", "train.log_every": "50", "data.num_examples": "256"}
+TRAIN = {"data.batch_size": "8", "train.lr": "1e-2", "train.clip_norm": "1", "train.schedule": "cosine",
+         "train.eval_every": "50", "train.checkpoint_every": "100000", "train.log_every": "50",
+         "data.num_examples": "256"}
 TEST_SEED = 1_000_003
 
 
@@ -98,14 +100,18 @@ def _curve(records, batch_size):
     return [(r["step"] * batch_size, r["bit_errors"]) for r in records]
 
 
+def _recipe(args) -> dict:
+    return {"data.batch_size": str(args.batch), "train.schedule": args.schedule, "train.clip_norm": args.clip}
+
+
 def run_copy(args) -> None:
     for lr in args.lrs:
         for seed in args.seeds:
-            name = f"copy-lr{lr}-seed{seed}"
-            over = {**NTM, "data.task": "ntm-copy", "train.lr": lr, "train.seed": str(seed),
-                    "data.batch_size": str(args.batch)}
+            name = f"copy-{args.schedule}-clip{args.clip}-lr{lr}-seed{seed}"
+            over = {**NTM, **_recipe(args), "data.task": "ntm-copy", "train.lr": lr, "train.seed": str(seed)}
             task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
             _save(args.out, name, {"task": "copy", "lr": float(lr), "seed": seed, "batch": args.batch,
+                                   "schedule": args.schedule, "clip": float(args.clip),
                                    "first_zero_sequences": first_zero(records, args.batch), "minutes": seconds / 60,
                                    "updates": summary["steps"], "test_1_20": test_errors(task, model, (1, 20)),
                                    "curve": _curve(records, args.batch)})
@@ -119,8 +125,8 @@ def run_init(args) -> None:
         for seed in args.seeds:
             name = f"init-{weights}-{memory}-seed{seed}"
             options = f"memory_size = 128, memory_width = 20, initial_weights = '{weights}', memory_init = '{memory}'"
-            over = {**NTM, "model.cell_options": options, "data.task": "ntm-copy", "train.lr": args.lr,
-                    "train.seed": str(seed), "data.batch_size": str(args.batch)}
+            over = {**NTM, **_recipe(args), "model.cell_options": options, "data.task": "ntm-copy",
+                    "train.lr": args.lr, "train.seed": str(seed)}
             task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
             _save(args.out, name, {"task": "init", "initial_weights": weights, "memory_init": memory, "seed": seed,
                                    "lr": float(args.lr), "first_zero_sequences": first_zero(records, args.batch),
@@ -136,8 +142,7 @@ def run_generalise(args) -> None:
     for label, over, budget in (("ntm", NTM, 1), ("lstm", lstm, 1), ("lstm-4x", lstm, 4)):
         for seed in args.seeds:
             name = f"generalise-{label}-seed{seed}"
-            o = {**over, "data.task": "ntm-copy", "train.lr": args.lr, "train.seed": str(seed),
-                 "data.batch_size": str(args.batch)}
+            o = {**over, **_recipe(args), "data.task": "ntm-copy", "train.lr": args.lr, "train.seed": str(seed)}
             task, model, summary, seconds, records = train(o, args.sequences * budget, args.minutes * budget,
                                                            args.out / name)
             params = sum(p.numel() for p in model.parameters())
@@ -150,8 +155,7 @@ def run_generalise(args) -> None:
 def run_recall(args) -> None:
     for seed in args.seeds:
         name = f"recall-seed{seed}"
-        over = {**NTM, "data.task": "ntm-recall", "train.lr": args.lr, "train.seed": str(seed),
-                "data.batch_size": str(args.batch)}
+        over = {**NTM, **_recipe(args), "data.task": "ntm-recall", "train.lr": args.lr, "train.seed": str(seed)}
         task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
         by_items = {n: test_errors(task, model, (n, n), count=200) for n in range(2, 13)}
         _save(args.out, name, {"task": "recall", "seed": seed, "lr": float(args.lr), "minutes": seconds / 60,
@@ -163,8 +167,8 @@ def run_recall(args) -> None:
 def run_repeat_copy(args) -> None:
     for seed in args.seeds:
         name = f"repeat-copy-seed{seed}"
-        over = {**NTM, "data.task": "ntm-repeat-copy", "train.lr": args.lr, "train.seed": str(seed),
-                "data.batch_size": str(args.batch)}
+        over = {**NTM, **_recipe(args), "data.task": "ntm-repeat-copy", "train.lr": args.lr,
+                "train.seed": str(seed)}
         task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
         grid = {f"L{L}-R{R}": test_errors(task, model, (L, L), (R, R), count=100)
                 for L in (5, 10, 15) for R in (5, 10, 15, 20)}
@@ -257,15 +261,18 @@ def run_figures(args) -> None:
         for length in (20, 60):
             cli(["ntm", str(args.run), "--length", str(length), "--png", str(DOCS / f"ntm_copy_{length}.png")])
     fig, ax = plt.subplots(figsize=(7, 4))
-    for path in sorted(args.out.glob("copy-lr*.json")) + sorted(args.out.glob("generalise-lstm*-seed0.json")):
+    for path in sorted(args.out.glob("copy-*.json")) + sorted(args.out.glob("generalise-lstm*-seed0.json")):
         r = json.loads(path.read_text())
-        if not r.get("curve"):
+        if not r.get("curve") or (r["task"] == "copy" and r["lr"] != float(args.lr)):
             continue
         seqs, errors = zip(*r["curve"])
-        label = f"NTM lr {r['lr']:g} seed {r['seed']}" if r["task"] == "copy" else f"{r['model']} seed {r['seed']}"
-        ax.plot(seqs, errors, lw=1, label=label)
+        if r["task"] == "copy":
+            label = f"NTM, {r['schedule']} schedule, clip {r['clip']:g}, seed {r['seed']}"
+        else:
+            label = f"{r['model'].upper()}, seed {r['seed']}"
+        ax.plot(seqs, errors, "-" if r["task"] == "copy" and r["schedule"] != "none" else "--", lw=1, label=label)
     ax.set(xlabel="training sequences", ylabel="bit errors per sequence (validation)", yscale="symlog",
-           title="Copy task, lengths 1-20")
+           title=f"Copy task, lengths 1-20, lr {float(args.lr):g}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
@@ -277,17 +284,18 @@ def run_report(args) -> None:
     results = [json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]
     copy = [r for r in results if r["task"] == "copy"]
     if copy:
-        print("| lr | seeds | sequences to 0 validation bit errors (each seed) | median | test bit errors / seq, "
-              "lengths 1-20 (each seed) | minutes (median) |\n|---|---|---|---|---|---|")
-        for lr in sorted({r["lr"] for r in copy}):
-            rs = sorted((r for r in copy if r["lr"] == lr), key=lambda r: r["seed"])
+        print("| schedule | clip | lr | seeds | sequences to 0 validation bit errors (each seed) | median | test bit "
+              "errors / seq, lengths 1-20 (each seed) | minutes (median) |\n|---|---|---|---|---|---|---|---|")
+        for schedule, clip, lr in sorted({(r["schedule"], r["clip"], r["lr"]) for r in copy}):
+            rs = sorted((r for r in copy if (r["schedule"], r["clip"], r["lr"]) == (schedule, clip, lr)),
+                        key=lambda r: r["seed"])
             firsts = [r["first_zero_sequences"] for r in rs]
             known = sorted(f if f is not None else math.inf for f in firsts)
             med = known[len(known) // 2]
             each = ", ".join("-" if f is None else f"{f:,}" for f in firsts)
             tests = ", ".join(f"{r['test_1_20']['bit_errors']:.3f}" for r in rs)
             median = "-" if med == math.inf else f"{med:,}"
-            print(f"| {lr:g} | {len(rs)} | {each} | {median} | {tests} | "
+            print(f"| {schedule} | {clip:g} | {lr:g} | {len(rs)} | {each} | {median} | {tests} | "
                   f"{statistics.median(r['minutes'] for r in rs):.1f} |")
     init = [r for r in results if r["task"] == "init"]
     if init:
@@ -325,8 +333,10 @@ def main(argv=None) -> None:
     p.add_argument("what", choices=["copy", "init", "generalise", "recall", "repeat-copy", "speed", "figures",
                                     "report"])
     p.add_argument("run", nargs="?", type=Path, help="figures: a trained copy run directory")
-    p.add_argument("--lrs", nargs="+", default=["1e-3", "3e-3", "1e-2"])
-    p.add_argument("--lr", default="3e-3")
+    p.add_argument("--lrs", nargs="+", default=["1e-3", "3e-3", "1e-2", "3e-2"])
+    p.add_argument("--lr", default="1e-2")
+    p.add_argument("--schedule", default="cosine", help="learning-rate schedule over the budget (train.schedule)")
+    p.add_argument("--clip", default="1", help="gradient norm clipping (train.clip_norm)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--sequences", type=int, default=10_000, help="training sequences per run")

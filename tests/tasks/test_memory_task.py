@@ -3,6 +3,7 @@ training and evaluation through the command line, and bad input."""
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -129,7 +130,8 @@ def test_the_same_task_trains_an_lstm(tmp_path):
     (["--data.task", "ntm-copy", "--data.min_length", "5", "--data.max_length", "2"], "min <= max"),
     (["--data.task", "ntm-recall", "--data.min_length", "1"], "2 <= min <= max"),
     (["--data.task", "ntm-copy", "--data.path", "x.txt"], "generates its data; drop data.path"),
-    (["--data.task", "ntm-repeat-copy", "--data.min_repeats", "4", "--data.max_repeats", "2"], "min_repeats 4 is above"),
+    (["--data.task", "ntm-repeat-copy", "--data.min_repeats", "4", "--data.max_repeats", "2"],
+     "min_repeats 4 is above"),
     (["--data.task", "ntm-copy", "--model.cell", "ntm", "--model.cell_options", "memory_size = 0"],
      "memory_size must be an integer >= 1"),
     (["--data.task", "ntm-copy", "--model.cell", "ntm", "--model.cell_options", "memory_size = 4, shift_range = 3"],
@@ -139,7 +141,7 @@ def test_bad_settings_are_one_line(tmp_path, capsys, argv, message):
     assert main(["train", "--run-dir", str(tmp_path / "r"), "--train.steps", "1", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rnnkit: error:") and "Traceback" not in err
-    assert __import__("re").search(message, err)
+    assert re.search(message, err)
 
 
 def test_generated_lengths_are_refused_for_other_runs(copy_run, tmp_path, capsys):
