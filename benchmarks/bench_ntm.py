@@ -5,7 +5,7 @@ Every run trains through rnnkit's Trainer with the settings a user would pass to
 ntm-copy --model.cell ntm ...`` (LSTM(100) controller, 128×20 memory, one read and one write head, shifts −1..1,
 Adam with a cosine schedule over the budget, gradient norm clipped at 1, batches of 8), keeps the weights with the
 best validation loss (256 generated sequences) and scores a test set drawn with another seed (1,000 sequences)
-once. The recipe (``--lr 1e-2 --schedule cosine --clip 1``) was chosen on the validation sequences of the copy
+once. The recipe (``--lr 3e-2 --schedule cosine --clip 1``) was chosen on the validation sequences of the copy
 sweep. Results go to ``--out`` as one JSON file per run; ``report`` prints the tables of docs/memory.md from them.
 
 * ``copy --lrs 1e-3 3e-3 1e-2 3e-2 --seeds 0 1 2 [--schedule none --clip 10]``: per (learning rate, seed), the
@@ -14,12 +14,13 @@ sweep. Results go to ``--out`` as one JSON file per run; ``report`` prints the t
 * ``init``: the start state: heads on location 0 or softmax(learned) (Collier & Beel), memory constant 10^-6 or
   random; sequences to 0 validation bit errors and test bit errors, same budget.
 * ``generalise``: the copy NTM against an LSTM of about the same parameter count (1×128), same data and budget,
-  and the LSTM again with 4x the budget; bit errors per sequence at lengths 10, 20, 40, 60, 80, 120.
+  and with ``--lstm-budgets`` times the budget (1 and 4), at each of ``--lstm-lrs``; bit errors per sequence at
+  lengths 10, 20, 40, 60, 80, 120.
 * ``recall``: associative recall trained on 2-6 items, tested on 2 ... 12 items.
 * ``repeat-copy``: trained on lengths 1-10 and 1-10 repeats, tested on unseen repeat counts and lengths.
 * ``speed [--pytorch-ntm DIR]``: training sequences per second at batch 1 and 16 on copy sequences of lengths 1-20,
   alternately with pytorch-ntm (loudinthecloud; its ``ntm`` package in DIR, same sizes, its RMSprop step) when given.
-* ``figures RUN``: the head weightings of a trained copy run at length 20 and 60, and learning curves of the runs in
+* ``figures RUN``: the head weightings of a trained copy run at length 30 and 60, and learning curves of the runs in
   ``--out``.
 
 Usage: ``python benchmarks/bench_ntm.py copy --lrs 1e-2 --seeds 0 1 2 --threads 1``
@@ -139,26 +140,31 @@ GENERALISE_LENGTHS = (10, 20, 40, 60, 80, 120)
 
 def run_generalise(args) -> None:
     lstm = {"model.cell": "lstm", "model.hidden_size": "128", "model.num_layers": "1", "model.dropout": "0"}
-    for label, over, budget in (("ntm", NTM, 1), ("lstm", lstm, 1), ("lstm-4x", lstm, 4)):
+    runs = [("ntm", NTM, 1, args.lr)] if "ntm" in args.models else []
+    if "lstm" in args.models:
+        runs += [(f"lstm-{budget}x-lr{lr}", lstm, budget, lr) for budget in args.lstm_budgets for lr in args.lstm_lrs]
+    for label, over, budget, lr in runs:
         for seed in args.seeds:
             name = f"generalise-{label}-seed{seed}"
-            o = {**over, **_recipe(args), "data.task": "ntm-copy", "train.lr": args.lr, "train.seed": str(seed)}
+            o = {**over, **_recipe(args), "data.task": "ntm-copy", "train.lr": lr, "train.seed": str(seed)}
             task, model, summary, seconds, records = train(o, args.sequences * budget, args.minutes * budget,
                                                            args.out / name)
             params = sum(p.numel() for p in model.parameters())
             by_length = {L: test_errors(task, model, (L, L), count=200) for L in GENERALISE_LENGTHS}
             _save(args.out, name, {"task": "generalise", "model": label, "seed": seed, "params": params,
+                                   "lr": float(lr), "val_bit_errors": summary.get("best_val_bit_errors"),
                                    "minutes": seconds / 60, "sequences": summary["steps"] * args.batch,
                                    "by_length": by_length, "curve": _curve(records, args.batch)})
 
 
 def run_recall(args) -> None:
     for seed in args.seeds:
-        name = f"recall-seed{seed}"
+        name = f"recall-b{args.batch}-lr{args.lr}-seed{seed}"
         over = {**NTM, **_recipe(args), "data.task": "ntm-recall", "train.lr": args.lr, "train.seed": str(seed)}
         task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
         by_items = {n: test_errors(task, model, (n, n), count=200) for n in range(2, 13)}
-        _save(args.out, name, {"task": "recall", "seed": seed, "lr": float(args.lr), "minutes": seconds / 60,
+        _save(args.out, name, {"task": "recall", "seed": seed, "lr": float(args.lr), "batch": args.batch,
+                               "minutes": seconds / 60,
                                "sequences": summary["steps"] * args.batch,
                                "first_zero_sequences": first_zero(records, args.batch), "by_items": by_items,
                                "curve": _curve(records, args.batch)})
@@ -166,13 +172,14 @@ def run_recall(args) -> None:
 
 def run_repeat_copy(args) -> None:
     for seed in args.seeds:
-        name = f"repeat-copy-seed{seed}"
+        name = f"repeat-copy-b{args.batch}-lr{args.lr}-seed{seed}"
         over = {**NTM, **_recipe(args), "data.task": "ntm-repeat-copy", "train.lr": args.lr,
                 "train.seed": str(seed)}
         task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
         grid = {f"L{L}-R{R}": test_errors(task, model, (L, L), (R, R), count=100)
                 for L in (5, 10, 15) for R in (5, 10, 15, 20)}
-        _save(args.out, name, {"task": "repeat-copy", "seed": seed, "lr": float(args.lr), "minutes": seconds / 60,
+        _save(args.out, name, {"task": "repeat-copy", "seed": seed, "lr": float(args.lr), "batch": args.batch,
+                               "minutes": seconds / 60,
                                "sequences": summary["steps"] * args.batch,
                                "first_zero_sequences": first_zero(records, args.batch), "grid": grid,
                                "curve": _curve(records, args.batch)})
@@ -258,21 +265,27 @@ def run_figures(args) -> None:
     from rnnkit.cli.main import main as cli
 
     if args.run:
-        for length in (20, 60):
+        for length in (30, 60):
             cli(["ntm", str(args.run), "--length", str(length), "--png", str(DOCS / f"ntm_copy_{length}.png")])
     fig, ax = plt.subplots(figsize=(7, 4))
-    for path in sorted(args.out.glob("copy-*.json")) + sorted(args.out.glob("generalise-lstm*-seed0.json")):
-        r = json.loads(path.read_text())
-        if not r.get("curve") or (r["task"] == "copy" and r["lr"] != float(args.lr)):
+    copies = [json.loads(p.read_text()) for p in sorted(args.out.glob("copy-*.json"))]
+    lstms = [json.loads(p.read_text()) for p in sorted(args.out.glob("generalise-lstm-*-seed0.json"))]
+    best_lstm = {}  # per budget, the learning rate best on validation
+    for r in lstms:
+        budget = r["model"].split("-")[1]
+        if budget not in best_lstm or r["val_bit_errors"] < best_lstm[budget]["val_bit_errors"]:
+            best_lstm[budget] = r
+    for r in [c for c in copies if c["lr"] == float(args.lr)] + list(best_lstm.values()):
+        if not r.get("curve"):
             continue
         seqs, errors = zip(*r["curve"])
         if r["task"] == "copy":
             label = f"NTM, {r['schedule']} schedule, clip {r['clip']:g}, seed {r['seed']}"
         else:
-            label = f"{r['model'].upper()}, seed {r['seed']}"
+            label = f"LSTM 1×128, {r['model'].split('-')[1]} budget, lr {r['lr']:g}"
         ax.plot(seqs, errors, "-" if r["task"] == "copy" and r["schedule"] != "none" else "--", lw=1, label=label)
-    ax.set(xlabel="training sequences", ylabel="bit errors per sequence (validation)", yscale="symlog",
-           title=f"Copy task, lengths 1-20, lr {float(args.lr):g}")
+    ax.set(xlabel="training sequences", ylabel="bit errors per sequence (validation)", yscale="symlog", xscale="log",
+           title=f"Copy task, lengths 1-20 (NTM lr {float(args.lr):g})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
@@ -307,11 +320,15 @@ def run_report(args) -> None:
                   f"{r['test_1_20']['bit_errors']:.3f} |")
     gen = [r for r in results if r["task"] == "generalise"]
     if gen:
-        print("\n| model | params | training sequences | " + " | ".join(f"L={L}" for L in GENERALISE_LENGTHS)
-              + " |\n|---|---|---|" + "---|" * len(GENERALISE_LENGTHS))
+        print("\n| model | lr | params | training sequences | validation bit errors | "
+              + " | ".join(f"L={L}" for L in GENERALISE_LENGTHS) + " |\n|---|---|---|---|---|"
+              + "---|" * len(GENERALISE_LENGTHS))
         for r in gen:
-            cells = " | ".join(f"{r['by_length'][str(L)]['bit_errors']:.2f}" for L in GENERALISE_LENGTHS)
-            print(f"| {r['model']} (seed {r['seed']}) | {r['params']:,} | {r['sequences']:,} | {cells} |")
+            cells = " | ".join(f"{r['by_length'][str(L)]['bit_errors']:.2f} ({r['by_length'][str(L)]['exact']:.1%})"
+                               for L in GENERALISE_LENGTHS)
+            val = r.get("val_bit_errors")
+            print(f"| {r['model']} (seed {r['seed']}) | {r['lr']:g} | {r['params']:,} | {r['sequences']:,} | "
+                  f"{'-' if val is None else f'{val:.2f}'} | {cells} |")
     for r in results:
         if r["task"] == "recall":
             cells = " | ".join(f"{v['bit_errors']:.2f}" for v in r["by_items"].values())
@@ -334,7 +351,12 @@ def main(argv=None) -> None:
                                     "report"])
     p.add_argument("run", nargs="?", type=Path, help="figures: a trained copy run directory")
     p.add_argument("--lrs", nargs="+", default=["1e-3", "3e-3", "1e-2", "3e-2"])
-    p.add_argument("--lr", default="1e-2")
+    p.add_argument("--lr", default="3e-2")
+    p.add_argument("--models", nargs="+", default=["ntm", "lstm"], help="generalise: which models")
+    p.add_argument("--lstm-lrs", nargs="+", default=["1e-3", "3e-3", "1e-2"], help="generalise: the LSTM's rates "
+                   "(its best on validation is reported)")
+    p.add_argument("--lstm-budgets", nargs="+", type=int, default=[1, 4], help="generalise: the LSTM's budgets as "
+                   "multiples of --sequences and --minutes")
     p.add_argument("--schedule", default="cosine", help="learning-rate schedule over the budget (train.schedule)")
     p.add_argument("--clip", default="1", help="gradient norm clipping (train.clip_norm)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -148,3 +148,17 @@ def test_generated_lengths_are_refused_for_other_runs(copy_run, tmp_path, capsys
     (tmp_path / "config.json").write_text(json.dumps({"data": {"task": "char-lm"}}))
     assert main(["evaluate", str(tmp_path), "--data.max_length", "9"]) == 2
     assert "applies to runs of generated memory tasks" in capsys.readouterr().err
+
+
+def test_a_resumed_run_sees_the_same_fresh_batches_as_an_uninterrupted_one(tmp_path):
+    from safetensors.torch import load_file
+
+    args = ["-q", "train", "--data.task", "ntm-copy", "--data.max_length", "3", *SMALL_NTM,
+            "--model.cell_options", "memory_size = 8, memory_width = 4", "--train.checkpoint_every", "6",
+            "--train.eval_every", "6", "--train.steps", "12"]
+    assert main([*args, "--run-dir", str(tmp_path / "whole")]) == 0
+    assert main([*args, "--run-dir", str(tmp_path / "part"), "--train.time_limit", "0.0001"]) == 0  # one update
+    assert main(["-q", "train", "--resume", str(tmp_path / "part"), "--train.time_limit", "0"]) == 0
+    a = load_file(str(tmp_path / "whole" / "checkpoints" / "step-00000012" / "model.safetensors"))
+    b = load_file(str(tmp_path / "part" / "checkpoints" / "step-00000012" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -41,11 +41,19 @@ def interpolate(content: Tensor, previous: Tensor, gate: Tensor) -> Tensor:
     return g * content + (1 - g) * previous
 
 
+_SHIFT_INDEX: dict[tuple, Tensor] = {}
+
+
 def _shift_index(size: int, shift_range: int, device) -> Tensor:
-    """index[i, d] = (i − s_d) mod N for the shifts s_d = −S … S: gathering w at it lines up w(i − s) under s."""
-    i = torch.arange(size, device=device).unsqueeze(1)
-    shifts = torch.arange(-shift_range, shift_range + 1, device=device)
-    return (i - shifts) % size  # (N, 2S+1)
+    """index[i, d] = (i − s_d) mod N for the shifts s_d = −S … S: gathering w at it lines up w(i − s) under s.
+    Built once per (N, S, device): a step would otherwise spend five small operations on it."""
+    key = (size, shift_range, str(device))
+    index = _SHIFT_INDEX.get(key)
+    if index is None:
+        i = torch.arange(size, device=device).unsqueeze(1)
+        shifts = torch.arange(-shift_range, shift_range + 1, device=device)
+        index = _SHIFT_INDEX[key] = (i - shifts) % size  # (N, 2S+1)
+    return index
 
 
 def shift(weights: Tensor, distribution: Tensor) -> Tensor:

@@ -27,7 +27,8 @@ class BitSequenceModel(nn.Module):
     """The sequence layer (any cell) and a linear output layer to ``output_size`` logits per step.
 
     ``forward(inputs (B, T, D), targets (B, T, F) or None, state=None, lengths=None) -> Output(logits (B, T, F),
-    loss, state)``: the loss is the mean binary cross-entropy over the bits of the steps with finite targets.
+    loss, None)``: the loss is the mean binary cross-entropy over the bits of the steps with finite targets. Every
+    sequence is a separate example, so no state is carried to the next batch.
     """
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int = 100, num_layers: int = 1,
@@ -37,7 +38,7 @@ class BitSequenceModel(nn.Module):
         self.head = nn.Linear(self.rnn.output_size, output_size)
 
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None, lengths=None) -> Output:
-        out, state = self.rnn(inputs, state, lengths=lengths)
+        out, _ = self.rnn(inputs, state, lengths=lengths)
         logits = self.head(out)  # (B, T, F)
         loss = None
         if targets is not None:
@@ -45,7 +46,7 @@ class BitSequenceModel(nn.Module):
             if not bool(mask.any()):
                 raise ValueError("the batch has no steps with targets (every target row is NaN)")
             loss = F.binary_cross_entropy_with_logits(logits[mask], targets[mask])
-        return Output(logits, loss, state)
+        return Output(logits, loss, None)
 
     @torch.no_grad()
     def trace(self, inputs: Tensor):
