@@ -159,7 +159,7 @@ def run_generalise(args) -> None:
 
 def run_recall(args) -> None:
     for seed in args.seeds:
-        name = f"recall-b{args.batch}-lr{args.lr}-seed{seed}"
+        name = f"recall-b{args.batch}-lr{args.lr}-n{args.sequences}-seed{seed}"
         over = {**NTM, **_recipe(args), "data.task": "ntm-recall", "train.lr": args.lr, "train.seed": str(seed)}
         task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
         by_items = {n: test_errors(task, model, (n, n), count=200) for n in range(2, 13)}
@@ -329,11 +329,15 @@ def run_report(args) -> None:
             val = r.get("val_bit_errors")
             print(f"| {r['model']} (seed {r['seed']}) | {r['lr']:g} | {r['params']:,} | {r['sequences']:,} | "
                   f"{'-' if val is None else f'{val:.2f}'} | {cells} |")
-    for r in results:
-        if r["task"] == "recall":
+    recall = [r for r in results if r["task"] == "recall"]
+    if recall:
+        items = list(recall[0]["by_items"])
+        print("\n| batch | lr | training sequences | minutes | " + " | ".join(f"{n} items" for n in items)
+              + " |\n|---|---|---|---|" + "---|" * len(items))
+        for r in recall:
             cells = " | ".join(f"{v['bit_errors']:.2f}" for v in r["by_items"].values())
-            print(f"\nrecall seed {r['seed']} ({r['sequences']:,} sequences, {r['minutes']:.1f} min, first 0 at "
-                  f"{r['first_zero_sequences']}): items {' | '.join(r['by_items'])}\n{cells}")
+            print(f"| {r['batch']} | {r['lr']:g} | {r['sequences']:,} | {r['minutes']:.1f} | {cells} |")
+    for r in results:
         if r["task"] == "repeat-copy":
             print(f"\nrepeat copy seed {r['seed']} ({r['sequences']:,} sequences, {r['minutes']:.1f} min): " +
                   ", ".join(f"{k} {v['bit_errors']:.2f}" for k, v in r["grid"].items()))

@@ -52,8 +52,9 @@ class FeedForwardController(Cell):
 
 
 class NTMCell(Cell):
-    """Neural Turing machine: a controller network reading and writing an N×M memory through R read heads and
-    W write heads, every access a soft, differentiable weighting over all N locations.
+    """Neural Turing machine: a controller reading and writing an N×M memory through soft heads.
+
+    R read heads and W write heads, every access a soft, differentiable weighting over all N locations.
 
     One step (Graves 2014 §3; the order of Collier & Beel 2018 and pytorch-ntm)::
 
