@@ -312,12 +312,18 @@ def run_report(args) -> None:
                   f"{statistics.median(r['minutes'] for r in rs):.1f} |")
     init = [r for r in results if r["task"] == "init"]
     if init:
-        print("\n| initial weightings | initial memory | seed | sequences to 0 validation bit errors | "
-              "test bit errors / seq |\n|---|---|---|---|---|")
-        for r in init:
-            first = "-" if r["first_zero_sequences"] is None else f"{r['first_zero_sequences']:,}"
-            print(f"| {r['initial_weights']} | {r['memory_init']} | {r['seed']} | {first} | "
-                  f"{r['test_1_20']['bit_errors']:.3f} |")
+        print("\n| initial weightings | initial memory | seeds at 0 | sequences to 0 validation bit errors (each seed) "
+              "| test bit errors / seq (each seed) |\n|---|---|---|---|---|")
+        for weights, memory in START_STATES:
+            rs = sorted((r for r in init if (r["initial_weights"], r["memory_init"]) == (weights, memory)),
+                        key=lambda r: r["seed"])
+            if not rs:
+                continue
+            firsts = [r["first_zero_sequences"] for r in rs]
+            each = ", ".join("-" if f is None else f"{f:,}" for f in firsts)
+            tests = ", ".join(f"{r['test_1_20']['bit_errors']:.3f}" for r in rs)
+            reached = sum(f is not None for f in firsts)
+            print(f"| {weights} | {memory} | {reached} of {len(rs)} | {each} | {tests} |")
     gen = [r for r in results if r["task"] == "generalise"]
     if gen:
         print("\n| model | lr | params | training sequences | validation bit errors | "
