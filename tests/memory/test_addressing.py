@@ -83,6 +83,17 @@ def test_sharpening_renormalises_and_gamma_one_is_identity():
     assert (out.max(-1).values >= w.max(-1).values - 1e-12).all()  # sharper, never flatter
 
 
+def test_sharpening_a_blurred_weighting_with_a_large_gamma_stays_finite():
+    w = torch.full((1, 1, 128), 1 / 128)  # float32: (1/128)^30 underflows to 0 in every entry
+    w[0, 0, 5] *= 1.01
+    w = w / w.sum()
+    gamma = torch.tensor([[30.0]], requires_grad=True)
+    out = sharpen(w, gamma)
+    assert torch.isfinite(out).all() and abs(float(out.detach().sum()) - 1) < 1e-4 and int(out.argmax()) == 5
+    out[0, 0, 5].backward()
+    assert torch.isfinite(gamma.grad).all()
+
+
 def test_sharpening_refuses_gamma_below_one():
     with pytest.raises(ValueError, match="gamma >= 1"):
         sharpen(_simplex(1, 1, N), torch.tensor([[0.5]], dtype=torch.float64))

@@ -70,11 +70,11 @@ def shift(weights: Tensor, distribution: Tensor) -> Tensor:
 
 
 def _sharpen(weights: Tensor, gamma: Tensor) -> Tensor:
-    # w^γ as exp(γ log w): the same numbers, and its backward is a fraction of pow's with a tensor exponent (which
-    # dominated the whole step's time). A weight below the smallest normal number counts as that: 0^γ is 0 either
-    # way, but its derivative in γ, 0^γ · log 0, is 0 · (−inf) = NaN
-    w = torch.exp(gamma.unsqueeze(-1) * weights.clamp_min(torch.finfo(weights.dtype).tiny).log())
-    return w / w.sum(-1, keepdim=True)
+    # w^γ / Σ w^γ computed as softmax(γ log w): the same numbers, but w^γ itself underflows for a blurred weighting
+    # and a large γ (float32: (1/128)^21 < 1e-45, so every entry is 0 and the quotient 0/0), and pow's backward with
+    # a tensor exponent dominated the step's time. A weight below the smallest normal number counts as that: 0^γ is
+    # 0 either way, but its derivative in γ, 0^γ · log 0, is 0 · (−inf) = NaN
+    return torch.softmax(gamma.unsqueeze(-1) * weights.clamp_min(torch.finfo(weights.dtype).tiny).log(), -1)
 
 
 def sharpen(weights: Tensor, gamma: Tensor) -> Tensor:
