@@ -122,3 +122,23 @@ def test_return_states_gives_the_memory_and_weightings_of_every_step():
 def test_bad_settings_are_refused_by_name(kwargs, match):
     with pytest.raises(ValueError, match=match):
         NTMCell(D, H, **kwargs)
+
+
+def test_a_language_model_trains_on_an_ntm_with_truncated_bptt(tmp_path):
+    """The NTM's nested state through the trainer's stream path: carried across chunks, detached (train.bptt),
+    checkpointed and restored."""
+    from rnnkit.cli.main import main
+
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat. " * 200)
+    args = ["-q", "train", "--data.path", str(text), "--model.cell", "ntm", "--model.hidden_size", "16",
+            "--model.num_layers", "1", "--model.embedding_size", "8", "--model.cell_options",
+            "memory_size = 8, memory_width = 4", "--data.seq_length", "20", "--train.bptt", "10",
+            "--data.batch_size", "4", "--train.eval_every", "4", "--train.checkpoint_every", "4"]
+    assert main([*args, "--run-dir", str(tmp_path / "run"), "--train.steps", "4"]) == 0
+    assert main(["-q", "train", "--resume", str(tmp_path / "run"), "--train.steps", "8"]) == 0
+    from safetensors.torch import load_file
+
+    extra = load_file(str(tmp_path / "run" / "checkpoints" / "step-00000008" / "extra.safetensors"))
+    carried = [t for name, t in extra.items() if name.startswith("state.")]
+    assert any(t.shape[-2:] == (8, 4) for t in carried)  # the memory travels with the stream
