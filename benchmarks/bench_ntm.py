@@ -345,8 +345,14 @@ def run_report(args) -> None:
             print(f"| {r['batch']} | {r['lr']:g} | {r['sequences']:,} | {r['minutes']:.1f} | {cells} |")
     for r in results:
         if r["task"] == "repeat-copy":
-            print(f"\nrepeat copy seed {r['seed']} ({r['sequences']:,} sequences, {r['minutes']:.1f} min): " +
-                  ", ".join(f"{k} {v['bit_errors']:.2f}" for k, v in r["grid"].items()))
+            lengths = sorted({int(k.split("-")[0][1:]) for k in r["grid"]})
+            repeats = sorted({int(k.split("-")[1][1:]) for k in r["grid"]})
+            print(f"\nrepeat copy, seed {r['seed']}, lr {r['lr']:g}, batch {r['batch']}: {r['sequences']:,} sequences, "
+                  f"{r['minutes']:.1f} min, first 0 validation bit errors at {r['first_zero_sequences']}\n\n"
+                  "| length | " + " | ".join(f"R={R}" for R in repeats) + " |\n|---|" + "---|" * len(repeats))
+            for L in lengths:
+                cells = [r["grid"][f"L{L}-R{R}"] for R in repeats]
+                print(f"| L={L} | " + " | ".join(f"{c['bit_errors']:.2f} ({c['exact']:.0%})" for c in cells) + " |")
     speed = next((r for r in results if "batch1" in r or "batch16" in r), None)
     if speed:
         print(f"\nspeed ({speed['cpu']}, torch {speed['torch']}, {speed['threads']} threads):")
