@@ -199,7 +199,7 @@ def run_speed(args) -> None:
         x = torch.stack([torch.from_numpy(a) for a, _ in ex])
         return x, torch.stack([torch.from_numpy(b) for _, b in ex]), L
 
-    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": _cpu()}
+    results = {"task": "speed", "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": _cpu()}
     for B in args.batches:
         ours = BitSequenceModel(9, 8, 100, 1, cell="ntm", memory_size=128, memory_width=20)
         opt = torch.optim.Adam(ours.parameters(), 1e-4)
@@ -279,11 +279,11 @@ def run_figures(args) -> None:
         if not r.get("curve"):
             continue
         seqs, errors = zip(*r["curve"])
-        if r["task"] == "copy":
+        if r.get("task") == "copy":
             label = f"NTM, {r['schedule']} schedule, clip {r['clip']:g}, seed {r['seed']}"
         else:
             label = f"LSTM 1×128, {r['model'].split('-')[1]} budget, lr {r['lr']:g}"
-        ax.plot(seqs, errors, "-" if r["task"] == "copy" and r["schedule"] != "none" else "--", lw=1, label=label)
+        ax.plot(seqs, errors, "-" if r.get("task") == "copy" and r["schedule"] != "none" else "--", lw=1, label=label)
     ax.set(xlabel="training sequences", ylabel="bit errors per sequence (validation)", yscale="symlog", xscale="log",
            title=f"Copy task, lengths 1-20 (NTM lr {float(args.lr):g})")
     ax.grid(alpha=0.3)
@@ -295,7 +295,7 @@ def run_figures(args) -> None:
 
 def run_report(args) -> None:
     results = [json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]
-    copy = [r for r in results if r["task"] == "copy"]
+    copy = [r for r in results if r.get("task") == "copy"]
     if copy:
         print("| schedule | clip | lr | seeds | sequences to 0 validation bit errors (each seed) | median | test bit "
               "errors / seq, lengths 1-20 (each seed) | minutes (median) |\n|---|---|---|---|---|---|---|---|")
@@ -310,7 +310,7 @@ def run_report(args) -> None:
             median = "-" if med == math.inf else f"{med:,}"
             print(f"| {schedule} | {clip:g} | {lr:g} | {len(rs)} | {each} | {median} | {tests} | "
                   f"{statistics.median(r['minutes'] for r in rs):.1f} |")
-    init = [r for r in results if r["task"] == "init"]
+    init = [r for r in results if r.get("task") == "init"]
     if init:
         print("\n| initial weightings | initial memory | seeds at 0 | sequences to 0 validation bit errors (each seed) "
               "| test bit errors / seq (each seed) |\n|---|---|---|---|---|")
@@ -324,7 +324,7 @@ def run_report(args) -> None:
             tests = ", ".join(f"{r['test_1_20']['bit_errors']:.3f}" for r in rs)
             reached = sum(f is not None for f in firsts)
             print(f"| {weights} | {memory} | {reached} of {len(rs)} | {each} | {tests} |")
-    gen = [r for r in results if r["task"] == "generalise"]
+    gen = [r for r in results if r.get("task") == "generalise"]
     if gen:
         print("\n| model | lr | params | training sequences | validation bit errors | "
               + " | ".join(f"L={L}" for L in GENERALISE_LENGTHS) + " |\n|---|---|---|---|---|"
@@ -335,7 +335,7 @@ def run_report(args) -> None:
             val = r.get("val_bit_errors")
             print(f"| {r['model']} (seed {r['seed']}) | {r['lr']:g} | {r['params']:,} | {r['sequences']:,} | "
                   f"{'-' if val is None else f'{val:.2f}'} | {cells} |")
-    recall = [r for r in results if r["task"] == "recall"]
+    recall = [r for r in results if r.get("task") == "recall"]
     if recall:
         items = list(recall[0]["by_items"])
         print("\n| batch | lr | training sequences | minutes | " + " | ".join(f"{n} items" for n in items)
@@ -344,7 +344,7 @@ def run_report(args) -> None:
             cells = " | ".join(f"{v['bit_errors']:.2f}" for v in r["by_items"].values())
             print(f"| {r['batch']} | {r['lr']:g} | {r['sequences']:,} | {r['minutes']:.1f} | {cells} |")
     for r in results:
-        if r["task"] == "repeat-copy":
+        if r.get("task") == "repeat-copy":
             lengths = sorted({int(k.split("-")[0][1:]) for k in r["grid"]})
             repeats = sorted({int(k.split("-")[1][1:]) for k in r["grid"]})
             print(f"\nrepeat copy, seed {r['seed']}, lr {r['lr']:g}, batch {r['batch']}: {r['sequences']:,} sequences, "
@@ -353,12 +353,17 @@ def run_report(args) -> None:
             for L in lengths:
                 cells = [r["grid"][f"L{L}-R{R}"] for R in repeats]
                 print(f"| L={L} | " + " | ".join(f"{c['bit_errors']:.2f} ({c['exact']:.0%})" for c in cells) + " |")
-    speed = next((r for r in results if "batch1" in r or "batch16" in r), None)
+    speed = next((r for r in results if r.get("task") == "speed"), None)
     if speed:
-        print(f"\nspeed ({speed['cpu']}, torch {speed['torch']}, {speed['threads']} threads):")
+        print(f"\nspeed ({speed['cpu']}, torch {speed['torch']}, {speed['threads']} threads)\n\n| batch | rnnkit "
+              "sequences/s (ms each) | pytorch-ntm sequences/s (ms each) | ratio |\n|---|---|---|---|")
         for k, row in speed.items():
             if k.startswith("batch"):
-                print(json.dumps(row))
+                ref = (f"{row['pytorch_ntm_seq_s']:.1f} ({row['pytorch_ntm_ms_per_seq']:.1f})"
+                       if "pytorch_ntm_seq_s" in row else "-")
+                ratio = f"{row['ratio']:.2f}x" if "ratio" in row else "-"
+                print(f"| {row['batch']} | {row['rnnkit_seq_s']:.1f} ({row['rnnkit_ms_per_seq']:.1f}) | {ref} | "
+                      f"{ratio} |")
 
 
 def main(argv=None) -> None:
