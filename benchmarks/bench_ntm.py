@@ -157,32 +157,28 @@ def run_generalise(args) -> None:
                                    "by_length": by_length, "curve": _curve(records, args.batch)})
 
 
-def run_recall(args) -> None:
+def _run_generated(args, kind: str, name: str, key: str, cases: dict, count: int) -> None:
+    """Train the NTM recipe on the generated task ``kind`` per seed, then score each case ``(lengths[, repeats])``
+    of ``cases`` on ``count`` fresh sequences; the scores go under ``key``."""
     for seed in args.seeds:
-        name = f"recall-b{args.batch}-lr{args.lr}-n{args.sequences}-seed{seed}"
-        over = {**NTM, **_recipe(args), "data.task": "ntm-recall", "train.lr": args.lr, "train.seed": str(seed)}
-        task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
-        by_items = {n: test_errors(task, model, (n, n), count=200) for n in range(2, 13)}
-        _save(args.out, name, {"task": "recall", "seed": seed, "lr": float(args.lr), "batch": args.batch,
-                               "minutes": seconds / 60,
-                               "sequences": summary["steps"] * args.batch,
-                               "first_zero_sequences": first_zero(records, args.batch), "by_items": by_items,
-                               "curve": _curve(records, args.batch)})
+        run = f"{name}-seed{seed}"
+        over = {**NTM, **_recipe(args), "data.task": f"ntm-{kind}", "train.lr": args.lr, "train.seed": str(seed)}
+        task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / run)
+        scores = {label: test_errors(task, model, *case, count=count) for label, case in cases.items()}
+        _save(args.out, run, {"task": kind, "seed": seed, "lr": float(args.lr), "batch": args.batch,
+                              "minutes": seconds / 60, "sequences": summary["steps"] * args.batch,
+                              "first_zero_sequences": first_zero(records, args.batch), key: scores,
+                              "curve": _curve(records, args.batch)})
+
+
+def run_recall(args) -> None:
+    _run_generated(args, "recall", f"recall-b{args.batch}-lr{args.lr}-n{args.sequences}", "by_items",
+                   {n: ((n, n),) for n in range(2, 13)}, count=200)
 
 
 def run_repeat_copy(args) -> None:
-    for seed in args.seeds:
-        name = f"repeat-copy-b{args.batch}-lr{args.lr}-seed{seed}"
-        over = {**NTM, **_recipe(args), "data.task": "ntm-repeat-copy", "train.lr": args.lr,
-                "train.seed": str(seed)}
-        task, model, summary, seconds, records = train(over, args.sequences, args.minutes, args.out / name)
-        grid = {f"L{L}-R{R}": test_errors(task, model, (L, L), (R, R), count=100)
-                for L in (5, 10, 15) for R in (5, 10, 15, 20)}
-        _save(args.out, name, {"task": "repeat-copy", "seed": seed, "lr": float(args.lr), "batch": args.batch,
-                               "minutes": seconds / 60,
-                               "sequences": summary["steps"] * args.batch,
-                               "first_zero_sequences": first_zero(records, args.batch), "grid": grid,
-                               "curve": _curve(records, args.batch)})
+    _run_generated(args, "repeat-copy", f"repeat-copy-b{args.batch}-lr{args.lr}", "grid",
+                   {f"L{L}-R{R}": ((L, L), (R, R)) for L in (5, 10, 15) for R in (5, 10, 15, 20)}, count=100)
 
 
 def run_speed(args) -> None:
