@@ -42,6 +42,25 @@ def timed(fn, repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+def train_best(overrides: dict, run_dir):
+    """Train the run ``overrides`` configure (dotted keys, as ``rnnkit train`` takes them) through the Trainer and
+    reload the weights with the best validation loss. Returns (task, model in eval mode, the trainer's summary,
+    seconds of training)."""
+    from rnnkit.config import build_config
+    from rnnkit.tasks import TASKS
+    from rnnkit.training import Trainer
+    from rnnkit.training.checkpoint import load_weights
+
+    config = build_config(None, overrides)
+    task = TASKS[config.data.task](config)
+    start = time.perf_counter()
+    summary = Trainer(config, task, run_dir, progress=False).fit()
+    seconds = time.perf_counter() - start
+    model = task.build_model()
+    load_weights(model, run_dir / "model.safetensors")
+    return task, model.eval(), summary, seconds
+
+
 def time_alternately(ours, reference, steps: int, rounds: int, units_per_step: int) -> tuple[float, float, float]:
     """Rounds of ``steps`` calls of ``ours(i)`` then ``reference(i)`` (i: the step index, so both see the same data),
     after one warm-up round each. Returns (ours units/s, reference units/s, ratio), medians over rounds."""

@@ -33,11 +33,10 @@ import json
 import math
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
-from bench_cells import _maybe_reexec, time_alternately
+from bench_cells import _maybe_reexec, time_alternately, train_best
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 OUT = Path(__file__).resolve().parents[1] / "runs" / "bench_ntm"
@@ -53,22 +52,12 @@ TEST_SEED = 1_000_003
 def train(overrides: dict, sequences: int, minutes: float, run_dir: Path):
     """Train one setting for ``sequences`` training sequences or ``minutes``; the task, its best weights, the
     trainer's summary, seconds and the validation records."""
-    from rnnkit.config import build_config
-    from rnnkit.tasks import TASKS
-    from rnnkit.training import Trainer
-    from rnnkit.training.checkpoint import load_weights
-
     merged = {**TRAIN, **overrides}
     steps = math.ceil(sequences / int(merged["data.batch_size"]))
-    config = build_config(None, {**merged, "train.steps": str(steps), "train.time_limit": str(minutes)})
-    task = TASKS[config.data.task](config)
-    start = time.perf_counter()
-    summary = Trainer(config, task, run_dir, progress=False).fit()
-    seconds = time.perf_counter() - start
-    model = task.build_model()
-    load_weights(model, run_dir / "model.safetensors")
+    task, model, summary, seconds = train_best({**merged, "train.steps": str(steps),
+                                                "train.time_limit": str(minutes)}, run_dir)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return task, model.eval(), summary, seconds, [r for r in records if r["split"] == "val"]
+    return task, model, summary, seconds, [r for r in records if r["split"] == "val"]
 
 
 def test_errors(task, model, lengths: tuple[int, int], repeats: tuple[int, int] = (1, 1), count: int = 1000,

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_cells import _maybe_reexec, time_alternately
+from bench_cells import _maybe_reexec, time_alternately, train_best
 from torch import nn
 from torch.nn import functional as F
 
@@ -44,19 +44,7 @@ BASE = {"data.task": "seq2seq", "data.batch_size": "64", "model.hidden_size": "2
 
 def train(overrides: dict, minutes: float, run_dir: Path):
     """Train one setting for ``minutes`` (cosine schedule over the budget); the task and its best weights."""
-    from rnnkit.config import build_config
-    from rnnkit.tasks import TASKS
-    from rnnkit.training import Trainer
-    from rnnkit.training.checkpoint import load_weights
-
-    config = build_config(None, {**BASE, "train.time_limit": str(minutes), **overrides})
-    task = TASKS[config.data.task](config)
-    start = time.perf_counter()
-    summary = Trainer(config, task, run_dir, progress=False).fit()
-    seconds = time.perf_counter() - start
-    model = task.build_model()
-    load_weights(model, run_dir / "model.safetensors")
-    return task, model.eval(), summary, seconds
+    return train_best({**BASE, "train.time_limit": str(minutes), **overrides}, run_dir)
 
 
 def score(task, model, path: str, beam: int = 1) -> dict:
