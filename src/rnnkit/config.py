@@ -30,6 +30,10 @@ class ModelConfig:
     cell_options: dict = _f({}, "the cell's own arguments as TOML key = value pairs, e.g. 'tau = [1, 8], learn_tau "
                             "= true' (leaky), 'delays = [1, 4]', 'forget_bias = 1.0', 'proj_size = 64', "
                             "'output_size = 32' (jordan; default hidden_size), 'nonlinearity = \"relu\"'")
+    composition: Literal["tree-rnn", "rntn", "child-sum-lstm", "nary-lstm"] = _f(
+        "nary-lstm", "tree-classify: how a node's state is composed from its children's: the recursive network, the "
+        "recursive neural tensor network (binary trees), the Child-Sum Tree-LSTM (any number of children) or the "
+        "binary N-ary Tree-LSTM")
     bidirectional: Literal["auto", "true", "false"] = _f(
         "auto", "add a backward-in-time layer per level (classify, tag and seq2seq encoders; auto: true for tag and "
         "seq2seq, false otherwise)")
@@ -62,11 +66,11 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq", "caption", "ntm-copy",
-                  "ntm-repeat-copy", "ntm-recall"] = _f(
+                  "ntm-repeat-copy", "ntm-recall", "tree-classify"] = _f(
         "char-lm", "what to learn: next character, next word, next value of a series, a label per sequence "
         "(classify), a label per step (tag), an output sequence per input sequence (seq2seq), a caption per "
-        "image (caption), or a generated memory task: copy, repeat copy or associative recall of random bit "
-        "vectors (ntm-*)")
+        "image (caption), a generated memory task: copy, repeat copy or associative recall of random bit "
+        "vectors (ntm-*), or a label per node of a tree (tree-classify: bracketed or JSON trees)")
     format: Literal["auto", "ts", "csv", "jsonl", "text", "sst", "conll", "segment"] = _f(
         "auto", "classify / tag files: UEA .ts, CSV (id,label,features rows), JSONL, label<TAB>sentence text, SST "
         "bracketed trees, CoNLL token/tag columns, or segment (text with boundary markers); auto: by the file's "

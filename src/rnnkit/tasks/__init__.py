@@ -18,10 +18,11 @@ from .memory import RepeatCopyTask as RepeatCopyTask
 from .seq2seq import Seq2SeqTask as Seq2SeqTask
 from .sequences import ClassifyTask as ClassifyTask
 from .sequences import TagTask as TagTask
+from .trees import TreeClassifyTask as TreeClassifyTask
 
 TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask, "classify": ClassifyTask,
          "tag": TagTask, "seq2seq": Seq2SeqTask, "caption": CaptionTask, "ntm-copy": CopyTask,
-         "ntm-repeat-copy": RepeatCopyTask, "ntm-recall": RecallTask}
+         "ntm-repeat-copy": RepeatCopyTask, "ntm-recall": RecallTask, "tree-classify": TreeClassifyTask}
 
 
 def task_from_run(config, run_dir, with_data: bool = True) -> Task:
