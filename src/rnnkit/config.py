@@ -34,6 +34,10 @@ class ModelConfig:
         "nary-lstm", "tree-classify: how a node's state is composed from its children's: the recursive network, the "
         "recursive neural tensor network (binary trees), the Child-Sum Tree-LSTM (any number of children) or the "
         "binary N-ary Tree-LSTM")
+    image_model: Literal["renet", "rows", "cnn"] = _f(
+        "renet", "image-classify: a 2-D RNN (ReNet layers: four bidirectional sweeps; model.num_layers of them), an "
+        "RNN reading the pixel rows top to bottom, or a small CNN (model.cnn_channels)")
+    patch: int = _f(2, "image-classify with renet: the first layer reads patches of patch × patch pixels", min=1)
     bidirectional: Literal["auto", "true", "false"] = _f(
         "auto", "add a backward-in-time layer per level (classify, tag and seq2seq encoders; auto: true for tag and "
         "seq2seq, false otherwise)")
@@ -44,8 +48,8 @@ class ModelConfig:
     context: Literal["init", "input", "both"] = _f(
         "init", "seq2seq / caption: the encoder summary C enters the decoder as its initial state, as an extra "
         "input at every step, or both")
-    cnn_channels: str = _f("32,64,128", "caption on images: output channels of each block of the image encoder (3×3 "
-                           "convolution, ReLU, 2×2 max-pooling), comma-separated")
+    cnn_channels: str = _f("32,64,128", "caption on images, image-classify with cnn: output channels of each block "
+                           "of the image encoder (3×3 convolution, ReLU, 2×2 max-pooling), comma-separated")
     input_feeding: bool = _f(True, "seq2seq / caption with attention: feed the previous attentional vector into the "
                              "next step (Luong et al. 2015)")
     input_noise: float = _f(0.0, "classify / tag on numeric sequences: add Gaussian noise of this standard deviation "
@@ -66,11 +70,12 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq", "caption", "ntm-copy",
-                  "ntm-repeat-copy", "ntm-recall", "tree-classify"] = _f(
+                  "ntm-repeat-copy", "ntm-recall", "tree-classify", "image-classify"] = _f(
         "char-lm", "what to learn: next character, next word, next value of a series, a label per sequence "
         "(classify), a label per step (tag), an output sequence per input sequence (seq2seq), a caption per "
         "image (caption), a generated memory task: copy, repeat copy or associative recall of random bit "
-        "vectors (ntm-*), or a label per node of a tree (tree-classify: bracketed or JSON trees)")
+        "vectors (ntm-*), a label per node of a tree (tree-classify: bracketed or JSON trees), or a class per image "
+        "(image-classify)")
     format: Literal["auto", "ts", "csv", "jsonl", "text", "sst", "conll", "segment"] = _f(
         "auto", "classify / tag files: UEA .ts, CSV (id,label,features rows), JSONL, label<TAB>sentence text, SST "
         "bracketed trees, CoNLL token/tag columns, or segment (text with boundary markers); auto: by the file's "

@@ -10,6 +10,7 @@ from .base import check_artifacts
 from .base import load_corpus as load_corpus
 from .captioning import CaptionTask as CaptionTask
 from .forecast import ForecastTask as ForecastTask
+from .images import ImageClassifyTask as ImageClassifyTask
 from .language import CharLMTask as CharLMTask
 from .language import WordLMTask as WordLMTask
 from .memory import CopyTask as CopyTask
@@ -22,7 +23,8 @@ from .trees import TreeClassifyTask as TreeClassifyTask
 
 TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask, "classify": ClassifyTask,
          "tag": TagTask, "seq2seq": Seq2SeqTask, "caption": CaptionTask, "ntm-copy": CopyTask,
-         "ntm-repeat-copy": RepeatCopyTask, "ntm-recall": RecallTask, "tree-classify": TreeClassifyTask}
+         "ntm-repeat-copy": RepeatCopyTask, "ntm-recall": RecallTask, "tree-classify": TreeClassifyTask,
+         "image-classify": ImageClassifyTask}
 
 
 def task_from_run(config, run_dir, with_data: bool = True) -> Task:
