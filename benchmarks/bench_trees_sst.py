@@ -34,14 +34,11 @@ BASE = {"data.task": "tree-classify", "data.format": "sst", "data.phrases": "tru
 SETTINGS = {
     "tree-lstm": {},
     "tree-lstm-drop0.3": {"model.dropout": "0.3"},
-    "rntn": {"model.composition": "rntn", "model.embedding_size": "30", "model.hidden_size": "30",
-             "model.dropout": "0.0"},
-    "rntn-drop0.2": {"model.composition": "rntn", "model.embedding_size": "30", "model.hidden_size": "30",
-                     "model.dropout": "0.2"},
-    "tree-rnn": {"model.composition": "tree-rnn", "model.embedding_size": "30", "model.hidden_size": "30",
-                 "model.dropout": "0.0"},
-    "tree-rnn-drop0.2": {"model.composition": "tree-rnn", "model.embedding_size": "30", "model.hidden_size": "30",
-                         "model.dropout": "0.2"},
+    **{f"{name}{suffix}": {"model.composition": name, "model.embedding_size": "30", "model.hidden_size": "30",
+                           "model.dropout": "0.0", "train.weight_decay": "1e-5", **extra}
+       for name in ("rntn", "tree-rnn")
+       for suffix, extra in (("", {}), ("-wd1e-4", {"train.weight_decay": "1e-4"}),
+                             ("-drop0.2", {"model.dropout": "0.2"}))},
 }
 
 

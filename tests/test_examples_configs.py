@@ -13,4 +13,4 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.tom
 def test_example_config_parses(path):
     config = build_config(load_toml(path))
     assert config.data.task in ("char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq", "caption", "ntm-copy",
-                                "ntm-repeat-copy", "ntm-recall")
+                                "ntm-repeat-copy", "ntm-recall", "tree-classify", "image-classify")

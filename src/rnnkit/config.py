@@ -122,7 +122,8 @@ class TrainConfig:
     epochs: int = _f(0, "train for this many passes over the training data instead (sets train.steps; 0: off)",
                      min=0)
     lr: float = _f(2e-3, "learning rate", min=0.0, max=1000.0)
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "asgd"] = _f("adam", "torch optimizer")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "asgd", "adagrad"] = _f(
+        "adam", "torch optimizer (adagrad: the recursive networks' usual choice, Socher et al. 2013, Tai et al. 2015)")
     momentum: float = _f(0.0, "momentum (sgd, rmsprop)", min=0.0, max=1.0)
     weight_decay: float = _f(0.0, "weight decay", min=0.0)
     schedule: Literal["none", "step", "cosine", "plateau"] = _f(

@@ -62,7 +62,7 @@ def test_recursive_nn_and_rntn_match_their_equations():
     torch.testing.assert_close(rnn(None, ch, mask), torch.tanh(c @ rnn.W.weight.T + rnn.W.bias))
     with torch.no_grad():
         rntn.V.normal_()
-    expected = torch.stack([torch.tanh(torch.stack([c[i] @ rntn.V[k] @ c[i] for k in range(d)])
+    expected = torch.stack([torch.tanh(torch.stack([c[i] @ rntn.tensor[k] @ c[i] for k in range(d)])
                                        + rntn.W.weight @ c[i] + rntn.W.bias) for i in range(3)])
     torch.testing.assert_close(rntn(None, ch, mask), expected)
     x = torch.randn(2, d, dtype=torch.float64)

@@ -59,6 +59,7 @@ def build_optimizer(params, cfg) -> torch.optim.Optimizer:
         "rmsprop": lambda: torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum,
                                                weight_decay=cfg.weight_decay),
         "asgd": lambda: torch.optim.ASGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+        "adagrad": lambda: torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
     }
     return makers[cfg.optimizer]()
 

@@ -56,16 +56,21 @@ class TreeEncoder(nn.Module):
         B, N, x, real, height, kids = self._parts(nodes, lengths)
         comp = self.composition
         states = x.new_zeros(B * N + 1, comp.state_size)
-        top = int(height[real].max()) if bool(real.any()) else -1
-        for level in range(top + 1):
-            rows = torch.nonzero(real & (height == level)).squeeze(1)
+        # the real rows sorted by height, cut into levels: one sort, not a search per level
+        height = torch.where(real, height, -1)
+        order = torch.argsort(height, stable=True)
+        sizes = torch.bincount(height[order] + 1).tolist()
+        levels = order.split(sizes)[1:]  # drop the padding (height -1)
+        for level, rows in enumerate(levels):
             if level == 0:
                 new = comp.leaf(x[rows])
             else:
                 k = kids[rows]  # (n, K)
                 children = states.index_select(0, k.flatten()).view(len(rows), k.shape[1], -1)
                 new = comp(x[rows], children, k != B * N)
-            states = states.index_copy(0, rows, new)
+            # in place: the gathers above saved only indices for backward, so overwriting rows is safe (autograd's
+            # version check would refuse otherwise)
+            states.index_copy_(0, rows, new)
         return comp.hidden(states[: B * N]).view(B, N, -1)
 
     def node_by_node(self, nodes: Tensor, lengths: Tensor | None = None) -> Tensor:
