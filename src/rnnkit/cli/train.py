@@ -35,8 +35,8 @@ def register(sub) -> None:
     e.add_argument("run_dir", metavar="RUN")
     e.add_argument("--data.path", dest="data.path", default=None,
                    help="evaluate on this file instead, every target exactly once (language models: the whole "
-                   "text; classify / tag: every example, confusion matrix PNG in RUN; forecast runs: its "
-                   "validation part)")
+                   "text; classify / tag / image-classify: every example, confusion matrix PNG in RUN; "
+                   "tree-classify: root and all-nodes accuracy; forecast runs: its validation part)")
     e.add_argument("--data.column", dest="data.column", default=None, help="CSV column (forecast runs)")
     for key, what in (("min_length", "shortest sequence (recall: fewest items)"), ("max_length", "longest sequence "
                       "(recall: most items)"), ("min_repeats", "fewest repeats"), ("max_repeats", "most repeats"),
@@ -47,7 +47,7 @@ def register(sub) -> None:
     e.set_defaults(run=run_evaluate)
 
     p = sub.add_parser("predict", help="predict every example of a file with a trained classify / tag / seq2seq / "
-                       "caption run (JSONL)")
+                       "caption / tree-classify / image-classify run (JSONL)")
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("file", metavar="FILE", help="examples in the run's format (labels, if present, are echoed)")
     p.add_argument("--out", help="write the JSONL here (atomically) instead of standard output")
@@ -165,8 +165,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     task, model = _load_run(Path(args.run_dir), _overrides(args), with_data=False)
     if not hasattr(task, "predict"):
-        raise ValueError(f"{args.run_dir} is a {task.name} run; predict works on classify, tag, seq2seq and caption "
-                         "runs (language models: rnnkit generate / evaluate)")
+        raise ValueError(f"{args.run_dir} is a {task.name} run; predict works on classify, tag, seq2seq, caption, "
+                         "tree-classify and image-classify runs (language models: rnnkit generate / evaluate)")
     rows = task.predict(model.eval(), task.file_batches(args.file))
     text = "".join(json.dumps(row) + "\n" for row in rows)
     if args.out:
