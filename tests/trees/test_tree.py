@@ -61,8 +61,8 @@ def test_binarized_keeps_words_and_root_label():
 
 def test_listops_values_and_strings():
     for t in generate(200, range(1, 6), seed=0):
-        op = t.children[0].word[1:]
-        assert int(t.label) == OPERATORS[op]([int(c.label) for c in t.children[1:]])
+        op = t.word[1:]
+        assert int(t.label) == OPERATORS[op]([int(c.label) for c in t.children])
     t = generate(8, range(1, 9), seed=1)[7]
     assert depth(t) == 8 and to_string(t).count("[") == to_string(t).count("]")
     assert OPERATORS["MED"]([1, 9, 4, 5]) == 4 and OPERATORS["SM"]([7, 8]) == 5

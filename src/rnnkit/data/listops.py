@@ -2,8 +2,9 @@
 MED (median, rounded down) and SM (sum modulo 10) over the digits 0-9, each with 2-5 arguments; the label is the
 expression's value (0-9). The task needs the tree's structure: a sequence model must learn the nesting from brackets.
 
-An expression is a :class:`rnnkit.trees.Tree` whose node for a list has the operator as its first child (a leaf
-word such as ``[MAX``), then its arguments; every node but the operator carries its value as its label. Its
+An expression is a :class:`rnnkit.trees.Tree` whose node for a list has the operator as its word (``[MAX``; a
+Child-Sum Tree-LSTM reads it as the node's input x) and its arguments as children; every node carries its value as
+its label. Its
 depth is the nesting depth of the lists (``[MAX 3 [MIN 1 9 ] ]`` has depth 2). :func:`write_listops` writes a
 split as JSON trees (``tree-classify``) and as ``value<TAB>bracketed string`` lines (``classify``, whitespace
 tokens: ``[MAX 3 [MIN 1 9 ] ]``).
@@ -45,14 +46,14 @@ def expression(depth: int, rng: random.Random, branch: float = 0.25) -> Tree:
             d = rng.randrange(10)
             args.append(Tree(str(d), word=str(d)))
     value = OPERATORS[op]([int(a.label) for a in args])
-    return Tree(str(value), [Tree(None, word=f"[{op}")] + args)
+    return Tree(str(value), args, word=f"[{op}")
 
 
 def to_string(tree: Tree) -> str:
     """``[MAX 3 [MIN 1 9 ] ]``: the expression as Nangia & Bowman write it."""
     if not tree.children:
         return tree.word
-    return " ".join(to_string(c) for c in tree.children) + " ]"
+    return " ".join([tree.word] + [to_string(c) for c in tree.children]) + " ]"
 
 
 def depth(tree: Tree) -> int:

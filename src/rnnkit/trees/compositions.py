@@ -75,7 +75,7 @@ class RNTN(Composition):
 
     V is stored scaled by 2d (``tensor`` = ``V`` / 2d): each output sums (2d)² tensor entries against 2d entries of
     W, so with Adam's equal step per parameter an unscaled V moves the bilinear term 2d times faster than W c, and
-    training stalls (measured on SST: dev accuracy stuck at chance for 7,000 updates).
+    training stalls.
     """
 
     binary, leaf_is_word = True, True
