@@ -61,6 +61,16 @@ def train_best(overrides: dict, run_dir):
     return task, model.eval(), summary, seconds
 
 
+def print_selection(run, settings, labels, budget: float) -> None:
+    """The dev-selection table of the SST benchmarks: ``run(setting, labels, seed=0, budget, test=False)`` for every
+    candidate and label set, its dev accuracy and updates."""
+    print("| setting | labels | dev accuracy | updates |\n|---|---|---:|---:|")
+    for name in settings:
+        for label_set in labels:
+            r = run(name, label_set, 0, budget, test=False)
+            print(f"| {name} | {label_set} | {100 * r['dev']:.2f}% | {r['steps']} |", flush=True)
+
+
 def time_alternately(ours, reference, steps: int, rounds: int, units_per_step: int) -> tuple[float, float, float]:
     """Rounds of ``steps`` calls of ``ours(i)`` then ``reference(i)`` (i: the step index, so both see the same data),
     after one warm-up round each. Returns (ours units/s, reference units/s, ratio), medians over rounds."""

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_cells import _maybe_reexec
+from bench_cells import _maybe_reexec, print_selection
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst"
 
@@ -73,11 +73,7 @@ def main() -> None:
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.budget:g} minutes a run\n")
     if args.mode == "select":
-        print("| setting | labels | dev accuracy | updates |\n|---|---|---:|---:|")
-        for name in args.settings:
-            for labels in args.labels:
-                r = run(name, labels, 0, args.budget, test=False)
-                print(f"| {name} | {labels} | {100 * r['dev']:.2f}% | {r['steps']} |", flush=True)
+        print_selection(run, args.settings, args.labels, args.budget)
         return
     print("| setting | labels | seed | dev accuracy | test accuracy | minutes |\n|---|---|---:|---:|---:|---:|")
     means = {}

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from bench_cells import _maybe_reexec, train_best
+from bench_cells import _maybe_reexec, print_selection, train_best
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst"
 
@@ -109,11 +109,7 @@ def main() -> None:
         return
     print(f"{args.budget:g} minutes a run\n")
     if args.mode == "select":
-        print("| setting | labels | dev accuracy | updates |\n|---|---|---:|---:|")
-        for name in args.settings:
-            for labels in args.labels:
-                r = run(name, labels, 0, args.budget, test=False)
-                print(f"| {name} | {labels} | {100 * r['dev']:.2f}% | {r['steps']} |", flush=True)
+        print_selection(run, args.settings, args.labels, args.budget)
         return
     print("| setting | labels | seed | dev | test (roots) | test (all nodes) | updates |\n"
           "|---|---|---:|---:|---:|---:|---:|")
