@@ -81,3 +81,18 @@ def test_tree_classify_json_trees_resume_and_errors(tmp_path, capsys):
     assert main(["-q", "train", "--run-dir", str(tmp_path / "r2"), "--data.task", "tree-classify",
                  "--data.path", str(train), "--data.format", "csv"]) != 0
     assert "does not fit data.task tree-classify" in capsys.readouterr().err
+
+
+def test_tree_classify_listops_words_at_inner_nodes(tmp_path):
+    """ListOps trees carry the operator as the list node's word: n-ary nodes with an input x (Child-Sum), and
+    predictions written back as JSON trees (the bracketed form has no word at inner nodes)."""
+    from rnnkit.data.listops import generate, write_listops
+
+    train, _ = write_listops(generate(400, range(1, 3), seed=0), tmp_path / "train")
+    run = tmp_path / "run"
+    assert main(["-q", "train", "--run-dir", str(run), "--data.task", "tree-classify", "--data.path", str(train),
+                 "--model.composition", "child-sum-lstm", "--train.steps", "30", "--train.eval_every", "30",
+                 *COMMON]) == 0
+    assert main(["-q", "predict", str(run), str(train), "--out", str(tmp_path / "p.jsonl")]) == 0
+    row = json.loads((tmp_path / "p.jsonl").read_text().splitlines()[0])
+    assert row["tree"]["word"].startswith("[") and len(row["tree"]["children"]) >= 2
