@@ -145,6 +145,9 @@ class TrainConfig:
     eval_every: int = _f(200, "evaluate on the validation split every this many updates (0: once per epoch)", min=0)
     eval_batches: int = _f(0, "validation chunks per evaluation (0: the whole split)", min=0)
     patience: int = _f(0, "early stopping: stop after this many evaluations without improvement (0: off)", min=0)
+    monitor: str = _f("loss", "the validation metric that picks the best weights (and drives early stopping and the "
+                      "plateau schedule): loss, or any metric the task reports (accuracy, macro_f1, perplexity, ...); "
+                      "accuracy, F1, BLEU and exact-match metrics count higher as better, the rest lower")
     time_limit: float = _f(0.0, "stop after this many minutes of wall-clock time, evaluating first (0: off; "
                                 "counted from the start or the resume)", min=0.0)
     checkpoint_every: int = _f(200, "write a checkpoint every this many updates", min=1)

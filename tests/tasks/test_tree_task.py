@@ -96,3 +96,24 @@ def test_tree_classify_listops_words_at_inner_nodes(tmp_path):
     assert main(["-q", "predict", str(run), str(train), "--out", str(tmp_path / "p.jsonl")]) == 0
     row = json.loads((tmp_path / "p.jsonl").read_text().splitlines()[0])
     assert row["tree"]["word"].startswith("[") and len(row["tree"]["children"]) >= 2
+
+
+def test_monitor_accuracy_keeps_the_most_accurate_weights(tmp_path, capsys):
+    """--train.monitor accuracy: the saved weights are those of the evaluation with the highest accuracy (not the
+    lowest loss); an unknown metric name is refused with the task's metrics."""
+    from rnnkit.training.trainer import monitored_score
+
+    assert monitored_score({"loss": 0.5, "accuracy": 0.8}, "accuracy") == -0.8
+    assert monitored_score({"loss": 0.5}, "loss") == 0.5
+    train = _sentiment_trees(tmp_path / "train.txt", 300, 0)
+    run = tmp_path / "run"
+    args = ["-q", "train", "--run-dir", str(run), "--data.task", "tree-classify", "--data.path", str(train),
+            "--model.composition", "tree-rnn", "--train.steps", "60", "--train.eval_every", "10", *COMMON]
+    assert main([*args, "--train.monitor", "accuracy"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    best = max((r for r in records if r["split"] == "val"), key=lambda r: r["accuracy"])
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(run)]) == 0
+    assert f"accuracy {best['accuracy']:.4f}" in capsys.readouterr().out
+    assert main([*args[:3], str(tmp_path / "r2"), *args[4:], "--train.monitor", "acc"]) != 0
+    assert "train.monitor='acc' is not a metric of this task" in capsys.readouterr().err

@@ -51,6 +51,18 @@ def detach(state):
     return None if state is None else map_state(lambda s: s.detach(), state)
 
 
+HIGHER_IS_BETTER = ("accuracy", "f1", "bleu", "exact")
+
+
+def monitored_score(metrics: dict, name: str) -> float:
+    """The value of ``train.monitor`` as a score where lower is better (negated for accuracy-like metrics, as
+    Keras' ``ModelCheckpoint(mode="auto")`` decides)."""
+    if name not in metrics:
+        raise ValueError(f"train.monitor={name!r} is not a metric of this task; it reports {sorted(metrics)}")
+    value = float(metrics[name])
+    return -value if any(word in name for word in HIGHER_IS_BETTER) else value
+
+
 def build_optimizer(params, cfg) -> torch.optim.Optimizer:
     makers = {
         "adam": lambda: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
@@ -235,7 +247,8 @@ class Trainer:
                                   "again")
         summary = {"steps": self.step, "stopped": stop_reason,
                    **{f"best_val_{k}": v for k, v in self.best_metrics.items()}}
-        log.info("%s after %d updates; best validation loss %.4f", stop_reason, self.step, self.best)
+        log.info("%s after %d updates; best validation %s %.4f", stop_reason, self.step, cfg.monitor,
+                 self.best_metrics.get(cfg.monitor, self.best))
         return summary
 
     def evaluate(self, model: nn.Module | None = None) -> dict:
@@ -311,15 +324,16 @@ class Trainer:
     def _evaluate_and_track_forked(self) -> bool:
         metrics = self.evaluate()
         self._log({"step": self.step, "split": "val", **metrics})
-        improved = metrics["loss"] < self.best
+        score = monitored_score(metrics, self.cfg.monitor)
+        improved = score < self.best
         if improved:
-            self.best, self.bad_evals, self.best_metrics = metrics["loss"], 0, metrics
+            self.best, self.bad_evals, self.best_metrics = score, 0, metrics
             if self.dist.main:
                 save_weights(self.module, self.run_dir / "model.safetensors")
         else:
             self.bad_evals += 1
         if self.scheduler is not None and self.cfg.schedule == "plateau":
-            self.scheduler.step(metrics["loss"])
+            self.scheduler.step(score)
         if self.dist.main:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             log.info("update %d: validation %s%s", self.step, shown, " (best)" if improved else "")
