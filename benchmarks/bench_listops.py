@@ -1,5 +1,7 @@
 """ListOps-style expressions (Nangia & Bowman 2018, generated here with seeds by ``rnnkit.data.listops``): the
-Child-Sum Tree-LSTM on the given trees (``tree-classify``, the root's value) against a sequential LSTM on the
+Child-Sum Tree-LSTM on the given trees (``tree-classify``, the root's value), the binary N-ary Tree-LSTM on the
+same trees left-binarized (``Tree.binarized``: the operator, then one argument at a time), against a sequential
+LSTM on the
 bracketed string (``classify``, whitespace tokens). Both train on depths 1-5 and keep the weights with the best
 validation loss (depths 1-5); the test set has equal numbers of expressions of every depth 1-8, so depths 6-8 are
 deeper than anything seen in training. Reports accuracy by depth.
@@ -25,6 +27,8 @@ COMMON = {"data.batch_size": "64", "model.embedding_size": "128", "model.hidden_
           "train.checkpoint_every": "1000000", "train.log_every": "100", "train.schedule": "cosine"}
 MODELS = {
     "tree-lstm": {"data.task": "tree-classify", "data.format": "jsonl", "model.composition": "child-sum-lstm"},
+    # the binary N-ary Tree-LSTM over left-binarized trees: operator first, then the arguments one at a time
+    "nary-tree-lstm": {"data.task": "tree-classify", "data.format": "jsonl", "model.composition": "nary-lstm"},
     "lstm": {"data.task": "classify", "data.format": "text", "data.tokenizer": "whitespace", "model.cell": "lstm",
              "model.num_layers": "1", "model.bidirectional": "false"},
 }
@@ -32,7 +36,7 @@ MODELS = {
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="+", default=["tree-lstm", "lstm"], choices=list(MODELS))
     p.add_argument("--train", type=int, default=20_000, help="training expressions (depths 1-5)")
     p.add_argument("--per-depth", type=int, default=250, help="test expressions of each depth 1-8")
     p.add_argument("--budget", type=float, default=6.0, help="minutes of training per model")

@@ -56,7 +56,10 @@ def test_binarized_keeps_words_and_root_label():
     tree = Tree("r", [Tree("1", word=w) for w in "abcde"])
     b = tree.binarized()
     assert b.arity() == 2 and b.words() == list("abcde") and b.label == "r"
-    assert b.to_json()["children"][1].get("label") is None
+    assert b.children[1].label == "1" and b.children[0].label is None  # (((a b) c) d) e: left-factored
+    assert b.children[0].children[0].children[0].children[0].word == "a"
+    inner = Tree("v", [Tree("1", word="1"), Tree("2", word="2")], word="[MAX").binarized()
+    assert inner.word is None and inner.words() == ["[MAX", "1", "2"] and inner.children[0].children[0].word == "[MAX"
 
 
 def test_listops_values_and_strings():

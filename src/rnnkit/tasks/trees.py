@@ -5,8 +5,8 @@ treebank setting).
 Reads bracketed (SST) or JSON trees (``rnnkit.trees.tree``); the vocabulary and label set come from the training
 trees and are saved in the run. ``data.phrases true`` trains on every labelled node, else on the roots only;
 validation scores the roots (sentence level), a file given to ``rnnkit evaluate`` every labelled node too
-(``node_accuracy``). Binary compositions get the trees right-binarized; ``data.sst_labels binary`` maps SST's
-0-1 / 3-4 to negative / positive, leaves neutral nodes unlabelled and drops trees with a neutral root.
+(``node_accuracy``). Binary compositions get the trees binarized (``Tree.binarized``); ``data.sst_labels binary``
+maps SST's 0-1 / 3-4 to negative / positive, leaves neutral nodes unlabelled and drops trees with a neutral root.
 """
 
 from __future__ import annotations
@@ -111,9 +111,10 @@ class TreeClassifyTask(Task):
             if not trees:
                 raise ValueError(f"{path}: no tree has a non-neutral root label; data.sst_labels binary needs SST's "
                                  "0-4 labels")
-        if self.binary and max(t.arity() for t in trees) > 2:
-            logging.getLogger("rnnkit").info("%s: nodes with more than two children; right-binarized for %s", path,
-                                             self.config.model.composition)
+        inner_words = any(n.word is not None and n.children for t in trees[:1000] for n in t.nodes())
+        if self.binary and (inner_words or max(t.arity() for t in trees) > 2):
+            logging.getLogger("rnnkit").info("%s: nodes with more than two children or words; binarized for %s",
+                                             path, self.config.model.composition)
             trees = [t.binarized() for t in trees]
         return trees
 

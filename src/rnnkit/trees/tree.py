@@ -61,12 +61,16 @@ class Tree:
                     None if self.word is None else word(self.word))
 
     def binarized(self) -> Tree:
-        """Right-factored binary form: a node with children c1 … cn (n > 2) becomes (c1 (c2 … cn)), the inserted
-        nodes unlabelled, so binary compositions (RNN, RNTN, N-ary Tree-LSTM) apply."""
+        """Left-factored binary form for the binary compositions (RNN, RNTN, N-ary Tree-LSTM): a word at an inner
+        node becomes its first child (a leaf), then children c1 … cn (n > 2) become (((c1 c2) c3) … cn), the
+        inserted nodes unlabelled — the children are read in order, one at a time (as Nangia & Bowman's
+        Tree-LSTM reads ListOps)."""
         kids = [c.binarized() for c in self.children]
+        if self.word is not None and kids:
+            kids = [Tree(None, word=self.word)] + kids
         while len(kids) > 2:
-            kids = kids[:-2] + [Tree(None, kids[-2:])]
-        return Tree(self.label, kids, self.word)
+            kids = [Tree(None, kids[:2])] + kids[2:]
+        return Tree(self.label, kids, None if kids else self.word)
 
     # ---- writing -------------------------------------------------------------------------------------------
     def to_bracketed(self) -> str:
