@@ -100,6 +100,8 @@ def main() -> None:
     p.add_argument("--settings", nargs="+", default=list(SETTINGS))
     p.add_argument("--labels", nargs="+", default=["fine", "binary"], choices=["fine", "binary"])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="test mode: seeds first-seed … first-seed + seeds − 1 "
+                   "(to spread the seeds over processes)")
     p.add_argument("--budget", type=float, default=8.0, help="minutes of training per run")
     p.add_argument("--batches", type=int, default=10, help="speed mode: batches per round")
     p.add_argument("--rounds", type=int, default=3, help="speed mode: timed rounds")
@@ -120,7 +122,7 @@ def main() -> None:
     for name in args.settings:
         for labels in args.labels:
             rows = []
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 r = run(name, labels, seed, args.budget, test=True)
                 rows.append(r)
                 print(f"| {name} | {labels} | {seed} | {100 * r['dev']:.2f}% | {100 * r['test']:.2f}% | "
