@@ -37,6 +37,19 @@ class ModelConfig:
     image_model: Literal["renet", "rows", "cnn"] = _f(
         "renet", "image-classify: a 2-D RNN (ReNet layers: four bidirectional sweeps; model.num_layers of them), an "
         "RNN reading the pixel rows top to bottom, or a small CNN (model.cnn_channels)")
+    music_model: Literal["rnn", "dmm"] = _f(
+        "rnn", "music: an RNN with independent Bernoulli outputs per key (model.cell), or the deep Markov model (deep "
+        "Kalman filter) whose inference network is the RNN of model.cell / hidden_size / num_layers")
+    latent_size: int = _f(100, "music dmm: size of the latent state z_t", min=1)
+    transition: Literal["gated", "mlp", "linear"] = _f(
+        "gated", "music dmm: p(z_t | z_{t-1}) by Krishnan et al.'s gated transition, a two-layer ReLU network, or "
+        "linear (the Kalman filter's state equation)")
+    transition_size: int = _f(200, "music dmm: hidden units of the transition network", min=1)
+    emission_size: int = _f(100, "music dmm: hidden units of the emission network", min=1)
+    inference: Literal["st-r", "st-l", "st-lr", "mean-field"] = _f(
+        "st-r", "music dmm: q(z_t | z_{t-1}, ...) reading x from the right (x_t..x_T), the left, both, or the "
+        "mean-field q(z_t | x) of a bidirectional RNN (Krishnan et al. 2017)")
+    flows: int = _f(0, "music dmm: inverse autoregressive flow steps after the combiner (Kingma et al. 2016)", min=0)
     patch: int = _f(2, "image-classify with renet: the first layer reads patches of patch × patch pixels", min=1)
     bidirectional: Literal["auto", "true", "false"] = _f(
         "auto", "add a backward-in-time layer per level (classify, tag and seq2seq encoders; auto: true for tag and "
@@ -70,12 +83,12 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq", "caption", "ntm-copy",
-                  "ntm-repeat-copy", "ntm-recall", "tree-classify", "image-classify"] = _f(
+                  "ntm-repeat-copy", "ntm-recall", "tree-classify", "image-classify", "music"] = _f(
         "char-lm", "what to learn: next character, next word, next value of a series, a label per sequence "
         "(classify), a label per step (tag), an output sequence per input sequence (seq2seq), a caption per "
         "image (caption), a generated memory task: copy, repeat copy or associative recall of random bit "
         "vectors (ntm-*), a label per node of a tree (tree-classify: bracketed or JSON trees), or a class per image "
-        "(image-classify)")
+        "(image-classify), or the next step of a piano roll (music: 88 binary keys; RNN or deep Markov model)")
     format: Literal["auto", "ts", "csv", "jsonl", "text", "sst", "conll", "segment"] = _f(
         "auto", "classify / tag files: UEA .ts, CSV (id,label,features rows), JSONL, label<TAB>sentence text, SST "
         "bracketed trees, CoNLL token/tag columns, or segment (text with boundary markers); auto: by the file's "
@@ -90,6 +103,8 @@ class DataConfig:
                        "a CSV file (forecast), a file of examples (classify, tag) or of source<TAB>target / SCAN lines "
                        "(seq2seq; or a generated task: reverse, sort, addition, dates), a captions file or .npz "
                        "(caption; or digit-strips); empty: the built-in default")
+    split: Literal["test", "valid", "train"] = _f(
+        "test", "music: the part of a .mat / .json file that `rnnkit evaluate RUN --data.path FILE` scores")
     val_path: str = _f("", "a separate validation file; empty: the last val_fraction of path (examples: a "
                            "random val_fraction, drawn with train.seed)")
     lower: bool = _f(False, "word-lm: lower-case the text")
@@ -150,6 +165,11 @@ class TrainConfig:
                       "accuracy, F1, BLEU and exact-match metrics count higher as better, the rest lower")
     time_limit: float = _f(0.0, "stop after this many minutes of wall-clock time, evaluating first (0: off; "
                                 "counted from the start or the resume)", min=0.0)
+    kl_anneal: int = _f(0, "music dmm: raise the KL term's weight linearly from kl_start to 1 over this many updates "
+                        "(0: weight 1 throughout)", min=0)
+    kl_start: float = _f(0.2, "music dmm: the KL weight at the first update when kl_anneal is on", min=0.0, max=1.0)
+    eval_samples: int = _f(0, "music dmm: also report iw_nll, the importance-sampled NLL per step with this many "
+                           "posterior samples per sequence, at every evaluation (0: the ELBO only)", min=0)
     checkpoint_every: int = _f(200, "write a checkpoint every this many updates", min=1)
     log_every: int = _f(20, "append training metrics to metrics.jsonl every this many updates", min=1)
     nonfinite: Literal["skip", "stop"] = _f("skip", "on a NaN/Inf loss or gradient: skip the update, or stop")

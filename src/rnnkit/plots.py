@@ -187,3 +187,39 @@ def plot_memory_trace(inputs, targets, outputs, path: Path, title: str, read_wei
         ax.grid(False)
     axes[0, 0].set_title(title, fontsize=10)
     save_figure(fig, path)
+
+
+def plot_music(rolls: list[tuple[str, object]], curves: dict[str, list[tuple[int, float]]], path: Path,
+               title: str) -> None:
+    """Piano rolls (each (T, 88): time left to right, MIDI pitch 21 at the bottom), e.g. data against samples,
+    above the validation curves (NLL per step; for a deep Markov model the negative ELBO, its KL and reconstruction
+    parts, and the importance-sampled NLL)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(len(rolls) + 1, 1, figsize=(10, 1.6 * len(rolls) + 3),
+                             gridspec_kw={"height_ratios": [1.6] * len(rolls) + [3.0]}, squeeze=False)
+    for ax, (name, roll) in zip(axes[:-1, 0], rolls):
+        roll = np.asarray(roll, dtype=float)
+        lit = np.nonzero(roll.sum(0))[0]
+        lo, hi = (max(0, lit.min() - 3), min(roll.shape[1], lit.max() + 4)) if len(lit) else (0, roll.shape[1])
+        ax.imshow(roll[:, lo:hi].T, origin="lower", cmap="gray_r", aspect="auto", vmin=0, vmax=1,
+                  interpolation="nearest", extent=(-0.5, len(roll) - 0.5, 21 + lo - 0.5, 21 + hi - 0.5))
+        ax.set_ylabel("MIDI pitch", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(False)
+    ax = axes[-1, 0]
+    for label, points in curves.items():
+        if points:
+            steps, values = zip(*points)
+            ax.plot(steps, values, "o-", ms=2, label=label)
+    ax.set(xlabel="update", ylabel="nats per time step")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8)
+    axes[0, 0].figure.suptitle(title, fontsize=10)
+    save_figure(fig, path)

@@ -43,6 +43,11 @@ def register(sub) -> None:
                       ("num_examples", "how many sequences")):
         e.add_argument(f"--data.{key}", dest=f"data.{key}", default=None,
                        help=f"ntm-* runs: evaluate on generated sequences with this {what} (e.g. longer than trained)")
+    e.add_argument("--data.split", dest="data.split", default=None,
+                   help="music runs with --data.path: the part of the file to score (test, valid or train; default test)")
+    e.add_argument("--train.eval_samples", dest="train.eval_samples", default=None,
+                   help="music runs of the deep Markov model: also the importance-sampled NLL with this many "
+                   "samples")
     e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     e.set_defaults(run=run_evaluate)
 

@@ -16,6 +16,7 @@ from .language import WordLMTask as WordLMTask
 from .memory import CopyTask as CopyTask
 from .memory import RecallTask as RecallTask
 from .memory import RepeatCopyTask as RepeatCopyTask
+from .music import MusicTask as MusicTask
 from .seq2seq import Seq2SeqTask as Seq2SeqTask
 from .sequences import ClassifyTask as ClassifyTask
 from .sequences import TagTask as TagTask
@@ -24,7 +25,7 @@ from .trees import TreeClassifyTask as TreeClassifyTask
 TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask, "classify": ClassifyTask,
          "tag": TagTask, "seq2seq": Seq2SeqTask, "caption": CaptionTask, "ntm-copy": CopyTask,
          "ntm-repeat-copy": RepeatCopyTask, "ntm-recall": RecallTask, "tree-classify": TreeClassifyTask,
-         "image-classify": ImageClassifyTask}
+         "image-classify": ImageClassifyTask, "music": MusicTask}
 
 
 def task_from_run(config, run_dir, with_data: bool = True) -> Task:

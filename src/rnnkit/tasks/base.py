@@ -101,8 +101,8 @@ class Task:
         """Per-batch sums that ``metrics`` receives as means over the evaluated targets."""
         return {}
 
-    def forward_kwargs(self, progress: float) -> dict:
-        """Extra model arguments for the update at ``progress`` ∈ [0, 1] of training."""
+    def forward_kwargs(self, progress: float, step: int = 0) -> dict:
+        """Extra model arguments for update ``step`` (0-based), at ``progress`` ∈ [0, 1] of training."""
         return {}
 
     def save_artifacts(self, run_dir: Path) -> list[str]:

@@ -58,7 +58,7 @@ class ForecastTask(Task):
                              "bidirectional networks for classify and tag tasks")
         return Forecaster(1, m.hidden_size, m.num_layers, cell=m.cell, dropout=m.dropout, **cell_kwargs(m))
 
-    def forward_kwargs(self, progress: float) -> dict:
+    def forward_kwargs(self, progress: float, step: int = 0) -> dict:
         """Scheduled sampling: the teacher-forcing probability, annealed linearly over training."""
         return {"teacher_forcing": teacher_forcing_at(self.config.train, progress)}
 

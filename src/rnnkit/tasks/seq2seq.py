@@ -162,7 +162,7 @@ class Seq2SeqTask(Task):
                        input_feeding=m.input_feeding, dropout=m.dropout, pad_id=tv[PAD], bos_id=tv[BOS],
                        eos_id=tv[EOS], **cell_kwargs(m))
 
-    def forward_kwargs(self, progress: float) -> dict:
+    def forward_kwargs(self, progress: float, step: int = 0) -> dict:
         return {"teacher_forcing": teacher_forcing_at(self.config.train, progress)}
 
     def batch_terms(self, prediction, targets) -> dict:

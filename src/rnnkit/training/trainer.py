@@ -273,7 +273,7 @@ class Trainer:
                              "step of an unpadded stream; this task has one target per example or padded examples: "
                              "set train.bptt to 0")
         segments = [slice(s, s + k2) for s in range(0, k, k2)]
-        extra = {**batch.model_inputs(), **self.task.forward_kwargs(self.step / max(cfg.steps - 1, 1))}
+        extra = {**batch.model_inputs(), **self.task.forward_kwargs(self.step / max(cfg.steps - 1, 1), self.step)}
         total = 0.0
         for j, seg in enumerate(segments):
             last = j == len(segments) - 1
