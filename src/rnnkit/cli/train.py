@@ -44,7 +44,8 @@ def register(sub) -> None:
         e.add_argument(f"--data.{key}", dest=f"data.{key}", default=None,
                        help=f"ntm-* runs: evaluate on generated sequences with this {what} (e.g. longer than trained)")
     e.add_argument("--data.split", dest="data.split", default=None,
-                   help="music runs with --data.path: the part of the file to score (test, valid or train; default test)")
+                   help="music runs with --data.path: the part of the file to score (test, valid or train; default "
+                   "test)")
     e.add_argument("--train.eval_samples", dest="train.eval_samples", default=None,
                    help="music runs of the deep Markov model: also the importance-sampled NLL with this many "
                    "samples")
