@@ -301,7 +301,8 @@ class DeepMarkovModel(nn.Module):
             return torch.zeros_like(like), torch.ones_like(like)
         return self.initial_loc.expand_as(like), positive_scale(self.initial_raw_scale).expand_as(like)
 
-    def terms(self, x: Tensor, lengths: Tensor | None = None, noise: Tensor | None = None) -> dict[str, Tensor]:
+    def terms(self, x: Tensor, lengths: Tensor | None = None, noise: Tensor | None = None,
+              encoded: Tensor | None = None) -> dict[str, Tensor]:
         """Per-step terms (each (B, T), zero at padded steps) for one posterior sample per sequence: ``log_px``
         log p(x_t | z_t); ``kl`` KL(q(z_t|·) ‖ p(z_t|z_{t−1})) in closed form (with flows: log q − log p at the
         sample); ``log_pz``, ``log_qz`` the densities at the sample (importance weights); ``mask``. ``noise``
@@ -357,12 +358,12 @@ class DeepMarkovModel(nn.Module):
         (Burda et al. 2016). A lower bound in expectation that tightens as K grows; K = 1 is the ELBO sample."""
         B, T, D = x.shape
         per_pass = max(1, rows_per_pass // B)
+        encoded = self.inference.encode(x, lengths)  # the same for every sample
         weights = []
         for start in range(0, samples, per_pass):
             k = min(per_pass, samples - start)
-            xs = x.repeat(k, 1, 1)
             ls = None if lengths is None else torch.as_tensor(lengths).repeat(k)
-            t = self.terms(xs, ls)
+            t = self.terms(x.repeat(k, 1, 1), ls, encoded=encoded.repeat(k, 1, 1))
             weights.append((t["log_px"] + t["log_pz"] - t["log_qz"]).sum(1).view(k, B))
         w = torch.cat(weights)
         return torch.logsumexp(w, 0) - math.log(samples)
