@@ -209,6 +209,7 @@ def plot_music(rolls: list[tuple[str, object]], curves: dict[str, list[tuple[int
         ax.imshow(roll[:, lo:hi].T, origin="lower", cmap="gray_r", aspect="auto", vmin=0, vmax=1,
                   interpolation="nearest", extent=(-0.5, len(roll) - 0.5, 21 + lo - 0.5, 21 + hi - 0.5))
         ax.set_ylabel("MIDI pitch", fontsize=8)
+        ax.set_xlabel("time step", fontsize=8)
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(False)
