@@ -10,6 +10,7 @@ from .cells.jordan import JordanCell
 from .cells.leaky import LeakyCell
 from .cells.lstm import LSTMCell, PeepholeLSTMCell
 from .cells.mut import MUT1Cell, MUT2Cell, MUT3Cell
+from .cells.unitary import UnitaryCell
 from .memory.ntm import NTMCell
 
 CELLS: dict[str, type[Cell]] = {
@@ -24,6 +25,7 @@ CELLS: dict[str, type[Cell]] = {
     "mut3": MUT3Cell,
     "leaky": LeakyCell,
     "delay": DelayCell,
+    "unitary": UnitaryCell,
     "ntm": NTMCell,
 }
 
