@@ -83,12 +83,14 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     task: Literal["char-lm", "word-lm", "forecast", "classify", "tag", "seq2seq", "caption", "ntm-copy",
-                  "ntm-repeat-copy", "ntm-recall", "tree-classify", "image-classify", "music"] = _f(
+                  "ntm-repeat-copy", "ntm-recall", "tree-classify", "image-classify", "music", "adding",
+                  "copy-memory", "pixels"] = _f(
         "char-lm", "what to learn: next character, next word, next value of a series, a label per sequence "
         "(classify), a label per step (tag), an output sequence per input sequence (seq2seq), a caption per "
         "image (caption), a generated memory task: copy, repeat copy or associative recall of random bit "
         "vectors (ntm-*), a label per node of a tree (tree-classify: bracketed or JSON trees), or a class per image "
-        "(image-classify), or the next step of a piano roll (music: 88 binary keys; RNN or deep Markov model)")
+        "(image-classify), or the next step of a piano roll (music: 88 binary keys; RNN or deep Markov model), or a "
+        "long-term dependency benchmark: the adding problem, copy memory, pixel-by-pixel digits")
     format: Literal["auto", "ts", "csv", "jsonl", "text", "sst", "conll", "segment"] = _f(
         "auto", "classify / tag files: UEA .ts, CSV (id,label,features rows), JSONL, label<TAB>sentence text, SST "
         "bracketed trees, CoNLL token/tag columns, or segment (text with boundary markers); auto: by the file's "
@@ -113,10 +115,17 @@ class DataConfig:
         "(pre-tokenized text, e.g. PTB, SCAN), or (seq2seq) read characters")
     num_examples: int = _f(0, "seq2seq / caption on a generated task (data.path reverse, sort, addition, dates or "
                            "digit-strips): examples to draw with train.seed (0: the task's default); ntm-* tasks: "
-                           "validation examples (0: 256; training draws fresh ones every update)", min=0)
+                           "validation examples (0: 256; training draws fresh ones every update); adding, "
+                           "copy-memory: validation examples (0: 1,000)", min=0)
     min_length: int = _f(0, "ntm-* tasks: shortest sequence (copy, repeat copy) or fewest items (recall); 0: the "
                          "task's usual range, copy 1-20, repeat copy 1-10, recall 2-6", min=0)
     max_length: int = _f(0, "ntm-* tasks: longest sequence or most items (0: the usual range)", min=0)
+    lag: int = _f(100, "adding: the sequence length T; copy-memory: the blank stretch T between the symbols and the "
+                  "delimiter", min=1)
+    adding_form: Literal["modern", "original"] = _f(
+        "modern", "adding: values U[0,1] with one marker in each half (Le et al. 2015; Arjovsky et al. 2016), or "
+        "Hochreiter & Schmidhuber's 1997 form (values U[-1,1], target 0.5 + (X1 + X2)/4)")
+    permuted: bool = _f(False, "pixels: read the 64 pixels in one fixed random order instead of row by row")
     min_repeats: int = _f(1, "ntm-repeat-copy: fewest repeats", min=1)
     max_repeats: int = _f(10, "ntm-repeat-copy: most repeats", min=1)
     bits: int = _f(0, "ntm-* tasks: width of the random bit vectors (0: 8, recall 6)", min=0)

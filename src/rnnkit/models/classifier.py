@@ -161,3 +161,17 @@ class SequenceTagger(nn.Module):
         loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
                                                             ignore_index=IGNORE_INDEX)
         return Output(logits, loss, None)
+
+
+class SequenceRegressor(SequenceClassifier):
+    """Sequence → one value (the adding problem): :class:`SequenceClassifier`'s encoder and pooling, a linear layer
+    to one output. ``forward(...) -> Output(values (B,), mean squared error, None)``."""
+
+    def __init__(self, pooling: str = "last", **encoder_kwargs):
+        super().__init__(1, pooling, **encoder_kwargs)
+
+    def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None,
+                lengths: Tensor | None = None) -> Output:
+        summary, _ = self.encode(inputs, lengths)
+        values = self.head(self.dropout(summary)).squeeze(-1)
+        return Output(values, None if targets is None else F.mse_loss(values, targets), None)

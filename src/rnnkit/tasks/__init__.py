@@ -13,6 +13,9 @@ from .forecast import ForecastTask as ForecastTask
 from .images import ImageClassifyTask as ImageClassifyTask
 from .language import CharLMTask as CharLMTask
 from .language import WordLMTask as WordLMTask
+from .longterm import AddingTask as AddingTask
+from .longterm import CopyMemoryTask as CopyMemoryTask
+from .longterm import PixelsTask as PixelsTask
 from .memory import CopyTask as CopyTask
 from .memory import RecallTask as RecallTask
 from .memory import RepeatCopyTask as RepeatCopyTask
@@ -25,7 +28,8 @@ from .trees import TreeClassifyTask as TreeClassifyTask
 TASKS = {"char-lm": CharLMTask, "word-lm": WordLMTask, "forecast": ForecastTask, "classify": ClassifyTask,
          "tag": TagTask, "seq2seq": Seq2SeqTask, "caption": CaptionTask, "ntm-copy": CopyTask,
          "ntm-repeat-copy": RepeatCopyTask, "ntm-recall": RecallTask, "tree-classify": TreeClassifyTask,
-         "image-classify": ImageClassifyTask, "music": MusicTask}
+         "image-classify": ImageClassifyTask, "music": MusicTask, "adding": AddingTask,
+         "copy-memory": CopyMemoryTask, "pixels": PixelsTask}
 
 
 def task_from_run(config, run_dir, with_data: bool = True) -> Task:
