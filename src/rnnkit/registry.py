@@ -6,6 +6,7 @@ from .cells.base import Cell
 from .cells.delay import DelayCell
 from .cells.elman import ElmanCell
 from .cells.gru import ChoGRUCell, GRUCell
+from .cells.hierarchy import ClockworkCell, DeepTransitionCell
 from .cells.jordan import JordanCell
 from .cells.leaky import LeakyCell
 from .cells.lstm import LSTMCell, PeepholeLSTMCell
@@ -26,6 +27,8 @@ CELLS: dict[str, type[Cell]] = {
     "leaky": LeakyCell,
     "delay": DelayCell,
     "unitary": UnitaryCell,
+    "clockwork": ClockworkCell,
+    "deep-transition": DeepTransitionCell,
     "ntm": NTMCell,
 }
 
