@@ -160,6 +160,10 @@ class TrainConfig:
     bptt: int = _f(0, "k2: back-propagate through at most this many steps inside a chunk (0: the whole chunk)",
                    min=0)
     clip_norm: float = _f(5.0, "clip the global gradient norm to this (0: off)", min=0.0)
+    gradient_regularizer: float = _f(0.0, "weight λ of Pascanu et al.'s 2013 regulariser Ω = Σ_k (‖∂L/∂h_(k+1) · "
+                                     "∂h_(k+1)/∂h_k‖ / ‖∂L/∂h_(k+1)‖ − 1)², which keeps the error signal from "
+                                     "vanishing across steps (0: off; the layers then run their loop, not a fused "
+                                     "kernel)", min=0.0)
     clip_value: float = _f(0.0, "clip every gradient entry to [-v, v] (0: off)", min=0.0)
     teacher_forcing: float = _f(1.0, "probability of feeding the true previous value (forecast) or token (seq2seq); "
                                 "1: teacher forcing, 0: free running",

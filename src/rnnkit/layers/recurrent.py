@@ -7,6 +7,7 @@ loop), torch ``benchmarks/fastrnns/custom_lstms.py`` (``unbind(0)`` over time).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -64,6 +65,37 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     L = lengths.to(x.device).unsqueeze(1)
     index = torch.where(t < L, L - 1 - t, t)  # (B, T)
     return x.gather(1, index.view(B, T, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+class RecordedStep(NamedTuple):
+    """One step of the loop as the graph holds it: the cell, its projected input, the state it read (after teacher
+    forcing), the state its step returned (before the padding rule keeps a finished row's old state; the output is
+    part of it or computed from it) and which rows were real (None: all)."""
+
+    cell: Cell
+    px: Tensor
+    before: State
+    after: State
+    valid: Tensor | None
+
+
+class StepRecorder:
+    """While active (``with StepRecorder() as rec:``), every step any sequence layer runs is appended to
+    ``rec.steps`` as a :class:`RecordedStep` — the tensors themselves, not copies — so ∂L/∂h_t through every later
+    step, and one-step Jacobians ∂h_{t+1}/∂h_t, can be taken afterwards (the gradient-norm regulariser of
+    ``rnnkit.training.regularizers``). The layers run their own loop, never a fused kernel, while one is active."""
+
+    active: list[StepRecorder] = []
+
+    def __init__(self):
+        self.steps: list[RecordedStep] = []
+
+    def __enter__(self) -> StepRecorder:
+        StepRecorder.active.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        StepRecorder.active.remove(self)
 
 
 def _step_mask(valid: Tensor, like: Tensor) -> Tensor:
@@ -172,6 +204,8 @@ def _loop(cell: Cell, px: Tensor, state: State, valid: Tensor | None, feedback: 
     for t, px_t in enumerate(px.unbind(0)):
         fed = cell.force(state, feedback[:, t - 1]) if feedback is not None and t > 0 else state
         y_t, new_state = cell.step(px_t, fed)
+        for recorder in StepRecorder.active:  # the step's own result: its gradient is ∂L/∂h_t in full
+            recorder.steps.append(RecordedStep(cell, px_t, fed, new_state, None if valid is None else valid[t]))
         if valid is not None:  # a finished row keeps its state as it was, never a value fed back at its padding
             ok = valid[t]
             new_state = map_state(lambda n, o, ok=ok: torch.where(_step_mask(ok, n), n, o), new_state, state)

@@ -29,6 +29,7 @@ from ..cells.base import (
 from ..registry import build_cell
 from .decoding import INPUT_TABLE_MAX_ENTRIES, FusedLSTMSteps
 from .recurrent import (
+    StepRecorder,
     check_lengths,
     check_sequence,
     run_cell,
@@ -221,7 +222,8 @@ class RNN(nn.Module):
         return layer_input, stack_states(finals), states
 
     def _native_ok(self, return_states: bool) -> bool:
-        return self.use_native and not return_states and self._native_mode is not None
+        return (self.use_native and not return_states and self._native_mode is not None
+                and not StepRecorder.active)
 
     def _native_step_ok(self, batch_size: int) -> bool:
         """Whether one step at this batch size should skip the sequence kernel (small batch, no projection)."""

@@ -30,8 +30,10 @@ from torch import nn
 from ..cells.base import map_state, state_from_tensors, state_tensors
 from ..config import RunConfig, build_config
 from ..io import write_bytes_atomic, write_json_atomic
+from ..layers.recurrent import StepRecorder
 from ..tasks.base import write_artifacts
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
+from .regularizers import gradient_norm_regularizer
 
 log = logging.getLogger("rnnkit.train")
 
@@ -280,9 +282,15 @@ class Trainer:
             sync = contextlib.nullcontext() if last or self.dist.world == 1 else self.model.no_sync()
             x, y = (inputs, targets) if len(segments) == 1 else (inputs[:, seg], targets[:, seg])
             with sync:
-                out = self.model(x, y, self.state, **extra)
+                recorder = StepRecorder() if cfg.gradient_regularizer > 0 else contextlib.nullcontext()
+                with recorder:
+                    out = self.model(x, y, self.state, **extra)
                 weight = x.shape[1] / k
-                (out.loss * weight).backward()
+                objective = out.loss
+                if cfg.gradient_regularizer > 0:  # Pascanu et al. 2013: Ω on the steps this chunk ran
+                    objective = objective + cfg.gradient_regularizer * gradient_norm_regularizer(out.loss,
+                                                                                                 recorder.steps)
+                (objective * weight).backward()
             total += out.loss.item() * weight
             self.state = detach(out.state)  # truncated BPTT: the state carries on, its graph does not
         params = [p for p in self.module.parameters() if p.grad is not None]
