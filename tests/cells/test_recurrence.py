@@ -41,3 +41,24 @@ def test_block_initialisations():
     assert torch.equal(irnn.weight_hh.detach(), torch.eye(8))
     esn_like = init_spectral_radius_(ElmanCell(3, 50), 1.2)
     assert spectral_radius(esn_like.weight_hh) == pytest.approx(1.2, rel=1e-5)
+
+
+def test_elman_init_and_orthogonal_options_through_cell_options():
+    from rnnkit.config import build_config
+    from rnnkit.registry import build_cell
+
+    irnn = build_cell("rnn", 3, 4, nonlinearity="relu", init="identity")
+    assert torch.equal(irnn.weight_hh.detach(), torch.eye(4)) and (irnn.bias_ih == 0).all()
+    ortho = build_cell("rnn", 3, 4, orthogonal=True)
+    opt = torch.optim.SGD(ortho.parameters(), lr=0.5)
+    for _ in range(5):
+        y, _ = ortho(torch.randn(2, 3))
+        opt.zero_grad()
+        y.sum().backward()
+        opt.step()
+    W = ortho.weight_hh.detach()
+    torch.testing.assert_close(W @ W.T, torch.eye(4), atol=1e-5, rtol=0)
+    config = build_config(None, {"model.cell": "rnn", "model.cell_options": 'init = "orthogonal", orthogonal = true'})
+    assert config.model.cell_options == {"init": "orthogonal", "orthogonal": True}
+    with pytest.raises(ValueError, match="init must be 'uniform', 'identity' or 'orthogonal'"):
+        build_cell("rnn", 3, 4, init="zeros")

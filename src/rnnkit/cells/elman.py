@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Cell, activation, uniform_init_
+from .recurrence import init_identity_, init_orthogonal_, orthogonal_recurrence
 
 
 class ElmanCell(Cell):
@@ -21,6 +22,9 @@ class ElmanCell(Cell):
         nonlinearity: ``"tanh"`` or ``"relu"`` (φ).
         bias: learn b.
         head_size: if given, adds the output head ``W_hy`` (``cell.head(h)``) for standalone use.
+        init: ``"uniform"`` (torch.nn's U(±1/√H)), ``"identity"`` (W_hh = I and b = 0: with ``nonlinearity="relu"``
+            the IRNN of Le, Jaitly & Hinton 2015) or ``"orthogonal"`` (a random orthogonal W_hh).
+        orthogonal: keep W_hh orthogonal through training (``rnnkit.cells.recurrence.orthogonal_recurrence``).
 
     Parameters: ``weight_ih`` = W_xh (H, D), ``weight_hh`` = W_hh (H, H), ``bias_ih`` = b (H),
     ``weight_hy`` = W_hy (head_size, H). torch.nn.RNN's two biases map to b = b_ih + b_hh.
@@ -32,7 +36,7 @@ class ElmanCell(Cell):
     """
 
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", bias: bool = True,
-                 head_size: int | None = None):
+                 head_size: int | None = None, init: str = "uniform", orthogonal: bool = False):
         super().__init__()
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"ElmanCell nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
@@ -45,6 +49,17 @@ class ElmanCell(Cell):
         self.bias_ih = nn.Parameter(torch.empty(hidden_size)) if bias else None
         self.weight_hy = nn.Parameter(torch.empty(head_size, hidden_size)) if head_size else None
         uniform_init_(self, hidden_size)
+        if init not in ("uniform", "identity", "orthogonal"):
+            raise ValueError(f"ElmanCell init must be 'uniform', 'identity' or 'orthogonal'; got {init!r}")
+        self.init = init
+        if init == "identity":
+            init_identity_(self)
+            if self.bias_ih is not None:
+                nn.init.zeros_(self.bias_ih)
+        elif init == "orthogonal":
+            init_orthogonal_(self)
+        if orthogonal:
+            orthogonal_recurrence(self)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
         h = self._phi(torch.addmm(px_t, h_prev, self.weight_hh.t()))
