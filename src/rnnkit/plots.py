@@ -224,3 +224,19 @@ def plot_music(rolls: list[tuple[str, object]], curves: dict[str, list[tuple[int
         ax.legend(fontsize=8)
     axes[0, 0].figure.suptitle(title, fontsize=10)
     save_figure(fig, path)
+
+
+def plot_lab_curves(curves: dict[str, list[tuple[int, float]]], path: Path, metric: str, title: str) -> None:
+    """Validation ``metric`` against updates, one curve per run (log scale for loss-like metrics)."""
+    fig, ax = _axes((7, 4.5))
+    for label, points in curves.items():
+        points = [(s, v) for s, v in points if v is not None]
+        if points:
+            steps, values = zip(*points)
+            ax.plot(steps, values, label=label, lw=1.2)
+    if "accuracy" not in metric and "recalled" not in metric:
+        ax.set_yscale("log")
+    ax.set(xlabel="update", ylabel=f"validation {metric}", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    save_figure(fig, path)

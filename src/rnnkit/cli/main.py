@@ -7,7 +7,7 @@ import logging
 import sys
 
 from ..training.trainer import TrainingStopped
-from . import demo, esn, explain, forecast, memory, music, ngram, reference, seq2seq, train, word2vec
+from . import demo, esn, explain, forecast, lab, memory, music, ngram, reference, seq2seq, train, word2vec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results, no progress")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (train, seq2seq, forecast, esn, memory, music, ngram, word2vec, demo, explain, reference):
+    for module in (train, seq2seq, forecast, esn, memory, music, lab, ngram, word2vec, demo, explain, reference):
         module.register(sub)
     sub.add_parser("cells", help="list the registered cells").set_defaults(run=_list_cells)
     return parser
