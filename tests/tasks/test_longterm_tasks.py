@@ -2,12 +2,10 @@
 lags, the metrics are the tasks' own, a resumed run equals an uninterrupted one."""
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 from rnnkit.cli.main import main
 
-from .helpers import last_record
+from .helpers import assert_resume_matches_one_run, last_record
 
 COMMON = ["--model.hidden_size", "32", "--model.num_layers", "1", "--model.dropout", "0", "--data.batch_size", "32",
           "--train.lr", "0.01", "--data.num_examples", "200"]
@@ -43,12 +41,7 @@ def test_pixels_train_and_test_part(tmp_path, capsys):
 def test_generated_resume_equals_one_run_and_errors(tmp_path, capsys):
     args = ["-q", "train", "--data.task", "copy-memory", "--data.lag", "3", *COMMON, "--train.eval_every", "10",
             "--train.checkpoint_every", "10"]
-    assert main([*args, "--run-dir", str(tmp_path / "whole"), "--train.steps", "20"]) == 0
-    assert main([*args, "--run-dir", str(tmp_path / "part"), "--train.steps", "10"]) == 0
-    assert main(["-q", "train", "--resume", str(tmp_path / "part"), "--train.steps", "20"]) == 0
-    a = load_file(str(tmp_path / "whole" / "checkpoints" / "step-00000020" / "model.safetensors"))
-    b = load_file(str(tmp_path / "part" / "checkpoints" / "step-00000020" / "model.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_resume_matches_one_run(tmp_path, args, 10, 20)
     capsys.readouterr()
     assert main(["-q", "train", "--data.task", "adding", "--data.path", "x.txt", "--run-dir", str(tmp_path / "e")])
     assert "generates its data; drop data.path" in capsys.readouterr().err

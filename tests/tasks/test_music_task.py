@@ -12,7 +12,7 @@ from rnnkit.cli.main import main
 from rnnkit.models.music import PianoRollRNN
 from rnnkit.tasks.music import MusicTask
 
-from .helpers import last_record
+from .helpers import assert_resume_matches_one_run, last_record
 
 
 def _music_file(tmp_path, seed=0):
@@ -94,16 +94,9 @@ def test_kl_annealing_weight_and_errors(tmp_path):
 def test_dmm_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
     """The DMM draws ε at every update and anneals the KL weight by update: a run stopped at 10 and resumed to 20
     equals one run of 20 updates."""
-    from safetensors.torch import load_file
-
     path = _music_file(tmp_path)
     args = ["-q", "train", "--data.task", "music", "--data.path", str(path), "--model.music_model", "dmm",
             "--model.cell", "gru", "--model.hidden_size", "8", "--model.num_layers", "1", "--model.latent_size", "4",
             "--model.transition_size", "8", "--model.emission_size", "8", "--data.batch_size", "8",
             "--train.kl_anneal", "15", "--train.eval_every", "10", "--train.checkpoint_every", "10"]
-    assert main([*args, "--run-dir", str(tmp_path / "whole"), "--train.steps", "20"]) == 0
-    assert main([*args, "--run-dir", str(tmp_path / "part"), "--train.steps", "10"]) == 0
-    assert main(["-q", "train", "--resume", str(tmp_path / "part"), "--train.steps", "20"]) == 0
-    a = load_file(str(tmp_path / "whole" / "checkpoints" / "step-00000020" / "model.safetensors"))
-    b = load_file(str(tmp_path / "part" / "checkpoints" / "step-00000020" / "model.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_resume_matches_one_run(tmp_path, args, 10, 20)

@@ -6,10 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from rnnkit.cli.main import main
+
+from .helpers import assert_resume_matches_one_run
 
 
 def _numeric_jsonl(path, n=120, seed=0):
@@ -57,12 +58,7 @@ def test_classify_resume_after_an_interruption_matches_an_uninterrupted_run(tmp_
     train = _numeric_jsonl(tmp_path / "train.jsonl")
     args = ["-q", "train", "--data.task", "classify", "--data.path", str(train), "--model.dropout", "0.2",
             "--model.bidirectional", "true", *COMMON]
-    assert main([*args, "--run-dir", str(tmp_path / "whole"), "--train.steps", "40"]) == 0
-    assert main([*args, "--run-dir", str(tmp_path / "part"), "--train.steps", "20"]) == 0
-    assert main(["-q", "train", "--resume", str(tmp_path / "part"), "--train.steps", "40"]) == 0
-    a = load_file(str(tmp_path / "whole" / "checkpoints" / "step-00000040" / "model.safetensors"))
-    b = load_file(str(tmp_path / "part" / "checkpoints" / "step-00000040" / "model.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_resume_matches_one_run(tmp_path, args, 20, 40)
 
 
 def test_classify_text_and_sst(tmp_path, capsys):
