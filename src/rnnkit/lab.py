@@ -67,9 +67,10 @@ def run_name(variant: str, lag: int, seed: int) -> str:
 
 def run_grid(experiment: str, variants: list[str], lags: list[int], seeds: int, out: Path, minutes: float,
              overrides: dict | None = None, progress: bool = True, log=print) -> list[dict]:
-    """Run (or continue) every (variant, lag, seed) of ``experiment`` for ``minutes`` each; returns the results and
-    writes ``results.md`` / ``results.jsonl`` and the figures into ``out/experiment``. ``lags`` is ignored for
-    ``pixels`` (64 steps)."""
+    """Run (or continue) every (variant, lag, seed) of ``experiment`` for ``minutes`` each; returns their results and
+    writes ``results.md`` / ``results.jsonl`` and the figures into ``out/experiment`` over every finished run there
+    (so processes that share a grid, each with some variants, build one table). ``lags`` is ignored for ``pixels``
+    (64 steps)."""
     if experiment not in TASKS:
         raise ValueError(f"experiment must be one of {sorted(TASKS)}; got {experiment!r}")
     unknown = [v for v in variants if v not in VARIANTS]
@@ -83,10 +84,18 @@ def run_grid(experiment: str, variants: list[str], lags: list[int], seeds: int, 
     for lag in lags:
         for variant in variants:
             for seed in range(seeds):
-                result = _run_one(experiment, variant, lag, seed, root, minutes, overrides or {}, progress, log)
-                results.append(result)
-                write_report(experiment, results, root)
+                results.append(_run_one(experiment, variant, lag, seed, root, minutes, overrides or {}, progress,
+                                        log))
+                write_report(experiment, collected(root), root)
     return results
+
+
+def collected(root: Path) -> list[dict]:
+    """Every finished run under ``root`` (also those of other processes sharing the grid), by lag, variant (in
+    ``VARIANTS`` order) and seed."""
+    order = {name: i for i, name in enumerate(VARIANTS)}
+    results = [json.loads(p.read_text()) for p in root.glob("*/lab-result.json")]
+    return sorted(results, key=lambda r: (r["lag"], order.get(r["variant"], len(order)), r["seed"]))
 
 
 def _config(experiment: str, variant: str, lag: int, seed: int, minutes: float, overrides: dict):

@@ -1,0 +1,53 @@
+"""The long-term dependency grids of docs/longterm.md, through ``rnnkit.lab.run_grid`` (resumable: rerun the same
+command to continue a killed grid; ``--part i/n`` runs every n-th variant so n processes share a machine).
+
+Grids (budgets per run on this 2-core CPU, one thread a process):
+
+* ``adding``: every variant on the modern adding problem, T = 50, 100, 200, 400; 3 minutes a run.
+* ``copy``: the variants Arjovsky et al. compare (RNN, LSTM, GRU, orthogonal, unitary) on copy memory, T = 100, 200;
+  10 minutes a run.
+* ``clipping``: the tanh RNN with and without norm clipping at lr 1e-2 (adding, T = 50); 3 minutes a run.
+* ``pixels``: RNN, IRNN, LSTM, GRU, unitary on pixel-by-pixel digits, in order and permuted; 5 minutes a run.
+
+Usage: ``python benchmarks/bench_longterm.py --grid adding --part 1/2 --out /tmp/rnnkit-lab``
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from rnnkit.lab import run_grid
+
+GRIDS = {
+    "adding": ("adding", ["rnn", "irnn", "lstm", "gru", "mut1", "leaky", "delay", "orthogonal", "unitary",
+                          "clockwork", "deep-transition", "rnn-regularized"], [50, 100, 200, 400], 3.0, {}),
+    "copy": ("copy", ["rnn", "lstm", "gru", "orthogonal", "unitary"], [100, 200], 10.0, {}),
+    "clipping": ("adding", ["rnn", "rnn-noclip"], [50], 3.0, {"train.lr": "1e-2"}),
+    "pixels": ("pixels", ["rnn", "irnn", "lstm", "gru", "unitary"], [64], 5.0, {}),
+    "pixels-permuted": ("pixels", ["rnn", "irnn", "lstm", "gru", "unitary"], [64], 5.0, {"data.permuted": "true"}),
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--grid", choices=list(GRIDS), required=True)
+    p.add_argument("--part", default="1/1", help="i/n: every n-th variant starting at the i-th")
+    p.add_argument("--minutes", type=float, default=0.0, help="override the grid's budget per run")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--out", default="/tmp/rnnkit-lab")
+    args = p.parse_args()
+    experiment, variants, lags, minutes, overrides = GRIDS[args.grid]
+    i, n = (int(v) for v in args.part.split("/"))
+    mine = variants[i - 1::n]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; grid {args.grid}: {mine} × T {lags}, "
+          f"{args.minutes or minutes:g} minutes a run")
+    run_grid(experiment, mine, lags, args.seeds, Path(args.out) / args.grid, args.minutes or minutes, overrides,
+             progress=False)
+    print((Path(args.out) / args.grid / experiment / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
