@@ -40,7 +40,7 @@ DMM = {"model.music_model": "dmm", "model.cell": "rnn", "model.hidden_size": "60
        "model.latent_size": "100", "model.transition_size": "200", "model.emission_size": "100",
        "model.dropout": "0", "model.inference": "st-r", "data.batch_size": "20", "train.lr": "1e-3",
        "train.clip_norm": "10", "train.kl_anneal": "3000", "train.kl_start": "0.2", "train.schedule": "cosine",
-       "train.eval_every": "500"}
+       "train.eval_every": "500", "train.patience": "20"}
 RNN = {"model.num_layers": "1", "data.batch_size": "16", "train.lr": "2e-3", "train.eval_every": "100",
        "train.schedule": "cosine"}
 SETTINGS = {
