@@ -173,7 +173,7 @@ def write_report(experiment: str, results: list[dict], root: Path) -> None:
     shown = METRIC[experiment]
     lags = sorted({r["lag"] for r in results})
     variants = list(dict.fromkeys(r["variant"] for r in results))
-    lines = [f"# {experiment}: {shown} of the best validation evaluation (✓ solved: {criterion})", "",
+    lines = [f"# {experiment}: {shown} at the best validation evaluation by {metric} (✓ solved: {criterion})", "",
              "| variant | " + " | ".join(f"T = {t}" for t in lags) + " |", "|---|" + "---:|" * len(lags)]
     for v in variants:
         cells = []
