@@ -54,17 +54,20 @@ def _omega_of_cell(loss: Tensor, steps: list[RecordedStep]) -> Tensor:
     _, new = cell.step(px, state_from_tensors(template, before))
     new = list(state_tensors(new))
     v = [torch.cat([g[i].detach() for g in grads[1:]]) for i in range(n)]  # ∂L/∂h_{k+1}, constant
-    products = torch.autograd.grad(new, before, grad_outputs=v, create_graph=True, allow_unused=True)
-    products = [p if p is not None else torch.zeros_like(b) for p, b in zip(products, before)]
     rows = v[0].shape[0]
-    v_norm = torch.sqrt(sum(x.reshape(rows, -1).pow(2).sum(1) for x in v))
-    p_norm = torch.sqrt(sum(x.reshape(rows, -1).pow(2).sum(1) for x in products) + 1e-30)
-    keep = v_norm > 0
+    v_norm = torch.sqrt(sum(x.reshape(rows, -1).double().pow(2).sum(1) for x in v))
+    keep = v_norm > 1e-30  # rows that carry an error signal at all
     valid = [s.valid for s in later]
     if valid[0] is not None:
-        keep = keep & torch.cat(valid)
+        keep = keep & torch.cat(valid).to(keep.device)
     if not bool(keep.any()):
         return loss.new_zeros(())
+    # the product is linear in v: use v / ‖v‖, so the ratio is the product's norm (no division by a tiny ‖v‖)
+    scale = torch.where(keep, 1.0 / v_norm.clamp_min(1e-30), torch.zeros_like(v_norm))
+    unit = [(x.reshape(rows, -1) * scale.to(x.dtype)[:, None]).reshape(x.shape) for x in v]
+    products = torch.autograd.grad(new, before, grad_outputs=unit, create_graph=True, allow_unused=True)
+    products = [p if p is not None else torch.zeros_like(b) for p, b in zip(products, before)]
+    ratio = torch.sqrt(sum(x.reshape(rows, -1).pow(2).sum(1) for x in products) + 1e-12)
     B = steps[0].px.shape[0]
-    ratio_term = ((p_norm[keep] / v_norm[keep]) - 1) ** 2
+    ratio_term = (ratio[keep] - 1) ** 2
     return ratio_term.sum() / B  # Σ over steps of the mean over rows
