@@ -52,12 +52,25 @@ def _axes(figsize):
 
 def _log_curves(curves: dict, path: Path, xlabel: str, ylabel: str, title: str) -> None:
     """One semilog-y curve per label, values indexed 0, 1, 2, ..."""
-    fig, ax = _axes((6, 4))
-    for label, values in curves.items():
-        ax.semilogy(range(len(values)), list(values), label=label)
+    many = len(curves) > 6
+    fig, ax = _axes((8.5, 4.5) if many else (6, 4))
+    colors = _distinct_colors(len(curves))
+    for (label, values), color in zip(curves.items(), colors):
+        ax.semilogy(range(len(values)), list(values), label=label, color=color)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend()
+    if many:  # beside the axes, where it hides no curve
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend()
     save_figure(fig, path)
+
+
+def _distinct_colors(n: int) -> list:
+    """n colours that differ (matplotlib's tab10, then tab20 beyond ten curves)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
 
 
 def plot_gradient_flow(curves: dict, path: Path) -> None:
@@ -228,15 +241,15 @@ def plot_music(rolls: list[tuple[str, object]], curves: dict[str, list[tuple[int
 
 def plot_lab_curves(curves: dict[str, list[tuple[int, float]]], path: Path, metric: str, title: str) -> None:
     """Validation ``metric`` against updates, one curve per run (log scale for loss-like metrics)."""
-    fig, ax = _axes((7, 4.5))
-    for label, points in curves.items():
-        points = [(s, v) for s, v in points if v is not None]
+    fig, ax = _axes((8.5, 4.5))
+    for (label, points), color in zip(curves.items(), _distinct_colors(len(curves))):
+        points = [(s, v) for s, v in points if v is not None and v == v]
         if points:
             steps, values = zip(*points)
-            ax.plot(steps, values, label=label, lw=1.2)
+            ax.plot(steps, values, label=label, lw=1.2, color=color)
     if "accuracy" not in metric and "recalled" not in metric:
         ax.set_yscale("log")
     ax.set(xlabel="update", ylabel=f"validation {metric}", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     save_figure(fig, path)
