@@ -37,3 +37,9 @@ def test_lab_errors_and_variants_build():
 
     for name in VARIANTS:  # every variant's cell options and training options are valid
         _config("copy", name, 5, 0, 1.0, {})
+    # a VARIANT:OPTION override reaches that variant only; one naming a variant outside the grid is refused
+    sizes = {"lstm:model.hidden_size": "40", "model.hidden_size": "80"}
+    assert _config("copy", "lstm", 5, 0, 1.0, sizes).model.hidden_size == 40
+    assert _config("copy", "rnn", 5, 0, 1.0, sizes).model.hidden_size == 80
+    with pytest.raises(ValueError, match="names variant 'gru'"):
+        run_grid("copy", ["lstm"], [5], 1, "unused", 1.0, {"gru:model.hidden_size": "40"})

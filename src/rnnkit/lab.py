@@ -70,12 +70,17 @@ def run_grid(experiment: str, variants: list[str], lags: list[int], seeds: int, 
     """Run (or continue) every (variant, lag, seed) of ``experiment`` for ``minutes`` each; returns their results and
     writes ``results.md`` / ``results.jsonl`` and the figures into ``out/experiment`` over every finished run there
     (so processes that share a grid, each with some variants, build one table). ``lags`` is ignored for ``pixels``
-    (64 steps)."""
+    (64 steps). ``overrides`` maps dotted options to values for every run; a key ``"variant:option"`` applies to
+    that variant only (e.g. ``{"lstm:model.hidden_size": "40"}``, the per-model sizes of Arjovsky et al.)."""
     if experiment not in TASKS:
         raise ValueError(f"experiment must be one of {sorted(TASKS)}; got {experiment!r}")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]!r}; the lab knows {sorted(VARIANTS)}")
+    for key in overrides or {}:
+        if ":" in key and key.split(":", 1)[0] not in variants:
+            raise ValueError(f"override {key!r} names variant {key.split(':', 1)[0]!r}, which is not in this grid "
+                             f"({', '.join(variants)}); write VARIANT:OPTION")
     if experiment == "pixels":
         lags = [64]
     root = Path(out) / experiment
@@ -102,8 +107,10 @@ def _config(experiment: str, variant: str, lag: int, seed: int, minutes: float, 
     from .config import build_config
 
     v = VARIANTS[variant]
+    shared = {k: val for k, val in overrides.items() if ":" not in k}
+    own = {k.split(":", 1)[1]: val for k, val in overrides.items() if k.split(":", 1)[0] == variant and ":" in k}
     values = {**DEFAULTS, "data.task": TASKS[experiment], "model.cell": v.cell, "train.seed": str(seed),
-              "train.time_limit": str(minutes), **v.train, **overrides}
+              "train.time_limit": str(minutes), **v.train, **shared, **own}
     if experiment != "pixels":
         values["data.lag"] = str(lag)
     config = build_config({"model": {"cell_options": dict(v.cell_options)}}, values)

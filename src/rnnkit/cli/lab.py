@@ -19,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("--minutes", type=float, default=2.0, help="training budget of each run")
     p.add_argument("--out", default="lab", help="where the grid lives (rerun the same command to continue it)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any option for every run, e.g. --set model.hidden_size=64 --set train.lr=3e-3")
+                   help="any option for every run, e.g. --set model.hidden_size=64 --set train.lr=3e-3; "
+                        "VARIANT:KEY=VALUE for one variant only (--set lstm:model.hidden_size=40)")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     p.set_defaults(run=run)
 
