@@ -2,7 +2,7 @@
 
 import torch
 
-from rnnkit.data.batches import IGNORE_INDEX, ExampleBatches, collate
+from rnnkit.data.batches import IGNORE_INDEX, ExampleBatches, OnDevice, collate
 from rnnkit.data.streams import StreamBatches
 
 
@@ -61,6 +61,19 @@ def test_sequential_covers_every_example_once_and_keeps_each_with_its_target():
             assert torch.equal(batch.inputs[r, :n], inputs[i]) and int(batch.targets[r]) == targets[i]
             seen.append(i)
     assert sorted(seen) == list(range(len(inputs)))
+
+
+def test_on_device_moves_every_batch_and_passes_attributes_through():
+    """What ``rnnkit predict`` reads when the model sits on a GPU (the meta device stands in for CUDA here)."""
+    inputs, targets = _dataset()
+    data = ExampleBatches(inputs, targets, batch_size=8)
+    data.trees = ["kept"]
+    moved = OnDevice(data, "meta")
+    batches = list(moved.sequential())
+    assert len(batches) == len(list(data.sequential()))
+    assert all(b.inputs.is_meta and b.targets.is_meta for b in batches)
+    assert all(not b.lengths.is_meta for b in batches if b.lengths is not None)  # lengths stay on the CPU
+    assert moved.trees == ["kept"]
 
 
 def test_rows_split_a_batch_for_data_parallel_processes():

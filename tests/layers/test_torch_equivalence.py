@@ -198,3 +198,33 @@ def test_step_on_token_ids_equals_step_on_their_embedding(table_limit, monkeypat
         rnn.step(E[ids], state, embedding=E)
     with pytest.raises(ValueError, match=r"expected an embedding \(vocabulary, 5\); got \(9, 4\)"):
         rnn.step(ids, state, embedding=E[:, :4])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("padded", [False, True])
+def test_dropout_between_layers_outside_the_kernel(monkeypatch, cell, bidirectional, padded):
+    """On CUDA, training with dropout between layers, every layer runs as its own kernel call with torch's dropout
+    between them (cuDNN's dropout state is in no checkpoint). Forced here on the CPU: with the same seed it draws
+    the masks of torch's fused kernel (full batches) and of rnnkit's loop (padded ones) — outputs, final states and
+    gradients equal."""
+    from rnnkit import RNN
+    from rnnkit.cells.base import state_tensors
+
+    rnn = RNN(D, H, num_layers=3, cell=cell, dropout=0.4, bidirectional=bidirectional).double().train()
+    x = torch.randn(B, T, D, dtype=torch.float64)
+    lengths = torch.tensor(LENGTHS) if padded else None
+
+    def run():
+        torch.manual_seed(1)
+        out, state = rnn(x, lengths=lengths)
+        finals = state_tensors(state)
+        loss = out.pow(2).sum() + sum(s.sum() for s in finals)
+        return [out, *finals, *torch.autograd.grad(loss, list(rnn.parameters()))]
+
+    rnn.use_native = not padded  # the reference: torch's kernel, or rnnkit's loop on padded batches
+    expected = run()
+    rnn.use_native = True
+    monkeypatch.setattr(RNN, "_dropout_outside_kernel", lambda self, x: True)
+    for got, want in zip(run(), expected, strict=True):
+        torch.testing.assert_close(got, want)

@@ -18,7 +18,8 @@ def config(**overrides):
     """A RunConfig from dotted overrides, small by default."""
     base = {"model.hidden_size": "16", "model.num_layers": "1", "model.dropout": "0", "data.batch_size": "4",
             "data.seq_length": "10", "train.steps": "20", "train.eval_every": "10", "train.checkpoint_every": "5",
-            "train.log_every": "5", "train.lr": "0.01"}
+            "train.log_every": "5", "train.lr": "0.01",
+            "train.device": "cpu"}  # the tests compare with computations by hand on the CPU
     base.update({k.replace("__", "."): str(v) for k, v in overrides.items()})
     return build_config(None, base)
 

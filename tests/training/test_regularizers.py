@@ -78,7 +78,7 @@ def test_trainer_adds_lambda_omega(tmp_path):
     overrides = {"data.task": "adding", "data.lag": "6", "data.batch_size": "4", "data.num_examples": "4",
                  "model.cell": "rnn", "model.hidden_size": "5", "model.num_layers": "1", "model.dropout": "0",
                  "train.optimizer": "sgd", "train.lr": "0.1", "train.clip_norm": "0", "train.steps": "1",
-                 "train.gradient_regularizer": "0.5", "train.seed": "3"}
+                 "train.gradient_regularizer": "0.5", "train.seed": "3", "train.device": "cpu"}
     config = build_config(None, overrides)
     task = TASKS["adding"](config)
     trainer = Trainer(config, task, tmp_path / "run", progress=False)

@@ -173,7 +173,10 @@ def run_predict(args: argparse.Namespace) -> int:
     if not hasattr(task, "predict"):
         raise ValueError(f"{args.run_dir} is a {task.name} run; predict works on classify, tag, seq2seq, caption, "
                          "tree-classify and image-classify runs (language models: rnnkit generate / evaluate)")
-    rows = task.predict(model.eval(), task.file_batches(args.file))
+    from ..data.batches import OnDevice
+
+    device = next(model.parameters()).device  # where _load_run put the model (train.device)
+    rows = task.predict(model.eval(), OnDevice(task.file_batches(args.file), device))
     text = "".join(json.dumps(row) + "\n" for row in rows)
     if args.out:
         write_bytes_atomic(args.out, text.encode())

@@ -71,6 +71,21 @@ class Batch:
         return t.shape[0]
 
 
+class OnDevice:
+    """``batches`` (anything with ``sequential()``) read onto ``device``, batch by batch; every other attribute is
+    the wrapped object's (a task's ``predict`` reads e.g. its trees)."""
+
+    def __init__(self, batches, device):
+        self.batches, self.device = batches, torch.device(device)
+
+    def sequential(self, max_chunks: int = 0):
+        for batch in self.batches.sequential(max_chunks):
+            yield batch.to(self.device)
+
+    def __getattr__(self, name):
+        return getattr(self.batches, name)
+
+
 def pad_sequences(sequences: Sequence[Tensor], value: float = 0) -> tuple[Tensor, Tensor]:
     """Tensors (T_i, ...) → (N, T_max, ...) padded with ``value``, and lengths (N,)."""
     if not sequences or any(len(s) == 0 for s in sequences):

@@ -43,6 +43,7 @@ _NATIVE_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "
 _STEP_KERNELS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell,
                  "RNN_RELU": torch.rnn_relu_cell}
 STEP_KERNEL_MAX_BATCH = 4
+STEP_KERNEL_ON_CUDA = True
 
 
 class RNN(nn.Module):
@@ -126,8 +127,8 @@ class RNN(nn.Module):
             check_dtype(state_tensors(state), dtype, owner, "initial state")
 
         if self._native_ok(return_states):
-            if x.shape[1] == 1 and lengths is None and self._native_step_ok(B):
-                step = self._run_fused_stack_step if self._fused_stack_ok(B) else self._run_native_step
+            if x.shape[1] == 1 and lengths is None and self._native_step_ok(x):
+                step = self._run_fused_stack_step if self._fused_stack_ok(x) else self._run_native_step
                 out, final = step(x[:, 0], state)
                 out = out.unsqueeze(1)
             else:
@@ -169,12 +170,12 @@ class RNN(nn.Module):
         if state is not None:
             state = self._check_state(state, B)
             check_dtype(state_tensors(state), dtype, "RNN.step", "state")
-        if self._fused_stack_ok(B):
+        if self._fused_stack_ok(x):
             return self._run_fused_stack_step(x, state, embedding)
         if embedding is not None:
             x = F.embedding(x, embedding)
         if self._native_ok(False):
-            if self._native_step_ok(B):
+            if self._native_step_ok(x):
                 return self._run_native_step(x, state)
             out, final = self._run_native(x.unsqueeze(1), state, None)
         else:
@@ -225,16 +226,19 @@ class RNN(nn.Module):
         return (self.use_native and not return_states and self._native_mode is not None
                 and not StepRecorder.active)
 
-    def _native_step_ok(self, batch_size: int) -> bool:
-        """Whether one step at this batch size should skip the sequence kernel (small batch, no projection)."""
-        return batch_size <= STEP_KERNEL_MAX_BATCH and self._no_projection
+    def _native_step_ok(self, x: Tensor) -> bool:
+        """Whether one step of the batch ``x`` should skip the sequence kernel (no projection): on the CPU at small
+        batches, where oneDNN's set-up per call costs more than the step; on CUDA at every batch (STEP_KERNEL_ON_CUDA),
+        where a cuDNN call on rnnkit's separate weight tensors costs more than the few launches of a step."""
+        small = x.shape[0] <= STEP_KERNEL_MAX_BATCH or (x.is_cuda and STEP_KERNEL_ON_CUDA)
+        return small and self._no_projection
 
-    def _fused_stack_ok(self, batch_size: int) -> bool:
+    def _fused_stack_ok(self, x: Tensor) -> bool:
         """Whether one step can run the whole stack through ``decoding.FusedLSTMSteps.step_stack``: LSTMs without
-        autograd, one direction, no dropout to apply, small batch."""
+        autograd, one direction, no dropout to apply, a batch that :meth:`_native_step_ok` steps."""
         return (self._native_mode == "LSTM" and self.use_native and not torch.is_grad_enabled()
                 and self.num_directions == 1 and (self.dropout == 0 or not self.training)
-                and self._native_step_ok(batch_size))
+                and self._native_step_ok(x))
 
     def _run_fused_stack_step(self, x: Tensor, state: State | None, embedding: Tensor | None = None):
         """The generation hot path, in the fewest calls: x (B, D), or token ids (B,) into ``embedding``."""
@@ -291,11 +295,35 @@ class RNN(nn.Module):
         kernel = _NATIVE_KERNELS[mode]
         hx_arg = hx if mode == "LSTM" else hx[0]
         args = (weights, has_biases, self.num_layers, float(self.dropout), self.training, self.bidirectional)
-        if lengths is None:
-            with self._kernel_warnings():
-                result = kernel(x, hx_arg, *args, True)
-            return result[0], state_from_tensors(state, result[1:])
-        return self._run_native_by_length(x, hx, lengths, state)
+        if lengths is not None:
+            return self._run_native_by_length(x, hx, lengths, state)
+        if self._dropout_outside_kernel(x):
+            D, layer_input, finals = self.num_directions, x, []
+            for layer in range(self.num_layers):
+                ids = range(layer * D, (layer + 1) * D)
+                h = tuple(t[layer * D:(layer + 1) * D] for t in hx)
+                with self._kernel_warnings():
+                    result = kernel(layer_input, h if mode == "LSTM" else h[0],
+                                    [w for k in ids for w in self.cells[k].native_weights()], has_biases, 1, 0.0,
+                                    self.training, self.bidirectional, True)
+                finals.append(result[1:])
+                layer_input = self._between_layers(result[0], layer)
+            return layer_input, state_from_tensors(state, tuple(torch.cat(f) for f in zip(*finals)))
+        with self._kernel_warnings():
+            result = kernel(x, hx_arg, *args, True)
+        return result[0], state_from_tensors(state, result[1:])
+
+    def _dropout_outside_kernel(self, x: Tensor) -> bool:
+        """cuDNN draws the dropout masks between layers from a generator state of its own that no checkpoint holds
+        (a resumed run would draw other masks): on CUDA, training with that dropout, every layer runs as its own
+        kernel call with torch's dropout between them (the same masks torch's CPU kernel draws)."""
+        return x.is_cuda and self.training and self.dropout > 0 and self.num_layers > 1
+
+    def _between_layers(self, out: Tensor, layer: int) -> Tensor:
+        """Dropout on a layer's output (every layer but the last, as torch.nn)."""
+        if layer < self.num_layers - 1 and self.dropout > 0:
+            return F.dropout(out, self.dropout, self.training)
+        return out
 
     def _run_native_by_length(self, x: Tensor, hx: tuple, lengths: Tensor, template: State):
         """Padded batches through the fused kernel without packing: rows sorted by length, time cut at every
@@ -309,8 +337,15 @@ class RNN(nn.Module):
         order_d = order.to(x.device)
         x = x.index_select(0, order_d)
         hx = tuple(h.index_select(1, order_d) for h in hx)
-        if not self.bidirectional:
+        if not self.bidirectional and not self._dropout_outside_kernel(x):
             out, finals = self._run_pieces(x, hx, sorted_lengths, list(range(len(self.cells))))
+        elif not self.bidirectional:
+            layer_input, per_layer = x, []
+            for k in range(self.num_layers):
+                out, fin = self._run_pieces(layer_input, tuple(h[k:k + 1] for h in hx), sorted_lengths, [k])
+                per_layer.append(fin)
+                layer_input = self._between_layers(out, k)
+            out, finals = layer_input, tuple(torch.cat(f) for f in zip(*per_layer))
         else:
             flip = _reverse_index(sorted_lengths, T).to(x.device)  # (B, T): each row reversed within its length
             finals_per_cell: list[tuple] = []
@@ -323,9 +358,7 @@ class RNN(nn.Module):
                     out, fin = self._run_pieces(inp, tuple(h[k:k + 1] for h in hx), sorted_lengths, [k])
                     outs.append(out if d == 0 else _gather_time(out, flip))
                     finals_per_cell.append(fin)
-                layer_input = torch.cat(outs, -1)
-                if layer < self.num_layers - 1 and self.dropout > 0:
-                    layer_input = F.dropout(layer_input, self.dropout, self.training)
+                layer_input = self._between_layers(torch.cat(outs, -1), layer)
             out = layer_input
             finals = tuple(torch.cat([f[i] for f in finals_per_cell]) for i in range(len(hx)))
         out = out.index_select(0, restore)
