@@ -294,7 +294,8 @@ class RNN(nn.Module):
         hx = state_tensors(state)
         kernel = _NATIVE_KERNELS[mode]
         hx_arg = hx if mode == "LSTM" else hx[0]
-        args = (weights, has_biases, self.num_layers, float(self.dropout), self.training, self.bidirectional)
+        args = (weights, has_biases, self.num_layers, self._kernel_dropout(self.num_layers), self.training,
+                self.bidirectional)
         if lengths is not None:
             return self._run_native_by_length(x, hx, lengths, state)
         if self._dropout_outside_kernel(x):
@@ -318,6 +319,12 @@ class RNN(nn.Module):
         (a resumed run would draw other masks): on CUDA, training with that dropout, every layer runs as its own
         kernel call with torch's dropout between them (the same masks torch's CPU kernel draws)."""
         return x.is_cuda and self.training and self.dropout > 0 and self.num_layers > 1
+
+    def _kernel_dropout(self, layers: int) -> float:
+        """The dropout a fused-kernel call over ``layers`` stacked layers gets: none for one layer (there is no
+        between), so that cuDNN never sets up its dropout state: that draws a seed on the first call after every
+        reseed, which shifted a resumed run's random numbers against the uninterrupted run's (check_cuda.py)."""
+        return float(self.dropout) if layers > 1 else 0.0
 
     def _between_layers(self, out: Tensor, layer: int) -> Tensor:
         """Dropout on a layer's output (every layer but the last, as torch.nn)."""
@@ -381,7 +388,8 @@ class RNN(nn.Module):
             h_in = tuple(h[:, :n] for h in state)
             with self._kernel_warnings():
                 result = kernel(x[:n, start:end].contiguous(), h_in if mode == "LSTM" else h_in[0], weights,
-                                has_biases, len(cell_ids), float(self.dropout), self.training, False, True)
+                                has_biases, len(cell_ids), self._kernel_dropout(len(cell_ids)), self.training,
+                                False, True)
             out = result[0]
             if n < B:
                 out = torch.cat([out, out.new_zeros(B - n, *out.shape[1:])])
