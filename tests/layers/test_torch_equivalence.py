@@ -228,3 +228,26 @@ def test_dropout_between_layers_outside_the_kernel(monkeypatch, cell, bidirectio
     monkeypatch.setattr(RNN, "_dropout_outside_kernel", lambda self, x: True)
     for got, want in zip(run(), expected, strict=True):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_one_layer_kernel_calls_get_no_dropout(monkeypatch, padded):
+    """A fused-kernel call over one layer gets dropout 0 (there is no between-layers): with dropout > 0, cuDNN
+    would set up its dropout state, drawing a seed on its first call after a reseed — a resumed run then drew other
+    random numbers than the uninterrupted one (found on CUDA with benchmarks/check_cuda.py's runs)."""
+    from rnnkit import RNN
+    from rnnkit.layers import sequence
+
+    seen = []
+    real = sequence._NATIVE_KERNELS["LSTM"]
+
+    def spy(x, hx, weights, has_biases, layers, dropout, *rest):
+        seen.append((layers, dropout))
+        return real(x, hx, weights, has_biases, layers, dropout, *rest)
+
+    monkeypatch.setitem(sequence._NATIVE_KERNELS, "LSTM", spy)
+    for layers, bidirectional in ((1, False), (1, True), (2, True)):
+        rnn = RNN(D, H, num_layers=layers, cell="lstm", dropout=0.3, bidirectional=bidirectional).train()
+        rnn(torch.randn(B, T, D), lengths=torch.tensor(LENGTHS) if padded else None)
+    assert seen and all(dropout == (0.3 if layers > 1 else 0.0) for layers, dropout in seen)
+    assert any(layers == 1 for layers, _ in seen)
