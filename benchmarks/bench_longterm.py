@@ -8,6 +8,8 @@ Grids (budgets per run on this 2-core CPU, one thread a process):
   memory, T = 100, 200, at their settings (RMSProp lr 1e-3, batches of 20, their hidden sizes); 8 minutes a run.
 * ``clipping``: the tanh RNN with and without norm clipping (at 1), plain SGD at lr 1 (adding, T = 50); 2 minutes
   a run. (With Adam at lr 1e-2 both train alike: Adam's per-parameter scaling already bounds each step.)
+* ``adding-long``, ``adding-long-200``: what 2.5 minutes did not settle, with 10 minutes a run (delay paths, the
+  regulariser and the clockwork RNN against the tanh RNN at T = 100; LSTM and leaky units at T = 200).
 * ``pixels``: RNN, IRNN, LSTM, GRU, unitary on pixel-by-pixel digits, in order and permuted; 5 minutes a run.
 
 Usage: ``python benchmarks/bench_longterm.py --grid adding --part 1/2 --out /tmp/rnnkit-lab``
@@ -31,6 +33,10 @@ GRIDS = {
              {"train.optimizer": "rmsprop", "rnn:model.hidden_size": "80", "irnn:model.hidden_size": "80",
               "orthogonal:model.hidden_size": "80", "lstm:model.hidden_size": "40", "gru:model.hidden_size": "40"}),
     "clipping": ("adding", ["rnn", "rnn-noclip"], [50], 2.0, {"train.optimizer": "sgd", "train.lr": "1.0"}),
+    # the claims a 2.5-minute run did not settle: delay paths, Pascanu's regulariser and the clockwork RNN against
+    # the plain tanh RNN at T = 100, and the LSTM and leaky units at T = 200, with 10 minutes a run
+    "adding-long": ("adding", ["rnn", "delay", "rnn-regularized", "clockwork"], [100], 10.0, {}),
+    "adding-long-200": ("adding", ["lstm", "leaky"], [200], 10.0, {}),
     "pixels": ("pixels", ["rnn", "irnn", "lstm", "gru", "unitary"], [64], 5.0, {}),
     "pixels-permuted": ("pixels", ["rnn", "irnn", "lstm", "gru", "unitary"], [64], 5.0, {"data.permuted": "true"}),
 }
