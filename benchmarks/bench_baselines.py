@@ -100,8 +100,9 @@ def kalman_rows():
         diff = np.abs(ours.means - theirs.filtered_state.T).max()
         rows.append((f"Kalman filter, k={k}, p={p}, T={T:,}", timed(lambda: kalman_filter(ys, params)), timed(ref),
                      f"max |Δ mean| = {diff:.1e}, |Δ loglik| = {abs(ours.loglik - theirs.llf_obs.sum()):.1e}"))
-        if k == 4:
+        if k in (4, 32):
             rows.append(smoother_row(params, ys))
+        if k == 4:
             rows.append(many_row(params, rng))
     return rows
 
