@@ -102,6 +102,7 @@ def kalman_rows():
                      f"max |Δ mean| = {diff:.1e}, |Δ loglik| = {abs(ours.loglik - theirs.llf_obs.sum()):.1e}"))
         if k in (4, 32):
             rows.append(smoother_row(params, ys))
+            rows.append(em_row(params, ys))
         if k == 4:
             rows.append(many_row(params, rng))
     return rows
@@ -130,6 +131,34 @@ def smoother_row(params, ys):
     k, p = params.A.shape[0], params.C.shape[0]
     return (f"Kalman filter + RTS smoother, k={k}, p={p}, T={len(ys):,}", timed(ours), timed(ref),
             f"max |Δ smoothed mean| = {diff:.1e}")
+
+
+def em_row(params, ys, iterations: int = 5):
+    """EM iterations. statsmodels has no EM for this model: its reference is the same iteration with statsmodels'
+    smoother as the E-step (filter + smoother) and rnnkit's sums and M-step, so the two differ only where the
+    E-step runs."""
+    from statsmodels.tsa.statespace.kalman_smoother import KalmanSmoother
+
+    from rnnkit.baselines.kalman import em, m_step, moment_sums
+
+    def ref():
+        p = params
+        for _ in range(iterations):
+            ks = _statsmodels(p, KalmanSmoother)
+            ks.bind(ys.copy())
+            r = ks.smooth()
+            stats = moment_sums(ys, r.smoothed_state.T, r.smoothed_state_cov.transpose(2, 0, 1),
+                                r.smoothed_state_autocov.transpose(2, 0, 1)[:-1])
+            p = m_step(stats, p)
+        return p
+
+    def ours():
+        return em(ys, params, iterations=iterations, tol=0.0)[0]
+
+    diff = np.abs(ours().A - ref().A).max()
+    k, p = params.A.shape[0], params.C.shape[0]
+    return (f"Kalman EM, {iterations} iterations, k={k}, p={p}, T={len(ys):,}", timed(ours, 3), timed(ref, 3),
+            f"max |Δ A| after {iterations} = {diff:.1e}")
 
 
 def many_row(params, rng, n: int = 1000, T: int = 200):

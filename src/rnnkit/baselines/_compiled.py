@@ -360,6 +360,51 @@ def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
 
 
 @_njit
+def rts_smoother_small(A, f_means, f_covs, pred_means, pred_covs, means, covs, cross):
+    """The Rauch-Tung-Striebel pass of :func:`rts_smoother_loop` for a few states, every product written out and
+    every buffer allocated once: Jᵀ = P_t+1|t⁻¹ A P_t|t by one Cholesky factor of P_t+1|t (symmetric positive
+    definite) and two triangular solves, where a LAPACK call costs more than the arithmetic."""
+    T, k = f_means.shape
+    means[:] = f_means
+    covs[:] = f_covs
+    L = np.empty((k, k))
+    Jt = np.empty((k, k))
+    D = np.empty((k, k))
+    DJt = np.empty((k, k))
+    for t in range(T - 2, -1, -1):
+        L[:] = pred_covs[t + 1]
+        _cholesky_lower_inplace(L)
+        _matmul(A, f_covs[t], Jt, False)  # A P_t|t, then P_t+1|t⁻¹ A P_t|t column by column
+        for c in range(k):
+            for i in range(k):
+                acc = Jt[i, c]
+                for j in range(i):
+                    acc -= L[i, j] * Jt[j, c]
+                Jt[i, c] = acc / L[i, i]
+            for i in range(k - 1, -1, -1):
+                acc = Jt[i, c]
+                for j in range(i + 1, k):
+                    acc -= L[j, i] * Jt[j, c]
+                Jt[i, c] = acc / L[i, i]
+        for i in range(k):  # m_t|T = m_t|t + J (m_t+1|T − m_t+1|t)
+            acc = 0.0
+            for r in range(k):
+                acc += Jt[r, i] * (means[t + 1, r] - pred_means[t + 1, r])
+            means[t, i] += acc
+        for i in range(k):
+            for j in range(k):
+                D[i, j] = covs[t + 1, i, j] - pred_covs[t + 1, i, j]
+        _matmul(D, Jt, DJt, False)
+        for i in range(k):  # P_t|T = P_t|t + J D Jᵀ = P_t|t + Jtᵀ (D Jt)
+            for j in range(k):
+                acc = 0.0
+                for r in range(k):
+                    acc += Jt[r, i] * DJt[r, j]
+                covs[t, i, j] += acc
+        _matmul(covs[t + 1], Jt, cross[t], False)  # P_t+1|T Jᵀ
+
+
+@_njit
 def rts_smoother_loop(A, f_means, f_covs, pred_means, pred_covs, means, covs, cross):
     """The Rauch-Tung-Striebel backward pass of ``rnnkit.baselines.kalman.rts_smoother``: J_t = P_t|t Aᵀ
     P_t+1|t⁻¹ (by a Cholesky solve: P_t+1|t is symmetric positive definite), smoothed means and covariances, and

@@ -125,8 +125,9 @@ def rts_smoother(filtered: FilterResult, params: LDSParams, compiled: bool = Tru
     means, covs = filtered.means.copy(), filtered.covs.copy()
     cross = np.zeros((max(T - 1, 0), k, k))
     if compiled and _compiled.AVAILABLE and T > 1:
-        _compiled.rts_smoother_loop(np.ascontiguousarray(params.A, dtype=float), filtered.means, filtered.covs,
-                                    filtered.pred_means, filtered.pred_covs, means, covs, cross)
+        loop = _compiled.rts_smoother_small if k <= 12 else _compiled.rts_smoother_loop  # as the filter's
+        loop(np.ascontiguousarray(params.A, dtype=float), filtered.means, filtered.covs, filtered.pred_means,
+             filtered.pred_covs, means, covs, cross)
         return SmootherResult(means, covs, cross)
     for t in range(T - 2, -1, -1):
         J = np.linalg.solve(filtered.pred_covs[t + 1], params.A @ filtered.covs[t]).T  # P_t|t Aᵀ P_t+1|t⁻¹
@@ -190,47 +191,59 @@ def em(ys_list, params: LDSParams, iterations: int = 50, tol: float = 1e-6,
     history = []
     for _ in range(iterations):
         # E-step: sufficient statistics summed over sequences
-        k = params.A.shape[0]
-        S_xx = np.zeros((k, k))
-        S_xx_first = np.zeros((k, k))  # Σ_{t<T} E[x_t x_tᵀ]
-        S_xx_last = np.zeros((k, k))  # Σ_{t>1} E[x_t x_tᵀ]
-        S_x1x0 = np.zeros((k, k))  # Σ_{t>1} E[x_t x_{t-1}ᵀ]
-        S_yx = np.zeros((ys_list[0].shape[1], k))
-        S_yy = np.zeros((ys_list[0].shape[1],) * 2)
-        n_obs = n_trans = 0
-        starts, start_covs, loglik = [], [], 0.0
+        stats, loglik = None, 0.0
         for ys in ys_list:
             f = kalman_filter(ys, params)
             s = rts_smoother(f, params)
             loglik += f.loglik
-            Exx = s.covs + np.einsum("ti,tj->tij", s.means, s.means)
-            S_xx += Exx.sum(0)
-            S_xx_first += Exx[:-1].sum(0)
-            S_xx_last += Exx[1:].sum(0)
-            S_x1x0 += (s.cross_covs + np.einsum("ti,tj->tij", s.means[1:], s.means[:-1])).sum(0)
-            S_yx += ys.T @ s.means
-            S_yy += ys.T @ ys
-            n_obs += len(ys)
-            n_trans += len(ys) - 1
-            starts.append(s.means[0])
-            start_covs.append(s.covs[0])
+            stats = moment_sums(ys, s.means, s.covs, s.cross_covs, stats)
         history.append(loglik)
         if len(history) > 1 and abs(history[-1] - history[-2]) < tol * abs(history[-2]):
             break
-        # M-step
-        new = {}
-        # R = 1/T Σ E[(y_t - C x_t)(y_t - C x_t)ᵀ] at the C in use (the new one, or a fixed one); with the ML C
-        # the last two terms cancel to the familiar (S_yy - C S_yxᵀ) / T. Q likewise for x_t - A x_{t-1}.
-        new["C"] = S_yx @ np.linalg.inv(S_xx)
-        C = params.C if "C" in fixed else new["C"]
-        new["R"] = (S_yy - S_yx @ C.T - C @ S_yx.T + C @ S_xx @ C.T) / n_obs
-        new["A"] = S_x1x0 @ np.linalg.inv(S_xx_first)
-        A = params.A if "A" in fixed else new["A"]
-        new["Q"] = (S_xx_last - S_x1x0 @ A.T - A @ S_x1x0.T + A @ S_xx_first @ A.T) / n_trans
-        mu0 = np.mean(starts, 0)
-        new["mu0"] = mu0
-        new["P0"] = np.mean([P + np.outer(m - mu0, m - mu0) for m, P in zip(starts, start_covs)], 0)
-        for name in ("R", "Q", "P0"):
-            new[name] = (new[name] + new[name].T) / 2 + 1e-9 * np.eye(len(new[name]))
-        params = replace(params, **{k_: v for k_, v in new.items() if k_ not in fixed})
+        params = m_step(stats, params, fixed)
     return params, history
+
+
+def moment_sums(ys, means, covs, cross_covs, into: dict | None = None) -> dict:
+    """The E-step's sufficient statistics of one sequence from its smoothed moments (means (T, k), covariances
+    (T, k, k), lag-one covariances Cov(x_t+1, x_t | Y) (T − 1, k, k)), added to ``into`` when given:
+    Σ E[x_t x_tᵀ] over all t, over t < T and over t > 1, Σ E[x_t x_t−1ᵀ], Σ y_t E[x_t]ᵀ, Σ y_t y_tᵀ, the counts,
+    and each sequence's first mean and covariance."""
+    k = means.shape[1]
+    out = into if into is not None else {
+        "xx": np.zeros((k, k)), "xx_first": np.zeros((k, k)), "xx_last": np.zeros((k, k)),
+        "x1x0": np.zeros((k, k)), "yx": np.zeros((ys.shape[1], k)), "yy": np.zeros((ys.shape[1],) * 2),
+        "n_obs": 0, "n_trans": 0, "starts": [], "start_covs": []}
+    Exx = covs + np.einsum("ti,tj->tij", means, means)
+    out["xx"] += Exx.sum(0)
+    out["xx_first"] += Exx[:-1].sum(0)
+    out["xx_last"] += Exx[1:].sum(0)
+    out["x1x0"] += (cross_covs + np.einsum("ti,tj->tij", means[1:], means[:-1])).sum(0)
+    out["yx"] += ys.T @ means
+    out["yy"] += ys.T @ ys
+    out["n_obs"] += len(ys)
+    out["n_trans"] += len(ys) - 1
+    out["starts"].append(means[0])
+    out["start_covs"].append(covs[0])
+    return out
+
+
+def m_step(stats: dict, params: LDSParams, fixed: tuple[str, ...] = ()) -> LDSParams:
+    """The maximum-likelihood parameters given the sufficient statistics of :func:`moment_sums` (Shumway & Stoffer
+    1982; Ghahramani & Hinton 1996), keeping the ``fixed`` ones."""
+    new = {}
+    # R = 1/T Σ E[(y_t - C x_t)(y_t - C x_t)ᵀ] at the C in use (the new one, or a fixed one); with the ML C
+    # the last two terms cancel to the familiar (S_yy - C S_yxᵀ) / T. Q likewise for x_t - A x_{t-1}.
+    S_xx, S_yx, S_x1x0, S_first = stats["xx"], stats["yx"], stats["x1x0"], stats["xx_first"]
+    new["C"] = S_yx @ np.linalg.inv(S_xx)
+    C = params.C if "C" in fixed else new["C"]
+    new["R"] = (stats["yy"] - S_yx @ C.T - C @ S_yx.T + C @ S_xx @ C.T) / stats["n_obs"]
+    new["A"] = S_x1x0 @ np.linalg.inv(S_first)
+    A = params.A if "A" in fixed else new["A"]
+    new["Q"] = (stats["xx_last"] - S_x1x0 @ A.T - A @ S_x1x0.T + A @ S_first @ A.T) / stats["n_trans"]
+    mu0 = np.mean(stats["starts"], 0)
+    new["mu0"] = mu0
+    new["P0"] = np.mean([P + np.outer(m - mu0, m - mu0) for m, P in zip(stats["starts"], stats["start_covs"])], 0)
+    for name in ("R", "Q", "P0"):
+        new[name] = (new[name] + new[name].T) / 2 + 1e-9 * np.eye(len(new[name]))
+    return replace(params, **{k_: v for k_, v in new.items() if k_ not in fixed})
