@@ -2,7 +2,10 @@
 neighbours (the mean overlap of the top-10 neighbour lists of the 300 most frequent words). Two gensim runs with
 different seeds give the overlap to expect from randomness alone.
 
-Usage: ``python benchmarks/bench_word2vec.py [--data ../shared/data/ptb/ptb.train.txt] [--epochs 5]``
+Usage: ``python benchmarks/bench_word2vec.py [--data ../shared/data/ptb/ptb.train.txt] [--epochs 5] [--seeds 1]``
+
+With ``--seeds N`` (N > 1), N rnnkit runs and N further gensim runs, each with its own seed, are compared with the
+first gensim run: the spread of overlaps that randomness alone gives on each side.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--mode", default="skipgram", choices=["skipgram", "cbow"])
     p.add_argument("--backend", default="auto", choices=["auto", "compiled", "torch"])
+    p.add_argument("--seeds", type=int, default=1, help="> 1: overlap spread over this many seeds per side")
     args = p.parse_args()
     sentences = [line.split() for line in read_text(args.data).splitlines() if line.strip()]
     settings = dict(dim=100, window=5, negative=5, min_count=5, sample=1e-3, epochs=args.epochs)
@@ -61,9 +65,20 @@ def main() -> None:
     backend = args.backend if args.backend != "auto" else ("compiled" if _compiled.AVAILABLE else "torch")
     words = sum(len(s) for s in sentences) * args.epochs
     print(f"| rnnkit ({backend}, 2 threads) | {t_ours:.1f} | {words / t_ours:,.0f} | "
-          f"{overlap(ours_nn, gensim_nn(g1), frequent):.2f} |")
+          f"{overlap(ours_nn, gensim_nn(g1), frequent):.3f} |")
     print(f"| gensim (C, 2 workers) | {t_g:.1f} | {words / t_g:,.0f} | "
-          f"{overlap(gensim_nn(g2), gensim_nn(g1), frequent):.2f} (a second gensim seed) |")
+          f"{overlap(gensim_nn(g2), gensim_nn(g1), frequent):.3f} (a second gensim seed) |")
+    if args.seeds > 1:
+        print(f"\n| top-10 overlap with gensim seed 1, {args.mode} | seeds | each | mean |\n|---|---|---|---:|")
+        spreads = {"rnnkit": [], "gensim": []}
+        for seed in range(args.seeds):
+            run = train_word2vec(sentences, mode=args.mode, backend=args.backend, seed=100 + seed, **settings)
+            spreads["rnnkit"].append(overlap(lambda w, k, r=run: [x for x, _ in r.most_similar(w, k)],
+                                             gensim_nn(g1), frequent))
+            spreads["gensim"].append(overlap(gensim_nn(gensim_run(100 + seed)[0]), gensim_nn(g1), frequent))
+        for side, values in spreads.items():
+            print(f"| {side} | 100-{99 + args.seeds} | {', '.join(f'{v:.3f}' for v in values)} | "
+                  f"{sum(values) / len(values):.3f} |")
 
 
 if __name__ == "__main__":
