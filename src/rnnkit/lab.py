@@ -189,10 +189,12 @@ def write_report(experiment: str, results: list[dict], root: Path) -> None:
             if not runs:
                 cells.append("")
                 continue
-            values = [r["best"].get(shown, math.nan) for r in runs]
+            values = [f"{r['best'].get(shown, math.nan):.4f}" for r in runs]
+            if metric not in (shown, "loss"):  # what decides "solved" too (copy: the share of symbols recalled)
+                values = [f"{v} ({metric} {r['best'].get(metric, math.nan):.2f})" for v, r in zip(values, runs)]
             mark = f" ✓{sum(r['solved'] for r in runs)}/{len(runs)}" if any(r["solved"] for r in runs) else ""
             diverged = " (diverged)" if any(r["stopped"].startswith("diverged") for r in runs) else ""
-            cells.append(" / ".join(f"{x:.4f}" for x in values) + mark + diverged)
+            cells.append(" / ".join(values) + mark + diverged)
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     lines += ["", "Variants: " + "; ".join(f"{v}: {VARIANTS[v].about}" for v in variants) + "."]
     write_bytes_atomic(root / "results.md", ("\n".join(lines) + "\n").encode())
