@@ -189,6 +189,9 @@ class TrainConfig:
     max_skips: int = _f(10, "stop after this many consecutive skipped updates", min=1)
     seed: int = _f(0, "seed for data order, initialisation and dropout")
     device: Literal["auto", "cpu", "cuda"] = _f("auto", "where to train (auto: cuda when available)")
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = _f(
+        "fp32", "autocast for the forward pass (fp32 weights, optimizer state and losses; fp16 with a gradient "
+        "scaler; auto: bf16 where the CPU has AMX / AVX-512 BF16 and a probe shows a speed-up, or on a GPU)")
     tensorboard: bool = _f(False, "also log to TensorBoard (needs the tensorboard package)")
 
 

@@ -96,6 +96,8 @@ class UnitaryCell(Cell):
 
     def step(self, px_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         N = self.hidden_size
+        if px_t.dtype in (torch.bfloat16, torch.float16):  # mixed precision: torch's FFT has no bf16, so the
+            px_t, state = px_t.to(self.theta.dtype), state.to(self.theta.dtype)  # recurrence runs in fp32
         h = torch.complex(state[:, :N], state[:, N:])
         z = self.recurrence(h) + torch.complex(px_t[:, :N], px_t[:, N:])
         h = mod_relu(z, self.bias)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def register(sub) -> None:
                    help="music runs of the deep Markov model: also the importance-sampled NLL with this many "
                    "samples")
     e.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
+    e.add_argument("--train.precision", dest="train.precision", default=None,
+                   help="fp32, bf16, fp16 or auto (any run evaluates in any precision: its weights are fp32)")
     e.set_defaults(run=run_evaluate)
 
     p = sub.add_parser("predict", help="predict every example of a file with a trained classify / tag / seq2seq / "
@@ -72,6 +75,9 @@ def register(sub) -> None:
     g.add_argument("--beam", type=int, default=0, help="beam search with this width instead of sampling")
     g.add_argument("--num-samples", type=int, default=1, help="independent samples (one batch)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
+                   help="autocast for the model's steps (the state is carried in fp32, sampling reads fp32 logits)")
+    g.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     g.set_defaults(run=run_generate)
 
 
@@ -133,10 +139,14 @@ def _evaluate_and_draw(task, model, batches, png: Path) -> dict:
     """The task's metrics on ``batches``; the confusion matrix as a PNG when the task keeps one (and it is small
     enough to read)."""
     from ..plots import plot_confusion
+    from ..precision import resolve as resolve_precision
     from ..training.trainer import evaluate
 
     collector = task.collector()
-    metrics = evaluate(model, task, batches=batches, collector=collector)
+    ran, why = resolve_precision(task.config.train.precision, next(model.parameters()).device)
+    if ran != "fp32" or task.config.train.precision != "fp32":
+        print(f"precision {ran} ({why})")
+    metrics = evaluate(model, task, batches=batches, collector=collector, precision=ran)
     if hasattr(collector, "confusion") and len(task.labels) <= 30:
         plot_confusion(collector.confusion, [str(label) for label in task.labels], png,
                        title=f"{png.stem}: accuracy {metrics['accuracy']:.4f}")
@@ -205,6 +215,8 @@ def run_generate(args: argparse.Namespace) -> int:
     import torch
 
     from ..generation import beam_search, generate
+    from ..precision import autocast
+    from ..precision import resolve as resolve_precision
 
     if args.length < 1 or args.num_samples < 1 or args.beam < 0 or args.top_k < 0:
         raise ValueError("--length and --num-samples must be >= 1, --beam and --top-k >= 0")
@@ -212,20 +224,25 @@ def run_generate(args: argparse.Namespace) -> int:
         raise ValueError(f"--temperature must be a finite number > 0; got {args.temperature}")
     if not 0 < args.top_p <= 1:
         raise ValueError(f"--top-p must be in (0, 1]; got {args.top_p}")
-    task, model = _load_run(Path(args.run_dir), {}, with_data=False)
+    task, model = _load_run(Path(args.run_dir), _overrides(args), with_data=False)
     if not hasattr(task, "sample") or task.name not in ("char-lm", "word-lm"):
         raise ValueError(f"{args.run_dir} is a {task.name} run; generate samples from language-model runs")
     prompt = task.encode(args.prompt)
     if len(prompt) == 0:
         prompt = torch.tensor([task.vocab.index[task.start_token()]])
     sep = " " if task.name == "word-lm" and args.prompt.strip() else ""
-    if args.beam:
-        for tokens, score in beam_search(model, prompt, args.length, args.beam, banned=task.banned_ids()):
-            print(f"[log p = {score:.2f}] {args.prompt}{sep}{task.decode(tokens)}")
-        return 0
-    samples = generate(model, prompt, args.length, num_samples=args.num_samples, temperature=args.temperature,
-                       top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, banned=task.banned_ids(),
-                       generator=torch.Generator().manual_seed(args.seed))
+    device = next(model.parameters()).device
+    ran, why = resolve_precision(args.precision, device)
+    if ran != "fp32" or args.precision != "fp32":
+        print(f"precision {ran} ({why})", file=sys.stderr)
+    with autocast(ran, device):
+        if args.beam:
+            for tokens, score in beam_search(model, prompt, args.length, args.beam, banned=task.banned_ids()):
+                print(f"[log p = {score:.2f}] {args.prompt}{sep}{task.decode(tokens)}")
+            return 0
+        samples = generate(model, prompt, args.length, num_samples=args.num_samples, temperature=args.temperature,
+                           top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, banned=task.banned_ids(),
+                           generator=torch.Generator().manual_seed(args.seed))
     for i, tokens in enumerate(samples):
         if args.num_samples > 1:
             print(f"---- sample {i + 1} ----")

@@ -46,6 +46,15 @@ STEP_KERNEL_MAX_BATCH = 4
 STEP_KERNEL_ON_CUDA = True
 
 
+def _state_in(state: State, dtype: torch.dtype, device_type: str) -> State:
+    """Under autocast (mixed precision, :mod:`rnnkit.precision`), the final state in the module's dtype: it is
+    carried to the next chunk or generation step, and a cell's accumulator (the LSTM's c) must not be rounded to
+    bf16 there. Otherwise ``state`` as it is."""
+    if not torch.is_autocast_enabled(device_type):
+        return state
+    return map_state(lambda t: t.to(dtype) if t.is_floating_point() else t, state)
+
+
 class RNN(nn.Module):
     """Stacked, optionally bidirectional recurrent network over any registered cell.
 
@@ -137,6 +146,7 @@ class RNN(nn.Module):
         else:
             out, final, states = self._run_loop(x, state, lengths, return_states)
 
+        final = _state_in(final, dtype, x.device.type)
         if packed:
             out = pack_padded_sequence(out, lengths if lengths is not None else torch.full((B,), T),
                                        batch_first=True, enforce_sorted=False)
@@ -171,16 +181,18 @@ class RNN(nn.Module):
             state = self._check_state(state, B)
             check_dtype(state_tensors(state), dtype, "RNN.step", "state")
         if self._fused_stack_ok(x):
-            return self._run_fused_stack_step(x, state, embedding)
+            out, final = self._run_fused_stack_step(x, state, embedding)
+            return out, _state_in(final, dtype, x.device.type)
         if embedding is not None:
             x = F.embedding(x, embedding)
         if self._native_ok(False):
             if self._native_step_ok(x):
-                return self._run_native_step(x, state)
+                out, final = self._run_native_step(x, state)
+                return out, _state_in(final, dtype, x.device.type)
             out, final = self._run_native(x.unsqueeze(1), state, None)
         else:
             out, final, _ = self._run_loop(x.unsqueeze(1), state, None, False)
-        return out[:, 0], final
+        return out[:, 0], _state_in(final, dtype, x.device.type)
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         """Zeros in the stacked (num_layers · num_directions, B, ...) layout."""

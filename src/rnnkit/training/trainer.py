@@ -27,10 +27,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import precision
 from ..cells.base import map_state, state_from_tensors, state_tensors
 from ..config import RunConfig, build_config
 from ..io import write_bytes_atomic, write_json_atomic
 from ..layers.recurrent import StepRecorder
+from ..precision import autocast as precision_autocast
 from ..tasks.base import write_artifacts
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
 from .regularizers import gradient_norm_regularizer
@@ -156,6 +158,9 @@ class Trainer:
         self.config, self.task, self.cfg = config, task, _resolve_epochs(config.train, task.train.chunks_per_epoch)
         self.run_dir = Path(run_dir)
         self.device = resolve_device(self.cfg.device)
+        self.precision, why = precision.resolve(self.cfg.precision, self.device)
+        self.precision_note = {"asked": self.cfg.precision, "ran": self.precision, "why": why}
+        self.scaler = precision.grad_scaler(self.precision, self.device)
         self.dist = _Distributed(self.device)
         self.progress = progress and self.dist.main
         B = config.data.batch_size
@@ -196,6 +201,10 @@ class Trainer:
                 write_json_atomic(self.run_dir / "config.json", config.to_dict())
                 write_artifacts(task, self.run_dir)
                 write_bytes_atomic(self.run_dir / "metrics.jsonl", b"")
+        if self.dist.main:  # which precision runs and why (the config holds what was asked, e.g. auto)
+            write_json_atomic(self.run_dir / "precision.json", self.precision_note)
+            if self.precision != "fp32" or self.cfg.precision != "fp32":
+                log.info("precision %s (asked %s): %s", self.precision, self.cfg.precision, why)
         self.writer = self._tensorboard()
 
     # ---- public --------------------------------------------------------------------------------
@@ -256,7 +265,7 @@ class Trainer:
     def evaluate(self, model: nn.Module | None = None) -> dict:
         """Mean loss over the validation batches (a stream's state carried chunk to chunk), as the task's metrics."""
         model = model or self.module
-        return evaluate(model, self.task, self.cfg.eval_batches, self.device)
+        return evaluate(model, self.task, self.cfg.eval_batches, self.device, precision=self.precision)
 
     def _budget_used(self) -> float:
         return self.elapsed / (60 * self.cfg.time_limit) if self.cfg.time_limit > 0 else 0.0
@@ -283,24 +292,30 @@ class Trainer:
             x, y = (inputs, targets) if len(segments) == 1 else (inputs[:, seg], targets[:, seg])
             with sync:
                 recorder = StepRecorder() if cfg.gradient_regularizer > 0 else contextlib.nullcontext()
-                with recorder:
+                with recorder, precision.autocast(self.precision, self.device):
                     out = self.model(x, y, self.state, **extra)
                 weight = x.shape[1] / k
-                objective = out.loss
+                objective = out.loss.float()  # losses are reduced in fp32 whatever the forward ran in
                 if cfg.gradient_regularizer > 0:  # Pascanu et al. 2013: Ω on the steps this chunk ran
                     objective = objective + cfg.gradient_regularizer * gradient_norm_regularizer(out.loss,
                                                                                                  recorder.steps)
-                (objective * weight).backward()
+                self.scaler.scale(objective * weight).backward()
             total += out.loss.item() * weight
             self.state = detach(out.state)  # truncated BPTT: the state carries on, its graph does not
         params = [p for p in self.module.parameters() if p.grad is not None]
+        self.scaler.unscale_(self.optimizer)  # fp16: the true gradients, before clipping (a no-op otherwise)
         if cfg.clip_value > 0:
             torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm if cfg.clip_norm > 0 else math.inf))
+        if self.scaler.is_enabled() and math.isfinite(total) and not math.isfinite(grad_norm):
+            self.scaler.step(self.optimizer)  # fp16 overflow: the scaler skips this update and lowers its scale
+            self.scaler.update()
+            return total, grad_norm
         if not (math.isfinite(total) and math.isfinite(grad_norm)):
             return self._skip(total, grad_norm), grad_norm
         self.skips = 0
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # optimizer.step(), unless fp16 found the gradients non-finite
+        self.scaler.update()
         if self.scheduler is not None and cfg.schedule != "plateau":
             self.scheduler.step()
         return total, grad_norm
@@ -374,7 +389,8 @@ class Trainer:
         if self.dist.main:
             save_checkpoint(self.run_dir, self.step, self.module, self.optimizer, self.scheduler, carried,
                             {"best": self.best, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals,
-                             "elapsed": self.elapsed}, rng)
+                             "elapsed": self.elapsed,
+                             **({"scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {})}, rng)
         self.dist.barrier()
 
     def _rng_states(self) -> dict[str, torch.Tensor]:
@@ -406,6 +422,8 @@ class Trainer:
         state, carried, rng = load_checkpoint(path, self.module, self.optimizer, self.scheduler)
         self.step, self.best, self.best_metrics = state["step"], state["best"], state["best_metrics"]
         self.bad_evals, self.elapsed = state["bad_evals"], state["elapsed"]
+        if self.scaler.is_enabled() and "scaler" in state:  # fp16's loss scale, where it was
+            self.scaler.load_state_dict(state["scaler"])
         if carried:  # saved for the whole batch; this process takes its rows
             template = self.module.initial_state(self.rows.stop - self.rows.start)
             self.state = state_from_tensors(template, [c[:, self.rows].to(self.device) for c in carried])
@@ -500,11 +518,13 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None, batches=None, collector=None) -> dict:
+def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None, batches=None, collector=None,
+             precision: str = "fp32") -> dict:
     """The task's metrics of ``model`` on ``batches`` (default: the task's validation batches), a stream's state
     carried across chunks. Every counted target weighs the same; a task whose metrics need more than per-batch
     sums (a confusion matrix, span F1, decoded outputs) gets the batches' predictions and the model through its
-    ``collector`` (pass one to read it afterwards)."""
+    ``collector`` (pass one to read it afterwards). ``precision``: a resolved one (:mod:`rnnkit.precision`); the
+    loss and the predictions the metrics read are fp32 whatever the forward ran in."""
     device = device or next(model.parameters()).device
     batches = task.val if batches is None else batches
     was_training = model.training
@@ -515,16 +535,20 @@ def evaluate(model: nn.Module, task, max_chunks: int = 0, device=None, batches=N
         if batch.starts_epoch:
             state = None
         batch = batch.to(device)
-        out = model(batch.inputs, batch.targets, state, **batch.model_inputs())
+        with precision_autocast(precision, device):
+            out = model(batch.inputs, batch.targets, state, **batch.model_inputs())
         n = batch.num_targets  # weight by the targets that count (padding is not)
         if n == 0:
             continue
-        total += out.loss.item() * n
+        total += out.loss.float().item() * n
         count += n
-        for name, value in task.batch_terms(out.prediction, batch.targets).items():
+        prediction = out.prediction
+        if isinstance(prediction, torch.Tensor) and prediction.dtype in (torch.bfloat16, torch.float16):
+            prediction = prediction.float()
+        for name, value in task.batch_terms(prediction, batch.targets).items():
             sums[name] = sums.get(name, 0.0) + value
         if collector is not None:
-            collector.add(out.prediction, batch, model)
+            collector.add(prediction, batch, model)
         state = out.state
     model.train(was_training)
     if count == 0:

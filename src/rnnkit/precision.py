@@ -1,0 +1,120 @@
+"""Mixed precision: autocast over a model's forward pass with fp32 master weights, fp32 optimizer state, fp32 losses
+and metrics, and fp32 recurrent states between calls (``--train.precision``, :func:`precision_scope`).
+
+* ``fp32``: nothing changes.
+* ``bf16``: ``torch.autocast`` with bfloat16 — matrix products (and torch's fused LSTM / GRU / RNN kernels) in
+  bf16, accumulation in fp32. On a CPU it needs AMX or AVX-512 BF16 to pay (otherwise bf16 is emulated and
+  slower): without either, ``bf16`` falls back to fp32 with one line saying why.
+* ``fp16``: autocast with float16 and a gradient scaler (loss scaling against underflow), for CUDA GPUs (refused
+  on a CPU, whose kernels have no fp16 path).
+* ``auto``: bf16 on a CUDA GPU that supports it; on a CPU, bf16 where the CPU reports AMX or AVX-512 BF16 *and* a
+  short probe (a 1024² matrix product, fp32 against bf16) measures a speed-up of at least 1.15x; fp32 otherwise.
+
+What stays fp32 under bf16 / fp16: the parameters (autocast casts a copy per call; checkpoints hold fp32 weights,
+so a run resumes or evaluates in any precision), the optimizer state, the losses (torch runs cross-entropy in fp32
+under autocast, and the trainer reduces every loss in fp32), the final recurrent state a layer returns (carried
+between truncated-BPTT chunks and generation steps: a cell's accumulator such as the LSTM's c would otherwise be
+rounded to 8 bits of mantissa at every chunk), and the uRNN's complex recurrence (torch's FFT has no bf16).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from functools import lru_cache
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@lru_cache(maxsize=1)
+def cpu_bf16_flags() -> tuple[str, ...]:
+    """The CPU's bf16 features from /proc/cpuinfo: ``amx_bf16`` and/or ``avx512_bf16`` (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return tuple(name for name in ("amx_bf16", "avx512_bf16") if name in flags)
+    except OSError:
+        pass
+    return ()
+
+
+@lru_cache(maxsize=4)
+def probe_speedup(device_type: str = "cpu", size: int = 1024, repeats: int = 5) -> float:
+    """fp32 time / bf16-autocast time of a ``size``² matrix product on this device (median of ``repeats``)."""
+    device = torch.device(device_type)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+
+    def timed(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 2]
+
+    def bf16():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return a @ b
+
+    return timed(lambda: a @ b) / timed(bf16)
+
+
+def resolve(precision: str, device: torch.device) -> tuple[str, str]:
+    """(the precision that will run, why) for ``precision`` on ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    device = torch.device(device)
+    if precision == "fp32":
+        return "fp32", "as asked"
+    if device.type == "cuda":
+        if precision == "fp16":
+            return "fp16", "as asked (with a gradient scaler)"
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "as asked" if precision == "bf16" else "auto: the GPU supports bf16"
+        return "fp32", "this GPU does not support bf16"
+    if precision == "fp16":
+        raise ValueError("precision fp16 is for CUDA GPUs (torch's CPU kernels, oneDNN's LSTM among them, have no "
+                         "fp16 path); on a CPU use bf16, or auto")
+    flags = cpu_bf16_flags()
+    if not flags:
+        return "fp32", ("this CPU reports neither AMX nor AVX-512 BF16, where bf16 would be emulated and slower "
+                        "than fp32")
+    if precision == "bf16":
+        return "bf16", f"as asked ({', '.join(flags)})"
+    speedup = probe_speedup("cpu")
+    if speedup >= 1.15:
+        return "bf16", f"auto: {', '.join(flags)}, a matrix-product probe ran {speedup:.2f}x faster in bf16"
+    return "fp32", f"auto: {', '.join(flags)}, but a matrix-product probe ran only {speedup:.2f}x faster in bf16"
+
+
+def autocast(precision: str, device) -> contextlib.AbstractContextManager:
+    """The autocast context for a resolved ``precision`` (``fp32``: none)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=DTYPES[precision])
+
+
+def precision_scope(precision: str, device="cpu") -> contextlib.AbstractContextManager:
+    """``with precision_scope("bf16"):`` around any rnnkit call (generation, forecasting, evaluation) runs it in
+    that precision (resolved as :func:`resolve` says; ``auto`` included)."""
+    return autocast(resolve(precision, torch.device(device))[0], device)
+
+
+def grad_scaler(precision: str, device) -> torch.amp.GradScaler:
+    """Loss scaling for fp16 (disabled, a no-op, otherwise)."""
+    return torch.amp.GradScaler(torch.device(device).type, enabled=precision == "fp16")
+
+
+def autocast_active(device_type: str) -> bool:
+    """Whether an autocast region is active for ``device_type`` here."""
+    return torch.is_autocast_enabled(device_type)

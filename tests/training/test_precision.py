@@ -1,0 +1,106 @@
+"""Mixed precision (rnnkit.precision, --train.precision): every cell under bf16 autocast stays close to fp32 with
+fp32 states, runs train / resume / evaluate / generate in any precision from fp32 checkpoints, fp16 trains with a
+gradient scaler, and the choice of precision falls back with its reason."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rnnkit import RNN, precision
+from rnnkit.cells.base import state_tensors
+from rnnkit.cli.main import main
+
+from ..conftest import cell_kwargs
+
+
+def test_every_cell_under_bf16_autocast_stays_close_to_fp32(cell_name):
+    """Outputs, the input gradient and every weight gradient within 5% of the largest fp32 value (bf16 keeps 8
+    bits of mantissa); the final state comes back in fp32 (it is carried on)."""
+    torch.manual_seed(0)
+    rnn = RNN(6, 16, num_layers=2, cell=cell_name, **cell_kwargs(cell_name))
+    x = torch.randn(4, 9, 6)
+
+    def run(bf16: bool):
+        xg = x.clone().requires_grad_(True)
+        with precision.autocast("bf16" if bf16 else "fp32", "cpu"):
+            out, state = rnn(xg)
+        loss = out.float().pow(2).mean() + sum(s.float().pow(2).mean() for s in state_tensors(state))
+        return out.detach().float(), state, torch.autograd.grad(loss, [xg, *rnn.parameters()], allow_unused=True)
+
+    ref_out, _, ref_grads = run(False)
+    out, state, grads = run(True)
+    assert all(s.dtype == torch.float32 for s in state_tensors(state))
+    torch.testing.assert_close(out, ref_out, rtol=0, atol=0.05 * float(ref_out.abs().max()))
+    for g, r in zip(grads, ref_grads):
+        if r is not None:
+            torch.testing.assert_close(g.float(), r, rtol=0, atol=0.05 * float(r.abs().max()) + 1e-6)
+
+
+def test_the_choice_falls_back_with_its_reason(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())
+    ran, why = precision.resolve("bf16", cpu)
+    assert ran == "fp32" and "neither AMX nor AVX-512 BF16" in why
+    assert precision.resolve("auto", cpu)[0] == "fp32"
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ("amx_bf16",))
+    monkeypatch.setattr(precision, "probe_speedup", lambda *a: 2.4)
+    assert precision.resolve("auto", cpu) == ("bf16", "auto: amx_bf16, a matrix-product probe ran 2.40x faster in bf16")
+    monkeypatch.setattr(precision, "probe_speedup", lambda *a: 0.6)
+    assert precision.resolve("auto", cpu)[0] == "fp32"
+    assert precision.resolve("bf16", cpu)[0] == "bf16"
+    assert precision.resolve("fp32", cpu) == ("fp32", "as asked")
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16, auto"):
+        precision.resolve("fp8", cpu)
+
+
+def _text_run(tmp_path, *extra):
+    from rnnkit.data import default_text
+
+    text = tmp_path / "text.txt"
+    text.write_text(default_text()[:30_000], encoding="utf-8")
+    return ["-q", "train", "--data.path", str(text), "--model.hidden_size", "32", "--model.num_layers", "2",
+            "--data.seq_length", "32", "--data.batch_size", "8", "--train.eval_every", "15",
+            "--train.checkpoint_every", "10", "--train.lr", "0.01", *extra]
+
+
+def test_a_bf16_run_keeps_fp32_weights_and_evaluates_in_any_precision(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main([*_text_run(tmp_path, "--train.precision", "bf16", "--train.steps", "30"), "--run-dir", str(run)]) == 0
+    note = json.loads((run / "precision.json").read_text())
+    assert note["asked"] == "bf16" and note["ran"] == precision.resolve("bf16", torch.device("cpu"))[0]
+    assert all(t.dtype == torch.float32 for t in load_file(str(run / "model.safetensors")).values())
+    capsys.readouterr()
+    losses = {}
+    for p in ("fp32", "bf16"):
+        assert main(["evaluate", str(run), "--train.precision", p]) == 0
+        losses[p] = float(capsys.readouterr().out.split("loss")[-1].split()[0])
+    assert losses["bf16"] == pytest.approx(losses["fp32"], abs=0.03)
+    assert main(["generate", str(run), "--length", "40", "--precision", "bf16"]) == 0
+    assert len(capsys.readouterr().out) >= 40
+    # an fp32 run resumes in bf16 (any precision continues from the fp32 checkpoint)
+    other = tmp_path / "other"
+    assert main([*_text_run(tmp_path, "--train.steps", "20"), "--run-dir", str(other)]) == 0
+    assert main(["-q", "train", "--resume", str(other), "--train.steps", "30", "--train.precision", "bf16"]) == 0
+    assert json.loads((other / "precision.json").read_text())["asked"] == "bf16"
+
+
+def test_fp16_trains_with_a_gradient_scaler_and_resumes_with_it(tmp_path, monkeypatch):
+    """fp16 is for CUDA GPUs; its trainer path (loss scaling, unscaling before clipping, overflow steps left to the
+    scaler, the scale in every checkpoint and back on resume, so a stopped and resumed run equals one run) runs
+    here on the CPU with a cell whose kernels have an fp16 CPU path (rnnkit's loop)."""
+    with pytest.raises(ValueError, match="fp16 is for CUDA GPUs"):
+        precision.resolve("fp16", torch.device("cpu"))
+    monkeypatch.setattr(precision, "resolve", lambda asked, device: ("fp16", "forced for the test"))
+    args = _text_run(tmp_path, "--train.precision", "fp16", "--model.cell", "mut1")
+    assert main([*args, "--run-dir", str(tmp_path / "whole"), "--train.steps", "30"]) == 0
+    assert main([*args, "--run-dir", str(tmp_path / "part"), "--train.steps", "20"]) == 0
+    state = json.loads((tmp_path / "part" / "checkpoints" / "step-00000020" / "trainer.json").read_text())
+    assert state["scaler"]["scale"] > 0
+    assert main(["-q", "train", "--resume", str(tmp_path / "part"), "--train.steps", "30"]) == 0
+    a = load_file(str(tmp_path / "whole" / "checkpoints" / "step-00000030" / "model.safetensors"))
+    b = load_file(str(tmp_path / "part" / "checkpoints" / "step-00000030" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["loss"] == r["loss"] for r in records)  # finite (no NaN) losses throughout
