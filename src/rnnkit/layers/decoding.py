@@ -41,6 +41,7 @@ class FusedLSTMSteps:
         self._key = self._table_key = None
         self._layers: list[tuple[Tensor, Tensor, int]] = []  # per cell: (blocks (p, D + H, 4H / p), bias, H)
         self._first: tuple[Tensor, Tensor, Tensor] | None = None  # cell 0: fused weight, bias, its W_hh blocks
+        self._first_exact: tuple[Tensor, Tensor] | None = None  # cell 0's weight and bias before any autocast
         self._table: Tensor | None = None  # (V, p, 4H / p): cell 0's W_ih E[x] + b for every token x
 
     @staticmethod
@@ -51,17 +52,24 @@ class FusedLSTMSteps:
         """Build (or keep) the fused weights for ``cells``, and cell 0's input table for ``embedding`` (V, D)
         when given. Both are rebuilt when a tensor they come from changes (its storage or its write counter)."""
         parts = self.parts or torch.get_num_threads()
-        key = (parts, *((w.data_ptr(), _version(w)) for c in cells for w in self._weights(c)))
+        device_type = cells[0].weight_ih.device.type
+        # under autocast (rnnkit.precision) the fused weights and the table are kept in its dtype, cast once here
+        # instead of at every step; the state stays in fp32 (the products come out in the autocast dtype, and
+        # f · c with c in fp32 promotes)
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+        key = (parts, dtype, *((w.data_ptr(), _version(w)) for c in cells for w in self._weights(c)))
         if key != self._key:
-            self._build(cells, parts)
+            self._build(cells, parts, dtype)
             self._key, self._table_key = key, None
-        if embedding is not None and (embedding.data_ptr(), _version(embedding)) != self._table_key:
-            weight, bias, _ = self._first
+        table_key = (embedding.data_ptr(), _version(embedding), dtype) if embedding is not None else None
+        if embedding is not None and table_key != self._table_key:
+            weight, bias = self._first_exact
             D, p = embedding.shape[1], self._layers[0][0].shape[0]
-            self._table = torch.addmm(bias, embedding.detach(), weight[:, :D].t()).view(embedding.shape[0], p, -1)
-            self._table_key = (embedding.data_ptr(), _version(embedding))
+            table = torch.addmm(bias, embedding.detach(), weight[:, :D].t())  # in the weights' own dtype
+            self._table = table.to(dtype or table.dtype).view(embedding.shape[0], p, -1)
+            self._table_key = table_key
 
-    def _build(self, cells, parts: int) -> None:
+    def _build(self, cells, parts: int, dtype: torch.dtype | None = None) -> None:
         self._layers = []
         for k, cell in enumerate(cells):
             H = cell.hidden_size
@@ -71,6 +79,10 @@ class FusedLSTMSteps:
             weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()[order]  # (4H, D + H), rows i f o g
             bias = (cell.bias_ih.detach()[order] if cell.bias_ih is not None else
                     torch.zeros(4 * H, dtype=weight.dtype, device=weight.device))
+            if k == 0:
+                self._first_exact = (weight, bias)
+            if dtype is not None:
+                weight, bias = weight.to(dtype), bias.to(dtype)
             p = parts if (4 * H) % parts == 0 else 1
             blocks = weight.view(p, 4 * H // p, weight.shape[1]).transpose(1, 2)  # (p, D + H, 4H / p)
             self._layers.append((blocks, bias.view(p, 1, -1), H))
