@@ -115,6 +115,13 @@ def grad_scaler(precision: str, device) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(torch.device(device).type, enabled=precision == "fp16")
 
 
-def autocast_active(device_type: str) -> bool:
-    """Whether an autocast region is active for ``device_type`` here."""
-    return torch.is_autocast_enabled(device_type)
+def active_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype of the autocast region active here for ``device_type`` (None outside one)."""
+    try:
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+        return None
+    except TypeError:  # torch < 2.4: per-device functions
+        if device_type == "cpu":
+            return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+        return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None

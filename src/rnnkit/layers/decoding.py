@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..precision import active_dtype
+
 
 def _version(t: Tensor) -> int:
     """The tensor's in-place write counter (inference tensors, made under torch.inference_mode, have none)."""
@@ -56,7 +58,7 @@ class FusedLSTMSteps:
         # under autocast (rnnkit.precision) the fused weights and the table are kept in its dtype, cast once here
         # instead of at every step; the state stays in fp32 (the products come out in the autocast dtype, and
         # f · c with c in fp32 promotes)
-        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+        dtype = active_dtype(device_type)
         key = (parts, dtype, *((w.data_ptr(), _version(w)) for c in cells for w in self._weights(c)))
         if key != self._key:
             self._build(cells, parts, dtype)

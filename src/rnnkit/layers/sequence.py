@@ -26,6 +26,7 @@ from ..cells.base import (
     state_from_tensors,
     state_tensors,
 )
+from ..precision import active_dtype
 from ..registry import build_cell
 from .decoding import INPUT_TABLE_MAX_ENTRIES, FusedLSTMSteps
 from .recurrent import (
@@ -50,7 +51,7 @@ def _state_in(state: State, dtype: torch.dtype, device_type: str) -> State:
     """Under autocast (mixed precision, :mod:`rnnkit.precision`), the final state in the module's dtype: it is
     carried to the next chunk or generation step, and a cell's accumulator (the LSTM's c) must not be rounded to
     bf16 there. Otherwise ``state`` as it is."""
-    if not torch.is_autocast_enabled(device_type):
+    if active_dtype(device_type) is None:
         return state
     return map_state(lambda t: t.to(dtype) if t.is_floating_point() else t, state)
 
