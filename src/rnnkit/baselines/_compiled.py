@@ -314,24 +314,28 @@ def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
     more k × k × k products a step; both are exact in exact arithmetic, and tests hold this one to the NumPy
     loop's Joseph form within 1e-10)."""
     T, p = ys.shape
+    k = A.shape[0]
     m = mu0.copy()
     P = P0.copy()
     At = np.ascontiguousarray(A.T)
     Ct = np.ascontiguousarray(C.T)
+    observed = ~np.isnan(ys)
+    counts = observed.sum(1)
     loglik = 0.0
     log_2pi = np.log(2 * np.pi)
     for t in range(T):
         if t > 0:
             m = A @ m
-            P = A @ P @ At + Q
+            P = A @ P @ At
+            P += Q
         pred_means[t] = m
         pred_covs[t] = P
-        idx = np.nonzero(~np.isnan(ys[t]))[0]
-        q = len(idx)
+        q = counts[t]
         if q > 0:
             if q == p:
                 Co, Cot, Ro, y = C, Ct, R, ys[t].copy()
             else:
+                idx = np.nonzero(observed[t])[0]
                 Co = np.ascontiguousarray(C[idx])
                 Cot = np.ascontiguousarray(Co.T)
                 Ro = np.empty((q, q))
@@ -353,7 +357,11 @@ def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
             Wt = np.ascontiguousarray(W.T)
             m = m + Wt @ z
             P = P - Wt @ W
-            P = 0.5 * (P + P.T)
+            for i in range(k):  # symmetrised in place
+                for j in range(i + 1, k):
+                    v = 0.5 * (P[i, j] + P[j, i])
+                    P[i, j] = v
+                    P[j, i] = v
         means[t] = m
         covs[t] = P
     return loglik
