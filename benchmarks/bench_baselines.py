@@ -1,7 +1,7 @@
 """Speed and agreement of rnnkit's HMM and Kalman filter against hmmlearn and statsmodels on the same inputs,
 timed alternately in one process (ratios = reference time / rnnkit time; > 1 means rnnkit is faster).
 
-Usage: ``python benchmarks/bench_baselines.py``
+Usage: ``python benchmarks/bench_baselines.py [--only hmm|kalman]``
 """
 
 from __future__ import annotations
@@ -181,11 +181,16 @@ def many_row(params, rng, n: int = 1000, T: int = 200):
 
 
 def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", choices=["hmm", "kalman"], help="one half of the table")
+    args = p.parse_args()
     print("| task | rnnkit (s) | reference (s) | reference / rnnkit | agreement |")
     print("|---|---:|---:|---:|---|")
-    for name, ours, ref, note in hmm_rows():
+    for name, ours, ref, note in (hmm_rows() if args.only != "kalman" else []):
         print(f"| {name} (vs hmmlearn) | {ours:.4f} | {ref:.4f} | {ref / ours:.2f}x | {note} |", flush=True)
-    for name, ours, ref, note in kalman_rows():
+    for name, ours, ref, note in (kalman_rows() if args.only != "hmm" else []):
         print(f"| {name} (vs statsmodels) | {ours:.4f} | {ref:.4f} | {ref / ours:.2f}x | {note} |", flush=True)
 
 
