@@ -12,6 +12,7 @@ distance between the fp32 and bf16 next-character distributions on 2,000 held-ou
 
 Usage: ``python benchmarks/bench_precision.py --mode throughput``
        ``python benchmarks/bench_precision.py --mode quality --updates 300``
+       ``python benchmarks/bench_precision.py --mode quality --only ptb --updates 2500 --seed-spread``
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def train(overrides: dict, precision: str, updates: int):
     return task, model, loss, seconds
 
 
-def quality(updates: int) -> None:
+def quality(updates: int, only: str | None = None, seed_spread: bool = False) -> None:
     from rnnkit.generation import generate
     from rnnkit.precision import autocast
 
@@ -112,18 +113,30 @@ def quality(updates: int) -> None:
            "data.val_path": str(PTB / "ptb.valid.txt"), "train.eval_batches": "0"}
     print(f"\n| {updates} updates, same seed | fp32 | bf16 | bf16 − fp32 | time fp32 / bf16 |")
     print("|---|---:|---:|---:|---:|")
-    results = {}
-    for name, overrides in (("tinyshakespeare char LSTM 2×512, validation nats/char", char),
-                            ("PTB recipe, validation perplexity", ptb)):
-        runs = {p: train(dict(overrides), p, updates) for p in ("fp32", "bf16")}
-        results[name] = runs
-        a, b = runs["fp32"][2], runs["bf16"][2]
+    results, spread = {}, []
+    models = {"char": ("tinyshakespeare char LSTM 2×512, validation nats/char", char),
+              "ptb": ("PTB recipe, validation perplexity", ptb)}
+
+    def difference(name, a, b):
         if "perplexity" in name:
             a, b = 2.718281828 ** a, 2.718281828 ** b
-            diff = f"{100 * (b - a) / a:+.2f}%"
-        else:
-            diff = f"{b - a:+.4f}"
+            return a, b, f"{100 * (b - a) / a:+.2f}%"
+        return a, b, f"{b - a:+.4f}"
+
+    for key, (name, overrides) in models.items():
+        if only and key != only:
+            continue
+        runs = {p: train(dict(overrides), p, updates) for p in ("fp32", "bf16")}
+        results[name] = runs
+        a, b, diff = difference(name, runs["fp32"][2], runs["bf16"][2])
         print(f"| {name} | {a:.4f} | {b:.4f} | {diff} | {runs['fp32'][3] / runs['bf16'][3]:.2f}x |", flush=True)
+        if seed_spread:  # the same model in fp32 from another seed: how far apart two fp32 runs end
+            other = train({**overrides, "train.seed": "1"}, "fp32", updates)[2]
+            spread.append((name, *difference(name, runs["fp32"][2], other)))
+    for name, a, b, diff in spread:
+        print(f"\nfp32 seed 0 against fp32 seed 1, {name}: {a:.4f} vs {b:.4f} ({diff})")
+    if "tinyshakespeare char LSTM 2×512, validation nats/char" not in results:
+        return
 
     task, model, _, _ = results["tinyshakespeare char LSTM 2×512, validation nats/char"]["fp32"]
     text = task.encode(SHAKESPEARE.read_text()[-2001:])
@@ -158,9 +171,15 @@ def main() -> None:
     p.add_argument("--mode", choices=["throughput", "quality"], default="throughput")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--updates", type=int, default=300)
+    p.add_argument("--only", choices=["char", "ptb"], default=None, help="quality mode: one of the two models")
+    p.add_argument("--seed-spread", action="store_true",
+                   help="quality mode: also train each model in fp32 from seed 1 (the gap between two fp32 runs)")
     p.add_argument("--no-malloc-tuning", action="store_true")
     args = p.parse_args()
-    throughput(args.rounds) if args.mode == "throughput" else quality(args.updates)
+    if args.mode == "throughput":
+        throughput(args.rounds)
+    else:
+        quality(args.updates, args.only, args.seed_spread)
 
 
 if __name__ == "__main__":

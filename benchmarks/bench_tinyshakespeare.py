@@ -11,7 +11,7 @@ replaced by ``--budget``) instead of the script's settings; ``--skip-plain`` lea
 Usage: ``python benchmarks/bench_tinyshakespeare.py --mode throughput``
        ``python benchmarks/bench_tinyshakespeare.py --mode train --budget 30``
        ``python benchmarks/bench_tinyshakespeare.py --mode train --budget 30 --skip-plain \
-             --config examples/tinyshakespeare_30min.toml``
+             --config examples/tinyshakespeare_30min.toml [--precision bf16]``
 """
 
 from __future__ import annotations
@@ -45,17 +45,19 @@ class PlainCharLSTM(nn.Module):
         return self.head(self.drop(h)), state
 
 
-def rnnkit_config(path: str, budget: float = 0.0, steps: int = 1_000_000, recipe: str | None = None):
+def rnnkit_config(path: str, budget: float = 0.0, steps: int = 1_000_000, recipe: str | None = None,
+                  precision: str = "fp32"):
     from rnnkit.config import build_config, load_toml
 
     if recipe:
-        return build_config(load_toml(recipe), {"data.path": path, "train.time_limit": str(budget)})
+        return build_config(load_toml(recipe), {"data.path": path, "train.time_limit": str(budget),
+                                                "train.precision": precision})
     return build_config(None, {
         "data.path": path, "data.val_fraction": "0.1", "data.batch_size": "64", "data.seq_length": "128",
         "model.cell": "lstm", "model.embedding_size": "128", "model.hidden_size": "512", "model.num_layers": "2",
         "model.dropout": "0.2", "train.lr": "2e-3", "train.clip_norm": "5", "train.steps": str(steps),
         "train.eval_every": "250", "train.eval_batches": "0", "train.time_limit": str(budget),
-        "train.checkpoint_every": "1000", "train.log_every": "50"})
+        "train.checkpoint_every": "1000", "train.log_every": "50", "train.precision": precision})
 
 
 def plain_setup(task, seed=0):
@@ -109,17 +111,19 @@ def throughput(path: str, steps: int, rounds: int) -> None:
     print(f"\nrnnkit / plain, measured alternately over {rounds} rounds of {steps} updates: {ratio:.3f}x")
 
 
-def train(path: str, budget: float, recipe: str | None, skip_plain: bool, run_dir: Path | None) -> None:
+def train(path: str, budget: float, recipe: str | None, skip_plain: bool, run_dir: Path | None,
+          precision: str = "fp32") -> None:
     from rnnkit.generation import generate
     from rnnkit.tasks import CharLMTask
     from rnnkit.training import Trainer
     from rnnkit.training.checkpoint import load_weights
 
-    config = rnnkit_config(path, budget, recipe=recipe)
+    config = rnnkit_config(path, budget, recipe=recipe, precision=precision)
     task = CharLMTask(config)
     run_dir = run_dir or Path(tempfile.mkdtemp()) / "rnnkit"
     summary = Trainer(config, task, run_dir, progress=False).fit()
-    rows = [("rnnkit" + (f" ({Path(recipe).name})" if recipe else ""), summary["best_val_loss"], summary["steps"])]
+    name = "rnnkit" + (f" ({Path(recipe).name})" if recipe else "") + (f", {precision}" if precision != "fp32" else "")
+    rows = [(name, summary["best_val_loss"], summary["steps"])]
     if not skip_plain:
         model, opt = plain_setup(task)
         best, step, state, start = float("inf"), 0, None, time.perf_counter()
@@ -137,6 +141,11 @@ def train(path: str, budget: float, recipe: str | None, skip_plain: bool, run_di
         print(f"| {name} | {loss:.4f} | {steps} |")
     model = task.build_model()
     load_weights(model, run_dir / "model.safetensors")  # the best validation weights
+    if precision != "fp32":
+        from rnnkit.training.trainer import evaluate
+
+        print(f"\nbest weights ({precision} run) scored in fp32: "
+              f"{evaluate(model.eval(), task, config.train.eval_batches, precision='fp32')['loss']:.4f} nats/char")
     torch.manual_seed(0)
     ids = generate(model, task.encode("ROMEO:\n"), 400, temperature=0.8, banned=task.banned_ids())[0]
     print(f"\nsample (temperature 0.8, prompt 'ROMEO:\\n'):\n\nROMEO:\n{task.decode(ids)}")
@@ -153,12 +162,14 @@ def main() -> None:
     p.add_argument("--config", default=None, help="train mode: rnnkit's recipe as a TOML file")
     p.add_argument("--skip-plain", action="store_true", help="train mode: train rnnkit only")
     p.add_argument("--run-dir", type=Path, default=None, help="train mode: rnnkit's run directory")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                   help="train mode: rnnkit's --train.precision")
     p.add_argument("--no-malloc-tuning", action="store_true")
     args = p.parse_args()
     if args.mode == "throughput":
         throughput(args.data, args.steps, args.rounds)
     else:
-        train(args.data, args.budget, args.config, args.skip_plain, args.run_dir)
+        train(args.data, args.budget, args.config, args.skip_plain, args.run_dir, args.precision)
 
 
 if __name__ == "__main__":
