@@ -186,6 +186,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--only", choices=["hmm", "kalman"], help="one half of the table")
     args = p.parse_args()
+    from importlib.metadata import version
+
+    from rnnkit.precision import cpu_model
+
+    print(f"CPU: {cpu_model()}; numba {version('numba')}, hmmlearn {version('hmmlearn')}, "
+          f"statsmodels {version('statsmodels')}, numpy {version('numpy')}\n")
     print("| task | rnnkit (s) | reference (s) | reference / rnnkit | agreement |")
     print("|---|---:|---:|---:|---|")
     for name, ours, ref, note in (hmm_rows() if args.only != "kalman" else []):

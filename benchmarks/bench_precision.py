@@ -18,7 +18,6 @@ Usage: ``python benchmarks/bench_precision.py --mode throughput``
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,15 +33,9 @@ PTB = ROOT.parent / "shared" / "data" / "ptb"
 
 
 def cpu_line() -> str:
-    from rnnkit.precision import cpu_bf16_flags
+    from rnnkit.precision import cpu_bf16_flags, cpu_model
 
-    name = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"CPU: {name}; bf16 features: {', '.join(cpu_bf16_flags()) or 'none'}; torch {torch.__version__}, "
+    return (f"CPU: {cpu_model()}; bf16 features: {', '.join(cpu_bf16_flags()) or 'none'}; torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads")
 
 

@@ -30,6 +30,18 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` elsewhere): benchmarks print it."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+@lru_cache(maxsize=1)
 def cpu_bf16_flags() -> tuple[str, ...]:
     """The CPU's bf16 features from /proc/cpuinfo: ``amx_bf16`` and/or ``avx512_bf16`` (empty elsewhere)."""
     try:

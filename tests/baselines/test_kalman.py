@@ -156,7 +156,7 @@ def test_compiled_filter_equals_the_numpy_loop(k, p):
     _, ys = simulate(params, 80, np.random.default_rng(k))
     ys[np.random.default_rng(0).random(ys.shape) < 0.2] = np.nan  # partly and wholly missing rows
     ys[0] = np.nan
-    fast, slow = kalman_filter(ys, params), kalman_filter(ys, params, compiled=False)
+    fast, slow = kalman_filter(ys, params, tolerance=0.0), kalman_filter(ys, params, compiled=False)
     for name in ("means", "covs", "pred_means", "pred_covs"):
         np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-10, atol=1e-12, err_msg=name)
     assert fast.loglik == pytest.approx(slow.loglik, rel=1e-12)
@@ -170,8 +170,8 @@ def test_compiled_smoother_equals_the_numpy_loop(k, p):
         pytest.skip("numba is not installed: only the NumPy loop exists")
     params = random_params(k, p, seed=k + 1)
     _, ys = simulate(params, 60, np.random.default_rng(k))
-    filtered = kalman_filter(ys, params)
-    fast, slow = rts_smoother(filtered, params), rts_smoother(filtered, params, compiled=False)
+    filtered = kalman_filter(ys, params, tolerance=0.0)
+    fast, slow = rts_smoother(filtered, params, tolerance=0.0), rts_smoother(filtered, params, compiled=False)
     for name in ("means", "covs", "cross_covs"):
         np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-9, atol=1e-11, err_msg=name)
 
@@ -183,8 +183,63 @@ def test_many_series_at_once_equal_one_by_one():
     rng = np.random.default_rng(12)
     series = [simulate(params, T, rng)[1] for T in (1, 40, 7, 120)]
     series[2][3, 0] = np.nan
-    together = kalman_filter_many(series, params)
+    together = kalman_filter_many(series, params, tolerance=0.0)
     for ys, result in zip(series, together):
         alone = kalman_filter(ys, params, compiled=False)
         np.testing.assert_allclose(result.means, alone.means, rtol=1e-10, atol=1e-12)
         assert result.loglik == pytest.approx(alone.loglik, rel=1e-12)
+
+
+@pytest.mark.parametrize("k,p", [(2, 1), (4, 2), (16, 5)])
+def test_steady_state_equals_statsmodels_and_every_step_computed(k, p):
+    """Fully observed stretches reach the steady state (covariances then stop changing), a missing row leaves it
+    and the filter converges again; statsmodels does the same, and both stay within 1e-9 of every step computed
+    (the covariance had moved by less than √1e-19 when it was kept)."""
+    from rnnkit.baselines import _compiled
+
+    if not _compiled.AVAILABLE:
+        pytest.skip("numba is not installed: only the NumPy loop exists")
+    params = random_params(k, p, seed=k + 7)
+    _, ys = simulate(params, 600, np.random.default_rng(k))
+    ys[250, 0] = np.nan  # partly missing: leaves the steady state
+    ys[400] = np.nan  # wholly missing
+    steady, every = kalman_filter(ys, params), kalman_filter(ys, params, tolerance=0.0)
+    for t in (240, 390, 599):  # converged before each missing row and at the end: the same matrix kept
+        assert np.array_equal(steady.covs[t], steady.covs[t - 1])
+        assert np.array_equal(steady.pred_covs[t], steady.pred_covs[t - 1])
+    assert not np.array_equal(steady.covs[250], steady.covs[249])
+    for name in ("means", "covs", "pred_means", "pred_covs"):
+        np.testing.assert_allclose(getattr(steady, name), getattr(every, name), rtol=1e-8, atol=1e-9, err_msg=name)
+    assert steady.loglik == pytest.approx(every.loglik, rel=1e-12)
+    ref = statsmodels_filter(ys, params)
+    np.testing.assert_allclose(steady.means, ref.filtered_state.T, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(steady.covs, ref.filtered_state_cov.transpose(2, 0, 1), rtol=1e-8, atol=1e-9)
+    assert steady.loglik == pytest.approx(ref.llf_obs.sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("k,p", [(2, 1), (4, 2), (16, 5)])
+def test_steady_state_smoother_equals_statsmodels_and_every_step_computed(k, p):
+    """Where the filter kept its covariances the smoother's gain repeats and its covariance converges backwards;
+    the result stays within 1e-8 of every step computed and of statsmodels' smoother, missing rows included."""
+    from statsmodels.tsa.statespace.kalman_smoother import KalmanSmoother
+
+    from rnnkit.baselines import _compiled
+
+    if not _compiled.AVAILABLE:
+        pytest.skip("numba is not installed: only the NumPy loop exists")
+    params = random_params(k, p, seed=k + 3)
+    _, ys = simulate(params, 500, np.random.default_rng(k + 1))
+    ys[200, 0] = np.nan
+    ys[330] = np.nan
+    steady = rts_smoother(kalman_filter(ys, params), params)
+    every = rts_smoother(kalman_filter(ys, params, tolerance=0.0), params, tolerance=0.0)
+    assert np.array_equal(steady.covs[100], steady.covs[101])  # kept in the steady stretch
+    for name in ("means", "covs", "cross_covs"):
+        np.testing.assert_allclose(getattr(steady, name), getattr(every, name), rtol=1e-8, atol=1e-9, err_msg=name)
+    ks = KalmanSmoother(k_endog=p, k_states=k, design=params.C, transition=params.A, selection=np.eye(k),
+                        state_cov=params.Q, obs_cov=params.R)
+    ks.initialize_known(params.mu0, params.P0)
+    ks.bind(ys.copy())
+    ref = ks.smooth()
+    np.testing.assert_allclose(steady.means, ref.smoothed_state.T, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(steady.covs, ref.smoothed_state_cov.transpose(2, 0, 1), rtol=1e-7, atol=1e-8)

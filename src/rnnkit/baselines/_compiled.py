@@ -86,10 +86,14 @@ def hmm_backward(A, b, c, offsets, beta, alpha, xi_sums):
 
 @_njit
 def hmm_viterbi(log_start, log_A, log_b, offsets, paths, scores):
-    """The most probable state path of every sequence (log space), and its log-probability. The inner loop runs
-    over "to" states along a contiguous row of log A, with the running best kept per "to" state (a compare and a
-    select: vectorisable); ties keep the lowest "from" state, as NumPy's argmax."""
+    """The most probable state path of every sequence (log space), and its log-probability: δ_t,j = max_i (δ_t−1,i
+    + log A_ij) + log b_t,j with back-pointers. Up to 12 states (measured crossover) a scalar max per "to" state
+    over a contiguous column of log A (rows of log Aᵀ); above, the inner loop runs over "to" states along a row of
+    log A with the running best kept per "to" state (a compare and a select: vectorisable). Ties keep the lowest
+    "from" state, as NumPy's argmax."""
     K = log_A.shape[0]
+    by_columns = K <= 12
+    log_AT = np.ascontiguousarray(log_A.T)
     delta = np.empty(K)
     best = np.empty(K)
     longest = 0
@@ -102,17 +106,28 @@ def hmm_viterbi(log_start, log_A, log_b, offsets, paths, scores):
             delta[k] = log_start[k] + log_b[lo, k]
         for t in range(lo + 1, hi):
             arg = back[t - lo]
-            for j in range(K):
-                best[j] = delta[0] + log_A[0, j]
-                arg[j] = 0
-            for i in range(1, K):
-                d = delta[i]
-                row = log_A[i]
+            if by_columns:
                 for j in range(K):
-                    v = d + row[j]
-                    better = v > best[j]
-                    best[j] = v if better else best[j]
-                    arg[j] = i if better else arg[j]
+                    column = log_AT[j]
+                    b, at = delta[0] + column[0], 0
+                    for i in range(1, K):
+                        v = delta[i] + column[i]
+                        if v > b:
+                            b, at = v, i
+                    best[j] = b
+                    arg[j] = at
+            else:
+                for j in range(K):
+                    best[j] = delta[0] + log_A[0, j]
+                    arg[j] = 0
+                for i in range(1, K):
+                    d = delta[i]
+                    row = log_A[i]
+                    for j in range(K):
+                        v = d + row[j]
+                        better = v > best[j]
+                        best[j] = v if better else best[j]
+                        arg[j] = i if better else arg[j]
             for j in range(K):
                 delta[j] = best[j] + log_b[t, j]
         arg0 = 0
@@ -151,12 +166,47 @@ def _matmul(X, Y, out, add):
 
 
 @_njit
-def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs):
+def _moved_less(X, Y, tolerance):
+    """Σ (X − Y)² < tolerance: statsmodels' test that a filter's predicted covariance reached its steady state."""
+    acc = 0.0
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            d = X[i, j] - Y[i, j]
+            acc += d * d
+    return acc < tolerance
+
+
+@_njit
+def _same(X, Y):
+    """X and Y hold the same numbers (a steady-state filter stores the same covariance at every step)."""
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            if X[i, j] != Y[i, j]:
+                return False
+    return True
+
+
+@_njit
+def _smoother_steady(t, f_covs, pred_covs, covs, tolerance):
+    """(J_t = J_t+1, P_t|T = P_t+1|T) at step t of the backward pass: the gain repeats where the filter kept its
+    steady-state covariances at t and t+1, and the smoothed covariance (a contraction under a fixed gain) is kept
+    once it moves by less than ``tolerance`` (squared Frobenius norm)."""
+    T = len(f_covs)
+    if tolerance <= 0 or t + 2 >= T:
+        return False, False
+    gain = _same(f_covs[t], f_covs[t + 1]) and _same(pred_covs[t + 1], pred_covs[t + 2])
+    return gain, gain and t + 3 < T and _moved_less(covs[t + 1], covs[t + 2], tolerance)
+
+
+@_njit
+def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs, tolerance):
     """The Kalman filter of ``rnnkit.baselines.kalman.kalman_filter`` (predict; update on the observed entries of
     each row), every product written out and every buffer allocated once: for a few states, where library calls
     would cost more than the arithmetic. The covariance update is the conventional P − K C P, symmetrised (as
     statsmodels; the NumPy loop's Joseph form costs two more k × k × k products, and tests hold the two within
-    1e-10). Returns the log-likelihood."""
+    1e-10). Steady state as statsmodels: once the predicted covariance moves by less than ``tolerance`` (squared
+    Frobenius norm) between two fully observed steps, covariances, gain and log det S are kept until a row with a
+    missing entry comes (``tolerance`` 0: never). Returns the log-likelihood."""
     T, p = ys.shape
     k = A.shape[0]
     m, P = mu0.copy(), P0.copy()
@@ -166,9 +216,20 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
     Co, CP, Kt = np.empty((p, k)), np.empty((p, k)), np.empty((p, k))
     Ro, S, L = np.empty((p, p)), np.empty((p, p)), np.empty((p, p))
     e, z, w = np.empty(p), np.empty(p), np.empty(p)
+    P_pred, P_filtered = P0.copy(), P0.copy()
+    converged_now = False
     loglik = 0.0
     log_2pi = np.log(2 * np.pi)
+    log_det = 0.0
+    converged = False
+    q_before = 0
     for t in range(T):
+        q = 0
+        for a in range(p):
+            if not np.isnan(ys[t, a]):
+                idx[q] = a
+                q += 1
+        converged = converged and q == p
         if t > 0:  # predict: m = A m, P = A P Aᵀ + Q
             for i in range(k):
                 acc = 0.0
@@ -176,17 +237,44 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
                     acc += A[i, r] * m[r]
                 newm[i] = acc
             m[:] = newm
-            _matmul(A, P, AP, False)
-            newP[:] = Q
-            _matmul(AP, A.T, newP, True)  # A P Aᵀ + Q
-            P[:] = newP
+            if not converged:
+                _matmul(A, P, AP, False)
+                newP[:] = Q
+                _matmul(AP, A.T, newP, True)  # A P Aᵀ + Q
+                if tolerance > 0 and q == p and q_before == p:
+                    converged = _moved_less(newP, P_pred, tolerance)
+                P[:] = newP
+                converged_now = converged
+            else:
+                P[:] = P_pred
+        P_pred[:] = P
         pred_means[t] = m
         pred_covs[t] = P
-        q = 0
-        for a in range(p):
-            if not np.isnan(ys[t, a]):
-                idx[q] = a
-                q += 1
+        q_before = q
+        if converged and not converged_now:  # steady state: S, L, Kᵀ and log det S as at convergence
+            for a in range(q):
+                acc = ys[t, a]
+                for j in range(k):
+                    acc -= C[a, j] * m[j]
+                e[a] = acc
+            zz = 0.0
+            for a in range(q):
+                acc = e[a]
+                for b in range(a):
+                    acc -= L[a, b] * z[b]
+                z[a] = acc / L[a, a]
+                zz += z[a] * z[a]
+            loglik -= 0.5 * (q * log_2pi + 2 * log_det + zz)
+            for i in range(k):
+                acc = m[i]
+                for a in range(q):
+                    acc += Kt[a, i] * e[a]
+                m[i] = acc
+            P[:] = P_filtered
+            means[t] = m
+            covs[t] = P
+            continue
+        converged_now = False
         if q > 0:  # update on the observed entries
             for a in range(q):
                 Co[a] = C[idx[a]]
@@ -255,6 +343,7 @@ def kalman_filter_loop(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
                     newP[i, j] = v
                     newP[j, i] = v
             P[:] = newP
+        P_filtered[:] = P
         means[t] = m
         covs[t] = P
     return loglik
@@ -298,13 +387,13 @@ def _lower_inverse(L):
 
 
 @_njit
-def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs):
+def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs, tolerance):
     """The same filter for many states, every k-sized product a BLAS call: the innovation covariance
     S = C P Cᵀ + R = L Lᵀ factored once (written out: q is small), W = L⁻¹ C P and z = L⁻¹ e give the
     log-likelihood (log det S = 2 Σ log L_ii, eᵀ S⁻¹ e = zᵀ z), the mean update K e = Wᵀ z and the covariance
     update P − K C P = P − Wᵀ W, symmetrised (the conventional form, as statsmodels; the Joseph form costs two
     more k × k × k products a step; both are exact in exact arithmetic, and tests hold this one to the NumPy
-    loop's Joseph form within 1e-10)."""
+    loop's Joseph form within 1e-10). The steady state as in :func:`kalman_filter_loop`."""
     T, p = ys.shape
     k = A.shape[0]
     m = mu0.copy()
@@ -315,14 +404,32 @@ def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
     counts = observed.sum(1)
     loglik = 0.0
     log_2pi = np.log(2 * np.pi)
+    converged = False
+    log_det = 0.0
+    Linv, Wt, P_filtered = np.empty((p, p)), np.empty((k, p)), P
     for t in range(T):
+        q = counts[t]
+        converged = converged and q == p
+        converged_now = False
         if t > 0:
             m = A @ m
-            P = A @ P @ At
-            P += Q
+            if converged:
+                P = pred_covs[t - 1]
+            else:
+                P = A @ P @ At
+                P += Q
+                if tolerance > 0 and q == p and counts[t - 1] == p:
+                    converged = converged_now = _moved_less(P, pred_covs[t - 1], tolerance)
         pred_means[t] = m
         pred_covs[t] = P
-        q = counts[t]
+        if converged and not converged_now:  # steady state: L⁻¹, Wᵀ, log det S and P as at convergence
+            z = Linv @ (ys[t] - C @ m)
+            loglik -= 0.5 * (q * log_2pi + 2 * log_det + z @ z)
+            m = m + Wt @ z
+            P = P_filtered
+            means[t] = m
+            covs[t] = P
+            continue
         if q > 0:
             if q == p:
                 Co, Cot, Ro, y = C, Ct, R, ys[t].copy()
@@ -354,16 +461,18 @@ def kalman_filter_blas(ys, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_co
                     v = 0.5 * (P[i, j] + P[j, i])
                     P[i, j] = v
                     P[j, i] = v
+            P_filtered = P
         means[t] = m
         covs[t] = P
     return loglik
 
 
 @_njit
-def rts_smoother_small(A, f_means, f_covs, pred_means, pred_covs, means, covs, cross):
+def rts_smoother_small(A, f_means, f_covs, pred_means, pred_covs, means, covs, cross, tolerance):
     """The Rauch-Tung-Striebel pass of :func:`rts_smoother_loop` for a few states, every product written out and
     every buffer allocated once: Jᵀ = P_t+1|t⁻¹ A P_t|t by one Cholesky factor of P_t+1|t (symmetric positive
-    definite) and two triangular solves, where a LAPACK call costs more than the arithmetic."""
+    definite) and two triangular solves, where a LAPACK call costs more than the arithmetic. Steady state as
+    :func:`_smoother_steady`."""
     T, k = f_means.shape
     means[:] = f_means
     covs[:] = f_covs
@@ -372,6 +481,29 @@ def rts_smoother_small(A, f_means, f_covs, pred_means, pred_covs, means, covs, c
     D = np.empty((k, k))
     DJt = np.empty((k, k))
     for t in range(T - 2, -1, -1):
+        same_gain, same_cov = _smoother_steady(t, f_covs, pred_covs, covs, tolerance)
+        if same_gain:
+            for i in range(k):  # m_t|T = m_t|t + J (m_t+1|T − m_t+1|t), J as at t+1
+                acc = 0.0
+                for r in range(k):
+                    acc += Jt[r, i] * (means[t + 1, r] - pred_means[t + 1, r])
+                means[t, i] += acc
+            if same_cov:
+                covs[t] = covs[t + 1]
+                cross[t] = cross[t + 1]
+                continue
+            for i in range(k):
+                for j in range(k):
+                    D[i, j] = covs[t + 1, i, j] - pred_covs[t + 1, i, j]
+            _matmul(D, Jt, DJt, False)
+            for i in range(k):
+                for j in range(k):
+                    acc = 0.0
+                    for r in range(k):
+                        acc += Jt[r, i] * DJt[r, j]
+                    covs[t, i, j] += acc
+            _matmul(covs[t + 1], Jt, cross[t], False)
+            continue
         L[:] = pred_covs[t + 1]
         _cholesky_lower_inplace(L)
         _matmul(A, f_covs[t], Jt, False)  # A P_t|t, then P_t+1|t⁻¹ A P_t|t column by column
@@ -405,30 +537,37 @@ def rts_smoother_small(A, f_means, f_covs, pred_means, pred_covs, means, covs, c
 
 
 @_njit
-def rts_smoother_loop(A, f_means, f_covs, pred_means, pred_covs, means, covs, cross):
+def rts_smoother_loop(A, f_means, f_covs, pred_means, pred_covs, means, covs, cross, tolerance):
     """The Rauch-Tung-Striebel backward pass of ``rnnkit.baselines.kalman.rts_smoother``: J_t = P_t|t Aᵀ
     P_t+1|t⁻¹ (by a Cholesky solve: P_t+1|t is symmetric positive definite), smoothed means and covariances, and
-    the lag-one covariances P_t+1|T J_tᵀ."""
+    the lag-one covariances P_t+1|T J_tᵀ. Steady state as :func:`_smoother_steady`."""
     T, k = f_means.shape
     means[:] = f_means
     covs[:] = f_covs
+    Jt = np.empty((k, k))
+    J = np.empty((k, k))
     for t in range(T - 2, -1, -1):
-        # J Pp = P Aᵀ  <=>  Pp Jᵀ = A P  (Pp, P symmetric)
-        Jt = np.linalg.solve(pred_covs[t + 1], A @ f_covs[t])
-        J = np.ascontiguousarray(Jt.T)
+        same_gain, same_cov = _smoother_steady(t, f_covs, pred_covs, covs, tolerance)
+        if not same_gain:  # J Pp = P Aᵀ  <=>  Pp Jᵀ = A P  (Pp, P symmetric)
+            Jt = np.ascontiguousarray(np.linalg.solve(pred_covs[t + 1], A @ f_covs[t]))
+            J = np.ascontiguousarray(Jt.T)
         means[t] = f_means[t] + J @ (means[t + 1] - pred_means[t + 1])
+        if same_cov:
+            covs[t] = covs[t + 1]
+            cross[t] = cross[t + 1]
+            continue
         covs[t] = f_covs[t] + J @ (covs[t + 1] - pred_covs[t + 1]) @ Jt
         cross[t] = covs[t + 1] @ Jt
 
 
 @_njit_parallel
-def kalman_filter_many(ys, offsets, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs, logliks):
+def kalman_filter_many(ys, offsets, A, C, Q, R, mu0, P0, means, covs, pred_means, pred_covs, logliks, tolerance):
     """The filter over many independent series (concatenated in ``ys``, series s at [offsets[s], offsets[s+1])),
     in one call: the written-out loop for each, the series spread over the cores."""
     for s in prange(len(offsets) - 1):
         lo, hi = offsets[s], offsets[s + 1]
         logliks[s] = kalman_filter_loop(ys[lo:hi], A, C, Q, R, mu0, P0, means[lo:hi], covs[lo:hi], pred_means[lo:hi],
-                                        pred_covs[lo:hi])
+                                        pred_covs[lo:hi], tolerance)
 
 
 @_njit_fast()

@@ -59,9 +59,7 @@ class _HMM:
         log p(X) = Σ_t log c_t. Emission probabilities are divided by their per-step maximum first (added back
         to the log-likelihood), so nothing under- or overflows however long the sequence. Returns α̂, c, the
         scaled emissions b and the log-likelihood of every sequence."""
-        log_b = self._emission_logprob(X)  # (T, K)
-        shift = log_b.max(1)
-        b = np.exp(log_b - shift[:, None])
+        b, shift = self._scaled_emissions(X)
         A = self.transmat
         T, K = b.shape
         alpha, c = np.empty((T, K)), np.empty(T)
@@ -100,6 +98,14 @@ class _HMM:
             if hi - lo > 1:
                 xi_sum += A * (alpha[lo:hi - 1].T @ (b[lo + 1:hi] * beta[lo + 1:hi] / c[lo + 1:hi, None]))
         return alpha * beta, xi_sum, logliks
+
+    def _scaled_emissions(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """b_t,k = p(x_t | k) / max_k p(x_t | k) and shift_t = log max_k p(x_t | k), from the log densities."""
+        log_b = self._emission_logprob(X)  # (T, K)
+        shift = log_b[:, 0].copy()  # the row maxima, one column at a time (NumPy's max over short rows is slow)
+        for k in range(1, log_b.shape[1]):
+            np.maximum(shift, log_b[:, k], out=shift)
+        return np.exp(log_b - shift[:, None]), shift
 
     def score(self, X, lengths=None) -> float:
         """log p(X) summed over the sequences."""
@@ -189,7 +195,16 @@ class CategoricalHMM(_HMM):
 
     def _emission_logprob(self, X):
         with np.errstate(divide="ignore"):
-            return np.log(self.emissionprob[:, X[:, 0]].T)
+            return np.log(self.emissionprob.T)[X[:, 0]]  # log of the K x M table, then one row per step
+
+    def _scaled_emissions(self, X):
+        """The same scaling made once on the K x M table: each symbol's column divided by its largest entry, then
+        one row per step (instead of a log and an exp per step and state)."""
+        top = self.emissionprob.max(0)  # (M,)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = (self.emissionprob / top).T  # (M, K); a symbol no state emits: 0/0, as log-space's -inf - -inf
+            shift = np.log(top)
+        return scaled[X[:, 0]], shift[X[:, 0]]
 
     def _m_step(self, X, gamma):
         counts = np.zeros_like(self.emissionprob)

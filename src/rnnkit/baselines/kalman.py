@@ -60,9 +60,18 @@ def _as_2d(ys) -> np.ndarray:
     return ys[:, None] if ys.ndim == 1 else ys
 
 
-def kalman_filter(ys, params: LDSParams, compiled: bool = True) -> FilterResult:
+STEADY_STATE_TOLERANCE = 1e-19  # statsmodels' default
+
+
+def kalman_filter(ys, params: LDSParams, compiled: bool = True,
+                  tolerance: float = STEADY_STATE_TOLERANCE) -> FilterResult:
     """Forward pass: predict (x_t|t-1) then update with y_t (x_t|t); accumulate the exact log-likelihood. The loop
-    runs compiled when numba is installed (``compiled=False``: the NumPy loop; the two are tested equal)."""
+    runs compiled when numba is installed (``compiled=False``: the NumPy loop; the two are tested equal).
+
+    Steady state (compiled loop, as statsmodels' ``tolerance``): the covariances of a time-invariant filter converge;
+    once the predicted covariance moves by less than ``tolerance`` (squared Frobenius norm) between two fully
+    observed steps, the covariances, the gain and log det S are kept, and a step costs only the mean update, until
+    a row with a missing entry comes. ``tolerance=0`` computes every step."""
     ys = _as_2d(ys)
     A, C, Q, R = params.A, params.C, params.Q, params.R
     T, k = len(ys), A.shape[0]
@@ -71,7 +80,7 @@ def kalman_filter(ys, params: LDSParams, compiled: bool = True) -> FilterResult:
     if compiled and _compiled.AVAILABLE:
         loop = _compiled.kalman_filter_loop if k <= 12 else _compiled.kalman_filter_blas  # measured crossover
         matrices = (np.ascontiguousarray(m, dtype=float) for m in (A, C, Q, R, params.mu0, params.P0))
-        loglik = loop(np.ascontiguousarray(ys), *matrices, means, covs, pred_means, pred_covs)
+        loglik = loop(np.ascontiguousarray(ys), *matrices, means, covs, pred_means, pred_covs, float(tolerance))
         return FilterResult(means, covs, pred_means, pred_covs, float(loglik))
     m, P = params.mu0, params.P0
     loglik = 0.0
@@ -95,13 +104,14 @@ def kalman_filter(ys, params: LDSParams, compiled: bool = True) -> FilterResult:
     return FilterResult(means, covs, pred_means, pred_covs, float(loglik))
 
 
-def kalman_filter_many(series: list, params: LDSParams) -> list[FilterResult]:
+def kalman_filter_many(series: list, params: LDSParams,
+                       tolerance: float = STEADY_STATE_TOLERANCE) -> list[FilterResult]:
     """``kalman_filter`` of every (T_i, p) series in ``series`` (any lengths, the same parameters), in one compiled
     call when numba is installed and the model has at most 12 states; otherwise one call per series."""
     series = [_as_2d(y) for y in series]
     k = params.A.shape[0]
     if not (_compiled.AVAILABLE and k <= 12 and series):
-        return [kalman_filter(y, params) for y in series]
+        return [kalman_filter(y, params, tolerance=tolerance) for y in series]
     ys = np.ascontiguousarray(np.concatenate(series))
     offsets = np.concatenate([[0], np.cumsum([len(y) for y in series])]).astype(np.int64)
     n = len(ys)
@@ -109,7 +119,8 @@ def kalman_filter_many(series: list, params: LDSParams) -> list[FilterResult]:
     logliks = np.zeros(len(series))  # every entry of the others is written by the filter
     matrices = (np.ascontiguousarray(m, dtype=float) for m in (params.A, params.C, params.Q, params.R, params.mu0,
                                                                 params.P0))
-    _compiled.kalman_filter_many(ys, offsets, *matrices, means, covs, pred_means, pred_covs, logliks)
+    _compiled.kalman_filter_many(ys, offsets, *matrices, means, covs, pred_means, pred_covs, logliks,
+                                 float(tolerance))
     return [FilterResult(means[lo:hi], covs[lo:hi], pred_means[lo:hi], pred_covs[lo:hi], float(ll))
             for lo, hi, ll in zip(offsets[:-1], offsets[1:], logliks)]
 
@@ -118,16 +129,18 @@ def log_likelihood(ys, params: LDSParams) -> float:
     return kalman_filter(ys, params).loglik
 
 
-def rts_smoother(filtered: FilterResult, params: LDSParams, compiled: bool = True) -> SmootherResult:
+def rts_smoother(filtered: FilterResult, params: LDSParams, compiled: bool = True,
+                 tolerance: float = STEADY_STATE_TOLERANCE) -> SmootherResult:
     """Backward pass (Rauch-Tung-Striebel): x_t | y_1..T, and the lag-one covariances EM needs (compiled when numba
-    is installed, like the filter)."""
+    is installed, like the filter). Steady state (compiled): where the filter kept its covariances the gain J_t
+    repeats, and the smoothed covariance is kept once it moves by less than ``tolerance``; 0 computes every step."""
     T, k = filtered.means.shape
     means, covs = filtered.means.copy(), filtered.covs.copy()
     cross = np.zeros((max(T - 1, 0), k, k))
     if compiled and _compiled.AVAILABLE and T > 1:
         loop = _compiled.rts_smoother_small if k <= 12 else _compiled.rts_smoother_loop  # as the filter's
         loop(np.ascontiguousarray(params.A, dtype=float), filtered.means, filtered.covs, filtered.pred_means,
-             filtered.pred_covs, means, covs, cross)
+             filtered.pred_covs, means, covs, cross, float(tolerance))
         return SmootherResult(means, covs, cross)
     for t in range(T - 2, -1, -1):
         J = np.linalg.solve(filtered.pred_covs[t + 1], params.A @ filtered.covs[t]).T  # P_t|t Aᵀ P_t+1|t⁻¹
