@@ -11,7 +11,7 @@ replaced by ``--budget``) instead of the script's settings; ``--skip-plain`` lea
 Usage: ``python benchmarks/bench_tinyshakespeare.py --mode throughput``
        ``python benchmarks/bench_tinyshakespeare.py --mode train --budget 30``
        ``python benchmarks/bench_tinyshakespeare.py --mode train --budget 30 --skip-plain \
-             --config examples/tinyshakespeare_30min.toml [--precision bf16]``
+             --config examples/tinyshakespeare_30min.toml [--precision bf16] [--set model.dropout=0.5 ...]``
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ class PlainCharLSTM(nn.Module):
 
 
 def rnnkit_config(path: str, budget: float = 0.0, steps: int = 1_000_000, recipe: str | None = None,
-                  precision: str = "fp32"):
+                  precision: str = "fp32", overrides: dict | None = None):
     from rnnkit.config import build_config, load_toml
 
     if recipe:
-        return build_config(load_toml(recipe), {"data.path": path, "train.time_limit": str(budget),
-                                                "train.precision": precision})
+        return build_config(load_toml(recipe), {**(overrides or {}), "data.path": path,
+                                                "train.time_limit": str(budget), "train.precision": precision})
     return build_config(None, {
         "data.path": path, "data.val_fraction": "0.1", "data.batch_size": "64", "data.seq_length": "128",
         "model.cell": "lstm", "model.embedding_size": "128", "model.hidden_size": "512", "model.num_layers": "2",
@@ -112,17 +112,19 @@ def throughput(path: str, steps: int, rounds: int) -> None:
 
 
 def train(path: str, budget: float, recipe: str | None, skip_plain: bool, run_dir: Path | None,
-          precision: str = "fp32") -> None:
+          precision: str = "fp32", overrides: dict | None = None) -> None:
     from rnnkit.generation import generate
     from rnnkit.tasks import CharLMTask
     from rnnkit.training import Trainer
     from rnnkit.training.checkpoint import load_weights
 
-    config = rnnkit_config(path, budget, recipe=recipe, precision=precision)
+    config = rnnkit_config(path, budget, recipe=recipe, precision=precision, overrides=overrides)
     task = CharLMTask(config)
     run_dir = run_dir or Path(tempfile.mkdtemp()) / "rnnkit"
     summary = Trainer(config, task, run_dir, progress=False).fit()
-    name = "rnnkit" + (f" ({Path(recipe).name})" if recipe else "") + (f", {precision}" if precision != "fp32" else "")
+    changes = "".join(f", {key}={value}" for key, value in (overrides or {}).items())
+    name = ("rnnkit" + (f" ({Path(recipe).name}{changes})" if recipe else "")
+            + (f", {precision}" if precision != "fp32" else ""))
     rows = [(name, summary["best_val_loss"], summary["steps"])]
     if not skip_plain:
         model, opt = plain_setup(task)
@@ -164,12 +166,19 @@ def main() -> None:
     p.add_argument("--run-dir", type=Path, default=None, help="train mode: rnnkit's run directory")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
                    help="train mode: rnnkit's --train.precision")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="train mode with --config: change one of the recipe's options (model.hidden_size=768)")
     p.add_argument("--no-malloc-tuning", action="store_true")
     args = p.parse_args()
+    if args.set and not args.config:
+        p.error("--set changes a --config recipe; give --config too")
+    if any("=" not in item for item in args.set):
+        p.error("--set expects KEY=VALUE, e.g. --set model.dropout=0.5")
+    overrides = dict(item.split("=", 1) for item in args.set)
     if args.mode == "throughput":
         throughput(args.data, args.steps, args.rounds)
     else:
-        train(args.data, args.budget, args.config, args.skip_plain, args.run_dir, args.precision)
+        train(args.data, args.budget, args.config, args.skip_plain, args.run_dir, args.precision, overrides)
 
 
 if __name__ == "__main__":

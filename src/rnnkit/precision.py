@@ -81,8 +81,15 @@ def probe_speedup(device_type: str = "cpu", size: int = 1024, repeats: int = 5) 
     return timed(lambda: a @ b) / timed(bf16)
 
 
-def resolve(precision: str, device: torch.device) -> tuple[str, str]:
-    """(the precision that will run, why) for ``precision`` on ``device``."""
+#: Generation stepping at most this many rows at a time runs in fp32 under ``auto`` on a CPU: a step is a chain of
+#: matrix-vector products, and bf16 ones are slower than fp32 ones there (batch 1: 0.27x on an AMD EPYC, 0.42x on
+#: an Intel Xeon with AMX; ``benchmarks/bench_precision.py --mode quality``); at batch 64 bf16 is 1.3-1.4x faster.
+CPU_BF16_MIN_STEP_BATCH = 8
+
+
+def resolve(precision: str, device: torch.device, step_batch: int | None = None) -> tuple[str, str]:
+    """(the precision that will run, why) for ``precision`` on ``device``. ``step_batch``: the rows a generation
+    step carries (``auto`` on a CPU keeps fp32 below :data:`CPU_BF16_MIN_STEP_BATCH`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     device = torch.device(device)
@@ -103,6 +110,9 @@ def resolve(precision: str, device: torch.device) -> tuple[str, str]:
                         "than fp32")
     if precision == "bf16":
         return "bf16", f"as asked ({', '.join(flags)})"
+    if step_batch is not None and step_batch < CPU_BF16_MIN_STEP_BATCH:
+        return "fp32", (f"auto: stepping {step_batch} row(s) at a time, where fp32 matrix-vector products are faster "
+                        f"than bf16 ones on a CPU")
     speedup = probe_speedup("cpu")
     if speedup >= 1.15:
         return "bf16", f"auto: {', '.join(flags)}, a matrix-product probe ran {speedup:.2f}x faster in bf16"
@@ -116,10 +126,10 @@ def autocast(precision: str, device) -> contextlib.AbstractContextManager:
     return torch.autocast(torch.device(device).type, dtype=DTYPES[precision])
 
 
-def precision_scope(precision: str, device="cpu") -> contextlib.AbstractContextManager:
+def precision_scope(precision: str, device="cpu", step_batch: int | None = None) -> contextlib.AbstractContextManager:
     """``with precision_scope("bf16"):`` around any rnnkit call (generation, forecasting, evaluation) runs it in
-    that precision (resolved as :func:`resolve` says; ``auto`` included)."""
-    return autocast(resolve(precision, torch.device(device))[0], device)
+    that precision (resolved as :func:`resolve` says; ``auto`` included, ``step_batch`` for generation)."""
+    return autocast(resolve(precision, torch.device(device), step_batch)[0], device)
 
 
 def grad_scaler(precision: str, device) -> torch.amp.GradScaler:

@@ -47,6 +47,10 @@ def test_the_choice_falls_back_with_its_reason(monkeypatch):
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ("amx_bf16",))
     monkeypatch.setattr(precision, "probe_speedup", lambda *a: 2.4)
     assert precision.resolve("auto", cpu) == ("bf16", "auto: amx_bf16, a matrix-product probe ran 2.40x faster in bf16")
+    ran, why = precision.resolve("auto", cpu, step_batch=1)  # generation one row at a time: matrix-vector products
+    assert ran == "fp32" and "stepping 1 row(s)" in why
+    assert precision.resolve("auto", cpu, step_batch=64)[0] == "bf16"
+    assert precision.resolve("bf16", cpu, step_batch=1)[0] == "bf16"  # asked for: kept
     monkeypatch.setattr(precision, "probe_speedup", lambda *a: 0.6)
     assert precision.resolve("auto", cpu)[0] == "fp32"
     assert precision.resolve("bf16", cpu)[0] == "bf16"
