@@ -21,3 +21,10 @@ def _seed():
 @pytest.fixture(params=sorted(CELLS))
 def cell_name(request):
     return request.param
+
+
+def pytest_report_header(config):
+    """Which path custom cells run in this session (rnnkit.native builds its kernels here on first use)."""
+    from rnnkit import native
+
+    return f"rnnkit native kernels: {native.status()}"

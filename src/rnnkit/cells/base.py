@@ -104,6 +104,9 @@ class Cell(nn.Module):
       sequence layer then dispatches to it.
     * ``feedback_size``: for cells that feed their previous output back (Jordan), the size of the
       part of the state that teacher forcing replaces (see ``force``).
+    * ``kernel_family``: the family of rnnkit's native sequence kernels (:mod:`rnnkit.native`) whose equations
+      are this cell's, with ``kernel_arguments()`` giving its weights in that family's form; the sequence loop
+      then runs the whole sequence in one native call (the cell's ``step`` stays the reference).
     """
 
     input_size: int
@@ -111,6 +114,7 @@ class Cell(nn.Module):
     output_size: int
     native_mode: str | None = None
     feedback_size: int | None = None
+    kernel_family: str | None = None
 
     # ---- the contract -------------------------------------------------------------------------
     def input_projection(self, x: Tensor) -> Tensor:
@@ -128,6 +132,10 @@ class Cell(nn.Module):
     def native_weights(self) -> list[Tensor]:
         """Weights in torch's ``_VF`` order ``[w_ih, w_hh, b_ih, b_hh(, w_hr)]`` (native cells only)."""
         raise NotImplementedError(f"{type(self).__name__} has no native kernel")
+
+    def kernel_arguments(self) -> dict:
+        """The weights and options ``rnnkit.native``'s ``kernel_family`` kernel takes (cells with a family only)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no native kernel family")
 
     def force(self, state: State, feedback: Tensor) -> State:
         """Replace the fed-back part of ``state`` by ``feedback`` (teacher forcing)."""

@@ -101,9 +101,12 @@ class ChoGRUCell(_GRUBase):
         h̃_t = tanh(W_xh x_t + W_hh (r_t ⊙ h_{t-1}) + b_h)
         h_t = z_t ⊙ h_{t-1} + (1 - z_t) ⊙ h̃_t
 
-    Two recurrent products per step (the second needs r_t), so there is no fused kernel.
+    Two recurrent products per step (the second needs r_t), so torch has no kernel for it; rnnkit's native
+    gated-update kernel runs it (``rnnkit.native``).
     Parameters: ``weight_hrz`` (2H, H) = [W_hr; W_hz] (both gates in one product), ``weight_hh`` (H, H).
     """
+
+    kernel_family = "gated"
 
 
     def _recurrent_parameters(self, H: int, bias: bool) -> None:
@@ -120,3 +123,8 @@ class ChoGRUCell(_GRUBase):
         h_tilde = torch.tanh(torch.addmm(px_t[:, 2 * H:], r * h_prev, self.weight_hh.t()))
         h = h_tilde + z * (h_prev - h_tilde)
         return h, h
+
+    def kernel_arguments(self) -> dict:
+        # px = [r, z, h̃] blocks; W_hrz adds to the first two; h_t = z h_{t-1} + (1 - z) h̃
+        return {"weight_h": self.weight_hrz, "weight_c": self.weight_hh, "z_block": 1, "h_col": 0,
+                "z_given": False, "z_keeps": True}

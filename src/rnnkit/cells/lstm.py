@@ -74,6 +74,13 @@ class LSTMCell(Cell):
         h = self._project(torch.sigmoid(o) * torch.tanh(c))
         return h, LSTMState(h, c)
 
+    @property
+    def kernel_family(self) -> str | None:
+        return "lstm" if self.weight_hr is None else None  # the native kernel has no projection
+
+    def kernel_arguments(self) -> dict:
+        return {"weight_hh": self.weight_hh}
+
     def native_weights(self) -> list[Tensor]:
         w = [self.weight_ih, self.weight_hh]
         if self.bias_ih is not None:
@@ -109,7 +116,8 @@ class PeepholeLSTMCell(LSTMCell):
         o = σ(W_xo x_t + W_ho h_{t-1} + p_o ⊙ c_t + b_o)      (the output gate sees the new c_t)
         h_t = o ⊙ tanh(c_t)
 
-    Extra parameters: ``peephole_i``, ``peephole_f``, ``peephole_o`` (H each). No native kernel.
+    Extra parameters: ``peephole_i``, ``peephole_f``, ``peephole_o`` (H each). No torch kernel; rnnkit's native
+    LSTM-family kernel runs it (``rnnkit.native``).
     """
 
     native_mode = None
@@ -130,6 +138,10 @@ class PeepholeLSTMCell(LSTMCell):
         o = torch.sigmoid(torch.addcmul(o, self.peephole_o, c))
         h = self._project(o * torch.tanh(c))
         return h, LSTMState(h, c)
+
+    def kernel_arguments(self) -> dict:
+        return {"weight_hh": self.weight_hh,
+                "peepholes": torch.stack([self.peephole_i, self.peephole_f, self.peephole_o])}
 
     def note_weights(self) -> dict[str, Tensor]:
         return {**super().note_weights(), "p_i": self.peephole_i, "p_f": self.peephole_f,

@@ -25,6 +25,7 @@ class _MUTBase(Cell):
 
     n_input_matrices: int  # how many H-row blocks weight_ih stacks
     raw_input: bool = True  # whether the equations use x_t itself
+    kernel_family = "gated"  # rnnkit.native: px = [z, r, h̃] blocks, h_{t+1} = z h̃ + (1 - z) h_t
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  project_input: bool | None = None):
@@ -103,6 +104,10 @@ class MUT1Cell(_MUTBase):
         h = self._candidate(ph, r, h_prev, z)
         return h, h
 
+    def kernel_arguments(self) -> dict:
+        return {"weight_h": self.weight_hr, "weight_c": self.weight_hh, "z_block": 0, "h_col": self.hidden_size,
+                "z_given": True, "z_keeps": False}
+
     def note_weights(self) -> dict[str, Tensor]:
         W_xz, W_xr = self.weight_ih.chunk(2)
         return {**super().note_weights(), "W_xz": W_xz, "W_xr": W_xr, "W_hr": self.weight_hr}
@@ -140,6 +145,10 @@ class MUT2Cell(_MUTBase):
         h = self._candidate(px_t[:, 2 * H:], r, h_prev, z)
         return h, h
 
+    def kernel_arguments(self) -> dict:
+        return {"weight_h": self.weight_hzr, "weight_c": self.weight_hh, "z_block": 0, "h_col": 0,
+                "z_given": False, "z_keeps": False}
+
     def note_weights(self) -> dict[str, Tensor]:
         W_xz, W_xh = self.weight_ih.chunk(2)
         W_hz, W_hr = self.weight_hzr.chunk(2)
@@ -170,6 +179,10 @@ class MUT3Cell(_MUTBase):
         r = torch.sigmoid(torch.addmm(pr, h_prev, self.weight_hr.t()))
         h = self._candidate(ph, r, h_prev, z)
         return h, h
+
+    def kernel_arguments(self) -> dict:
+        return {"weight_h": self.weight_hr, "weight_t": self.weight_hz, "weight_c": self.weight_hh, "z_block": 0,
+                "h_col": self.hidden_size, "z_given": False, "z_keeps": False}
 
     def note_weights(self) -> dict[str, Tensor]:
         W_xz, W_xr, W_xh = self.weight_ih.chunk(3)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from .. import native
 from ..cells.base import Cell, State, check_dtype, check_state, map_state, module_dtype, state_tensors
 
 # ---- input checks shared by every sequence module ---------------------------------------------------
@@ -176,21 +177,24 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
     B, T = x.shape[:2]
     steps = T if lengths is None else int(lengths.max())
     valid = None if lengths is None else (torch.arange(steps).unsqueeze(1) < lengths).to(x.device)  # (T', B)
-    outputs: list[Tensor] = []
-    history: list[State] = []
     # cached(): parametrized weights (orthogonal_recurrence) are computed once per sequence, not per step
     with parametrize.cached():
         px = cell.input_projection(x).transpose(0, 1).contiguous()  # (T, B, G): one product for all steps
-        state = _loop(cell, px[:steps], state, valid, feedback, outputs, history if return_states else None)
-
-
-    out = torch.stack(outputs, 1)  # (B, T', O)
+        # the one dispatch point for a cell's whole loop: its native kernel where it declares one (rnnkit.native)
+        ran = None if feedback is not None or StepRecorder.active else native.run_sequence(cell, px[:steps], state,
+                                                                                              valid)
+        if ran is None:
+            outputs: list[Tensor] = []
+            history: list[State] | None = [] if return_states else None
+            state = _loop(cell, px[:steps], state, valid, feedback, outputs, history)
+            out = torch.stack(outputs, 1)  # (B, T', O)
+            states = map_state(lambda *s: torch.stack(s, 1), *history) if return_states else None
+        else:
+            out, state, carried = ran
+            states = native.masked_states(carried, valid) if return_states else None
     if steps < T:
         out = torch.cat([out, out.new_zeros(B, T - steps, *out.shape[2:])], 1)
-    states = None
-    if return_states:
-        states = map_state(lambda *s: torch.stack(s, 1), *history)
-        if steps < T:
+        if states is not None:
             states = map_state(lambda s: torch.cat([s, s.new_zeros(B, T - steps, *s.shape[2:])], 1), states)
     if reverse:
         out = reverse_padded(out, lengths)

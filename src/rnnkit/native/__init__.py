@@ -1,0 +1,189 @@
+"""rnnkit's native sequence kernels: the whole time loop of a cell family, forward and backward, in C++.
+
+The cells that torch ships no kernel for (peephole LSTM, Cho's GRU, MUT1-3) run their loop here instead of
+rnnkit's Python loop, with the same results (tests/layers/test_native.py: float64 to 1e-10). A cell opts in by
+declaring ``kernel_family`` and ``kernel_arguments()`` (cells/base.py); the one dispatch point is
+:func:`run_sequence`, called from the sequence loop (layers/recurrent.py) and refusing (returning None) whenever
+the kernel does not apply, so the Python loop runs instead.
+
+What a kernel does per family (kernels.cpp): the recurrent products through ATen's GEMMs, the gate math fused into
+one pass per step (vectorised, split over the threads), and in the backward pass only dh_{t-1} = dA_t W inside the
+loop; every weight gradient is one product over all steps after it (dW = Σ_t dA_tᵀ h_{t-1}, as haste and cuDNN).
+
+Built on first use with ``torch.utils.cpp_extension`` (a C++ compiler and ninja; cached per torch version and CPU
+under ``TORCH_EXTENSIONS_DIR``, about 25 s the first time). ``RNNKIT_NATIVE=0`` turns it off; without a compiler
+everything runs on the Python loop. Either way one log line (logger ``rnnkit.native``) says which path runs, and
+:func:`status` returns it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import platform
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..cells.base import Cell, State, map_state, state_from_tensors, state_tensors
+
+log = logging.getLogger("rnnkit.native")
+
+SOURCE = Path(__file__).with_name("kernels.cpp")
+_FLAGS = ["-O3", "-fopenmp", "-ffast-math"]  # fast-math: glibc's vector exp in the gate loops (libmvec)
+_extension = None
+_status: str | None = None
+_python_loop_forced = 0  # > 0 inside python_loop()
+
+
+def _cpu_flags() -> list[str]:
+    """-march=native where it is safe to cache: the build directory is keyed by this CPU's model and flags."""
+    return ["-march=native"] if platform.machine() in ("x86_64", "AMD64") else []
+
+
+def _cpu_key() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags"))][:2]
+    except OSError:
+        lines = [platform.processor()]
+    return "\n".join(lines)
+
+
+def _build_name() -> str:
+    key = "\n".join([torch.__version__, _cpu_key(), " ".join(_FLAGS + _cpu_flags())])
+    return "rnnkit_native_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def extension():
+    """The compiled kernels (built on the first call), or None when off or unavailable (see :func:`status`)."""
+    global _extension, _status
+    if _status is not None:
+        return _extension
+    if os.environ.get("RNNKIT_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        _status = "off (RNNKIT_NATIVE=0): custom cells run rnnkit's Python loop"
+    else:
+        try:
+            from torch.utils.cpp_extension import load
+
+            _extension = load(_build_name(), [str(SOURCE)], extra_cflags=_FLAGS + _cpu_flags(),
+                              extra_ldflags=["-fopenmp"], verbose=False)
+            _status = f"on: custom cells run rnnkit's native sequence kernels ({_build_name()})"
+        except Exception as e:  # no compiler, no ninja, a failed build: the Python loop still runs everything
+            reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            _status = f"unavailable ({reason[:200]}): custom cells run rnnkit's Python loop"
+    log.info("rnnkit native kernels %s", _status)
+    return _extension
+
+
+def status() -> str:
+    """One line: whether the native kernels run, and why not when they do not (builds them if needed)."""
+    extension()
+    return _status
+
+
+@contextlib.contextmanager
+def python_loop():
+    """Inside, every cell runs rnnkit's Python loop (the reference the kernels are tested against)."""
+    global _python_loop_forced
+    _python_loop_forced += 1
+    try:
+        yield
+    finally:
+        _python_loop_forced -= 1
+
+
+def applies(cell: Cell, px: Tensor) -> bool:
+    """Whether ``cell``'s loop over ``px`` can run natively: a family declared, CPU float32/float64 without autocast
+    (mixed precision runs the Python loop, whose products autocast turns into bf16), and the kernels built."""
+    family = getattr(cell, "kernel_family", None)
+    if family is None or _python_loop_forced or px.device.type != "cpu" or px.dtype not in (torch.float32, torch.float64):
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return False
+    return extension() is not None
+
+
+def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
+    """The loop of ``cell`` over ``px`` (T, B, G), from ``state``, natively; None when it does not apply.
+
+    ``valid`` (T, B) bool marks real steps (None: all). Returns (outputs (B, T, O), final state, carried states): the
+    carried states stack every field as (B, T, ...) (a padded step carries the previous one)."""
+    if not applies(cell, px):
+        return None
+    run = _FAMILIES[cell.kernel_family]
+    mask = torch.empty(0, dtype=px.dtype) if valid is None else valid.to(px.dtype).contiguous()
+    fields = [t.contiguous() for t in state_tensors(state)]
+    ys, carried = run(px.contiguous(), fields, mask, cell.kernel_arguments())
+    final = state_from_tensors(state, [c[-1] for c in carried])
+    states = state_from_tensors(state, [c.transpose(0, 1) for c in carried])
+    # batch-major in memory, as the loop's outputs: dropout on them then draws its mask in the same order
+    return ys.transpose(0, 1).contiguous(), final, states
+
+
+def _none(t: Tensor | None, like: Tensor) -> Tensor:
+    return torch.empty(0, dtype=like.dtype) if t is None else t
+
+
+class _LSTMSequence(torch.autograd.Function):
+    """LSTM family (with or without peepholes): kernels.cpp ``lstm_forward`` / ``lstm_backward``."""
+
+    @staticmethod
+    def forward(ctx, px, w_hh, peep, h0, c0, mask):
+        ys, hs, cs, c_new, tanh_c, gates = extension().lstm_forward(px, w_hh, peep, h0, c0, mask)
+        ctx.save_for_backward(w_hh, peep, mask, hs, cs, c_new, tanh_c, gates)
+        return ys, hs[1:], cs[1:]
+
+    @staticmethod
+    def backward(ctx, dys, dhs, dcs):
+        w_hh, peep, mask, hs, cs, c_new, tanh_c, gates = ctx.saved_tensors
+        dpx, dw, dpeep, dh0, dc0 = extension().lstm_backward(
+            dys.contiguous(), dhs.contiguous(), dcs.contiguous(), w_hh, peep, mask, hs, cs, c_new, tanh_c, gates)
+        return dpx, dw, (dpeep if peep.numel() else None), dh0, dc0, None
+
+
+class _GatedSequence(torch.autograd.Function):
+    """Gated-update family (Cho's GRU, MUT1-3): kernels.cpp ``gated_forward`` / ``gated_backward``."""
+
+    @staticmethod
+    def forward(ctx, px, w_h, w_t, w_c, h0, mask, spec):
+        ys, hs, gates, rh, th = extension().gated_forward(px, w_h, w_t, w_c, h0, mask, *spec)
+        th = _none(th, px)  # an undefined tensor comes back as None
+        ctx.save_for_backward(w_h, w_t, w_c, mask, hs, gates, rh, th)
+        ctx.spec = spec
+        return ys, hs[1:]
+
+    @staticmethod
+    def backward(ctx, dys, dhs):
+        w_h, w_t, w_c, mask, hs, gates, rh, th = ctx.saved_tensors
+        dpx, dw_h, dw_t, dw_c, dh0 = extension().gated_backward(
+            dys.contiguous(), dhs.contiguous(), w_h, w_t, w_c, mask, hs, gates, rh, th, *ctx.spec)
+        return dpx, dw_h, (dw_t if w_t.numel() else None), dw_c, dh0, None, None
+
+
+def _run_lstm(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+    peep = _none(args.get("peepholes"), px)
+    ys, hs, cs = _LSTMSequence.apply(px, args["weight_hh"], peep, state[0], state[1], mask)
+    return ys, [hs, cs]
+
+
+def _run_gated(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+    spec = (args["z_block"], args["h_col"], args["z_given"], args["z_keeps"])
+    ys, hs = _GatedSequence.apply(px, args["weight_h"], _none(args.get("weight_t"), px), args["weight_c"],
+                                  state[0], mask, spec)
+    return ys, [hs]
+
+
+_FAMILIES = {"lstm": _run_lstm, "gated": _run_gated}
+FAMILIES = tuple(_FAMILIES)
+
+
+def masked_states(states: State, valid: Tensor | None) -> State:
+    """Carried states → the states ``return_states`` reports: zero at padded steps (valid (T, B) → (B, T))."""
+    if valid is None:
+        return states
+    keep = valid.t()
+    return map_state(lambda s: s.masked_fill(~keep.view(*keep.shape, *([1] * (s.dim() - 2))), 0.0), states)

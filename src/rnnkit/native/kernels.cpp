@@ -1,0 +1,395 @@
+// rnnkit's native sequence kernels: the whole time loop of a cell family, forward and backward, in one call.
+//
+// Each family runs its recurrent products through ATen (MKL / oneDNN GEMMs), its transcendental functions through
+// ATen's vectorised sigmoid/tanh, and the rest of the pointwise gate math fused into one pass per step. The
+// backward pass keeps only the products that depend on the step inside the loop (dh_{t-1} = dA_t W); the weight
+// gradients are one large product over all steps after the loop, dW = Σ_t dA_tᵀ h_{t-1} (as haste and cuDNN do).
+//
+// Padded batches: ``valid`` (T, B) holds 1 where a row's step is real and 0 past its end; a finished row keeps
+// its state and outputs zero (rnnkit's padding rule, layers/recurrent.py), and gets no gradient at those steps.
+// An undefined (empty) ``valid`` means every step is real.
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <ATen/Parallel.h>
+
+using torch::Tensor;
+
+namespace {
+
+Tensor step_mask(const Tensor& valid, int64_t t) { return valid.defined() && valid.numel() ? valid[t] : Tensor(); }
+
+// rows per task so that a step's pointwise work splits over the threads but no task is tiny
+inline int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 2048 / std::max<int64_t>(H, 1)); }
+
+template <typename scalar_t>
+inline scalar_t mask_at(const scalar_t* m, int64_t b) { return m ? m[b] : scalar_t(1); }
+
+// ---- LSTM family: i, f, g, o gates with optional diagonal peepholes (Gers & Schmidhuber 2000) ----------------
+//   a = px_t + W_hh h_{t-1};  i = σ(a_i + p_i c_{t-1});  f = σ(a_f + p_f c_{t-1});  g = tanh(a_g)
+//   c_t = f c_{t-1} + i g;  o = σ(a_o + p_o c_t);  h_t = o tanh(c_t)
+
+template <typename scalar_t>
+inline scalar_t sigmoid(scalar_t v) { return scalar_t(1) / (scalar_t(1) + std::exp(-v)); }
+
+template <typename scalar_t>
+inline scalar_t tanh_(scalar_t v) { return scalar_t(1) - scalar_t(2) / (std::exp(scalar_t(2) * v) + scalar_t(1)); }
+
+// One step's gate math after the recurrent product, rows [b0, b1): a (B, 4H) holds the pre-activations on entry
+// and i, f, g, o on exit.
+template <typename scalar_t>
+void lstm_step_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* c_prev, const scalar_t* p,
+                       const scalar_t* m, scalar_t* c_new, scalar_t* tanh_c, scalar_t* y, scalar_t* h, scalar_t* c,
+                       int64_t b0, int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    scalar_t* ai = a + b * 4 * H;
+    scalar_t* af = ai + H;
+    scalar_t* ag = ai + 2 * H;
+    scalar_t* ao = ai + 3 * H;
+    const scalar_t keep = mask_at(m, b);
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t cp = c_prev[r + j];
+      const scalar_t i = sigmoid(ai[j] + (p ? p[j] * cp : scalar_t(0)));
+      const scalar_t f = sigmoid(af[j] + (p ? p[H + j] * cp : scalar_t(0)));
+      const scalar_t g = tanh_(ag[j]);
+      const scalar_t cv = f * cp + i * g;
+      const scalar_t o = sigmoid(ao[j] + (p ? p[2 * H + j] * cv : scalar_t(0)));
+      const scalar_t tc = tanh_(cv);
+      const scalar_t hv = o * tc;
+      ai[j] = i;
+      af[j] = f;
+      ag[j] = g;
+      ao[j] = o;
+      c_new[r + j] = cv;
+      tanh_c[r + j] = tc;
+      y[r + j] = keep != scalar_t(0) ? hv : scalar_t(0);
+      h[r + j] = keep != scalar_t(0) ? hv : h_prev[r + j];
+      c[r + j] = keep != scalar_t(0) ? cv : cp;
+    }
+  }
+}
+
+template <typename scalar_t>
+void lstm_step_backward(const scalar_t* dy, const scalar_t* dh_in, const scalar_t* dc_in, scalar_t* dh, scalar_t* dc,
+                        const scalar_t* m, const scalar_t* a,
+                        const scalar_t* c_prev, const scalar_t* c_new, const scalar_t* tanh_c, const scalar_t* p,
+                        scalar_t* da, int64_t b0, int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const scalar_t mb = mask_at(m, b);
+    const scalar_t* g4 = a + b * 4 * H;
+    scalar_t* d4 = da + b * 4 * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const int64_t k = b * H + j;
+      const scalar_t i = g4[j], f = g4[H + j], g = g4[2 * H + j], o = g4[3 * H + j], tc = tanh_c[k];
+      const scalar_t dht = dh[k] + dh_in[k], dct = dc[k] + dc_in[k];
+      const scalar_t dhc = mb * (dy[k] + dht);
+      scalar_t dcc = mb * dct + dhc * o * (scalar_t(1) - tc * tc);
+      const scalar_t dao = dhc * tc * o * (scalar_t(1) - o);
+      if (p) dcc += dao * p[2 * H + j];
+      const scalar_t dai = dcc * g * i * (scalar_t(1) - i);
+      const scalar_t daf = dcc * c_prev[k] * f * (scalar_t(1) - f);
+      const scalar_t dag = dcc * i * (scalar_t(1) - g * g);
+      scalar_t dcp = dcc * f + (scalar_t(1) - mb) * dct;
+      if (p) dcp += dai * p[j] + daf * p[H + j];
+      d4[j] = dai;
+      d4[H + j] = daf;
+      d4[2 * H + j] = dag;
+      d4[3 * H + j] = dao;
+      dc[k] = dcp;
+      dh[k] = (scalar_t(1) - mb) * dht;  // the part that passes a padded step; dA W is added after
+    }
+  }
+}
+
+template <typename scalar_t>
+const scalar_t* ptr_or_null(const Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<scalar_t>() : nullptr; }
+
+}  // namespace
+
+// px (T, B, 4H) input projection with bias; w_hh (4H, H); peep (3, H) = [p_i; p_f; p_o] or empty; h0, c0 (B, H).
+// Returns ys (T, B, H), hs (T+1, B, H) carried h (hs[0] = h0), cs (T+1, B, H), c_new (T, B, H), tanh_c (T, B, H),
+// gates (T, B, 4H) after their nonlinearities.
+std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Tensor& peep, const Tensor& h0,
+                                 const Tensor& c0, const Tensor& valid) {
+  const int64_t T = px.size(0), B = px.size(1), H = px.size(2) / 4;
+  auto gates = torch::empty_like(px);
+  auto hs = torch::empty({T + 1, B, H}, px.options());
+  auto cs = torch::empty({T + 1, B, H}, px.options());
+  auto c_new = torch::empty({T, B, H}, px.options());
+  auto tanh_c = torch::empty({T, B, H}, px.options());
+  auto ys = torch::empty({T, B, H}, px.options());
+  hs[0].copy_(h0);
+  cs[0].copy_(c0);
+  const auto wt = w_hh.t();
+  for (int64_t t = 0; t < T; ++t) {
+    auto a = gates[t];
+    at::addmm_out(a, px[t], hs[t], wt);
+    const auto m = step_mask(valid, t);
+    AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "lstm_forward", [&] {
+      scalar_t* a_ = a.data_ptr<scalar_t>();
+      const scalar_t* p = ptr_or_null<scalar_t>(peep);
+      const scalar_t* m_ = ptr_or_null<scalar_t>(m);
+      const scalar_t *hp = hs[t].data_ptr<scalar_t>(), *cp = cs[t].data_ptr<scalar_t>();
+      scalar_t *cn = c_new[t].data_ptr<scalar_t>(), *tc = tanh_c[t].data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>();
+      scalar_t *h = hs[t + 1].data_ptr<scalar_t>(), *c = cs[t + 1].data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        lstm_step_forward<scalar_t>(a_, hp, cp, p, m_, cn, tc, y, h, c, b0, b1, H);
+      });
+    });
+  }
+  return {ys, hs, cs, c_new, tanh_c, gates};
+}
+
+// Gradients of lstm_forward, given those of ys and of the carried states after every step, dhs and dcs (T, B, H):
+// returns d px (T, B, 4H), d w_hh, d peep (3, H) (empty without peepholes), d h0, d c0.
+std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Tensor& dcs, const Tensor& w_hh,
+                                  const Tensor& peep, const Tensor& valid, const Tensor& hs, const Tensor& cs,
+                                  const Tensor& c_new, const Tensor& tanh_c, const Tensor& gates) {
+  const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 4;
+  auto da = torch::empty_like(gates);
+  auto dh = torch::zeros({B, H}, gates.options());
+  auto dc = torch::zeros({B, H}, gates.options());
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const auto m = step_mask(valid, t);
+    auto da_t = da[t];
+    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *m_ = ptr_or_null<scalar_t>(m);
+      const scalar_t *dhi = dhs[t].data_ptr<scalar_t>(), *dci = dcs[t].data_ptr<scalar_t>();
+      const scalar_t *g = gates[t].data_ptr<scalar_t>(), *cp = cs[t].data_ptr<scalar_t>();
+      const scalar_t *cn = c_new[t].data_ptr<scalar_t>(), *tc = tanh_c[t].data_ptr<scalar_t>();
+      const scalar_t* p = ptr_or_null<scalar_t>(peep);
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dc_ = dc.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        lstm_step_backward<scalar_t>(dy, dhi, dci, dh_, dc_, m_, g, cp, cn, tc, p, da_, b0, b1, H);
+      });
+    });
+    dh.addmm_(da_t, w_hh);
+  }
+  const auto flat = da.view({T * B, 4 * H});
+  auto dw = flat.t().mm(hs.narrow(0, 0, T).reshape({T * B, H}));
+  Tensor dpeep;
+  if (peep.defined() && peep.numel()) {
+    auto c_prev = cs.narrow(0, 0, T);
+    dpeep = torch::stack({(da.narrow(2, 0, H) * c_prev).sum({0, 1}), (da.narrow(2, H, H) * c_prev).sum({0, 1}),
+                          (da.narrow(2, 3 * H, H) * c_new).sum({0, 1})});
+  }
+  return {da, dw, dpeep, dh, dc};
+}
+
+// ---- Gated-update family: GRU in Cho et al.'s form (reset before the product) and MUT1-3 ----------------------
+//   z = σ(a_z), r = σ(a_r)  with  [a_z, a_r] = px_t + W_h h_{t-1} on the gate blocks W_h reads (+ W_t tanh(h_{t-1})
+//   on the z block for MUT3; MUT1's z comes from the input projection already squashed)
+//   n = tanh(px_c + W_c (r ⊙ h_{t-1}))
+//   h_t = z h_{t-1} + (1 - z) n   (GRU, ``z_keeps`` true)   or   z n + (1 - z) h_{t-1}   (MUT1-3)
+// px (T, B, 3H) holds the blocks z, r, candidate at z_block, r_block = 1 - z_block, 2.
+
+struct GatedSpec {
+  int64_t z_block;     // 0 or 1: which of px's first two H-blocks is z (r is the other)
+  int64_t h_col;       // first column of the gate pre-activations that W_h h_{t-1} adds to
+  bool z_given;        // px's z block is already σ(...)
+  bool z_keeps;        // h_t = z h_{t-1} + (1 - z) n  (else z n + (1 - z) h_{t-1})
+};
+
+template <typename scalar_t>
+void gated_gates_forward(scalar_t* a, const scalar_t* h_prev, scalar_t* rh, const GatedSpec& s, int64_t b0,
+                         int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    scalar_t* az = a + b * 3 * H + s.z_block * H;
+    scalar_t* ar = a + b * 3 * H + (1 - s.z_block) * H;
+    const scalar_t* hp = h_prev + b * H;
+    scalar_t* rh_ = rh + b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      if (!s.z_given) az[j] = sigmoid(az[j]);
+      const scalar_t r = sigmoid(ar[j]);
+      ar[j] = r;
+      rh_[j] = r * hp[j];
+    }
+  }
+}
+
+template <typename scalar_t>
+void gated_update_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* m, scalar_t* y, scalar_t* h,
+                          const GatedSpec& s, int64_t b0, int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const scalar_t* z = a + b * 3 * H + s.z_block * H;
+    scalar_t* an = a + b * 3 * H + 2 * H;
+    const bool real = mask_at(m, b) != scalar_t(0);
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t n = tanh_(an[j]);
+      an[j] = n;
+      const scalar_t hp = h_prev[r + j];
+      const scalar_t hv = s.z_keeps ? n + z[j] * (hp - n) : hp + z[j] * (n - hp);
+      y[r + j] = real ? hv : scalar_t(0);
+      h[r + j] = real ? hv : hp;
+    }
+  }
+}
+
+// Backward, first half: from dh (B, H) and dy, the candidate's pre-activation gradient into da's candidate block,
+// dz into da's z block (before the gate derivative), and dh's direct part.
+template <typename scalar_t>
+void gated_update_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m, const scalar_t* a,
+                           const scalar_t* h_prev, scalar_t* da, const GatedSpec& s, int64_t b0, int64_t b1,
+                           int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const scalar_t mb = mask_at(m, b);
+    const scalar_t* z = a + b * 3 * H + s.z_block * H;
+    const scalar_t* n = a + b * 3 * H + 2 * H;
+    scalar_t* dz = da + b * 3 * H + s.z_block * H;
+    scalar_t* dn = da + b * 3 * H + 2 * H;
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t dht = dh[r + j] + dh_in[r + j];
+      const scalar_t d = mb * (dy[r + j] + dht);
+      const scalar_t hp = h_prev[r + j];
+      const scalar_t zj = z[j], nj = n[j];
+      const scalar_t dnj = s.z_keeps ? d * (scalar_t(1) - zj) : d * zj;
+      dz[j] = s.z_keeps ? d * (hp - nj) : d * (nj - hp);
+      dn[j] = dnj * (scalar_t(1) - nj * nj);
+      dh[r + j] = (scalar_t(1) - mb) * dht + (s.z_keeps ? d * zj : d * (scalar_t(1) - zj));
+    }
+  }
+}
+
+// Backward, second half: drh = dn W_c (B, H) given; the gate pre-activation gradients and dh's r ⊙ h part.
+template <typename scalar_t>
+void gated_gates_backward(const scalar_t* drh, scalar_t* dh, const scalar_t* a, const scalar_t* h_prev,
+                          scalar_t* da, const GatedSpec& s, int64_t b0, int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const scalar_t* z = a + b * 3 * H + s.z_block * H;
+    const scalar_t* rr = a + b * 3 * H + (1 - s.z_block) * H;
+    scalar_t* dz = da + b * 3 * H + s.z_block * H;
+    scalar_t* dr = da + b * 3 * H + (1 - s.z_block) * H;
+    const int64_t k = b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t rj = rr[j], zj = z[j];
+      dr[j] = drh[k + j] * h_prev[k + j] * rj * (scalar_t(1) - rj);
+      if (!s.z_given) dz[j] = dz[j] * zj * (scalar_t(1) - zj);
+      dh[k + j] += drh[k + j] * rj;
+    }
+  }
+}
+
+template <typename scalar_t>
+void tanh_into(const scalar_t* x, scalar_t* y, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] = tanh_(x[j]);
+}
+
+GatedSpec gated_spec(int64_t z_block, int64_t h_col, bool z_given, bool z_keeps) {
+  TORCH_CHECK(z_block == 0 || z_block == 1, "z_block must be 0 or 1");
+  return GatedSpec{z_block, h_col, z_given, z_keeps};
+}
+
+// px (T, B, 3H); w_h (k·H, H) added to columns [h_col, h_col + k·H) of the gates; w_t (H, H) on tanh(h) into the
+// z block, or empty; w_c (H, H). Returns ys, hs (T+1, B, H), gates (T, B, 3H) after their nonlinearities,
+// rh (T, B, H) = r ⊙ h_{t-1}, th (T, B, H) = tanh(h_{t-1}) (empty without w_t).
+std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Tensor& w_t, const Tensor& w_c,
+                                  const Tensor& h0, const Tensor& valid, int64_t z_block, int64_t h_col,
+                                  bool z_given, bool z_keeps) {
+  const auto s = gated_spec(z_block, h_col, z_given, z_keeps);
+  const int64_t T = px.size(0), B = px.size(1), H = px.size(2) / 3, kH = w_h.size(0);
+  const bool with_t = w_t.defined() && w_t.numel();
+  auto gates = px.clone();
+  auto hs = torch::empty({T + 1, B, H}, px.options());
+  auto ys = torch::empty({T, B, H}, px.options());
+  auto rh = torch::empty({T, B, H}, px.options());
+  auto th = with_t ? torch::empty({T, B, H}, px.options()) : Tensor();
+  hs[0].copy_(h0);
+  const auto wht = w_h.t(), wct = w_c.t();
+  for (int64_t t = 0; t < T; ++t) {
+    auto a = gates[t];
+    const auto h_prev = hs[t];
+    a.narrow(1, h_col, kH).addmm_(h_prev, wht);
+    if (with_t) {
+      auto th_t = th[t];
+      AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_tanh", [&] {
+        tanh_into<scalar_t>(h_prev.data_ptr<scalar_t>(), th_t.data_ptr<scalar_t>(), B * H);
+      });
+      a.narrow(1, z_block * H, H).addmm_(th_t, w_t.t());
+    }
+    auto rh_t = rh[t];
+    AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_gates", [&] {
+      scalar_t *a_ = a.data_ptr<scalar_t>(), *r_ = rh_t.data_ptr<scalar_t>();
+      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        gated_gates_forward<scalar_t>(a_, hp, r_, s, b0, b1, H);
+      });
+    });
+    a.narrow(1, 2 * H, H).addmm_(rh_t, wct);
+    const auto m = step_mask(valid, t);
+    AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_update", [&] {
+      scalar_t *a_ = a.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[t + 1].data_ptr<scalar_t>();
+      const scalar_t *hp = h_prev.data_ptr<scalar_t>(), *m_ = ptr_or_null<scalar_t>(m);
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        gated_update_forward<scalar_t>(a_, hp, m_, y, h, s, b0, b1, H);
+      });
+    });
+  }
+  return {ys, hs, gates, rh, th};
+}
+
+// Gradients of gated_forward, given those of ys and of the carried states dhs (T, B, H): d px (T, B, 3H), d w_h,
+// d w_t (empty without it), d w_c, d h0.
+std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_h, const Tensor& w_t,
+                                   const Tensor& w_c, const Tensor& valid, const Tensor& hs, const Tensor& gates,
+                                   const Tensor& rh, const Tensor& th, int64_t z_block, int64_t h_col, bool z_given,
+                                   bool z_keeps) {
+  const auto s = gated_spec(z_block, h_col, z_given, z_keeps);
+  const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 3, kH = w_h.size(0);
+  const bool with_t = w_t.defined() && w_t.numel();
+  auto da = torch::zeros_like(gates);
+  auto dh = torch::zeros({B, H}, gates.options());
+  auto drh = torch::empty({B, H}, gates.options());
+  auto dth = with_t ? torch::empty({B, H}, gates.options()) : Tensor();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const auto m = step_mask(valid, t);
+    auto da_t = da[t];
+    const auto a = gates[t], h_prev = hs[t];
+    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gated_update_backward", [&] {
+      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *a_ = a.data_ptr<scalar_t>(), *hp = h_prev.data_ptr<scalar_t>();
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        gated_update_backward<scalar_t>(dy, dhi, dh_, m_, a_, hp, da_, s, b0, b1, H);
+      });
+    });
+    at::mm_out(drh, da_t.narrow(1, 2 * H, H), w_c);
+    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gated_gates_backward", [&] {
+      const scalar_t *d_ = drh.data_ptr<scalar_t>(), *a_ = a.data_ptr<scalar_t>(), *hp = h_prev.data_ptr<scalar_t>();
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        gated_gates_backward<scalar_t>(d_, dh_, a_, hp, da_, s, b0, b1, H);
+      });
+    });
+    dh.addmm_(da_t.narrow(1, h_col, kH), w_h);
+    if (with_t) {
+      at::mm_out(dth, da_t.narrow(1, z_block * H, H), w_t);
+      dh.addcmul_(dth, 1 - th[t] * th[t]);
+    }
+  }
+  const auto flat = da.view({T * B, 3 * H});
+  auto dw_h = flat.narrow(1, h_col, kH).t().mm(hs.narrow(0, 0, T).reshape({T * B, H}));
+  auto dw_c = flat.narrow(1, 2 * H, H).t().mm(rh.view({T * B, H}));
+  Tensor dw_t;
+  if (with_t) dw_t = flat.narrow(1, z_block * H, H).t().mm(th.view({T * B, H}));
+  return {da, dw_h, dw_t, dw_c, dh};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lstm_forward", &lstm_forward, "LSTM-family sequence, forward");
+  m.def("lstm_backward", &lstm_backward, "LSTM-family sequence, backward");
+  m.def("gated_forward", &gated_forward, "gated-update (Cho GRU, MUT1-3) sequence, forward");
+  m.def("gated_backward", &gated_backward, "gated-update (Cho GRU, MUT1-3) sequence, backward");
+}

@@ -1,0 +1,129 @@
+"""rnnkit's native sequence kernels (rnnkit.native) against rnnkit's Python loop, which runs each cell's ``step``
+(itself tested against the notes' equations in tests/cells): outputs, final states, every state (return_states) and
+every gradient, with padded batches, reversal, stacked bidirectional layers and initial states; gradcheck through
+the kernels; and the switches that choose the path."""
+
+import pytest
+import torch
+
+from rnnkit import RNN, Recurrent, build_cell, native
+from rnnkit.cells.base import map_state, state_tensors
+from rnnkit.registry import CELLS
+
+from ..conftest import cell_kwargs
+
+NATIVE_CELLS = sorted(n for n in CELLS if build_cell(n, 4, 4, **cell_kwargs(n)).kernel_family is not None)
+
+needs_kernels = pytest.mark.skipif(native.extension() is None, reason=f"native kernels {native.status()}")
+
+
+def test_families_declared():
+    """The cells torch has no kernel for declare a family; every declared family exists."""
+    assert {"peephole-lstm", "gru-cho", "mut1", "mut2", "mut3", "lstm"} <= set(NATIVE_CELLS)
+    for name in NATIVE_CELLS:
+        assert build_cell(name, 4, 4, **cell_kwargs(name)).kernel_family in native.FAMILIES
+    assert build_cell("lstm", 4, 6, proj_size=3).kernel_family is None  # no projection in the kernel
+
+
+def _run_both(rnn, x, state, lengths):
+    """Outputs, final state, all states and all gradients, natively and on the Python loop."""
+    def run():
+        out, final, states = rnn(x, state, lengths=lengths, return_states=True)
+        weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+        loss = (out * weights).sum() + sum((t ** 2).sum() for t in state_tensors(final))
+        loss = loss + sum((0.7 * t).sum() for t in state_tensors(states))
+        inputs = [x, *state_tensors(state), *rnn.parameters()]
+        return [out, *state_tensors(final), *state_tensors(states), *torch.autograd.grad(loss, inputs)]
+
+    fast = run()
+    with native.python_loop():
+        reference = run()
+    return fast, reference
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
+def test_native_equals_python_loop(name, dtype, tol):
+    rnn = RNN(6, 5, num_layers=2, cell=name, bidirectional=True, use_native=False, **cell_kwargs(name)).to(dtype)
+    with torch.no_grad():
+        for p in rnn.parameters():
+            p.normal_(0, 0.5)
+    x = torch.randn(4, 7, 6, dtype=dtype, requires_grad=True)
+    state = map_state(lambda t: torch.randn_like(t).requires_grad_(), rnn.initial_state(4, dtype=dtype))
+    for lengths in (None, torch.tensor([7, 3, 1, 5])):
+        fast, reference = _run_both(rnn, x, state, lengths)
+        assert len(fast) == len(reference)
+        for a, b in zip(fast, reference):
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+def test_gradcheck_through_kernel(name):
+    cell = build_cell(name, 3, 4, **cell_kwargs(name)).double()
+    layer = Recurrent(cell, reverse=True)
+    x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    h0 = map_state(lambda t: (0.5 * torch.randn_like(t)).requires_grad_(), cell.initial_state(2, dtype=torch.float64))
+    params = list(cell.parameters())
+
+    def f(x, *rest):
+        state = type(h0)(*rest[:len(state_tensors(h0))]) if isinstance(h0, tuple) else rest[0]
+        out, final = layer(x, state, lengths=[5, 2])
+        return out, *state_tensors(final)
+
+    assert native.applies(cell, torch.empty(1, 1, 1, dtype=torch.float64))
+    assert torch.autograd.gradcheck(f, (x, *state_tensors(h0)), eps=1e-6, atol=1e-7)
+    # the weights' gradients: one product over all steps after the loop
+    out, _ = layer(x, h0)
+    grads = torch.autograd.grad(out.pow(2).sum(), params)
+    with native.python_loop():
+        out_ref, _ = layer(x, h0)
+        grads_ref = torch.autograd.grad(out_ref.pow(2).sum(), params)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@needs_kernels
+def test_kernel_runs_without_autograd_and_not_under_autocast():
+    rnn = RNN(4, 8, cell="mut2")
+    x = torch.randn(3, 5, 4)
+    with torch.no_grad():
+        out, _ = rnn(x)
+        with native.python_loop():
+            ref, _ = rnn(x)
+    torch.testing.assert_close(out, ref)
+    cell = rnn.cells[0]
+    assert native.applies(cell, torch.empty(1, 1, 1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not native.applies(cell, torch.empty(1, 1, 1))  # mixed precision runs the Python loop's products
+
+
+def test_switched_off_by_environment(monkeypatch):
+    """RNNKIT_NATIVE=0: no build, one status line that says so, and the same results on the Python loop."""
+    monkeypatch.setattr(native, "_status", None)
+    monkeypatch.setattr(native, "_extension", None)
+    monkeypatch.setenv("RNNKIT_NATIVE", "0")
+    assert native.extension() is None
+    assert "RNNKIT_NATIVE=0" in native.status()
+    cell = build_cell("peephole-lstm", 3, 4)
+    assert not native.applies(cell, torch.empty(1, 1, 1))
+    out, _ = Recurrent(cell)(torch.randn(2, 3, 3))
+    assert out.shape == (2, 3, 4)
+
+
+def test_failed_build_falls_back(monkeypatch):
+    """Without a compiler the build raises: the status names the reason and the Python loop runs."""
+    import torch.utils.cpp_extension as cpp
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    monkeypatch.setattr(native, "_status", None)
+    monkeypatch.setattr(native, "_extension", None)
+    monkeypatch.delenv("RNNKIT_NATIVE", raising=False)
+    monkeypatch.setattr(cpp, "load", no_compiler)
+    assert native.extension() is None
+    assert native.status().startswith("unavailable (Ninja is required")
+    out, _ = RNN(3, 4, cell="gru-cho")(torch.randn(2, 3, 3))
+    assert out.shape == (2, 3, 4)
