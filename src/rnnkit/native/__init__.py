@@ -100,7 +100,9 @@ def applies(cell: Cell, px: Tensor) -> bool:
     """Whether ``cell``'s loop over ``px`` can run natively: a family declared, CPU float32/float64 without autocast
     (mixed precision runs the Python loop, whose products autocast turns into bf16), and the kernels built."""
     family = getattr(cell, "kernel_family", None)
-    if family is None or _python_loop_forced or px.device.type != "cpu" or px.dtype not in (torch.float32, torch.float64):
+    if family is None or _python_loop_forced or px.device.type != "cpu":
+        return False
+    if px.dtype not in (torch.float32, torch.float64):
         return False
     if torch.is_autocast_enabled("cpu"):
         return False
