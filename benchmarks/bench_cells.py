@@ -6,7 +6,9 @@ RNN for the Elman family) and with torch.nn.LSTM. Reported: training tokens/s (B
 (matrix products only, 3 × forward for forward + backward) and ratios measured in the same process:
 
 * ``vs torch``: time of the matching torch.nn module / our time (≥ 1 means faster than torch);
-* ``GFLOP/s vs LSTM``: our GFLOP/s / torch.nn.LSTM's GFLOP/s.
+* ``GFLOP/s vs LSTM``: our GFLOP/s / torch.nn.LSTM's GFLOP/s;
+* ``path`` and ``vs Python loop``: which kernel ran the cell (torch's, rnnkit's native one, or rnnkit's Python loop)
+  and its speed over the same layer on rnnkit's Python loop (``rnnkit.native.python_loop()``).
 
 Usage: ``python benchmarks/bench_cells.py [--shapes 32x100x256 64x64x512] [--cells lstm mut1] [--repeats 5]``
 The script re-executes itself with glibc malloc settings that stop freed activations from being
@@ -16,6 +18,7 @@ returned to the OS between steps (PERFORMANCE.md §5); ``--no-malloc-tuning`` tu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from torch import nn
 
-    from rnnkit import CELLS, RNN
+    from rnnkit import CELLS, RNN, native
+    from rnnkit.precision import cpu_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", nargs="+", default=["32x100x256", "64x64x512"], help="BxTxH (D = H)")
@@ -109,18 +113,26 @@ def main(argv: list[str] | None = None) -> None:
         out = module(x)[0]
         out.pow(2).mean().backward()
 
-    def timed(module, x, iters):
-        start = time.perf_counter()
-        for _ in range(iters):
-            train_step(module, x)
-        return (time.perf_counter() - start) / iters
+    def timed(module, x, iters, python_loop=False):
+        with native.python_loop() if python_loop else contextlib.nullcontext():
+            start = time.perf_counter()
+            for _ in range(iters):
+                train_step(module, x)
+            return (time.perf_counter() - start) / iters
+
+    def path(module, x):
+        cell = module.cells[0]
+        if module._native_ok(False) and not module._own_kernel_preferred(x):
+            return "torch"
+        return "native" if native.applies(cell, x) else "Python loop"
 
     def matmul_flops(module, B, T):
         """2·B·T·(elements of every weight matrix, each used once per step), × 3 for forward + backward."""
         return 3 * 2 * B * T * sum(p.numel() for p in module.parameters() if p.dim() == 2)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, malloc tuning "
+    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads, malloc tuning "
           f"{'on' if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()) else 'off'}")
+    print(f"rnnkit native kernels: {native.status()}")
     for shape in args.shapes:
         B, T, H = map(int, shape.split("x"))
         D = H
@@ -128,8 +140,9 @@ def main(argv: list[str] | None = None) -> None:
         torch_modules = {"LSTM": nn.LSTM(D, H, batch_first=True), "GRU": nn.GRU(D, H, batch_first=True),
                          "RNN": nn.RNN(D, H, batch_first=True)}
         print(f"\n## B={B}, T={T}, D=H={H}\n")
-        print("| cell | tokens/s | GFLOP/s | vs torch (same cell family) | GFLOP/s vs nn.LSTM |")
-        print("|---|---:|---:|---|---:|")
+        print("| cell | path | tokens/s | GFLOP/s | vs torch (same cell family) | GFLOP/s vs nn.LSTM "
+              "| vs Python loop |")
+        print("|---|---|---:|---:|---|---:|---:|")
         for name in args.cells:
             kwargs = dict(extra.get(name, {}))
             if name == "jordan":
@@ -143,16 +156,20 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             train_step(ours, x)
             iters = max(2, int(1.0 / max(time.perf_counter() - t0, 1e-3)))
-            t_ours, t_ref, t_lstm = [], [], []
+            kind = path(ours, x)
+            t_ours, t_ref, t_lstm, t_loop = [], [], [], []
             for _ in range(args.repeats):
                 t_ours.append(timed(ours, x, iters))
                 t_ref.append(timed(ref, x, iters))
                 t_lstm.append(timed(lstm, x, iters))
+                if kind == "native":
+                    t_loop.append(timed(ours, x, iters, python_loop=True))
             ratio_ref = statistics.median(r / o for r, o in zip(t_ref, t_ours))
             ratio_lstm = statistics.median((flops_ours / o) / (flops_lstm / s) for o, s in zip(t_ours, t_lstm))
+            ratio_loop = f"{statistics.median(p / o for p, o in zip(t_loop, t_ours)):.2f}x" if t_loop else "-"
             t = statistics.median(t_ours)
-            print(f"| {name} | {B * T / t:,.0f} | {flops_ours / t / 1e9:.0f} | {ratio_ref:.2f}x nn.{ref_name} "
-                  f"| {ratio_lstm:.2f}x |", flush=True)
+            print(f"| {name} | {kind} | {B * T / t:,.0f} | {flops_ours / t / 1e9:.0f} | {ratio_ref:.2f}x nn.{ref_name} "
+                  f"| {ratio_lstm:.2f}x | {ratio_loop} |", flush=True)
 
 
 if __name__ == "__main__":

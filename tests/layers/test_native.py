@@ -19,7 +19,7 @@ needs_kernels = pytest.mark.skipif(native.extension() is None, reason=f"native k
 
 def test_families_declared():
     """The cells torch has no kernel for declare a family; every declared family exists."""
-    assert {"peephole-lstm", "gru-cho", "mut1", "mut2", "mut3", "lstm"} <= set(NATIVE_CELLS)
+    assert {"peephole-lstm", "gru-cho", "mut1", "mut2", "mut3", "lstm", "rnn", "leaky", "gru"} <= set(NATIVE_CELLS)
     for name in NATIVE_CELLS:
         assert build_cell(name, 4, 4, **cell_kwargs(name)).kernel_family in native.FAMILIES
     assert build_cell("lstm", 4, 6, proj_size=3).kernel_family is None  # no projection in the kernel
@@ -56,6 +56,19 @@ def test_native_equals_python_loop(name, dtype, tol):
         assert len(fast) == len(reference)
         for a, b in zip(fast, reference):
             torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+@needs_kernels
+@pytest.mark.parametrize("options", [{"learn_tau": True, "tau": (1.0, 6.0)}, {"nonlinearity": "sigmoid", "tau": 3.0},
+                                     {"nonlinearity": "relu", "tau": 2.0}])
+def test_leaky_options_native_equals_python_loop(options):
+    """Learned time constants (∂L/∂τ through the rate), and each activation of the leaky family."""
+    rnn = RNN(3, 6, cell="leaky", bidirectional=True, **options).double()
+    x = torch.randn(3, 5, 3, dtype=torch.float64, requires_grad=True)
+    state = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
+    fast, reference = _run_both(rnn, x, state, torch.tensor([5, 2, 4]))
+    for a, b in zip(fast, reference):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 @needs_kernels

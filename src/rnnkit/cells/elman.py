@@ -61,9 +61,14 @@ class ElmanCell(Cell):
         if orthogonal:
             orthogonal_recurrence(self)
 
+    kernel_family = "leaky"  # rnnkit.native: the Elman family with every leak rate 1
+
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
         h = self._phi(torch.addmm(px_t, h_prev, self.weight_hh.t()))
         return h, h
+
+    def kernel_arguments(self) -> dict:
+        return {"weight_hh": self.weight_hh, "activation": self.nonlinearity}
 
     def head(self, h: Tensor) -> Tensor:
         """The output head y_t = W_hy h_t (seed 000)."""

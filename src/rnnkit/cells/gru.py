@@ -61,6 +61,10 @@ class GRUCell(_GRUBase):
     """
 
     native_mode = "GRU"
+    kernel_family = "gru"  # rnnkit.native's kernel: faster than torch's on the CPU (docs/benchmarks.md)
+
+    def kernel_arguments(self) -> dict:
+        return {"weight_hh": self.weight_hh, "bias_hh": self.bias_hh}
 
     def _recurrent_parameters(self, H: int, bias: bool) -> None:
         self.weight_hh = nn.Parameter(torch.empty(3 * H, H))

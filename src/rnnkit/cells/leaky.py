@@ -81,6 +81,11 @@ class LeakyCell(Cell):
         """τ per unit, (H,)."""
         return 1 + F.softplus(self.tau_raw) if self.learn_tau else self.tau
 
+    kernel_family = "leaky"  # rnnkit.native
+
+    def kernel_arguments(self) -> dict:
+        return {"weight_hh": self.weight_hh, "rate": 1.0 / self.time_constants, "activation": self.nonlinearity}
+
     def step(self, px_t: Tensor, s_prev: Tensor) -> tuple[Tensor, Tensor]:
         rate = 1.0 / self.time_constants  # (H,)
         target = self._sigma(torch.addmm(px_t, s_prev, self.weight_hh.t()))

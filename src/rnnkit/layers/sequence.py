@@ -15,6 +15,7 @@ from torch import _VF, Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from .. import native
 from ..cells.base import (
     Cell,
     State,
@@ -74,8 +75,10 @@ class RNN(nn.Module):
       (B, T, num_directions · size) (every c_t of an LSTM). This runs rnnkit's loop, not a fused kernel.
 
     Speed: when every cell is a standard LSTM / torch-form GRU / tanh or relu Elman cell (``native_mode``),
-    the whole stack runs in torch's fused kernel (oneDNN for LSTM on CPU) with rnnkit's parameters;
-    ``use_native=False`` forces rnnkit's own loop (same results, used to test one against the other).
+    the whole stack runs in torch's fused kernel (oneDNN for LSTM on CPU) with rnnkit's parameters, except where
+    rnnkit's own native kernel measured faster on the CPU (GRU, Elman: ``rnnkit.native.FASTER_THAN_TORCH``);
+    every other cell declaring a ``kernel_family`` runs rnnkit's native kernel (``rnnkit.native``), the rest
+    rnnkit's Python loop. ``use_native=False`` turns torch's kernels off (rnnkit's own then run).
 
     Args:
         input_size: D. hidden_size: H. num_layers: stacked layers.
@@ -136,7 +139,7 @@ class RNN(nn.Module):
             state = self._check_state(state, B)
             check_dtype(state_tensors(state), dtype, owner, "initial state")
 
-        if self._native_ok(return_states):
+        if self._native_ok(return_states) and not self._own_kernel_preferred(x):
             if x.shape[1] == 1 and lengths is None and self._native_step_ok(x):
                 step = self._run_fused_stack_step if self._fused_stack_ok(x) else self._run_native_step
                 out, final = step(x[:, 0], state)
@@ -238,6 +241,13 @@ class RNN(nn.Module):
     def _native_ok(self, return_states: bool) -> bool:
         return (self.use_native and not return_states and self._native_mode is not None
                 and not StepRecorder.active)
+
+    def _own_kernel_preferred(self, x: Tensor) -> bool:
+        """Whether rnnkit's native sequence kernel (rnnkit.native, through the loop of :meth:`_run_loop`) should run
+        instead of torch's: for the cell families it measured faster than torch's own on the CPU (GRU, Elman; not
+        the LSTM, whose torch kernel is oneDNN's). Single steps keep torch's one-step kernels."""
+        return (x.shape[1] > 1 and self.cells[0].kernel_family in native.FASTER_THAN_TORCH
+                and native.applies(self.cells[0], x))
 
     def _native_step_ok(self, x: Tensor) -> bool:
         """Whether one step of the batch ``x`` should skip the sequence kernel (no projection): on the CPU at small

@@ -166,6 +166,44 @@ class _GatedSequence(torch.autograd.Function):
         return dpx, dw_h, (dw_t if w_t.numel() else None), dw_c, dh0, None, None
 
 
+class _LeakySequence(torch.autograd.Function):
+    """Elman family with leak rates (Elman's RNN, leaky units): kernels.cpp ``leaky_forward`` / ``leaky_backward``."""
+
+    @staticmethod
+    def forward(ctx, px, w_hh, rate, h0, mask, kind):
+        ys, hs, us = extension().leaky_forward(px, w_hh, rate, h0, mask, kind)
+        ctx.save_for_backward(w_hh, rate, mask, hs, us)
+        ctx.kind = kind
+        return ys, hs[1:]
+
+    @staticmethod
+    def backward(ctx, dys, dhs):
+        w_hh, rate, mask, hs, us = ctx.saved_tensors
+        dpx, dw, drate, dh0 = extension().leaky_backward(dys.contiguous(), dhs.contiguous(), w_hh, rate, mask, hs, us,
+                                                         ctx.kind)
+        return dpx, dw, (drate if rate.numel() else None), dh0, None, None
+
+
+class _GRUSequence(torch.autograd.Function):
+    """GRU in torch's form (reset after the product): kernels.cpp ``gru_forward`` / ``gru_backward``."""
+
+    @staticmethod
+    def forward(ctx, px, w_hh, b_hh, h0, mask):
+        ys, hs, gates, ghn = extension().gru_forward(px, w_hh, b_hh, h0, mask)
+        ctx.save_for_backward(w_hh, b_hh, mask, hs, gates, ghn)
+        return ys, hs[1:]
+
+    @staticmethod
+    def backward(ctx, dys, dhs):
+        w_hh, b_hh, mask, hs, gates, ghn = ctx.saved_tensors
+        dpx, dw, db, dh0 = extension().gru_backward(dys.contiguous(), dhs.contiguous(), w_hh, b_hh, mask, hs, gates,
+                                                    ghn)
+        return dpx, dw, (db if b_hh.numel() else None), dh0, None
+
+
+ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
+
+
 def _run_lstm(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
     peep = _none(args.get("peepholes"), px)
     ys, hs, cs = _LSTMSequence.apply(px, args["weight_hh"], peep, state[0], state[1], mask)
@@ -179,7 +217,22 @@ def _run_gated(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
     return ys, [hs]
 
 
-_FAMILIES = {"lstm": _run_lstm, "gated": _run_gated}
+def _run_leaky(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+    rate = _none(args.get("rate"), px)
+    ys, hs = _LeakySequence.apply(px, args["weight_hh"], rate, state[0], mask, ACTIVATIONS[args["activation"]])
+    return ys, [hs]
+
+
+def _run_gru(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+    ys, hs = _GRUSequence.apply(px, args["weight_hh"], _none(args.get("bias_hh"), px), state[0], mask)
+    return ys, [hs]
+
+
+#: families whose kernel here trains faster than torch's own fused kernel for the same cell on the CPU, so the
+#: sequence layer runs them instead (benchmarks/bench_cells.py, docs/benchmarks.md); torch's LSTM (oneDNN) stays
+FASTER_THAN_TORCH = frozenset({"gru", "leaky"})
+
+_FAMILIES = {"lstm": _run_lstm, "gated": _run_gated, "leaky": _run_leaky, "gru": _run_gru}
 FAMILIES = tuple(_FAMILIES)
 
 

@@ -387,9 +387,251 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
   return {da, dw_h, dw_t, dw_c, dh};
 }
 
+// ---- Elman family with leak rates: Elman's RNN and leaky-integrator units (seed 003, "Leaky units") ----------
+//   u_t = σ(px_t + W h_{t-1});  h_t = h_{t-1} + a ⊙ (u_t - h_{t-1})   (a = 1/τ per unit; without a: h_t = u_t)
+// σ: 0 tanh, 1 relu, 2 sigmoid, 3 identity.
+
+template <typename scalar_t>
+inline scalar_t activate(scalar_t v, int64_t kind) {
+  switch (kind) {
+    case 0: return tanh_(v);
+    case 1: return v > scalar_t(0) ? v : scalar_t(0);
+    case 2: return sigmoid(v);
+    default: return v;
+  }
+}
+
+template <typename scalar_t>
+inline scalar_t activation_slope(scalar_t u, int64_t kind) {  // σ'(pre) from u = σ(pre)
+  switch (kind) {
+    case 0: return scalar_t(1) - u * u;
+    case 1: return u > scalar_t(0) ? scalar_t(1) : scalar_t(0);
+    case 2: return u * (scalar_t(1) - u);
+    default: return scalar_t(1);
+  }
+}
+
+template <typename scalar_t>
+void leaky_step_forward(scalar_t* u, const scalar_t* h_prev, const scalar_t* rate, const scalar_t* m, scalar_t* y,
+                        scalar_t* h, int64_t kind, int64_t b0, int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const bool real = mask_at(m, b) != scalar_t(0);
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t uj = activate(u[r + j], kind);
+      u[r + j] = uj;
+      const scalar_t hp = h_prev[r + j];
+      const scalar_t hv = rate ? hp + rate[j] * (uj - hp) : uj;
+      y[r + j] = real ? hv : scalar_t(0);
+      h[r + j] = real ? hv : hp;
+    }
+  }
+}
+
+template <typename scalar_t>
+void leaky_step_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m,
+                         const scalar_t* u, const scalar_t* h_prev, const scalar_t* rate, scalar_t* da, scalar_t* dr,
+                         int64_t kind, int64_t b0, int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const scalar_t mb = mask_at(m, b);
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t dht = dh[r + j] + dh_in[r + j];
+      const scalar_t d = mb * (dy[r + j] + dht);
+      const scalar_t a = rate ? rate[j] : scalar_t(1);
+      da[r + j] = d * a * activation_slope(u[r + j], kind);
+      if (dr) dr[r + j] = d * (u[r + j] - h_prev[r + j]);  // ∂h_t/∂a = u_t - h_{t-1}
+      dh[r + j] = (scalar_t(1) - mb) * dht + d * (scalar_t(1) - a);
+    }
+  }
+}
+
+// px (T, B, H); w_hh (H, H); rate (H) or empty. Returns ys, hs (T+1, B, H), us (T, B, H) = σ(pre-activations).
+std::vector<Tensor> leaky_forward(const Tensor& px, const Tensor& w_hh, const Tensor& rate, const Tensor& h0,
+                                  const Tensor& valid, int64_t kind) {
+  const int64_t T = px.size(0), B = px.size(1), H = px.size(2);
+  auto us = torch::empty_like(px);
+  auto hs = torch::empty({T + 1, B, H}, px.options());
+  auto ys = torch::empty({T, B, H}, px.options());
+  hs[0].copy_(h0);
+  const auto wt = w_hh.t();
+  for (int64_t t = 0; t < T; ++t) {
+    auto u = us[t];
+    at::addmm_out(u, px[t], hs[t], wt);
+    const auto m = step_mask(valid, t);
+    AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "leaky_forward", [&] {
+      scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[t + 1].data_ptr<scalar_t>();
+      const scalar_t *hp = hs[t].data_ptr<scalar_t>(), *a = ptr_or_null<scalar_t>(rate);
+      const scalar_t* m_ = ptr_or_null<scalar_t>(m);
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        leaky_step_forward<scalar_t>(u_, hp, a, m_, y, h, kind, b0, b1, H);
+      });
+    });
+  }
+  return {ys, hs, us};
+}
+
+// Gradients of leaky_forward given those of ys and of the carried states dhs: d px, d w_hh, d rate (empty
+// without), d h0.
+std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_hh, const Tensor& rate,
+                                   const Tensor& valid, const Tensor& hs, const Tensor& us, int64_t kind) {
+  const int64_t T = us.size(0), B = us.size(1), H = us.size(2);
+  const bool with_rate = rate.defined() && rate.numel();
+  auto da = torch::empty_like(us);
+  auto dr = with_rate ? torch::empty_like(us) : Tensor();
+  auto dh = torch::zeros({B, H}, us.options());
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const auto m = step_mask(valid, t);
+    auto da_t = da[t];
+    auto dr_t = with_rate ? dr[t] : Tensor();
+    AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "leaky_backward", [&] {
+      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *u = us[t].data_ptr<scalar_t>();
+      const scalar_t* a = ptr_or_null<scalar_t>(rate);
+      const scalar_t* hp = hs[t].data_ptr<scalar_t>();
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      scalar_t* dr_ = with_rate ? dr_t.data_ptr<scalar_t>() : nullptr;
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        leaky_step_backward<scalar_t>(dy, dhi, dh_, m_, u, hp, a, da_, dr_, kind, b0, b1, H);
+      });
+    });
+    dh.addmm_(da_t, w_hh);
+  }
+  const auto h_prev = hs.narrow(0, 0, T);
+  auto dw = da.view({T * B, H}).t().mm(h_prev.reshape({T * B, H}));
+  Tensor drate = with_rate ? dr.sum({0, 1}) : Tensor();
+  return {da, dw, drate, dh};
+}
+
+// ---- GRU in torch's / cuDNN's form (reset after the recurrent product) ---------------------------------------
+//   [g_r, g_z, g_n] = W_hh h_{t-1} + b_hh;  r = σ(px_r + g_r);  z = σ(px_z + g_z);  n = tanh(px_n + r ⊙ g_n)
+//   h_t = z h_{t-1} + (1 - z) n
+
+template <typename scalar_t>
+void gru_step_forward(const scalar_t* px, const scalar_t* gh, scalar_t* a, scalar_t* ghn, const scalar_t* h_prev,
+                      const scalar_t* m, scalar_t* y, scalar_t* h, int64_t b0, int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const scalar_t* p = px + b * 3 * H;
+    const scalar_t* g = gh + b * 3 * H;
+    scalar_t* a3 = a + b * 3 * H;
+    const bool real = mask_at(m, b) != scalar_t(0);
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t rr = sigmoid(p[j] + g[j]);
+      const scalar_t z = sigmoid(p[H + j] + g[H + j]);
+      const scalar_t n = tanh_(p[2 * H + j] + rr * g[2 * H + j]);
+      a3[j] = rr;
+      a3[H + j] = z;
+      a3[2 * H + j] = n;
+      ghn[r + j] = g[2 * H + j];
+      const scalar_t hp = h_prev[r + j];
+      const scalar_t hv = n + z * (hp - n);
+      y[r + j] = real ? hv : scalar_t(0);
+      h[r + j] = real ? hv : hp;
+    }
+  }
+}
+
+template <typename scalar_t>
+void gru_step_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m, const scalar_t* a,
+                       const scalar_t* ghn, const scalar_t* h_prev, scalar_t* dpx, scalar_t* dgh, int64_t b0,
+                       int64_t b1, int64_t H) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const scalar_t mb = mask_at(m, b);
+    const scalar_t* a3 = a + b * 3 * H;
+    scalar_t* dp = dpx + b * 3 * H;
+    scalar_t* dg = dgh + b * 3 * H;
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const scalar_t rr = a3[j], z = a3[H + j], n = a3[2 * H + j], hp = h_prev[r + j];
+      const scalar_t dht = dh[r + j] + dh_in[r + j];
+      const scalar_t d = mb * (dy[r + j] + dht);
+      const scalar_t dan = d * (scalar_t(1) - z) * (scalar_t(1) - n * n);
+      const scalar_t dar = dan * ghn[r + j] * rr * (scalar_t(1) - rr);
+      const scalar_t daz = d * (hp - n) * z * (scalar_t(1) - z);
+      dp[j] = dar;
+      dp[H + j] = daz;
+      dp[2 * H + j] = dan;
+      dg[j] = dar;
+      dg[H + j] = daz;
+      dg[2 * H + j] = dan * rr;
+      dh[r + j] = (scalar_t(1) - mb) * dht + d * z;
+    }
+  }
+}
+
+// px (T, B, 3H) = [r, z, n] input projections with b_ih; w_hh (3H, H); b_hh (3H) or empty. Returns ys, hs (T+1, B, H),
+// gates (T, B, 3H) = r, z, n after their nonlinearities, ghn (T, B, H) = W_hn h_{t-1} + b_hn.
+std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
+                                const Tensor& valid) {
+  const int64_t T = px.size(0), B = px.size(1), H = px.size(2) / 3;
+  auto gates = torch::empty_like(px);
+  auto ghn = torch::empty({T, B, H}, px.options());
+  auto hs = torch::empty({T + 1, B, H}, px.options());
+  auto ys = torch::empty({T, B, H}, px.options());
+  auto gh = torch::empty({B, 3 * H}, px.options());
+  hs[0].copy_(h0);
+  const bool with_bias = b_hh.defined() && b_hh.numel();
+  const auto wt = w_hh.t();
+  for (int64_t t = 0; t < T; ++t) {
+    if (with_bias) {
+      at::addmm_out(gh, b_hh, hs[t], wt);
+    } else {
+      at::mm_out(gh, hs[t], wt);
+    }
+    const auto m = step_mask(valid, t);
+    AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gru_forward", [&] {
+      const scalar_t *p = px[t].data_ptr<scalar_t>(), *g = gh.data_ptr<scalar_t>(), *hp = hs[t].data_ptr<scalar_t>();
+      const scalar_t* m_ = ptr_or_null<scalar_t>(m);
+      scalar_t *a = gates[t].data_ptr<scalar_t>(), *n = ghn[t].data_ptr<scalar_t>();
+      scalar_t *y = ys[t].data_ptr<scalar_t>(), *h = hs[t + 1].data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        gru_step_forward<scalar_t>(p, g, a, n, hp, m_, y, h, b0, b1, H);
+      });
+    });
+  }
+  return {ys, hs, gates, ghn};
+}
+
+// Gradients of gru_forward given those of ys and of the carried states dhs: d px, d w_hh, d b_hh (empty without),
+// d h0.
+std::vector<Tensor> gru_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_hh, const Tensor& b_hh,
+                                 const Tensor& valid, const Tensor& hs, const Tensor& gates, const Tensor& ghn) {
+  const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 3;
+  auto dpx = torch::empty_like(gates);
+  auto dgh = torch::empty_like(gates);
+  auto dh = torch::zeros({B, H}, gates.options());
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const auto m = step_mask(valid, t);
+    auto dgh_t = dgh[t];
+    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
+      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *a = gates[t].data_ptr<scalar_t>();
+      const scalar_t *n = ghn[t].data_ptr<scalar_t>(), *hp = hs[t].data_ptr<scalar_t>();
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dp = dpx[t].data_ptr<scalar_t>(), *dg = dgh_t.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        gru_step_backward<scalar_t>(dy, dhi, dh_, m_, a, n, hp, dp, dg, b0, b1, H);
+      });
+    });
+    dh.addmm_(dgh_t, w_hh);
+  }
+  const auto flat = dgh.view({T * B, 3 * H});
+  auto dw = flat.t().mm(hs.narrow(0, 0, T).reshape({T * B, H}));
+  Tensor db = b_hh.defined() && b_hh.numel() ? flat.sum(0) : Tensor();
+  return {dpx, dw, db, dh};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward, "LSTM-family sequence, forward");
   m.def("lstm_backward", &lstm_backward, "LSTM-family sequence, backward");
   m.def("gated_forward", &gated_forward, "gated-update (Cho GRU, MUT1-3) sequence, forward");
   m.def("gated_backward", &gated_backward, "gated-update (Cho GRU, MUT1-3) sequence, backward");
+  m.def("leaky_forward", &leaky_forward, "Elman / leaky-unit sequence, forward");
+  m.def("leaky_backward", &leaky_backward, "Elman / leaky-unit sequence, backward");
+  m.def("gru_forward", &gru_forward, "GRU (torch's form) sequence, forward");
+  m.def("gru_backward", &gru_backward, "GRU (torch's form) sequence, backward");
 }
