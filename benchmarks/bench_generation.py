@@ -87,9 +87,22 @@ def main() -> None:
         def select_state(self, state, index):
             return self.inner.select_state(state, index)
 
+    from rnnkit import native
+    from rnnkit.precision import autocast
+
+    def loop_steps():  # the same generate() with rnnkit's native step kernel off (torch's batched products)
+        with native.python_loop():
+            generate(model, prompt, args.tokens)
+
+    def bf16_steps():
+        with autocast("bf16", "cpu"):
+            generate(model, prompt, args.tokens)
+
     table = sequence.INPUT_TABLE_MAX_ENTRIES
     variants = {
         "generate (LanguageModel.step, input table)": lambda: generate(model, prompt, args.tokens),
+        "the same with the native step kernel off (fused weights, torch's batched products)": loop_steps,
+        "the same in bf16 (weights read as bfloat16, native step kernel)": bf16_steps,
         "without the input table (embedding, then [x, h] @ [W_ih | W_hh]^T)": lambda: generate(model, prompt,
                                                                                              args.tokens),
         "through forward on (1, 1) ids (a model without .step)": lambda: generate(ForwardOnly(model), prompt,
@@ -104,6 +117,21 @@ def main() -> None:
     sequence.INPUT_TABLE_MAX_ENTRIES = table
     for name, ts in times.items():
         print(f"| {name} | {args.tokens / statistics.median(ts):,.0f} |")
+
+    # the floor set by reading the weights: the two layers' native steps alone, nothing else per token
+    if native.extension() is not None:
+        steps = model.rnn._fused_steps
+        for dtype in (None, torch.bfloat16):
+            with autocast("bf16" if dtype else "fp32", "cpu"):
+                steps.prepare(model.rnn.cells, model.embedding.weight)
+                state, ids = torch.zeros(2, 1, 512), torch.zeros(1, dtype=torch.long)
+                seconds = timed(lambda: [steps.step_stack(ids, state, state, tokens=True) for _ in range(100)],
+                                args.repeats) / 100
+            weights = sum(w.numel() * w.element_size() for w, _, _ in steps._layers[1:]) + \
+                steps._first[2].numel() * steps._first[2].element_size()
+            print(f"\nthe two LSTM layers' steps alone ({'bf16' if dtype else 'fp32'} weights, "
+                  f"{weights / 2**20:.0f} MiB read per token): {seconds * 1e6:.0f} µs per token, "
+                  f"a ceiling of {1 / seconds:,.0f} chars/s")
 
     # time per token early and late in one long sample: time each step through a timing model wrapper
     stamps: list[float] = []

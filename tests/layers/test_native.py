@@ -140,3 +140,58 @@ def test_failed_build_falls_back(monkeypatch):
     assert native.status().startswith("unavailable (Ninja is required")
     out, _ = RNN(3, 4, cell="gru-cho")(torch.randn(2, 3, 3))
     assert out.shape == (2, 3, 4)
+
+
+def _lstm_step_by_hand(weight, inputs, base, c_prev):
+    """Seed 000's LSTM step in float64: a = base + W v, gates i, f, g, o."""
+    a = (base.double() + inputs.double() @ weight.double().t()).chunk(4, 1)
+    i, f, g, o = a[0].sigmoid(), a[1].sigmoid(), a[2].tanh(), a[3].sigmoid()
+    c = f * c_prev.double() + i * g
+    return o * c.tanh(), c
+
+
+@needs_kernels
+@pytest.mark.parametrize("rows", [1, 3])
+@pytest.mark.parametrize("weight_dtype", [torch.float32, torch.bfloat16])
+def test_lstm_step_equals_the_equations(rows, weight_dtype):
+    """The generation step kernel: float32 weights, and bfloat16 ones (read exactly, summed in float32); a weight
+    that is a column slice of a wider matrix (the first layer's W_hh next to W_ih); K not a multiple of 16."""
+    H, K = 9, 21
+    wide = torch.randn(4 * H, K + 5).to(weight_dtype)
+    weight = wide[:, 5:]
+    inputs, c_prev = torch.randn(rows, K), torch.randn(rows, H)
+    for base in (torch.randn(4 * H), torch.randn(rows, 4 * H)):
+        h, c = native.lstm_step(weight, inputs, base, c_prev)
+        h_ref, c_ref = _lstm_step_by_hand(weight, inputs, base, c_prev)
+        assert h.dtype == c.dtype == torch.float32
+        torch.testing.assert_close(h.double(), h_ref, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(c.double(), c_ref, rtol=1e-5, atol=1e-6)
+
+
+@needs_kernels
+def test_generation_steps_native_equal_python_loop():
+    """A language model stepped with the native step kernel gives the loop's logits and states, in float32 and
+    (to bf16 rounding) under bf16 autocast; switching paths rebuilds the cached weights."""
+    from rnnkit.models import LanguageModel
+    from rnnkit.precision import autocast
+
+    torch.manual_seed(0)
+    model = LanguageModel(11, 6, 20, 2, cell="lstm").eval()
+    ids = torch.tensor([3, 0, 7])
+    with torch.no_grad():
+        fast, state = model.step(ids, None)
+        fast, state = model.step(ids, state)
+        assert model.rnn._fused_steps._native
+        with native.python_loop():
+            slow, slow_state = model.step(ids, None)
+            slow, slow_state = model.step(ids, slow_state)
+            assert not model.rnn._fused_steps._native
+        torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+        for a, b in zip(state_tensors(state), state_tensors(slow_state)):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        with autocast("bf16", "cpu"):
+            low, _ = model.step(ids, None)
+        assert model.rnn._fused_steps._native
+        with torch.no_grad():
+            exact, _ = model.step(ids, None)
+        torch.testing.assert_close(low.float(), exact, rtol=0, atol=0.05)

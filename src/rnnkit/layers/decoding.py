@@ -10,6 +10,10 @@ are stored in the order (i, f, o, g) so one sigmoid covers three gates:
 
     i, f, o = σ(·),  g = tanh(·),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
 
+On the CPU in float32 (and under bf16 autocast, with the weights kept in bfloat16) the step runs in rnnkit's
+native kernel (``rnnkit.native.lstm_step``: each thread reads the four gate rows of its units once and applies the
+gate math to them, no other call per layer), with the weights in the cell's own row order (i, f, g, o).
+
 The fused weights are a cache, rebuilt whenever a parameter changes (its version counter or storage), so
 training between samples is safe. They double the LSTM weights' memory while generating.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import native
 from ..precision import active_dtype
 
 
@@ -45,6 +50,7 @@ class FusedLSTMSteps:
         self._first: tuple[Tensor, Tensor, Tensor] | None = None  # cell 0: fused weight, bias, its W_hh blocks
         self._first_exact: tuple[Tensor, Tensor] | None = None  # cell 0's weight and bias before any autocast
         self._table: Tensor | None = None  # (V, p, 4H / p): cell 0's W_ih E[x] + b for every token x
+        self._native = False  # the layers hold (weight (4H, D + H), bias (4H), H) in the cells' order for native
 
     @staticmethod
     def _weights(cell) -> list[Tensor]:
@@ -59,8 +65,10 @@ class FusedLSTMSteps:
         # instead of at every step; the state stays in fp32 (the products come out in the autocast dtype, and
         # f · c with c in fp32 promotes)
         dtype = active_dtype(device_type)
-        key = (parts, dtype, *((w.data_ptr(), _version(w)) for c in cells for w in self._weights(c)))
+        use_native = native.step_applies(cells[0].weight_ih, dtype)
+        key = (parts, dtype, use_native, *((w.data_ptr(), _version(w)) for c in cells for w in self._weights(c)))
         if key != self._key:
+            self._native = use_native
             self._build(cells, parts, dtype)
             self._key, self._table_key = key, None
         table_key = (embedding.data_ptr(), _version(embedding), dtype) if embedding is not None else None
@@ -68,7 +76,8 @@ class FusedLSTMSteps:
             weight, bias = self._first_exact
             D, p = embedding.shape[1], self._layers[0][0].shape[0]
             table = torch.addmm(bias, embedding.detach(), weight[:, :D].t())  # in the weights' own dtype
-            self._table = table.to(dtype or table.dtype).view(embedding.shape[0], p, -1)
+            # the native kernel adds the table's rows in float32; the batched product reads them per thread slice
+            self._table = table if self._native else table.to(dtype or table.dtype).view(embedding.shape[0], p, -1)
             self._table_key = table_key
 
     def _build(self, cells, parts: int, dtype: torch.dtype | None = None) -> None:
@@ -76,6 +85,17 @@ class FusedLSTMSteps:
         for k, cell in enumerate(cells):
             H = cell.hidden_size
             dev = cell.weight_ih.device
+            if self._native:  # rows in the cell's order; the weight in the autocast dtype, the bias in float32
+                weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()
+                bias = (cell.bias_ih.detach() if cell.bias_ih is not None else
+                        torch.zeros(4 * H, dtype=weight.dtype, device=dev))
+                if k == 0:
+                    self._first_exact = (weight, bias)
+                fused = weight.to(dtype) if dtype is not None else weight
+                self._layers.append((fused, bias, H))
+                if k == 0:
+                    self._first = (fused, bias, fused[:, weight.shape[1] - H:])
+                continue
             order = torch.cat([torch.arange(0, 2 * H, device=dev), torch.arange(3 * H, 4 * H, device=dev),
                                torch.arange(2 * H, 3 * H, device=dev)])
             weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()[order]  # (4H, D + H), rows i f o g
@@ -96,6 +116,10 @@ class FusedLSTMSteps:
         embedding of the last :meth:`prepare` (cell 0 only)."""
         blocks, bias, H = self._layers[k]
         B = h.shape[0]
+        if self._native:
+            if tokens:  # the input term is a row of the table; only W_hh is read
+                return native.lstm_step(self._first[2], h, self._table[x], c)
+            return native.lstm_step(blocks, torch.cat([x, h], 1), bias, c)
         if tokens:  # W_ih E[x] + b is a row of the table; only W_hh is read
             gates = torch.baddbmm(self._table[x].transpose(0, 1), h.expand(blocks.shape[0], B, H), self._first[2])
         else:

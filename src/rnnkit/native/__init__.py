@@ -109,6 +109,24 @@ def applies(cell: Cell, px: Tensor) -> bool:
     return extension() is not None
 
 
+def step_applies(weight: Tensor, autocast_dtype: torch.dtype | None) -> bool:
+    """Whether :func:`lstm_step` can step cells with parameters like ``weight``: float32 on the CPU, with the
+    weights read in float32 or (under bf16 autocast) bfloat16."""
+    if _python_loop_forced or weight.device.type != "cpu" or weight.dtype != torch.float32:
+        return False
+    if autocast_dtype not in (None, torch.bfloat16):
+        return False
+    return extension() is not None
+
+
+def lstm_step(weight: Tensor, inputs: Tensor, base: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """One LSTM step without autograd (generation): a = base + inputs Wᵀ with rows i, f, g, o of ``weight``
+    (4H, K) (float32 or bfloat16), c_t = σ(a_f) c_{t-1} + σ(a_i) tanh(a_g), h_t = σ(a_o) tanh(c_t) (seed 000).
+    ``inputs`` (B, K), ``base`` (B, 4H) or (4H,) and ``c_prev`` (B, H) in float32; returns (h_t, c_t)."""
+    h, c = extension().lstm_step(weight, inputs.float(), base.float(), c_prev.float())
+    return h, c
+
+
 def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
     """The loop of ``cell`` over ``px`` (T, B, G), from ``state``, natively; None when it does not apply.
 

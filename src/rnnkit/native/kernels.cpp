@@ -16,6 +16,10 @@
 
 #include <ATen/Parallel.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 using torch::Tensor;
 
 namespace {
@@ -625,6 +629,95 @@ std::vector<Tensor> gru_backward(const Tensor& dys, const Tensor& dhs, const Ten
   return {dpx, dw, db, dh};
 }
 
+// ---- One LSTM step at a few rows, without autograd: the generation hot path ---------------------------------
+// At batch 1 a step is a matrix-vector product per layer, bound by reading the weights, so each thread takes a
+// range of units j and reads the four gate rows of each (i, f, g, o: rows j, H + j, 2H + j, 3H + j) once for all
+// rows of the batch, then applies the gate math to them (seed 000's LSTM):
+//   a = base + W v;  c_t = σ(a_f) c_{t-1} + σ(a_i) tanh(a_g);  h_t = σ(a_o) tanh(c_t)
+// The weights may be float32 or bfloat16 (read as float32: half the memory traffic); v, base and the state are
+// float32 and the sums are accumulated in float32.
+
+namespace {
+
+inline float to_float(float v) { return v; }
+inline float to_float(at::BFloat16 v) { return static_cast<float>(v); }
+
+#if defined(__AVX512F__)
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const at::BFloat16* p) {  // bfloat16 is the upper half of a float32
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+}
+#endif
+
+// s[g] = Σ_k w_g[k] v[k] for the four rows w_g
+template <typename w_t>
+inline void dot4(const w_t* const* w, const float* v, int64_t K, float* s) {
+  int64_t k = 0;
+  s[0] = s[1] = s[2] = s[3] = 0.f;
+#if defined(__AVX512F__)
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (; k + 16 <= K; k += 16) {
+    const __m512 x = _mm512_loadu_ps(v + k);
+    a0 = _mm512_fmadd_ps(load16(w[0] + k), x, a0);
+    a1 = _mm512_fmadd_ps(load16(w[1] + k), x, a1);
+    a2 = _mm512_fmadd_ps(load16(w[2] + k), x, a2);
+    a3 = _mm512_fmadd_ps(load16(w[3] + k), x, a3);
+  }
+  s[0] = _mm512_reduce_add_ps(a0);
+  s[1] = _mm512_reduce_add_ps(a1);
+  s[2] = _mm512_reduce_add_ps(a2);
+  s[3] = _mm512_reduce_add_ps(a3);
+#endif
+  for (; k < K; ++k)
+    for (int g = 0; g < 4; ++g) s[g] += to_float(w[g][k]) * v[k];
+}
+
+template <typename w_t>
+void lstm_rows_step(const w_t* w, int64_t ld, const float* v, const float* base, int64_t base_stride,
+                    const float* c_prev, float* h, float* c, int64_t B, int64_t H, int64_t K) {
+  at::parallel_for(0, H, 16, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const w_t* rows[4] = {w + j * ld, w + (H + j) * ld, w + (2 * H + j) * ld, w + (3 * H + j) * ld};
+      for (int64_t b = 0; b < B; ++b) {
+        float a[4];
+        dot4(rows, v + b * K, K, a);
+        const float* base_b = base + b * base_stride;
+        const float i = sigmoid(a[0] + base_b[j]), f = sigmoid(a[1] + base_b[H + j]);
+        const float g = std::tanh(a[2] + base_b[2 * H + j]), o = sigmoid(a[3] + base_b[3 * H + j]);
+        const float cv = f * c_prev[b * H + j] + i * g;
+        c[b * H + j] = cv;
+        h[b * H + j] = o * std::tanh(cv);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// weight (4H, K) float32 or bfloat16 with unit stride along K (rows may be a slice of a wider matrix); inputs (B, K),
+// base (B, 4H) or (4H) (the bias, or rows of a precomputed input term), c_prev (B, H): all float32. Returns h, c.
+std::vector<Tensor> lstm_step(const Tensor& weight, const Tensor& inputs, const Tensor& base, const Tensor& c_prev) {
+  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1, "lstm_step: weight must be (4H, K) with rows contiguous");
+  TORCH_CHECK(inputs.scalar_type() == at::kFloat && base.scalar_type() == at::kFloat &&
+              c_prev.scalar_type() == at::kFloat, "lstm_step: inputs, base and state must be float32");
+  const auto v = inputs.contiguous(), bs = base.contiguous(), cp = c_prev.contiguous();
+  const int64_t B = v.size(0), K = v.size(1), H = cp.size(1);
+  TORCH_CHECK(weight.size(0) == 4 * H && weight.size(1) == K, "lstm_step: weight must be (4H, K)");
+  const int64_t base_stride = bs.dim() == 2 ? 4 * H : 0;
+  auto h = torch::empty({B, H}, cp.options());
+  auto c = torch::empty({B, H}, cp.options());
+  if (weight.scalar_type() == at::kBFloat16)
+    lstm_rows_step(weight.data_ptr<at::BFloat16>(), weight.stride(0), v.data_ptr<float>(), bs.data_ptr<float>(),
+                   base_stride, cp.data_ptr<float>(), h.data_ptr<float>(), c.data_ptr<float>(), B, H, K);
+  else {
+    TORCH_CHECK(weight.scalar_type() == at::kFloat, "lstm_step: weight must be float32 or bfloat16");
+    lstm_rows_step(weight.data_ptr<float>(), weight.stride(0), v.data_ptr<float>(), bs.data_ptr<float>(),
+                   base_stride, cp.data_ptr<float>(), h.data_ptr<float>(), c.data_ptr<float>(), B, H, K);
+  }
+  return {h, c};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward, "LSTM-family sequence, forward");
   m.def("lstm_backward", &lstm_backward, "LSTM-family sequence, backward");
@@ -634,4 +727,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("leaky_backward", &leaky_backward, "Elman / leaky-unit sequence, backward");
   m.def("gru_forward", &gru_forward, "GRU (torch's form) sequence, forward");
   m.def("gru_backward", &gru_backward, "GRU (torch's form) sequence, backward");
+  m.def("lstm_step", &lstm_step, "one LSTM step at a few rows without autograd (generation)");
 }
