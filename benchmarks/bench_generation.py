@@ -62,6 +62,11 @@ def main() -> None:
             dst.copy_(src)
     prompt = torch.tensor([0])
 
+    from rnnkit import native
+    from rnnkit.precision import cpu_model
+
+    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; native kernels "
+          f"{native.status()}\n")
     print("| batch | rnnkit generate (chars/s) | nn.LSTM stepped (chars/s) | nn.LSTMCell stepped (chars/s) |")
     print("|---:|---:|---:|---:|")
     for batch in (1, 64):
@@ -87,7 +92,6 @@ def main() -> None:
         def select_state(self, state, index):
             return self.inner.select_state(state, index)
 
-    from rnnkit import native
     from rnnkit.precision import autocast
 
     def loop_steps():  # the same generate() with rnnkit's native step kernel off (torch's batched products)

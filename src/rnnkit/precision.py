@@ -81,9 +81,11 @@ def probe_speedup(device_type: str = "cpu", size: int = 1024, repeats: int = 5) 
     return timed(lambda: a @ b) / timed(bf16)
 
 
-#: Generation stepping at most this many rows at a time runs in fp32 under ``auto`` on a CPU: a step is a chain of
-#: matrix-vector products, and bf16 ones are slower than fp32 ones there (batch 1: 0.27x on an AMD EPYC, 0.42x on
-#: an Intel Xeon with AMX; ``benchmarks/bench_precision.py --mode quality``); at batch 64 bf16 is 1.3-1.4x faster.
+#: Generation stepping fewer rows than this at a time runs in fp32 under ``auto`` on a CPU: a step is a chain of
+#: matrix-vector products bound by reading the weights, where bf16 gains less than ``auto`` asks of a probe (batch 1
+#: on an Intel Xeon with AMX: 1.09x with rnnkit's native step kernel, 0.42x through torch's products; 0.27x on an
+#: AMD EPYC; ``benchmarks/bench_generation.py``, ``bench_precision.py --mode quality``); at batch 64 bf16 is
+#: 1.3-1.4x faster.
 CPU_BF16_MIN_STEP_BATCH = 8
 
 
@@ -111,8 +113,8 @@ def resolve(precision: str, device: torch.device, step_batch: int | None = None)
     if precision == "bf16":
         return "bf16", f"as asked ({', '.join(flags)})"
     if step_batch is not None and step_batch < CPU_BF16_MIN_STEP_BATCH:
-        return "fp32", (f"auto: stepping {step_batch} row(s) at a time, where fp32 matrix-vector products are faster "
-                        f"than bf16 ones on a CPU")
+        return "fp32", (f"auto: stepping {step_batch} row(s) at a time, where bf16 matrix-vector products gain "
+                        f"little or nothing over fp32 on a CPU")
     speedup = probe_speedup("cpu")
     if speedup >= 1.15:
         return "bf16", f"auto: {', '.join(flags)}, a matrix-product probe ran {speedup:.2f}x faster in bf16"
