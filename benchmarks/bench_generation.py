@@ -79,7 +79,7 @@ def main() -> None:
         print(f"| {batch} | " + " | ".join(f"{v:,.0f}" for v in speeds) + " |")
 
     # where the batch-1 speed comes from: the same generate() with parts of the fast path switched off
-    from rnnkit.layers import sequence
+    from rnnkit.models import language_model
 
     class ForwardOnly(nn.Module):  # a model without .step: generate() feeds (B, 1) ids through forward
         def __init__(self, inner):
@@ -102,7 +102,7 @@ def main() -> None:
         with autocast("bf16", "cpu"):
             generate(model, prompt, args.tokens)
 
-    table = sequence.INPUT_TABLE_MAX_ENTRIES
+    table = language_model.INPUT_TABLE_MAX_ENTRIES
     variants = {
         "generate (LanguageModel.step, input table)": lambda: generate(model, prompt, args.tokens),
         "the same with the native step kernel off (fused weights, torch's batched products)": loop_steps,
@@ -116,9 +116,9 @@ def main() -> None:
     times = {name: [] for name in variants}
     for _ in range(args.repeats):
         for name, fn in variants.items():
-            sequence.INPUT_TABLE_MAX_ENTRIES = 0 if name.startswith("without") else table
+            language_model.INPUT_TABLE_MAX_ENTRIES = 0 if name.startswith("without") else table
             times[name].append(timed(fn, 1))
-    sequence.INPUT_TABLE_MAX_ENTRIES = table
+    language_model.INPUT_TABLE_MAX_ENTRIES = table
     for name, ts in times.items():
         print(f"| {name} | {args.tokens / statistics.median(ts):,.0f} |")
 
@@ -127,12 +127,13 @@ def main() -> None:
         steps = model.rnn._fused_steps
         for dtype in (None, torch.bfloat16):
             with autocast("bf16" if dtype else "fp32", "cpu"):
-                steps.prepare(model.rnn.cells, model.embedding.weight)
-                state, ids = torch.zeros(2, 1, 512), torch.zeros(1, dtype=torch.long)
-                seconds = timed(lambda: [steps.step_stack(ids, state, state, tokens=True) for _ in range(100)],
+                steps.prepare(model.rnn.cells)
+                rows = model.input_table()[torch.zeros(1, dtype=torch.long)]
+                state = torch.zeros(2, 1, 512)
+                seconds = timed(lambda: [steps.step_stack(rows, state, state, projected=True) for _ in range(100)],
                                 args.repeats) / 100
             weights = sum(w.numel() * w.element_size() for w, _, _ in steps._layers[1:]) + \
-                steps._first[2].numel() * steps._first[2].element_size()
+                steps._recurrent.numel() * steps._recurrent.element_size()
             print(f"\nthe two LSTM layers' steps alone ({'bf16' if dtype else 'fp32'} weights, "
                   f"{weights / 2**20:.0f} MiB read per token): {seconds * 1e6:.0f} µs per token, "
                   f"a ceiling of {1 / seconds:,.0f} chars/s")

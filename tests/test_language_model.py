@@ -52,3 +52,31 @@ def test_step_equals_forward_on_one_token():
     torch.testing.assert_close(logits, ref.prediction[:, 0])
     for a, b in zip(final, ref.state, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mut2"])
+@pytest.mark.parametrize("table_limit", [1 << 22, 0], ids=["input-table", "no-table"])
+def test_step_through_the_input_table_follows_changes(cell, table_limit, monkeypatch):
+    """Without autograd, LanguageModel.step reads the first cell's input term from a table (input_projection of
+    every embedding row) that follows in-place changes of the embedding and of the cell, and is skipped for large
+    vocabularies and with autograd on; every way gives forward's logits."""
+    from rnnkit.models import language_model
+
+    monkeypatch.setattr(language_model, "INPUT_TABLE_MAX_ENTRIES", table_limit)
+    torch.manual_seed(0)
+    model = LanguageModel(9, 5, 6, num_layers=2, cell=cell).double().eval()
+    ids = torch.tensor([3, 0, 8])
+    _, _, state = model(torch.randint(0, 9, (3, 4)))
+    for _ in range(2):
+        with torch.no_grad():
+            logits, _ = model.step(ids, state)
+            assert (model.input_table() is not None) == (table_limit > 0)
+            assert model.rnn.step_takes_input_term(ids) == (cell != "gru")  # torch.gru_cell steps a GRU
+            ref = model(ids.view(-1, 1), state=state).prediction[:, 0]
+        torch.testing.assert_close(logits, ref)
+        with torch.no_grad():  # the cached table must notice both
+            model.embedding.weight.add_(0.5)
+            model.rnn.cells[0].weight_ih.mul_(0.9)
+    assert model.input_table() is None  # autograd on: gradients must reach the embedding
+    logits, _ = model.step(ids, state)
+    torch.testing.assert_close(logits, model(ids.view(-1, 1), state=state).prediction[:, 0])

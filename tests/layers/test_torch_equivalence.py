@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.cells.base import state_tensors
 from rnnkit.layers import from_torch
 
 B, T, D, H = 4, 7, 5, 6
@@ -170,34 +171,28 @@ def test_step_rejects_bad_input_by_name():
         rnn.step(torch.randn(3, D), rnn.initial_state(2))
 
 
-@pytest.mark.parametrize("table_limit", [1 << 22, 0], ids=["input-table", "no-table"])
-def test_step_on_token_ids_equals_step_on_their_embedding(table_limit, monkeypatch):
-    """``RNN.step(ids, state, embedding=E)`` is ``RNN.step(E[ids], state)``: the LSTM input table (W_ih E + b,
-    one row per token) follows in-place changes of E and of the weights, and large vocabularies skip it."""
-    from rnnkit.layers import RNN, sequence
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mut1", "peephole-lstm"])
+def test_step_on_projected_input_equals_step_on_the_input(cell):
+    """``RNN.step(cells[0].input_projection(x), state, projected=True)`` is ``RNN.step(x, state)`` on every path
+    (the LSTM's fused steps without autograd, rnnkit's loop with it), and bad forms are refused by name."""
+    from rnnkit.layers import RNN
 
-    monkeypatch.setattr(sequence, "INPUT_TABLE_MAX_ENTRIES", table_limit)
     torch.manual_seed(0)
-    rnn = RNN(D, H, num_layers=2).double()
-    E = torch.randn(9, D, dtype=torch.float64)
-    ids = torch.tensor([3, 0, 8])
+    rnn = RNN(D, H, num_layers=2, cell=cell).double()
+    x = torch.randn(3, D, dtype=torch.float64)
     _, state = rnn(torch.randn(3, 2, D, dtype=torch.float64))
-    for _ in range(2):
-        with torch.no_grad():
-            out, (h, c) = rnn.step(ids, state, embedding=E)
-            assert (rnn._fused_steps._table_key is not None) == (table_limit > 0)
-            out_ref, (h_ref, c_ref) = rnn.step(E[ids], state)
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            out, final = rnn.step(rnn.cells[0].input_projection(x), state, projected=True)
+            out_ref, final_ref = rnn.step(x, state)
         torch.testing.assert_close(out, out_ref)
-        torch.testing.assert_close(c, c_ref)
-        E.add_(0.5)  # the cached table must notice both
-        with torch.no_grad():
-            rnn.cells[0].weight_ih.mul_(0.9)
-    out, _ = rnn.step(ids, state, embedding=E)  # with autograd: the plain route, same numbers
-    torch.testing.assert_close(out, rnn.step(E[ids], state)[0])
-    with pytest.raises(ValueError, match=r"token ids \(batch,\) of int64; got torch.float64 \(3, 5\)"):
-        rnn.step(E[ids], state, embedding=E)
-    with pytest.raises(ValueError, match=r"expected an embedding \(vocabulary, 5\); got \(9, 4\)"):
-        rnn.step(ids, state, embedding=E[:, :4])
+        for a, b in zip(state_tensors(final), state_tensors(final_ref)):
+            torch.testing.assert_close(a, b)
+    G = rnn.cells[0].input_projection(x).shape[1]
+    with pytest.raises(ValueError, match=rf"first cell's input term \(batch, {G}\); got \(3, {D}\)"):
+        rnn.step(x, state, projected=True)
+    with pytest.raises(ValueError, match="unidirectional"):
+        RNN(D, H, bidirectional=True).step(torch.randn(1, 4 * H), None, projected=True)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -239,13 +234,13 @@ def test_one_layer_kernel_calls_get_no_dropout(monkeypatch, padded):
     from rnnkit.layers import sequence
 
     seen = []
-    real = sequence._NATIVE_KERNELS["LSTM"]
+    real = sequence.TORCH_KERNELS["LSTM"]
 
     def spy(x, hx, weights, has_biases, layers, dropout, *rest):
         seen.append((layers, dropout))
-        return real(x, hx, weights, has_biases, layers, dropout, *rest)
+        return real.sequence(x, hx, weights, has_biases, layers, dropout, *rest)
 
-    monkeypatch.setitem(sequence._NATIVE_KERNELS, "LSTM", spy)
+    monkeypatch.setitem(sequence.TORCH_KERNELS, "LSTM", real._replace(sequence=spy))
     for layers, bidirectional in ((1, False), (1, True), (2, True)):
         rnn = RNN(D, H, num_layers=layers, cell="lstm", dropout=0.3, bidirectional=bidirectional).train()
         rnn(torch.randn(B, T, D), lengths=torch.tensor(LENGTHS) if padded else None)

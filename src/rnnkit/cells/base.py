@@ -165,6 +165,12 @@ class Cell(nn.Module):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
 
 
+def tensor_version(t: Tensor) -> int:
+    """The tensor's in-place write counter, for caches derived from parameters (inference tensors, made under
+    torch.inference_mode, have none: -1)."""
+    return -1 if t.is_inference() else t._version
+
+
 def module_dtype(module: nn.Module) -> torch.dtype | None:
     """The dtype of ``module``'s first floating-point parameter (None when it has none)."""
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)

@@ -170,8 +170,9 @@ class Recurrent(nn.Module):
 
 
 def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, reverse: bool = False,
-             feedback: Tensor | None = None, return_states: bool = False):
-    """The loop itself, on batch-first tensors already validated. Returns (outputs, final_state, states)."""
+             feedback: Tensor | None = None, return_states: bool = False, projected: bool = False):
+    """The loop itself, on batch-first tensors already validated. Returns (outputs, final_state, states).
+    ``projected``: x is ``cell.input_projection`` of the inputs already (B, T, G)."""
     if reverse:
         x = reverse_padded(x, lengths)
     B, T = x.shape[:2]
@@ -179,7 +180,7 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
     valid = None if lengths is None else (torch.arange(steps).unsqueeze(1) < lengths).to(x.device)  # (T', B)
     # cached(): parametrized weights (orthogonal_recurrence) are computed once per sequence, not per step
     with parametrize.cached():
-        px = cell.input_projection(x).transpose(0, 1).contiguous()  # (T, B, G): one product for all steps
+        px = (x if projected else cell.input_projection(x)).transpose(0, 1).contiguous()  # (T, B, G): one product
         # the one dispatch point for a cell's whole loop: its native kernel where it declares one (rnnkit.native)
         ran = None if feedback is not None or StepRecorder.active else native.run_sequence(cell, px[:steps], state,
                                                                                               valid)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import _VF, Tensor, nn
@@ -27,9 +29,9 @@ from ..cells.base import (
     state_from_tensors,
     state_tensors,
 )
+from ..native.steps import FusedLSTMSteps, stack_applies
 from ..precision import active_dtype
 from ..registry import build_cell
-from .decoding import INPUT_TABLE_MAX_ENTRIES, FusedLSTMSteps
 from .recurrent import (
     StepRecorder,
     check_lengths,
@@ -39,11 +41,33 @@ from .recurrent import (
     unstack_states,
 )
 
-_NATIVE_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
-# one-step kernels (torch.nn.LSTMCell & co.): for a single step at small batch they cost a fraction of the
-# sequence kernels, which set up oneDNN on every call (generation; benchmarks/bench_generation.py)
-_STEP_KERNELS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell,
-                 "RNN_RELU": torch.rnn_relu_cell}
+
+class TorchKernel(NamedTuple):
+    """torch's own kernels for a cell whose math is torch's (the cell declares ``native_mode``): the fused sequence
+    kernel (``_VF.lstm`` & co.: oneDNN's LSTM on the CPU, cuDNN on CUDA) and the one-step kernel (those of
+    ``nn.LSTMCell`` & co.), called with the state as a tuple of tensors whatever the cell."""
+
+    sequence: Callable
+    step: Callable
+    tuple_state: bool  # the LSTM's kernels take and return (h, c); the others one tensor
+
+    def run_sequence(self, x: Tensor, hx: tuple, weights: list[Tensor], has_biases: bool, layers: int,
+                     dropout: float, train: bool, bidirectional: bool) -> tuple[Tensor, tuple]:
+        result = self.sequence(x, hx if self.tuple_state else hx[0], weights, has_biases, layers, dropout, train,
+                               bidirectional, True)
+        return result[0], tuple(result[1:])
+
+    def run_step(self, x: Tensor, hx: tuple, weights: list[Tensor]) -> tuple:
+        new = self.step(x, hx if self.tuple_state else hx[0], *weights)
+        return new if self.tuple_state else (new,)
+
+
+TORCH_KERNELS = {"LSTM": TorchKernel(_VF.lstm, torch.lstm_cell, True),
+                 "GRU": TorchKernel(_VF.gru, torch.gru_cell, False),
+                 "RNN_TANH": TorchKernel(_VF.rnn_tanh, torch.rnn_tanh_cell, False),
+                 "RNN_RELU": TorchKernel(_VF.rnn_relu, torch.rnn_relu_cell, False)}
+# the one-step kernels cost a fraction of the sequence kernels for a single step at small batch (the sequence
+# kernels set up oneDNN on every call: generation, benchmarks/bench_generation.py)
 STEP_KERNEL_MAX_BATCH = 4
 STEP_KERNEL_ON_CUDA = True
 
@@ -116,8 +140,11 @@ class RNN(nn.Module):
         self.cells = nn.ModuleList(cells)  # index 2·l + d, as torch's state layout
         self._state_templates: dict[int, State] = {}
         self._fused_steps = FusedLSTMSteps()  # LSTM steps without autograd (generation)
+        self._input_term_size: int | None = None
         modes = {c.native_mode for c in cells}
-        self._native_mode = modes.pop() if len(modes) == 1 else None  # a torch kernel runs every cell, or None
+        mode = modes.pop() if len(modes) == 1 else None
+        self._torch_kernel = TORCH_KERNELS.get(mode)  # torch's kernels run every cell, or None
+        self._fused_steps_apply = stack_applies(cells)
         self._no_projection = all(getattr(c, "weight_hr", None) is None for c in cells)
         self.output_size = layer_input
 
@@ -159,37 +186,38 @@ class RNN(nn.Module):
             states = None if states is None else map_state(lambda s: s.transpose(0, 1), states)
         return (out, final, states) if return_states else (out, final)
 
-    def step(self, x: Tensor, state: State | None = None, embedding: Tensor | None = None) -> tuple[Tensor, State]:
+    def step(self, x: Tensor, state: State | None = None, projected: bool = False) -> tuple[Tensor, State]:
         """One time step of the whole stack, x (B, D) → (output (B, O), state): the same as ``forward`` on a
         length-1 sequence without its sequence handling, for loops that feed each output back (generation).
         The state has the layout of ``forward``'s.
 
-        With ``embedding`` (V, D), x holds token ids (B,) and the input is ``embedding[x]`` (a language model's
-        lookup): an LSTM stack stepped without autograd then reads W_ih · embedding[x] + b as a row of a table
-        it builds once (``decoding.FusedLSTMSteps``) instead of multiplying by W_ih."""
-        if embedding is not None:
-            if not isinstance(x, Tensor) or x.dim() != 1 or x.dtype not in (torch.int64, torch.int32):
-                got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
-                raise ValueError(f"RNN.step with an embedding expected x as token ids (batch,) of int64; got {got}")
-            if embedding.dim() != 2 or embedding.shape[1] != self.input_size:
-                raise ValueError(f"RNN.step expected an embedding (vocabulary, {self.input_size}); "
-                                 f"got {tuple(embedding.shape)}")
+        ``projected=True``: x is the first cell's input term already, ``cells[0].input_projection(input)``
+        (B, G): a caller that feeds the same few inputs again and again (a language model's tokens) computes that
+        term once per input and passes rows of it (``LanguageModel.step``), and the first layer reads only its
+        recurrent weights."""
+        if projected:
+            if self.num_directions != 1:
+                raise ValueError("RNN.step with projected=True needs a unidirectional RNN")
+            size = self._projected_size()
+            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != size:
+                got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(f"RNN.step with projected=True expected the first cell's input term (batch, {size}); "
+                                 f"got {got}")
         elif not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.input_size:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"RNN.step expected x (batch, {self.input_size}); got {got}")
         B = x.shape[0]
         dtype = module_dtype(self)
-        if embedding is None:
-            check_dtype([x], dtype, "RNN.step", "x")
+        check_dtype([x], dtype, "RNN.step", "x")
         if state is not None:
             state = self._check_state(state, B)
             check_dtype(state_tensors(state), dtype, "RNN.step", "state")
         if self._fused_stack_ok(x):
-            out, final = self._run_fused_stack_step(x, state, embedding)
+            out, final = self._run_fused_stack_step(x, state, projected)
             return out, _state_in(final, dtype, x.device.type)
-        if embedding is not None:
-            x = F.embedding(x, embedding)
-        if self._native_ok(False):
+        if projected:  # rnnkit's loop takes the input term as it is (torch's kernels want the input itself)
+            out, final, _ = self._run_loop(x.unsqueeze(1), state, None, False, projected=True)
+        elif self._native_ok(False):
             if self._native_step_ok(x):
                 out, final = self._run_native_step(x, state)
                 return out, _state_in(final, dtype, x.device.type)
@@ -197,6 +225,21 @@ class RNN(nn.Module):
         else:
             out, final, _ = self._run_loop(x.unsqueeze(1), state, None, False)
         return out[:, 0], _state_in(final, dtype, x.device.type)
+
+    def step_takes_input_term(self, x: Tensor) -> bool:
+        """Whether a step of a batch like ``x`` (B, ...) gains from being fed the first cell's input term
+        (``step(..., projected=True)``): when the fused LSTM step or rnnkit's own loop runs it, which take the term
+        as it is; not where torch's kernels run the stack, which want the input itself."""
+        return self.num_directions == 1 and (self._fused_stack_ok(x) or not self._native_ok(False))
+
+    def _projected_size(self) -> int:
+        """G, the width of the first cell's input term (computed once on a zero input)."""
+        if self._input_term_size is None:
+            w = next(self.cells[0].parameters())
+            with torch.no_grad():
+                probe = torch.zeros(1, self.input_size, dtype=w.dtype, device=w.device)
+                self._input_term_size = int(self.cells[0].input_projection(probe).shape[-1])
+        return self._input_term_size
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         """Zeros in the stacked (num_layers · num_directions, B, ...) layout."""
@@ -216,7 +259,8 @@ class RNN(nn.Module):
         n = len(self.cells)
         return conform_state(state, expected, f"RNN (num_layers·num_directions={n}, batch={B})", "initial state")
 
-    def _run_loop(self, x: Tensor, state: State | None, lengths: Tensor | None, return_states: bool):
+    def _run_loop(self, x: Tensor, state: State | None, lengths: Tensor | None, return_states: bool,
+                  projected: bool = False):
         B = x.shape[0]
         per_cell = (unstack_states(state, len(self.cells)) if state is not None else
                     [c.initial_state(B, device=x.device, dtype=x.dtype) for c in self.cells])
@@ -227,7 +271,7 @@ class RNN(nn.Module):
                 k = layer * self.num_directions + d
                 want = return_states and layer == self.num_layers - 1
                 out, final, st = run_cell(self.cells[k], layer_input, per_cell[k], lengths, reverse=d == 1,
-                                          return_states=want)
+                                          return_states=want, projected=projected and layer == 0)
                 outs.append(out)
                 finals.append(final)
                 layer_states.append(st)
@@ -239,7 +283,7 @@ class RNN(nn.Module):
         return layer_input, stack_states(finals), states
 
     def _native_ok(self, return_states: bool) -> bool:
-        return (self.use_native and not return_states and self._native_mode is not None
+        return (self.use_native and not return_states and self._torch_kernel is not None
                 and not StepRecorder.active)
 
     def _own_kernel_preferred(self, x: Tensor) -> bool:
@@ -257,32 +301,27 @@ class RNN(nn.Module):
         return small and self._no_projection
 
     def _fused_stack_ok(self, x: Tensor) -> bool:
-        """Whether one step can run the whole stack through ``decoding.FusedLSTMSteps.step_stack``: LSTMs without
-        autograd, one direction, no dropout to apply, a batch that :meth:`_native_step_ok` steps."""
-        return (self._native_mode == "LSTM" and self.use_native and not torch.is_grad_enabled()
+        """Whether one step can run the whole stack through ``rnnkit.native.steps.FusedLSTMSteps.step_stack``: LSTMs
+        without autograd, one direction, no dropout to apply, a batch that :meth:`_native_step_ok` steps."""
+        return (self._fused_steps_apply and self.use_native and not torch.is_grad_enabled()
                 and self.num_directions == 1 and (self.dropout == 0 or not self.training)
                 and self._native_step_ok(x))
 
-    def _run_fused_stack_step(self, x: Tensor, state: State | None, embedding: Tensor | None = None):
-        """The generation hot path, in the fewest calls: x (B, D), or token ids (B,) into ``embedding``."""
-        if embedding is not None and embedding.shape[0] * 4 * self.hidden_size > INPUT_TABLE_MAX_ENTRIES:
-            x, embedding = F.embedding(x, embedding), None  # a table that large would cost more than it saves
-        self._fused_steps.prepare(self.cells, embedding)
+    def _run_fused_stack_step(self, x: Tensor, state: State | None, projected: bool = False):
+        """The generation hot path, in the fewest calls: x (B, D), or the first cell's input term (B, 4H)."""
+        self._fused_steps.prepare(self.cells)
         if state is None:
-            like = embedding if embedding is not None else x
-            state = self.initial_state(x.shape[0], device=like.device, dtype=like.dtype)
-        out, h_n, c_n = self._fused_steps.step_stack(x, *state_tensors(state), tokens=embedding is not None)
+            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        out, h_n, c_n = self._fused_steps.step_stack(x, *state_tensors(state), projected=projected)
         return out, state_from_tensors(state, (h_n, c_n))
 
     def _run_native_step(self, x: Tensor, state: State | None):
         """One time step, x (B, D), layer by layer: the same math as :meth:`_run_native`, without its per-call
-        set-up. LSTMs without autograd use fused, thread-split weights (``decoding.FusedLSTMSteps``); otherwise
-        torch's one-step kernels (those of nn.LSTMCell & co.)."""
-        mode = self._native_mode
-        fused = mode == "LSTM" and not torch.is_grad_enabled()
+        set-up. LSTMs without autograd use fused, thread-split weights (``rnnkit.native.steps.FusedLSTMSteps``);
+        otherwise torch's one-step kernels (those of nn.LSTMCell & co.)."""
+        fused = self._fused_steps_apply and not torch.is_grad_enabled()
         if fused:
             self._fused_steps.prepare(self.cells)
-        kernel = _STEP_KERNELS[mode]
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         hx = state_tensors(state)
@@ -296,8 +335,7 @@ class RNN(nn.Module):
                 if fused:
                     new = self._fused_steps.step(k, layer_input, *h_k)
                 else:
-                    new = kernel(layer_input, h_k if mode == "LSTM" else h_k[0], *self.cells[k].native_weights())
-                    new = new if mode == "LSTM" else (new,)
+                    new = self._torch_kernel.run_step(layer_input, h_k, self.cells[k].native_weights())
                 for f, t in zip(finals, new):
                     f.append(t)
                 outs.append(new[0])
@@ -308,17 +346,12 @@ class RNN(nn.Module):
 
     def _run_native(self, x: Tensor, state: State | None, lengths: Tensor | None):
         """The whole stack in one call of torch's fused kernel, on rnnkit's own parameters."""
-        cell0 = self.cells[0]
-        mode = cell0.native_mode
+        kernel = self._torch_kernel
         weights = [w for c in self.cells for w in c.native_weights()]
-        has_biases = getattr(cell0, "bias_ih", None) is not None
+        has_biases = getattr(self.cells[0], "bias_ih", None) is not None
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         hx = state_tensors(state)
-        kernel = _NATIVE_KERNELS[mode]
-        hx_arg = hx if mode == "LSTM" else hx[0]
-        args = (weights, has_biases, self.num_layers, self._kernel_dropout(self.num_layers), self.training,
-                self.bidirectional)
         if lengths is not None:
             return self._run_native_by_length(x, hx, lengths, state)
         if self._dropout_outside_kernel(x):
@@ -327,15 +360,16 @@ class RNN(nn.Module):
                 ids = range(layer * D, (layer + 1) * D)
                 h = tuple(t[layer * D:(layer + 1) * D] for t in hx)
                 with self._kernel_warnings():
-                    result = kernel(layer_input, h if mode == "LSTM" else h[0],
-                                    [w for k in ids for w in self.cells[k].native_weights()], has_biases, 1, 0.0,
-                                    self.training, self.bidirectional, True)
-                finals.append(result[1:])
-                layer_input = self._between_layers(result[0], layer)
+                    out, final = kernel.run_sequence(layer_input, h,
+                                                     [w for k in ids for w in self.cells[k].native_weights()],
+                                                     has_biases, 1, 0.0, self.training, self.bidirectional)
+                finals.append(final)
+                layer_input = self._between_layers(out, layer)
             return layer_input, state_from_tensors(state, tuple(torch.cat(f) for f in zip(*finals)))
         with self._kernel_warnings():
-            result = kernel(x, hx_arg, *args, True)
-        return result[0], state_from_tensors(state, result[1:])
+            out, final = kernel.run_sequence(x, hx, weights, has_biases, self.num_layers,
+                                             self._kernel_dropout(self.num_layers), self.training, self.bidirectional)
+        return out, state_from_tensors(state, final)
 
     def _dropout_outside_kernel(self, x: Tensor) -> bool:
         """cuDNN draws the dropout masks between layers from a generator state of its own that no checkpoint holds
@@ -399,8 +433,7 @@ class RNN(nn.Module):
     def _run_pieces(self, x: Tensor, hx: tuple, sorted_lengths: Tensor, cell_ids: list[int]):
         """One direction of the stacked cells ``cell_ids`` over rows sorted by decreasing length: returns (outputs
         (B, T, O), final state tensors (len(cell_ids), B, ...)), each row's state taken at its last real step."""
-        mode = self.cells[0].native_mode
-        kernel = _NATIVE_KERNELS[mode]
+        kernel = self._torch_kernel
         weights = [w for k in cell_ids for w in self.cells[k].native_weights()]
         has_biases = getattr(self.cells[0], "bias_ih", None) is not None
         B, T = x.shape[:2]
@@ -410,14 +443,13 @@ class RNN(nn.Module):
             n = int((sorted_lengths >= end).sum())  # rows still running through [start, end)
             h_in = tuple(h[:, :n] for h in state)
             with self._kernel_warnings():
-                result = kernel(x[:n, start:end].contiguous(), h_in if mode == "LSTM" else h_in[0], weights,
-                                has_biases, len(cell_ids), self._kernel_dropout(len(cell_ids)), self.training,
-                                False, True)
-            out = result[0]
+                out, new_state = kernel.run_sequence(x[:n, start:end].contiguous(), h_in, weights, has_biases,
+                                                     len(cell_ids), self._kernel_dropout(len(cell_ids)), self.training,
+                                                     False)
             if n < B:
                 out = torch.cat([out, out.new_zeros(B - n, *out.shape[1:])])
             pieces.append(out)
-            state = tuple(torch.cat([new, old[:, n:]], 1) for new, old in zip(result[1:], state))
+            state = tuple(torch.cat([new, old[:, n:]], 1) for new, old in zip(new_state, state))
             start = end
         out = torch.cat(pieces, 1)
         if start < T:

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..cells.base import map_state
+from ..cells.base import map_state, tensor_version
 from ..layers.sequence import RNN
 from .output import Output
+
+#: The largest input table (vocabulary x G entries, G the first cell's input term) :meth:`LanguageModel.step` builds:
+#: 16 MB of fp32. Beyond it, a row costs less to compute than the table to hold.
+INPUT_TABLE_MAX_ENTRIES = 1 << 22
 
 
 class LanguageModel(nn.Module):
@@ -50,8 +55,33 @@ class LanguageModel(nn.Module):
         if self.training and self.dropout.p > 0:
             h, state = self.rnn.step(self.dropout(self.embedding(ids)), state)
             return self.head(self.dropout(h)), state
-        h, state = self.rnn.step(ids, state, embedding=self.embedding.weight)  # the lookup inside: see RNN.step
+        table = self.input_table() if self.rnn.step_takes_input_term(ids) else None
+        if table is not None:  # the first cell's input term for these tokens is a row lookup
+            h, state = self.rnn.step(table[ids], state, projected=True)
+        else:
+            h, state = self.rnn.step(self.embedding(ids), state)
         return self.head(h), state
+
+    def input_table(self) -> Tensor | None:
+        """The first cell's input term for every token, T = input_projection(E) (V, G) (for an LSTM, W_ih E + b):
+        in a step, row x of T replaces the embedding lookup and the first layer's input product. Built once and
+        rebuilt when the embedding or the first cell changes (storage or write counter), in float32 outside any
+        autocast. None with autograd on (gradients must reach E and W_ih), for a bidirectional stack, or beyond
+        :data:`INPUT_TABLE_MAX_ENTRIES`."""
+        cell = self.rnn.cells[0]
+        if torch.is_grad_enabled() or self.rnn.bidirectional:
+            return None
+        sources = [self.embedding.weight, *cell.parameters()]
+        key = tuple((t.data_ptr(), tensor_version(t), t.device) for t in sources)
+        cached = getattr(self, "_input_table", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        table = None
+        if self.embedding.num_embeddings * self.rnn._projected_size() <= INPUT_TABLE_MAX_ENTRIES:
+            with torch.autocast(self.embedding.weight.device.type, enabled=False):
+                table = cell.input_projection(self.embedding.weight)
+        self._input_table = (key, table)
+        return table
 
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None) -> Output:
         h, state = self.rnn(self.dropout(self.embedding(inputs)), state)

@@ -1,0 +1,126 @@
+"""The LSTM family's step at small batch without autograd: the generation hot path.
+
+Sampling a token from a 2x512 character LSTM at batch 1 is a chain of matrix-vector products, and those are
+bound by memory traffic, not arithmetic: a (1 x 512) @ (512 x 2048) product costs ~100 µs however many threads
+MKL is given, because it runs on one core. Here, per layer and token, the two products of the notes' LSTM
+(seed 000: W_ih x_t + W_hh h_{t-1} + b) are fused into one, [x_t, h_{t-1}] @ [W_ih | W_hh]^T + b, whose weight
+is split by output rows into one block per thread and run as one batched product, so every core streams its
+share of the weight, row by row (the fastest layout measured; `benchmarks/bench_generation.py`). The gate rows
+are stored in the order (i, f, o, g) so one sigmoid covers three gates:
+
+    i, f, o = σ(·),  g = tanh(·),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
+
+On the CPU in float32 (and under bf16 autocast, with the weights kept in bfloat16) the step runs in rnnkit's
+native kernel (``rnnkit.native.lstm_step``: each thread reads the four gate rows of its units once and applies the
+gate math to them, no other call per layer), with the weights in the cell's own row order (i, f, g, o).
+
+The fused weights are a cache, rebuilt whenever a parameter changes (its version counter or storage), so
+training between samples is safe. They double the LSTM weights' memory while generating.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..cells.base import tensor_version
+from ..precision import active_dtype
+from . import lstm_step, step_applies
+
+
+def stack_applies(cells) -> bool:
+    """Whether :class:`FusedLSTMSteps` can step ``cells``: every one an LSTM in torch's form (the cell declares the
+    torch kernel ``"LSTM"``) without a projection."""
+    return all(getattr(c, "native_mode", None) == "LSTM" and getattr(c, "weight_hr", None) is None for c in cells)
+
+
+class FusedLSTMSteps:
+    """Fused, row-split weights for a unidirectional or bidirectional list of (non-projected) LSTM cells, and one
+    step through any of them.
+
+    Given cell 0's input term already projected (W_ih x + b, e.g. a row of a language model's input table), that
+    cell reads only W_hh per step."""
+
+    def __init__(self, parts: int | None = None):
+        self.parts = parts  # None: torch.get_num_threads()
+        self._key = None
+        self._layers: list[tuple[Tensor, Tensor, int]] = []  # per cell: (blocks (p, D + H, 4H / p), bias, H)
+        self._recurrent: Tensor | None = None  # cell 0's W_hh part of its fused weight (blocks, or rows for native)
+        self._order: Tensor | None = None  # the gate order (i, f, o, g) of the batched products, as row indices
+        self._native = False  # the layers hold (weight (4H, D + H), bias (4H), H) in the cells' order for native
+
+    @staticmethod
+    def _weights(cell) -> list[Tensor]:
+        return [w for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih) if w is not None]
+
+    def prepare(self, cells) -> None:
+        """Build (or keep) the fused weights for ``cells``; rebuilt when a tensor they come from changes (its
+        storage or its write counter)."""
+        parts = self.parts or torch.get_num_threads()
+        device_type = cells[0].weight_ih.device.type
+        # under autocast (rnnkit.precision) the fused weights are kept in its dtype, cast once here instead of at
+        # every step; the state stays in fp32 (the products come out in the autocast dtype, and f · c with c in
+        # fp32 promotes; the native kernel sums in fp32)
+        dtype = active_dtype(device_type)
+        use_native = step_applies(cells[0].weight_ih, dtype)
+        key = (parts, dtype, use_native, *((w.data_ptr(), tensor_version(w)) for c in cells for w in self._weights(c)))
+        if key != self._key:
+            self._native = use_native
+            self._build(cells, parts, dtype)
+            self._key = key
+
+    def _build(self, cells, parts: int, dtype: torch.dtype | None = None) -> None:
+        self._layers = []
+        for k, cell in enumerate(cells):
+            H = cell.hidden_size
+            dev = cell.weight_ih.device
+            weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()  # (4H, D + H), rows i f g o
+            bias = (cell.bias_ih.detach() if cell.bias_ih is not None else
+                    torch.zeros(4 * H, dtype=weight.dtype, device=dev))
+            if self._native:  # rows in the cell's order; the weight in the autocast dtype, the bias in float32
+                fused = weight.to(dtype) if dtype is not None else weight
+                self._layers.append((fused, bias, H))
+                if k == 0:
+                    self._recurrent = fused[:, weight.shape[1] - H:]
+                continue
+            order = torch.cat([torch.arange(0, 2 * H, device=dev), torch.arange(3 * H, 4 * H, device=dev),
+                               torch.arange(2 * H, 3 * H, device=dev)])
+            weight, bias = weight[order], bias[order]  # rows i f o g: one sigmoid covers three gates
+            if dtype is not None:
+                weight, bias = weight.to(dtype), bias.to(dtype)
+            p = parts if (4 * H) % parts == 0 else 1
+            blocks = weight.view(p, 4 * H // p, weight.shape[1]).transpose(1, 2)  # (p, D + H, 4H / p)
+            self._layers.append((blocks, bias.view(p, 1, -1), H))
+            if k == 0:
+                self._recurrent, self._order = blocks[:, weight.shape[1] - H:], order
+
+    def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor]:
+        """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
+        term W_ih x + b (B, 4H) already, in the cell's gate order."""
+        blocks, bias, H = self._layers[k]
+        B = h.shape[0]
+        if self._native:
+            if projected:  # only W_hh is read
+                return lstm_step(self._recurrent, h, x, c)
+            return lstm_step(blocks, torch.cat([x, h], 1), bias, c)
+        p = blocks.shape[0]
+        if projected:
+            base = x.index_select(1, self._order).view(B, p, -1).transpose(0, 1)
+            gates = torch.baddbmm(base, h.expand(p, B, H), self._recurrent)
+        else:
+            xh = torch.cat([x, h], 1)
+            gates = torch.baddbmm(bias, xh.expand(p, *xh.shape), blocks)  # (p, B, 4H / p)
+        gates = gates.view(1, -1) if B == 1 else gates.transpose(0, 1).reshape(B, 4 * H)
+        i, f, o = gates[:, : 3 * H].sigmoid().chunk(3, 1)
+        c_t = torch.addcmul(f * c, i, gates[:, 3 * H:].tanh())
+        return o * c_t.tanh(), c_t
+
+    def step_stack(self, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, 4H) with
+        ``projected``), h and c (L, B, H) → (output (B, H), h_n, c_n) with h_n and c_n (L, B, H)."""
+        hs, cs = [], []
+        for k, (h_k, c_k) in enumerate(zip(h.unbind(0), c.unbind(0))):
+            x, c_k = self.step(k, x, h_k, c_k, projected and k == 0)
+            hs.append(x)
+            cs.append(c_k)
+        return x, torch.stack(hs), torch.stack(cs)
