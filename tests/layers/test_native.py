@@ -19,7 +19,7 @@ needs_kernels = pytest.mark.skipif(native.extension() is None, reason=f"native k
 
 def test_families_declared():
     """The cells torch has no kernel for declare a family; every declared family exists."""
-    assert {"peephole-lstm", "gru-cho", "mut1", "mut2", "mut3", "lstm", "rnn", "leaky", "gru"} <= set(NATIVE_CELLS)
+    assert {"peephole-lstm", "gru-cho", "mut1", "mut2", "mut3", "lstm", "rnn", "leaky", "gru", "delay"} <= set(NATIVE_CELLS)
     for name in NATIVE_CELLS:
         assert build_cell(name, 4, 4, **cell_kwargs(name)).kernel_family in native.FAMILIES
     assert build_cell("lstm", 4, 6, proj_size=3).kernel_family is None  # no projection in the kernel
@@ -195,3 +195,25 @@ def test_generation_steps_native_equal_python_loop():
         with torch.no_grad():
             exact, _ = model.step(ids, None)
         torch.testing.assert_close(low.float(), exact, rtol=0, atol=0.05)
+
+
+@needs_kernels
+@pytest.mark.parametrize("options", [{"delays": (1, 2, 4)}, {"delays": (2, 3), "nonlinearity": "relu"},
+                                     {"delays": (1,)}])
+def test_delay_paths_native_equals_python_loop(options):
+    """The delay family keeps the whole history in the kernel and reads each row's states up to its last real step:
+    outputs, final and carried states (h and the past delays) and every gradient equal the loop's."""
+    rnn = RNN(3, 5, num_layers=2, cell="delay", bidirectional=True, **options).double()
+    x = torch.randn(3, 7, 3, dtype=torch.float64, requires_grad=True)
+    state = map_state(lambda t: torch.randn_like(t).requires_grad_(), rnn.initial_state(3, dtype=torch.float64))
+    for lengths in (None, torch.tensor([7, 2, 5])):
+        fast, reference = _run_both(rnn, x, state, lengths)
+        for a, b in zip(fast, reference):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    cell = rnn.cells[0]
+    px = cell.input_projection(x).transpose(0, 1)
+    valid = torch.arange(7)[:, None] < torch.tensor([7, 2, 5])
+    assert native.run_sequence(cell, px, cell.initial_state(3, dtype=torch.float64), valid) is not None
+    gap = valid.clone()
+    gap[1, 0] = False  # a step missing inside a row: the kernel declines, the loop runs
+    assert native.run_sequence(cell, px, cell.initial_state(3, dtype=torch.float64), gap) is None

@@ -34,6 +34,8 @@ class DelayCell(Cell):
     ``bias_ih`` = b. One product per step covers every delay.
     """
 
+    kernel_family = "delay"  # rnnkit.native
+
     def __init__(self, input_size: int, hidden_size: int, delays=(1, 2), nonlinearity: str = "tanh",
                  bias: bool = True):
         super().__init__()
@@ -60,6 +62,9 @@ class DelayCell(Cell):
         delayed = history.index_select(1, self._delay_index).flatten(1)  # (B, len(delays)·H)
         h = self._phi(torch.addmm(px_t, delayed, self.weight_hh.t()))
         return h, DelayState(h, history[:, : self.max_delay - 1])
+
+    def kernel_arguments(self) -> dict:
+        return {"weight_hh": self.weight_hh, "delays": self.delays, "activation": self.nonlinearity}
 
     def note_weights(self) -> dict[str, Tensor]:
         w = {"W_x": self.weight_ih}

@@ -137,7 +137,10 @@ def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
     run = _FAMILIES[cell.kernel_family]
     mask = torch.empty(0, dtype=px.dtype) if valid is None else valid.to(px.dtype).contiguous()
     fields = [t.contiguous() for t in state_tensors(state)]
-    ys, carried = run(px.contiguous(), fields, mask, cell.kernel_arguments())
+    ran = run(px.contiguous(), fields, mask, cell.kernel_arguments())
+    if ran is None:  # the family's kernel declined this input
+        return None
+    ys, carried = ran
     final = state_from_tensors(state, [c[-1] for c in carried])
     states = state_from_tensors(state, [c.transpose(0, 1) for c in carried])
     # batch-major in memory, as the loop's outputs: dropout on them then draws its mask in the same order
@@ -219,6 +222,25 @@ class _GRUSequence(torch.autograd.Function):
         return dpx, dw, (db if b_hh.numel() else None), dh0, None
 
 
+class _DelaySequence(torch.autograd.Function):
+    """Elman steps with several delay paths: kernels.cpp ``delay_forward`` / ``delay_backward``. Returns the outputs
+    and every h of the history (the initial M, then one per step)."""
+
+    @staticmethod
+    def forward(ctx, px, w_hh, h_init, mask, delays, kind):
+        ys, hs, us = extension().delay_forward(px, w_hh, delays, h_init, mask, kind)
+        ctx.save_for_backward(w_hh, mask, hs, us)
+        ctx.delays, ctx.kind = delays, kind
+        return ys, hs
+
+    @staticmethod
+    def backward(ctx, dys, dhs):
+        w_hh, mask, hs, us = ctx.saved_tensors
+        dpx, dw, dh_init = extension().delay_backward(dys.contiguous(), dhs.contiguous(), w_hh, ctx.delays, mask, hs,
+                                                      us, ctx.kind)
+        return dpx, dw, dh_init, None, None, None
+
+
 ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
 
 
@@ -246,11 +268,35 @@ def _run_gru(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
     return ys, [hs]
 
 
+def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+    """State (h_{t-1} (B, H), past (B, M-1, H) = h_{t-2} ... h_{t-M}). The kernel keeps the whole history; each
+    row's states are read up to its last real step (padding is at the end of a row, as rnnkit's lengths make it)."""
+    h, past = state
+    T, B = px.shape[:2]
+    M = past.shape[1] + 1
+    steps = torch.arange(T, device=px.device)
+    if mask.numel():
+        ends = mask.sum(0).long()  # real steps per row
+        if not torch.equal(mask.bool(), steps[:, None] < ends):
+            return None  # a gap inside a row: the loop's rule (the state waits) is not a shifted history
+    else:
+        ends = torch.full((B,), T, device=px.device)
+    h_init = torch.cat([past.flip(1).transpose(0, 1), h[None]]).contiguous()  # (M, B, H): h_{-M+1} ... h_0
+    ys, hs = _DelaySequence.apply(px, args["weight_hh"], h_init, mask, list(args["delays"]),
+                                  ACTIVATIONS[args["activation"]])
+    position = M - 1 + torch.minimum(steps[:, None] + 1, ends[None])  # (T, B): h_t's entry, held after a row ends
+    rows = torch.arange(B, device=px.device)[None]
+    carried_h = hs[position, rows]
+    carried_past = torch.stack([hs[position - j, rows] for j in range(1, M)], 2) if M > 1 else \
+        past.new_zeros(T, B, 0, past.shape[-1])
+    return ys, [carried_h, carried_past]
+
+
 #: families whose kernel here trains faster than torch's own fused kernel for the same cell on the CPU, so the
 #: sequence layer runs them instead (benchmarks/bench_cells.py, docs/benchmarks.md); torch's LSTM (oneDNN) stays
 FASTER_THAN_TORCH = frozenset({"gru", "leaky"})
 
-_FAMILIES = {"lstm": _run_lstm, "gated": _run_gated, "leaky": _run_leaky, "gru": _run_gru}
+_FAMILIES = {"lstm": _run_lstm, "gated": _run_gated, "leaky": _run_leaky, "gru": _run_gru, "delay": _run_delay}
 FAMILIES = tuple(_FAMILIES)
 
 

@@ -509,6 +509,75 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
   return {da, dw, drate, dh};
 }
 
+// ---- Elman step with several delay paths (seed 003 "Multiple delay paths"; Lin et al. 1996) ------------------
+//   h_t = φ(px_t + Σ_{d ∈ delays} W_d h_{t-d}),  w_hh = [W_{d1} | W_{d2} | ...] (H, n·H)
+// hs (M + T, B, H) holds h_{-M+1} ... h_0 (the initial history, M the largest delay) and then every h_t; each step
+// gathers its delayed states into one (B, n·H) operand, so the recurrent part is one product. A padded step copies
+// the previous h (its row has ended; the caller reads each row's states up to its last real step).
+
+// px (T, B, H); w_hh (H, n·H); h_init (M, B, H). Returns ys (T, B, H), hs (M + T, B, H), us (T, B, H) = φ(·).
+std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const std::vector<int64_t>& delays,
+                                  const Tensor& h_init, const Tensor& valid, int64_t kind) {
+  const int64_t T = px.size(0), B = px.size(1), H = px.size(2), M = h_init.size(0);
+  const int64_t n = static_cast<int64_t>(delays.size());
+  auto us = torch::empty_like(px);
+  auto hs = torch::empty({M + T, B, H}, px.options());
+  auto ys = torch::empty({T, B, H}, px.options());
+  auto delayed = torch::empty({B, n * H}, px.options());
+  hs.narrow(0, 0, M).copy_(h_init);
+  const auto wt = w_hh.t();
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t p = M + t;
+    for (int64_t i = 0; i < n; ++i) delayed.narrow(1, i * H, H).copy_(hs[p - delays[i]]);
+    auto u = us[t];
+    at::addmm_out(u, px[t], delayed, wt);
+    const auto m = step_mask(valid, t);
+    AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "delay_forward", [&] {
+      scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[p].data_ptr<scalar_t>();
+      const scalar_t* hp = hs[p - 1].data_ptr<scalar_t>();
+      const scalar_t* m_ = ptr_or_null<scalar_t>(m);
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        leaky_step_forward<scalar_t>(u_, hp, nullptr, m_, y, h, kind, b0, b1, H);
+      });
+    });
+  }
+  return {ys, hs, us};
+}
+
+// Gradients of delay_forward given those of ys and of every entry of hs (dhs, M + T rows): d px, d w_hh, d h_init.
+std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_hh,
+                                   const std::vector<int64_t>& delays, const Tensor& valid, const Tensor& hs,
+                                   const Tensor& us, int64_t kind) {
+  const int64_t T = us.size(0), B = us.size(1), H = us.size(2), M = hs.size(0) - T;
+  const int64_t n = static_cast<int64_t>(delays.size());
+  const bool masked = valid.defined() && valid.numel();
+  auto da = torch::empty_like(us);
+  auto g = dhs.clone();  // g[p]: the gradient reaching h at position p, filled in as the loop goes back
+  const auto none = torch::zeros({B, H}, us.options());
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const int64_t p = M + t;
+    const auto m = step_mask(valid, t);
+    auto da_t = da[t];
+    AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "delay_backward", [&] {
+      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dhi = none.data_ptr<scalar_t>();
+      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *u = us[t].data_ptr<scalar_t>();
+      const scalar_t* hp = hs[p - 1].data_ptr<scalar_t>();
+      scalar_t *gp = g[p].data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        leaky_step_backward<scalar_t>(dy, dhi, gp, m_, u, hp, nullptr, da_, nullptr, kind, b0, b1, H);
+      });
+    });
+    if (masked) g[p - 1].add_(g[p]);  // what passes a padded step (its copy of h_{t-1})
+    const auto d_delayed = da_t.mm(w_hh);
+    for (int64_t i = 0; i < n; ++i) g[p - delays[i]].add_(d_delayed.narrow(1, i * H, H));
+  }
+  auto dw = torch::empty_like(w_hh);
+  const auto flat = da.view({T * B, H}).t();
+  for (int64_t i = 0; i < n; ++i)
+    dw.narrow(1, i * H, H).copy_(flat.mm(hs.narrow(0, M - delays[i], T).reshape({T * B, H})));
+  return {da, dw, g.narrow(0, 0, M).clone()};
+}
+
 // ---- GRU in torch's / cuDNN's form (reset after the recurrent product) ---------------------------------------
 //   [g_r, g_z, g_n] = W_hh h_{t-1} + b_hh;  r = σ(px_r + g_r);  z = σ(px_z + g_z);  n = tanh(px_n + r ⊙ g_n)
 //   h_t = z h_{t-1} + (1 - z) n
@@ -727,5 +796,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("leaky_backward", &leaky_backward, "Elman / leaky-unit sequence, backward");
   m.def("gru_forward", &gru_forward, "GRU (torch's form) sequence, forward");
   m.def("gru_backward", &gru_backward, "GRU (torch's form) sequence, backward");
+  m.def("delay_forward", &delay_forward, "Elman with delay paths, sequence, forward");
+  m.def("delay_backward", &delay_backward, "Elman with delay paths, sequence, backward");
   m.def("lstm_step", &lstm_step, "one LSTM step at a few rows without autograd (generation)");
 }
