@@ -19,7 +19,7 @@ needs_kernels = pytest.mark.skipif(native.extension() is None, reason=f"native k
 
 def test_families_declared():
     """The cells torch has no kernel for declare a family; every declared family exists."""
-    expected = {"peephole-lstm", "gru-cho", "mut1", "mut2", "mut3", "lstm", "rnn", "leaky", "gru", "delay"}
+    expected = {"peephole-lstm", "gru-cho", "mut1", "mut2", "mut3", "lstm", "rnn", "leaky", "gru", "delay", "jordan"}
     assert expected <= set(NATIVE_CELLS)
     for name in NATIVE_CELLS:
         assert build_cell(name, 4, 4, **cell_kwargs(name)).kernel_family in native.FAMILIES
@@ -218,3 +218,23 @@ def test_delay_paths_native_equals_python_loop(options):
     gap = valid.clone()
     gap[1, 0] = False  # a step missing inside a row: the kernel declines, the loop runs
     assert native.run_sequence(cell, px, cell.initial_state(3, dtype=torch.float64), gap) is None
+
+
+@needs_kernels
+@pytest.mark.parametrize("options", [{"hidden_activation": "relu", "output_activation": "sigmoid"},
+                                     {"hidden_activation": "sigmoid", "output_activation": "tanh", "bias": False}])
+def test_jordan_options_native_equals_python_loop(options):
+    """The Jordan family (the state is the previous output): each activation pair, without biases, an output size
+    other than the hidden size; teacher forcing still runs the loop (the fed-back targets replace the state)."""
+    rnn = RNN(3, 6, num_layers=2, cell="jordan", bidirectional=True, output_size=4, **options).double()
+    x = torch.randn(3, 5, 3, dtype=torch.float64, requires_grad=True)
+    state = torch.randn(4, 3, 4, dtype=torch.float64, requires_grad=True)
+    fast, reference = _run_both(rnn, x, state, torch.tensor([5, 2, 4]))
+    for a, b in zip(fast, reference):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    layer = Recurrent(rnn.cells[0])
+    targets = torch.randn(3, 5, 4, dtype=torch.float64)
+    forced, _ = layer(x, feedback=targets)
+    with native.python_loop():
+        forced_ref, _ = layer(x, feedback=targets)
+    torch.testing.assert_close(forced, forced_ref, rtol=0, atol=0)

@@ -31,6 +31,8 @@ class JordanCell(Cell):
     ``weight_hy`` = W_y (O, H), ``bias_hy`` = b_y.
     """
 
+    kernel_family = "jordan"  # rnnkit.native (teacher forcing runs the loop)
+
     def __init__(self, input_size: int, hidden_size: int, output_size: int, bias: bool = True,
                  hidden_activation: str = "tanh", output_activation: str = "identity"):
         super().__init__()
@@ -55,6 +57,10 @@ class JordanCell(Cell):
 
     def force(self, state: Tensor, feedback: Tensor) -> Tensor:
         return feedback
+
+    def kernel_arguments(self) -> dict:
+        return {"weight_hh": self.weight_hh, "weight_hy": self.weight_hy, "bias_hy": self.bias_hy,
+                "hidden_activation": self.hidden_activation, "output_activation": self.output_activation}
 
     def note_weights(self) -> dict[str, Tensor]:
         w = {"W_h": self.weight_ih, "U_h": self.weight_hh, "W_y": self.weight_hy}

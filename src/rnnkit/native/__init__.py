@@ -241,6 +241,24 @@ class _DelaySequence(torch.autograd.Function):
         return dpx, dw, dh_init, None, None, None
 
 
+class _JordanSequence(torch.autograd.Function):
+    """Jordan network: kernels.cpp ``jordan_forward`` / ``jordan_backward``."""
+
+    @staticmethod
+    def forward(ctx, px, w_hh, w_hy, b_hy, y0, mask, kinds):
+        ys, carried, hs, zs = extension().jordan_forward(px, w_hh, w_hy, b_hy, y0, mask, *kinds)
+        ctx.save_for_backward(w_hh, w_hy, b_hy, mask, carried, hs, zs)
+        ctx.kinds = kinds
+        return ys, carried[1:]
+
+    @staticmethod
+    def backward(ctx, dys, dcs):
+        w_hh, w_hy, b_hy, mask, carried, hs, zs = ctx.saved_tensors
+        dpx, dw_hh, dw_hy, db, dy0 = extension().jordan_backward(dys.contiguous(), dcs.contiguous(), w_hh, w_hy, b_hy,
+                                                                 mask, carried, hs, zs, *ctx.kinds)
+        return dpx, dw_hh, dw_hy, (db if b_hy.numel() else None), dy0, None, None
+
+
 ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
 
 
@@ -292,11 +310,19 @@ def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
     return ys, [carried_h, carried_past]
 
 
+def _run_jordan(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+    kinds = (ACTIVATIONS[args["hidden_activation"]], ACTIVATIONS[args["output_activation"]])
+    ys, carried = _JordanSequence.apply(px, args["weight_hh"], args["weight_hy"], _none(args.get("bias_hy"), px),
+                                        state[0], mask, kinds)
+    return ys, [carried]
+
+
 #: families whose kernel here trains faster than torch's own fused kernel for the same cell on the CPU, so the
 #: sequence layer runs them instead (benchmarks/bench_cells.py, docs/benchmarks.md); torch's LSTM (oneDNN) stays
 FASTER_THAN_TORCH = frozenset({"gru", "leaky"})
 
-_FAMILIES = {"lstm": _run_lstm, "gated": _run_gated, "leaky": _run_leaky, "gru": _run_gru, "delay": _run_delay}
+_FAMILIES = {"lstm": _run_lstm, "gated": _run_gated, "leaky": _run_leaky, "gru": _run_gru, "delay": _run_delay,
+             "jordan": _run_jordan}
 FAMILIES = tuple(_FAMILIES)
 
 

@@ -578,6 +578,100 @@ std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const T
   return {da, dw, g.narrow(0, 0, M).clone()};
 }
 
+// ---- Jordan network: the recurrence reads the previous output (Jordan 1997; seed 004 "Jordan network") -------
+//   h_t = σ_h(px_t + U y_{t-1});  y_t = σ_y(W_y h_t + b_y)
+// The state is y_{t-1}; a padded step keeps it and outputs zero.
+
+namespace {
+
+template <typename scalar_t>
+void activate_rows(scalar_t* v, int64_t kind, int64_t B, int64_t N) {
+  at::parallel_for(0, B, row_grain(N), [&](int64_t b0, int64_t b1) {
+    for (int64_t k = b0 * N; k < b1 * N; ++k) v[k] = activate(v[k], kind);
+  });
+}
+
+}  // namespace
+
+// px (T, B, H); w_hh = U (H, O); w_hy = W_y (O, H); b_hy (O) or empty; y0 (B, O). Returns ys (T, B, O), carried
+// (T + 1, B, O) with carried[0] = y0, hs (T, B, H) = σ_h(·), zs (T, B, O) = σ_y(·) before masking.
+std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const Tensor& w_hy, const Tensor& b_hy,
+                                   const Tensor& y0, const Tensor& valid, int64_t hidden_kind, int64_t output_kind) {
+  const int64_t T = px.size(0), B = px.size(1), H = px.size(2), O = w_hy.size(0);
+  auto hs = torch::empty_like(px);
+  auto zs = torch::empty({T, B, O}, px.options());
+  auto carried = torch::empty({T + 1, B, O}, px.options());
+  auto ys = torch::empty({T, B, O}, px.options());
+  carried[0].copy_(y0);
+  const auto ut = w_hh.t(), wt = w_hy.t();
+  const bool bias = b_hy.defined() && b_hy.numel();
+  for (int64_t t = 0; t < T; ++t) {
+    auto h = hs[t], z = zs[t];
+    at::addmm_out(h, px[t], carried[t], ut);
+    const auto m = step_mask(valid, t);
+    AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "jordan_forward", [&] {
+      activate_rows(h.data_ptr<scalar_t>(), hidden_kind, B, H);
+      if (bias) at::addmm_out(z, b_hy, h, wt); else at::mm_out(z, h, wt);
+      scalar_t* z_ = z.data_ptr<scalar_t>();
+      activate_rows(z_, output_kind, B, O);
+      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *yp = carried[t].data_ptr<scalar_t>();
+      scalar_t *y = ys[t].data_ptr<scalar_t>(), *yc = carried[t + 1].data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const bool real = mask_at(m_, b) != scalar_t(0);
+          for (int64_t k = b * O; k < (b + 1) * O; ++k) {
+            y[k] = real ? z_[k] : scalar_t(0);
+            yc[k] = real ? z_[k] : yp[k];
+          }
+        }
+      });
+    });
+  }
+  return {ys, carried, hs, zs};
+}
+
+// Gradients of jordan_forward given those of ys and of the carried states after every step (dcs (T, B, O)):
+// d px, d w_hh, d w_hy, d b_hy (empty without), d y0.
+std::vector<Tensor> jordan_backward(const Tensor& dys, const Tensor& dcs, const Tensor& w_hh, const Tensor& w_hy,
+                                    const Tensor& b_hy, const Tensor& valid, const Tensor& carried, const Tensor& hs,
+                                    const Tensor& zs, int64_t hidden_kind, int64_t output_kind) {
+  const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2), O = w_hy.size(0);
+  auto da = torch::empty_like(hs);
+  auto dz = torch::empty_like(zs);
+  auto g = torch::zeros({B, O}, hs.options());  // the gradient reaching the carried y after the step
+  auto dh = torch::empty({B, H}, hs.options());
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const auto m = step_mask(valid, t);
+    auto dz_t = dz[t], da_t = da[t];
+    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "jordan_backward", [&] {
+      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dc = dcs[t].data_ptr<scalar_t>();
+      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *z = zs[t].data_ptr<scalar_t>();
+      scalar_t *g_ = g.data_ptr<scalar_t>(), *dz_ = dz_t.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const scalar_t mb = mask_at(m_, b);
+          for (int64_t k = b * O; k < (b + 1) * O; ++k) {
+            const scalar_t gt = g_[k] + dc[k];
+            dz_[k] = mb * (dy[k] + gt) * activation_slope(z[k], output_kind);
+            g_[k] = (scalar_t(1) - mb) * gt;  // what passes a padded step; dA U is added below
+          }
+        }
+      });
+      at::mm_out(dh, dz_t, w_hy);
+      const scalar_t *h = hs[t].data_ptr<scalar_t>(), *dh_ = dh.data_ptr<scalar_t>();
+      scalar_t* da_ = da_t.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+        for (int64_t k = b0 * H; k < b1 * H; ++k) da_[k] = dh_[k] * activation_slope(h[k], hidden_kind);
+      });
+    });
+    g.addmm_(da_t, w_hh);
+  }
+  auto dw_hh = da.view({T * B, H}).t().mm(carried.narrow(0, 0, T).reshape({T * B, O}));
+  auto dw_hy = dz.view({T * B, O}).t().mm(hs.view({T * B, H}));
+  Tensor db = b_hy.defined() && b_hy.numel() ? dz.view({T * B, O}).sum(0) : Tensor();
+  return {da, dw_hh, dw_hy, db, g};
+}
+
 // ---- GRU in torch's / cuDNN's form (reset after the recurrent product) ---------------------------------------
 //   [g_r, g_z, g_n] = W_hh h_{t-1} + b_hh;  r = σ(px_r + g_r);  z = σ(px_z + g_z);  n = tanh(px_n + r ⊙ g_n)
 //   h_t = z h_{t-1} + (1 - z) n
@@ -798,5 +892,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_backward", &gru_backward, "GRU (torch's form) sequence, backward");
   m.def("delay_forward", &delay_forward, "Elman with delay paths, sequence, forward");
   m.def("delay_backward", &delay_backward, "Elman with delay paths, sequence, backward");
+  m.def("jordan_forward", &jordan_forward, "Jordan network sequence, forward");
+  m.def("jordan_backward", &jordan_backward, "Jordan network sequence, backward");
   m.def("lstm_step", &lstm_step, "one LSTM step at a few rows without autograd (generation)");
 }
