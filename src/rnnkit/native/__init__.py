@@ -1,8 +1,9 @@
 """rnnkit's native sequence kernels: the whole time loop of a cell family, forward and backward, in C++.
 
 The cells that torch ships no kernel for (peephole LSTM, Cho's GRU, MUT1-3, leaky units, delay paths, Jordan) run
-their loop here instead of rnnkit's Python loop, with the same results (tests/layers/test_native.py: float64 to 1e-10). A cell opts in by
-declaring ``kernel_family`` and ``kernel_arguments()`` (cells/base.py); the one dispatch point is
+their loop here instead of rnnkit's Python loop, with the same results (tests/layers/test_native.py: float64 to
+1e-10). A cell opts in by declaring ``kernel_family`` and ``kernel_arguments()`` (cells/base.py); the one dispatch
+point is
 :func:`run_sequence`, called from the sequence loop (layers/recurrent.py) and refusing (returning None) whenever
 the kernel does not apply, so the Python loop runs instead.
 
