@@ -46,6 +46,9 @@ def _run_both(rnn, x, state, lengths):
 @pytest.mark.parametrize("name", NATIVE_CELLS)
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
 def test_native_equals_python_loop(name, dtype, tol):
+    """float32: the products sum in another order; a Jordan net's output passes two products a step, 1e-4."""
+    if dtype == torch.float32 and name == "jordan":
+        tol = 1e-4
     rnn = RNN(6, 5, num_layers=2, cell=name, bidirectional=True, use_native=False, **cell_kwargs(name)).to(dtype)
     with torch.no_grad():
         for p in rnn.parameters():

@@ -130,7 +130,7 @@ std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Ten
   auto ys = torch::empty({T, B, H}, px.options());
   hs[0].copy_(h0);
   cs[0].copy_(c0);
-  const auto wt = w_hh.t();
+  const auto wt = w_hh.t().contiguous();  // (K, N) row-major: faster per-step products than a transposed view
   for (int64_t t = 0; t < T; ++t) {
     auto a = gates[t];
     at::addmm_out(a, px[t], hs[t], wt);
@@ -311,7 +311,8 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
   auto rh = torch::empty({T, B, H}, px.options());
   auto th = with_t ? torch::empty({T, B, H}, px.options()) : Tensor();
   hs[0].copy_(h0);
-  const auto wht = w_h.t(), wct = w_c.t();
+  const auto wht = w_h.t().contiguous(), wct = w_c.t().contiguous();
+  const auto wtt = with_t ? w_t.t().contiguous() : Tensor();
   for (int64_t t = 0; t < T; ++t) {
     auto a = gates[t];
     const auto h_prev = hs[t];
@@ -321,7 +322,7 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
       AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_tanh", [&] {
         tanh_into<scalar_t>(h_prev.data_ptr<scalar_t>(), th_t.data_ptr<scalar_t>(), B * H);
       });
-      a.narrow(1, z_block * H, H).addmm_(th_t, w_t.t());
+      a.narrow(1, z_block * H, H).addmm_(th_t, wtt);
     }
     auto rh_t = rh[t];
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_gates", [&] {
@@ -460,7 +461,7 @@ std::vector<Tensor> leaky_forward(const Tensor& px, const Tensor& w_hh, const Te
   auto hs = torch::empty({T + 1, B, H}, px.options());
   auto ys = torch::empty({T, B, H}, px.options());
   hs[0].copy_(h0);
-  const auto wt = w_hh.t();
+  const auto wt = w_hh.t().contiguous();  // (K, N) row-major: faster per-step products than a transposed view
   for (int64_t t = 0; t < T; ++t) {
     auto u = us[t];
     at::addmm_out(u, px[t], hs[t], wt);
@@ -525,7 +526,7 @@ std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const st
   auto ys = torch::empty({T, B, H}, px.options());
   auto delayed = torch::empty({B, n * H}, px.options());
   hs.narrow(0, 0, M).copy_(h_init);
-  const auto wt = w_hh.t();
+  const auto wt = w_hh.t().contiguous();  // (K, N) row-major: faster per-step products than a transposed view
   for (int64_t t = 0; t < T; ++t) {
     const int64_t p = M + t;
     for (int64_t i = 0; i < n; ++i) delayed.narrow(1, i * H, H).copy_(hs[p - delays[i]]);
@@ -603,7 +604,7 @@ std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const T
   auto carried = torch::empty({T + 1, B, O}, px.options());
   auto ys = torch::empty({T, B, O}, px.options());
   carried[0].copy_(y0);
-  const auto ut = w_hh.t(), wt = w_hy.t();
+  const auto ut = w_hh.t().contiguous(), wt = w_hy.t().contiguous();
   const bool bias = b_hy.defined() && b_hy.numel();
   for (int64_t t = 0; t < T; ++t) {
     auto h = hs[t], z = zs[t];
@@ -743,7 +744,7 @@ std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tens
   auto gh = torch::empty({B, 3 * H}, px.options());
   hs[0].copy_(h0);
   const bool with_bias = b_hh.defined() && b_hh.numel();
-  const auto wt = w_hh.t();
+  const auto wt = w_hh.t().contiguous();  // (K, N) row-major: faster per-step products than a transposed view
   for (int64_t t = 0; t < T; ++t) {
     if (with_bias) {
       at::addmm_out(gh, b_hh, hs[t], wt);
