@@ -28,3 +28,10 @@ def pytest_report_header(config):
     from rnnkit import native
 
     return f"rnnkit native kernels: {native.status()}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The same line at the end, where ``-q`` (which drops the header) still shows it."""
+    from rnnkit import native
+
+    terminalreporter.write_line(f"rnnkit native kernels: {native.status()}")
