@@ -102,7 +102,7 @@ def test_gradcheck_through_kernel(name):
 
 
 @needs_kernels
-def test_kernel_runs_without_autograd_and_not_under_autocast():
+def test_kernel_runs_without_autograd_and_under_autocast_in_float32():
     rnn = RNN(4, 8, cell="mut2")
     x = torch.randn(3, 5, 4)
     with torch.no_grad():
@@ -112,8 +112,22 @@ def test_kernel_runs_without_autograd_and_not_under_autocast():
     torch.testing.assert_close(out, ref)
     cell = rnn.cells[0]
     assert native.applies(cell, torch.empty(1, 1, 1))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not native.applies(cell, torch.empty(1, 1, 1))  # mixed precision runs the Python loop's products
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision: the kernel's loop in float32
+        assert native.applies(cell, torch.empty(1, 1, 1, dtype=torch.bfloat16))
+        x_grad = x.clone().requires_grad_()
+        out, _ = rnn(x_grad)
+    assert out.dtype == torch.float32
+    out.sum().backward()  # outside autocast, as training does
+    grads = [x_grad.grad, *(p.grad for p in rnn.parameters())]
+    rnn.zero_grad()
+    with native.python_loop():
+        x_ref = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ref, _ = rnn(x_ref)
+        ref.float().sum().backward()
+    torch.testing.assert_close(out, ref.float(), rtol=0.05, atol=0.02)  # the loop's products in bf16
+    for a, b in zip(grads, [x_ref.grad, *(p.grad for p in rnn.parameters())]):
+        torch.testing.assert_close(a, b, rtol=0.1, atol=0.05)
 
 
 def test_switched_off_by_environment(monkeypatch):

@@ -98,15 +98,17 @@ def python_loop():
 
 
 def applies(cell: Cell, px: Tensor) -> bool:
-    """Whether ``cell``'s loop over ``px`` can run natively: a family declared, CPU float32/float64 without autocast
-    (mixed precision runs the Python loop, whose products autocast turns into bf16), and the kernels built."""
+    """Whether ``cell``'s loop over ``px`` can run natively: a family declared, CPU float32/float64 tensors, and the
+    kernels built. Under CPU autocast (mixed precision) the kernel runs the loop in float32 on the float32 master
+    weights (``px`` comes in bf16 and is widened): on the CPUs measured that is faster than the Python loop with
+    bf16 products (benchmarks/bench_precision.py, docs/training.md)."""
     family = getattr(cell, "kernel_family", None)
     if family is None or _python_loop_forced or px.device.type != "cpu":
         return False
     if px.dtype not in (torch.float32, torch.float64):
-        return False
-    if torch.is_autocast_enabled("cpu"):
-        return False
+        low = px.dtype in (torch.bfloat16, torch.float16) and torch.is_autocast_enabled("cpu")
+        if not (low and all(p.dtype == torch.float32 for p in cell.parameters())):
+            return False
     return extension() is not None
 
 
@@ -136,9 +138,13 @@ def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
     if not applies(cell, px):
         return None
     run = _FAMILIES[cell.kernel_family]
+    mixed = torch.is_autocast_enabled("cpu")
+    if mixed:  # the loop in float32 (see applies); the kernels' own products must not be autocast
+        px = px.float()
     mask = torch.empty(0, dtype=px.dtype) if valid is None else valid.to(px.dtype).contiguous()
-    fields = [t.contiguous() for t in state_tensors(state)]
-    ran = run(px.contiguous(), fields, mask, cell.kernel_arguments())
+    fields = [t.to(px.dtype).contiguous() for t in state_tensors(state)]
+    with torch.autocast("cpu", enabled=False) if mixed else contextlib.nullcontext():
+        ran = run(px.contiguous(), fields, mask, cell.kernel_arguments())
     if ran is None:  # the family's kernel declined this input
         return None
     ys, carried = ran
@@ -156,12 +162,14 @@ class _LSTMSequence(torch.autograd.Function):
     """LSTM family (with or without peepholes): kernels.cpp ``lstm_forward`` / ``lstm_backward``."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(ctx, px, w_hh, peep, h0, c0, mask):
         ys, hs, cs, c_new, tanh_c, gates = extension().lstm_forward(px, w_hh, peep, h0, c0, mask)
         ctx.save_for_backward(w_hh, peep, mask, hs, cs, c_new, tanh_c, gates)
         return ys, hs[1:], cs[1:]
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dhs, dcs):
         w_hh, peep, mask, hs, cs, c_new, tanh_c, gates = ctx.saved_tensors
         dpx, dw, dpeep, dh0, dc0 = extension().lstm_backward(
@@ -173,6 +181,7 @@ class _GatedSequence(torch.autograd.Function):
     """Gated-update family (Cho's GRU, MUT1-3): kernels.cpp ``gated_forward`` / ``gated_backward``."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(ctx, px, w_h, w_t, w_c, h0, mask, spec):
         ys, hs, gates, rh, th = extension().gated_forward(px, w_h, w_t, w_c, h0, mask, *spec)
         th = _none(th, px)  # an undefined tensor comes back as None
@@ -181,6 +190,7 @@ class _GatedSequence(torch.autograd.Function):
         return ys, hs[1:]
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dhs):
         w_h, w_t, w_c, mask, hs, gates, rh, th = ctx.saved_tensors
         dpx, dw_h, dw_t, dw_c, dh0 = extension().gated_backward(
@@ -192,6 +202,7 @@ class _LeakySequence(torch.autograd.Function):
     """Elman family with leak rates (Elman's RNN, leaky units): kernels.cpp ``leaky_forward`` / ``leaky_backward``."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(ctx, px, w_hh, rate, h0, mask, kind):
         ys, hs, us = extension().leaky_forward(px, w_hh, rate, h0, mask, kind)
         ctx.save_for_backward(w_hh, rate, mask, hs, us)
@@ -199,6 +210,7 @@ class _LeakySequence(torch.autograd.Function):
         return ys, hs[1:]
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dhs):
         w_hh, rate, mask, hs, us = ctx.saved_tensors
         dpx, dw, drate, dh0 = extension().leaky_backward(dys.contiguous(), dhs.contiguous(), w_hh, rate, mask, hs, us,
@@ -210,12 +222,14 @@ class _GRUSequence(torch.autograd.Function):
     """GRU in torch's form (reset after the product): kernels.cpp ``gru_forward`` / ``gru_backward``."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(ctx, px, w_hh, b_hh, h0, mask):
         ys, hs, gates, ghn = extension().gru_forward(px, w_hh, b_hh, h0, mask)
         ctx.save_for_backward(w_hh, b_hh, mask, hs, gates, ghn)
         return ys, hs[1:]
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dhs):
         w_hh, b_hh, mask, hs, gates, ghn = ctx.saved_tensors
         dpx, dw, db, dh0 = extension().gru_backward(dys.contiguous(), dhs.contiguous(), w_hh, b_hh, mask, hs, gates,
@@ -228,6 +242,7 @@ class _DelaySequence(torch.autograd.Function):
     and every h of the history (the initial M, then one per step)."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(ctx, px, w_hh, h_init, mask, delays, kind):
         ys, hs, us = extension().delay_forward(px, w_hh, delays, h_init, mask, kind)
         ctx.save_for_backward(w_hh, mask, hs, us)
@@ -235,6 +250,7 @@ class _DelaySequence(torch.autograd.Function):
         return ys, hs
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dhs):
         w_hh, mask, hs, us = ctx.saved_tensors
         dpx, dw, dh_init = extension().delay_backward(dys.contiguous(), dhs.contiguous(), w_hh, ctx.delays, mask, hs,
@@ -246,6 +262,7 @@ class _JordanSequence(torch.autograd.Function):
     """Jordan network: kernels.cpp ``jordan_forward`` / ``jordan_backward``."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(ctx, px, w_hh, w_hy, b_hy, y0, mask, kinds):
         ys, carried, hs, zs = extension().jordan_forward(px, w_hh, w_hy, b_hy, y0, mask, *kinds)
         ctx.save_for_backward(w_hh, w_hy, b_hy, mask, carried, hs, zs)
@@ -253,6 +270,7 @@ class _JordanSequence(torch.autograd.Function):
         return ys, carried[1:]
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dcs):
         w_hh, w_hy, b_hy, mask, carried, hs, zs = ctx.saved_tensors
         dpx, dw_hh, dw_hy, db, dy0 = extension().jordan_backward(dys.contiguous(), dcs.contiguous(), w_hh, w_hy, b_hy,
