@@ -255,3 +255,25 @@ def test_jordan_options_native_equals_python_loop(options):
     with native.python_loop():
         forced_ref, _ = layer(x, feedback=targets)
     torch.testing.assert_close(forced, forced_ref, rtol=0, atol=0)
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", ["mut1", "delay", "jordan"])
+def test_backward_inside_autocast_runs_the_kernels_in_float32(name):
+    """A backward pass started inside the autocast region gives the same gradients as one started outside: the
+    kernels' backward runs with the forward's (disabled) autocast state."""
+    rnn = RNN(4, 6, num_layers=2, cell=name, bidirectional=True, **cell_kwargs(name))
+    x = torch.randn(3, 5, 4)
+    grads = []
+    for inside in (True, False):
+        rnn.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _ = rnn(x, lengths=torch.tensor([5, 2, 4]))
+            if inside:
+                out.float().pow(2).sum().backward()
+        if not inside:
+            out.float().pow(2).sum().backward()
+        grads.append([p.grad.clone() for p in rnn.parameters()])
+    for a, b in zip(*grads):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
