@@ -46,6 +46,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tokens", type=int, default=500, help="characters per timed run (per row)")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     p.add_argument("--long", type=int, default=10_000, help="step at which the late window is timed")
     p.add_argument("--no-malloc-tuning", action="store_true")
     args = p.parse_args()
@@ -67,16 +68,27 @@ def main() -> None:
 
     print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; native kernels "
           f"{native.status()}\n")
-    print("| batch | rnnkit generate (chars/s) | nn.LSTM stepped (chars/s) | nn.LSTMCell stepped (chars/s) |")
-    print("|---:|---:|---:|---:|")
-    for batch in (1, 64):
+    from rnnkit.layers import sequence
+
+    def stepped_by_torch_kernel(batch):  # beyond 4 rows, each step through torch's sequence kernel (the old route)
+        limit, sequence.FUSED_STEP_MAX_BATCH = sequence.FUSED_STEP_MAX_BATCH, 4
+        try:
+            generate(model, prompt, args.tokens, num_samples=batch)
+        finally:
+            sequence.FUSED_STEP_MAX_BATCH = limit
+
+    print("| batch | rnnkit generate (chars/s) | the same, steps of > 4 rows through torch's sequence kernel | "
+          "nn.LSTM stepped (chars/s) | nn.LSTMCell stepped (chars/s) |")
+    print("|---:|---:|---:|---:|---:|")
+    for batch in args.batches:
         first = torch.zeros(batch, dtype=torch.long)
         speeds = []
         for fn in (lambda b=batch: generate(model, prompt, args.tokens, num_samples=b),
+                   lambda b=batch: stepped_by_torch_kernel(b),
                    lambda: plain_generate(model.embedding, lstm, model.head, first, args.tokens),
                    lambda: cell_generate(model.embedding, cells, model.head, first, args.tokens)):
             speeds.append(batch * args.tokens / timed(fn, args.repeats))
-        print(f"| {batch} | " + " | ".join(f"{v:,.0f}" for v in speeds) + " |")
+        print(f"| {batch} | " + " | ".join(f"{v:,.0f}" for v in speeds) + " |", flush=True)
 
     # where the batch-1 speed comes from: the same generate() with parts of the fast path switched off
     from rnnkit.models import language_model
@@ -132,7 +144,7 @@ def main() -> None:
                 state = torch.zeros(2, 1, 512)
                 seconds = timed(lambda: [steps.step_stack(rows, state, state, projected=True) for _ in range(100)],
                                 args.repeats) / 100
-            weights = sum(w.numel() * w.element_size() for w, _, _ in steps._layers[1:]) + \
+            weights = sum(w.numel() * w.element_size() for w, *_ in steps._layers[1:]) + \
                 steps._recurrent.numel() * steps._recurrent.element_size()
             print(f"\nthe two LSTM layers' steps alone ({'bf16' if dtype else 'fp32'} weights, "
                   f"{weights / 2**20:.0f} MiB read per token): {seconds * 1e6:.0f} µs per token, "

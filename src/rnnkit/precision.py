@@ -83,7 +83,7 @@ def probe_speedup(device_type: str = "cpu", size: int = 1024, repeats: int = 5) 
 
 #: Generation stepping fewer rows than this at a time runs in fp32 under ``auto`` on a CPU: a step is a chain of
 #: matrix-vector products bound by reading the weights, where bf16 gains less than ``auto`` asks of a probe (batch 1
-#: on an Intel Xeon with AMX: 1.09x with rnnkit's native step kernel, 0.42x through torch's products; 0.27x on an
+#: on an Intel Xeon with AMX: 1.07-1.09x with rnnkit's native step kernel, 0.42x through torch's products; 0.27x on an
 #: AMD EPYC; ``benchmarks/bench_generation.py``, ``bench_precision.py --mode quality``); at batch 64 bf16 is
 #: 1.3-1.4x faster.
 CPU_BF16_MIN_STEP_BATCH = 8

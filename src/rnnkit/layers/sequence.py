@@ -69,6 +69,10 @@ TORCH_KERNELS = {"LSTM": TorchKernel(_VF.lstm, torch.lstm_cell, True),
 # the one-step kernels cost a fraction of the sequence kernels for a single step at small batch (the sequence
 # kernels set up oneDNN on every call: generation, benchmarks/bench_generation.py)
 STEP_KERNEL_MAX_BATCH = 4
+#: an LSTM stack stepped without autograd runs rnnkit's fused steps (rnnkit.native.steps) up to this many rows
+#: on the CPU: faster than torch's sequence kernel per step at every batch measured (generate() on a 2x512 char
+#: LSTM, Intel Xeon: 8 rows 1.23x, 16 1.11x, 64 1.09x, 256 1.02x; benchmarks/bench_generation.py --batches ...)
+FUSED_STEP_MAX_BATCH = 256
 STEP_KERNEL_ON_CUDA = True
 
 
@@ -304,9 +308,9 @@ class RNN(nn.Module):
     def _fused_stack_ok(self, x: Tensor) -> bool:
         """Whether one step can run the whole stack through ``rnnkit.native.steps.FusedLSTMSteps.step_stack``: LSTMs
         without autograd, one direction, no dropout to apply, a batch that :meth:`_native_step_ok` steps."""
+        rows_ok = x.shape[0] <= FUSED_STEP_MAX_BATCH or (x.is_cuda and STEP_KERNEL_ON_CUDA)
         return (self._fused_steps_apply and self.use_native and not torch.is_grad_enabled()
-                and self.num_directions == 1 and (self.dropout == 0 or not self.training)
-                and self._native_step_ok(x))
+                and self.num_directions == 1 and (self.dropout == 0 or not self.training) and rows_ok)
 
     def _run_fused_stack_step(self, x: Tensor, state: State | None, projected: bool = False):
         """The generation hot path, in the fewest calls: x (B, D), or the first cell's input term (B, 4H)."""

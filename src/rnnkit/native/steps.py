@@ -1,18 +1,18 @@
 """The LSTM family's step at small batch without autograd: the generation hot path.
 
 Sampling a token from a 2x512 character LSTM at batch 1 is a chain of matrix-vector products, and those are
-bound by memory traffic, not arithmetic: a (1 x 512) @ (512 x 2048) product costs ~100 µs however many threads
-MKL is given, because it runs on one core. Here, per layer and token, the two products of the notes' LSTM
-(seed 000: W_ih x_t + W_hh h_{t-1} + b) are fused into one, [x_t, h_{t-1}] @ [W_ih | W_hh]^T + b, whose weight
-is split by output rows into one block per thread and run as one batched product, so every core streams its
-share of the weight, row by row (the fastest layout measured; `benchmarks/bench_generation.py`). The gate rows
-are stored in the order (i, f, o, g) so one sigmoid covers three gates:
+bound by memory traffic, not arithmetic. Here, per layer and token, the two products of the notes' LSTM
+(seed 000: W_ih x_t + W_hh h_{t-1} + b) are fused into one, [x_t, h_{t-1}] @ [W_ih | W_hh]^T + b, with the rows in
+the cell's own order (i, f, g, o):
 
     i, f, o = σ(·),  g = tanh(·),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
 
-On the CPU in float32 (and under bf16 autocast, with the weights kept in bfloat16) the step runs in rnnkit's
-native kernel (``rnnkit.native.lstm_step``: each thread reads the four gate rows of its units once and applies the
-gate math to them, no other call per layer), with the weights in the cell's own row order (i, f, g, o).
+Steps of a few rows (:data:`NATIVE_STEP_MAX_ROWS`) run in rnnkit's native kernel on the CPU
+(``rnnkit.native.lstm_step``: each thread reads the four gate rows of its units once and applies the gate math,
+no other call per layer; under bf16 autocast it reads the weights in bfloat16). Larger batches, and every step
+where the kernel does not run (a GPU, no compiler), split the weight by output rows into one block per thread
+and run them as one batched product, so every core streams its share (the fastest layout measured;
+``benchmarks/bench_generation.py``).
 
 The fused weights are a cache, rebuilt whenever a parameter changes (its version counter or storage), so
 training between samples is safe. They double the LSTM weights' memory while generating.
@@ -34,6 +34,11 @@ def stack_applies(cells) -> bool:
     return all(getattr(c, "native_mode", None) == "LSTM" and getattr(c, "weight_hr", None) is None for c in cells)
 
 
+#: Steps of at most this many rows run in rnnkit's native step kernel (a matrix-vector product per row, bound by
+#: reading the weights); more rows run the batched product (a GEMM). benchmarks/bench_generation.py.
+NATIVE_STEP_MAX_ROWS = 4
+
+
 class FusedLSTMSteps:
     """Fused, row-split weights for a unidirectional or bidirectional list of (non-projected) LSTM cells, and one
     step through any of them.
@@ -44,10 +49,9 @@ class FusedLSTMSteps:
     def __init__(self, parts: int | None = None):
         self.parts = parts  # None: torch.get_num_threads()
         self._key = None
-        self._layers: list[tuple[Tensor, Tensor, int]] = []  # per cell: (blocks (p, D + H, 4H / p), bias, H)
-        self._recurrent: Tensor | None = None  # cell 0's W_hh part of its fused weight (blocks, or rows for native)
-        self._order: Tensor | None = None  # the gate order (i, f, o, g) of the batched products, as row indices
-        self._native = False  # the layers hold (weight (4H, D + H), bias (4H), H) in the cells' order for native
+        self._layers: list[tuple[Tensor, Tensor, int, int]] = []  # per cell: weight (4H, D + H), bias, H, blocks
+        self._recurrent: Tensor | None = None  # cell 0's W_hh columns of its fused weight (4H, H)
+        self._native = False  # whether rnnkit.native.lstm_step runs the steps of few rows
 
     @staticmethod
     def _weights(cell) -> list[Tensor]:
@@ -73,47 +77,36 @@ class FusedLSTMSteps:
         self._layers = []
         for k, cell in enumerate(cells):
             H = cell.hidden_size
-            dev = cell.weight_ih.device
             weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()  # (4H, D + H), rows i f g o
             bias = (cell.bias_ih.detach() if cell.bias_ih is not None else
-                    torch.zeros(4 * H, dtype=weight.dtype, device=dev))
-            if self._native:  # rows in the cell's order; the weight in the autocast dtype, the bias in float32
-                fused = weight.to(dtype) if dtype is not None else weight
-                self._layers.append((fused, bias, H))
-                if k == 0:
-                    self._recurrent = fused[:, weight.shape[1] - H:]
-                continue
-            order = torch.cat([torch.arange(0, 2 * H, device=dev), torch.arange(3 * H, 4 * H, device=dev),
-                               torch.arange(2 * H, 3 * H, device=dev)])
-            weight, bias = weight[order], bias[order]  # rows i f o g: one sigmoid covers three gates
-            if dtype is not None:
-                weight, bias = weight.to(dtype), bias.to(dtype)
+                    torch.zeros(4 * H, dtype=weight.dtype, device=weight.device))
+            if dtype is not None:  # the weight in the autocast dtype; the native kernel adds a float32 bias
+                weight = weight.to(dtype)
             p = parts if (4 * H) % parts == 0 else 1
-            blocks = weight.view(p, 4 * H // p, weight.shape[1]).transpose(1, 2)  # (p, D + H, 4H / p)
-            self._layers.append((blocks, bias.view(p, 1, -1), H))
+            self._layers.append((weight, bias, H, p))
             if k == 0:
-                self._recurrent, self._order = blocks[:, weight.shape[1] - H:], order
+                self._recurrent = weight[:, weight.shape[1] - H:]
 
     def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor]:
         """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
         term W_ih x + b (B, 4H) already, in the cell's gate order."""
-        blocks, bias, H = self._layers[k]
+        weight, bias, H, p = self._layers[k]
         B = h.shape[0]
-        if self._native:
+        if self._native and B <= NATIVE_STEP_MAX_ROWS:
             if projected:  # only W_hh is read
                 return lstm_step(self._recurrent, h, x, c)
-            return lstm_step(blocks, torch.cat([x, h], 1), bias, c)
-        p = blocks.shape[0]
+            return lstm_step(weight, torch.cat([x, h], 1), bias, c)
+        # row blocks of the weight, one per thread, as one batched product: (p, B, K) @ (p, K, 4H / p)
         if projected:
-            base = x.index_select(1, self._order).view(B, p, -1).transpose(0, 1)
-            gates = torch.baddbmm(base, h.expand(p, B, H), self._recurrent)
+            w, inputs, base = self._recurrent, h, x.view(B, p, -1).transpose(0, 1)
         else:
-            xh = torch.cat([x, h], 1)
-            gates = torch.baddbmm(bias, xh.expand(p, *xh.shape), blocks)  # (p, B, 4H / p)
+            w, inputs, base = weight, torch.cat([x, h], 1), bias.to(weight.dtype).view(p, 1, -1)
+        blocks = w.unflatten(0, (p, -1)).transpose(1, 2)  # a view, also of the strided W_hh columns
+        gates = torch.baddbmm(base, inputs.expand(p, *inputs.shape), blocks)
         gates = gates.view(1, -1) if B == 1 else gates.transpose(0, 1).reshape(B, 4 * H)
-        i, f, o = gates[:, : 3 * H].sigmoid().chunk(3, 1)
-        c_t = torch.addcmul(f * c, i, gates[:, 3 * H:].tanh())
-        return o * c_t.tanh(), c_t
+        i, f = gates[:, : 2 * H].sigmoid().chunk(2, 1)
+        c_t = torch.addcmul(f * c, i, gates[:, 2 * H: 3 * H].tanh())
+        return gates[:, 3 * H:].sigmoid() * c_t.tanh(), c_t
 
     def step_stack(self, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor, Tensor]:
         """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, 4H) with
