@@ -102,7 +102,7 @@ def test_gradcheck_through_kernel(name):
 
 
 @needs_kernels
-def test_kernel_runs_without_autograd_and_under_autocast_in_float32():
+def test_kernel_runs_without_autograd_and_under_autocast():
     rnn = RNN(4, 8, cell="mut2")
     x = torch.randn(3, 5, 4)
     with torch.no_grad():
@@ -112,7 +112,7 @@ def test_kernel_runs_without_autograd_and_under_autocast_in_float32():
     torch.testing.assert_close(out, ref)
     cell = rnn.cells[0]
     assert native.applies(cell, torch.empty(1, 1, 1))
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision: the kernel's loop in float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision: the kernel's state in float32
         assert native.applies(cell, torch.empty(1, 1, 1, dtype=torch.bfloat16))
         x_grad = x.clone().requires_grad_()
         out, _ = rnn(x_grad)
@@ -130,6 +130,36 @@ def test_kernel_runs_without_autograd_and_under_autocast_in_float32():
         torch.testing.assert_close(a, b, rtol=0.1, atol=0.05)
 
 
+@needs_kernels
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+def test_bf16_products_under_autocast(name, monkeypatch):
+    """Under bf16 autocast on a CPU with AMX the kernels run their products in bf16 (the state and gate math in fp32):
+    outputs and gradients of padded bidirectional stacks stay within bf16 rounding of the float32 kernel, and differ
+    from the same run with float32 products (the bf16 path ran). Forced on here, so that a CPU without AMX tests it."""
+    torch.manual_seed(0)
+    rnn = RNN(6, 16, num_layers=2, cell=name, bidirectional=True, use_native=False, **cell_kwargs(name))
+    x = torch.randn(4, 9, 6)
+    lengths = torch.tensor([9, 3, 1, 6])
+
+    def run(mixed, bf16_products=True):
+        monkeypatch.setattr(native, "bf16_products", lambda: bf16_products)
+        xg = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
+            out, final = rnn(xg, lengths=lengths)
+        assert all(t.dtype == torch.float32 for t in state_tensors(final))
+        out = out.float()
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        grads = torch.autograd.grad((out * weights).sum(), [xg, *rnn.parameters()])
+        return [out, *state_tensors(final), *grads]
+
+    exact, low = run(False), run(True)
+    assert not torch.equal(low[0], run(True, bf16_products=False)[0])
+    for a, b in zip(low, exact):
+        scale = b.abs().max().item()
+        torch.testing.assert_close(a, b, rtol=0, atol=0.03 * scale + 1e-3)
+
+
+@needs_kernels
 def test_switched_off_by_environment(monkeypatch):
     """RNNKIT_NATIVE=0: no build, one status line that says so, and the same results on the Python loop."""
     monkeypatch.setattr(native, "_status", None)
@@ -277,3 +307,24 @@ def test_backward_inside_autocast_runs_the_kernels_in_float32(name):
     for a, b in zip(*grads):
         assert a.dtype == torch.float32
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@needs_kernels
+@pytest.mark.parametrize("bf16_products", [True, False])
+def test_gru_layer_picks_the_faster_kernel(bf16_products, monkeypatch):
+    """A GRU stack runs rnnkit's kernel where it measured faster than torch's (float32; bf16 autocast with bf16
+    products), torch's fused kernel under autocast otherwise; single steps keep torch's step kernel."""
+    calls = []
+    run = native.run_sequence
+    monkeypatch.setattr(native, "run_sequence", lambda *a, **k: calls.append(1) or run(*a, **k))
+    monkeypatch.setattr(native, "bf16_products", lambda: bf16_products)
+    rnn = RNN(5, 8, num_layers=2, cell="gru")
+    x = torch.randn(3, 6, 5)
+    with torch.no_grad():
+        rnn(x)
+        assert len(calls) == 2
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rnn(x)
+        assert len(calls) == (4 if bf16_products else 2)
+        rnn(x[:, :1])
+        assert len(calls) == (4 if bf16_products else 2)

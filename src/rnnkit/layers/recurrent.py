@@ -180,14 +180,16 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
     valid = None if lengths is None else (torch.arange(steps).unsqueeze(1) < lengths).to(x.device)  # (T', B)
     # cached(): parametrized weights (orthogonal_recurrence) are computed once per sequence, not per step
     with parametrize.cached():
-        px = (x if projected else cell.input_projection(x)).transpose(0, 1).contiguous()  # (T, B, G): one product
-        # the one dispatch point for a cell's whole loop: its native kernel where it declares one (rnnkit.native)
-        ran = None if feedback is not None or StepRecorder.active else native.run_sequence(cell, px[:steps], state,
-                                                                                              valid)
+        px = (x if projected else cell.input_projection(x)).transpose(0, 1)  # (T, B, G): one product
+        if steps < T:
+            px = px[:steps]
+        # the one dispatch point for a cell's whole loop: its native kernel where it declares one (rnnkit.native);
+        # it lays px out step-major itself (in the same copy as a dtype change under autocast)
+        ran = None if feedback is not None or StepRecorder.active else native.run_sequence(cell, px, state, valid)
         if ran is None:
             outputs: list[Tensor] = []
             history: list[State] | None = [] if return_states else None
-            state = _loop(cell, px[:steps], state, valid, feedback, outputs, history)
+            state = _loop(cell, px.contiguous(), state, valid, feedback, outputs, history)
             out = torch.stack(outputs, 1)  # (B, T', O)
             states = map_state(lambda *s: torch.stack(s, 1), *history) if return_states else None
         else:

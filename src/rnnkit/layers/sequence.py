@@ -293,10 +293,12 @@ class RNN(nn.Module):
     def _own_kernel_preferred(self, x: Tensor) -> bool:
         """Whether rnnkit's native sequence kernel (rnnkit.native, through the loop of :meth:`_run_loop`) should run
         instead of torch's: for the cell families it measured faster than torch's own on the CPU (GRU, Elman; not
-        the LSTM, whose torch kernel is oneDNN's), in float32: under autocast torch's kernels run their products in
-        bf16 and measured faster than rnnkit's float32 loop. Single steps keep torch's one-step kernels."""
+        the LSTM, whose torch kernel is oneDNN's), in float32, and under bf16 autocast where the kernels' products run
+        in bf16 too (native.bf16_products); with float32 products torch's bf16 kernels measured faster. Single steps
+        keep torch's one-step kernels."""
         return (x.shape[1] > 1 and self.cells[0].kernel_family in native.FASTER_THAN_TORCH
-                and not torch.is_autocast_enabled(x.device.type) and native.applies(self.cells[0], x))
+                and (not torch.is_autocast_enabled(x.device.type) or native.bf16_products())
+                and native.applies(self.cells[0], x))
 
     def _native_step_ok(self, x: Tensor) -> bool:
         """Whether one step of the batch ``x`` should skip the sequence kernel (no projection): on the CPU at small

@@ -99,9 +99,9 @@ def python_loop():
 
 def applies(cell: Cell, px: Tensor) -> bool:
     """Whether ``cell``'s loop over ``px`` can run natively: a family declared, CPU float32/float64 tensors, and the
-    kernels built. Under CPU autocast (mixed precision) the kernel runs the loop in float32 on the float32 master
-    weights (``px`` comes in bf16 and is widened): on the CPUs measured that is faster than the Python loop with
-    bf16 products (benchmarks/bench_precision.py, docs/training.md)."""
+    kernels built. Under CPU autocast (mixed precision) the kernel carries the state in float32 on the float32 master
+    weights (``px`` comes in bf16 and is widened), with bf16 products where :func:`bf16_products` says so: faster than
+    the Python loop with bf16 products on the CPUs measured (benchmarks/bench_precision.py, docs/training.md)."""
     family = getattr(cell, "kernel_family", None)
     if family is None or _python_loop_forced or px.device.type != "cpu":
         return False
@@ -110,6 +110,17 @@ def applies(cell: Cell, px: Tensor) -> bool:
         if not (low and all(p.dtype == torch.float32 for p in cell.parameters())):
             return False
     return extension() is not None
+
+
+def bf16_products() -> bool:
+    """Whether the kernels run their matrix products in bfloat16 under bf16 autocast (the state, the gate math and
+    every sum stay float32): on CPUs with AMX tiles, where a bf16 product at a step's shape runs on the tiles
+    (benchmarks/bench_precision.py: the custom cells and the GRU 1.5-2.1x their float32 training throughput). Without
+    AMX the products stay float32: AVX-512 BF16 alone measured slower than float32 at small products (docs/training.md,
+    generation on the AMD EPYC)."""
+    from ..precision import cpu_bf16_flags
+
+    return torch.get_autocast_dtype("cpu") == torch.bfloat16 and "amx_bf16" in cpu_bf16_flags()
 
 
 def step_applies(weight: Tensor, autocast_dtype: torch.dtype | None) -> bool:
@@ -139,12 +150,13 @@ def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
         return None
     run = _FAMILIES[cell.kernel_family]
     mixed = torch.is_autocast_enabled("cpu")
-    if mixed:  # the loop in float32 (see applies); the kernels' own products must not be autocast
-        px = px.float()
+    # step-major and contiguous in one copy; under autocast the state is float32 (see applies), the products' dtype
+    # is the kernels' own choice (bf16_products)
+    px = (px.to(torch.float32, memory_format=torch.contiguous_format) if mixed else px).contiguous()
     mask = torch.empty(0, dtype=px.dtype) if valid is None else valid.to(px.dtype).contiguous()
     fields = [t.to(px.dtype).contiguous() for t in state_tensors(state)]
     with torch.autocast("cpu", enabled=False) if mixed else contextlib.nullcontext():
-        ran = run(px.contiguous(), fields, mask, cell.kernel_arguments())
+        ran = run(px, fields, mask, cell.kernel_arguments(), mixed and bf16_products())
     if ran is None:  # the family's kernel declined this input
         return None
     ys, carried = ran
@@ -163,9 +175,10 @@ class _LSTMSequence(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu")
-    def forward(ctx, px, w_hh, peep, h0, c0, mask):
-        ys, hs, cs, c_new, tanh_c, gates = extension().lstm_forward(px, w_hh, peep, h0, c0, mask)
+    def forward(ctx, px, w_hh, peep, h0, c0, mask, low):
+        ys, hs, cs, c_new, tanh_c, gates = extension().lstm_forward(px, w_hh, peep, h0, c0, mask, low)
         ctx.save_for_backward(w_hh, peep, mask, hs, cs, c_new, tanh_c, gates)
+        ctx.low = low
         return ys, hs[1:], cs[1:]
 
     @staticmethod
@@ -173,8 +186,9 @@ class _LSTMSequence(torch.autograd.Function):
     def backward(ctx, dys, dhs, dcs):
         w_hh, peep, mask, hs, cs, c_new, tanh_c, gates = ctx.saved_tensors
         dpx, dw, dpeep, dh0, dc0 = extension().lstm_backward(
-            dys.contiguous(), dhs.contiguous(), dcs.contiguous(), w_hh, peep, mask, hs, cs, c_new, tanh_c, gates)
-        return dpx, dw, (dpeep if peep.numel() else None), dh0, dc0, None
+            dys.contiguous(), dhs.contiguous(), dcs.contiguous(), w_hh, peep, mask, hs, cs, c_new, tanh_c, gates,
+            ctx.low)
+        return dpx, dw, (dpeep if peep.numel() else None), dh0, dc0, None, None
 
 
 class _GatedSequence(torch.autograd.Function):
@@ -182,11 +196,11 @@ class _GatedSequence(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu")
-    def forward(ctx, px, w_h, w_t, w_c, h0, mask, spec):
-        ys, hs, gates, rh, th = extension().gated_forward(px, w_h, w_t, w_c, h0, mask, *spec)
+    def forward(ctx, px, w_h, w_t, w_c, h0, mask, spec, low):
+        ys, hs, gates, rh, th = extension().gated_forward(px, w_h, w_t, w_c, h0, mask, *spec, low)
         th = _none(th, px)  # an undefined tensor comes back as None
         ctx.save_for_backward(w_h, w_t, w_c, mask, hs, gates, rh, th)
-        ctx.spec = spec
+        ctx.spec, ctx.low = spec, low
         return ys, hs[1:]
 
     @staticmethod
@@ -194,8 +208,8 @@ class _GatedSequence(torch.autograd.Function):
     def backward(ctx, dys, dhs):
         w_h, w_t, w_c, mask, hs, gates, rh, th = ctx.saved_tensors
         dpx, dw_h, dw_t, dw_c, dh0 = extension().gated_backward(
-            dys.contiguous(), dhs.contiguous(), w_h, w_t, w_c, mask, hs, gates, rh, th, *ctx.spec)
-        return dpx, dw_h, (dw_t if w_t.numel() else None), dw_c, dh0, None, None
+            dys.contiguous(), dhs.contiguous(), w_h, w_t, w_c, mask, hs, gates, rh, th, *ctx.spec, ctx.low)
+        return dpx, dw_h, (dw_t if w_t.numel() else None), dw_c, dh0, None, None, None
 
 
 class _LeakySequence(torch.autograd.Function):
@@ -203,10 +217,10 @@ class _LeakySequence(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu")
-    def forward(ctx, px, w_hh, rate, h0, mask, kind):
-        ys, hs, us = extension().leaky_forward(px, w_hh, rate, h0, mask, kind)
+    def forward(ctx, px, w_hh, rate, h0, mask, kind, low):
+        ys, hs, us = extension().leaky_forward(px, w_hh, rate, h0, mask, kind, low)
         ctx.save_for_backward(w_hh, rate, mask, hs, us)
-        ctx.kind = kind
+        ctx.kind, ctx.low = kind, low
         return ys, hs[1:]
 
     @staticmethod
@@ -214,8 +228,8 @@ class _LeakySequence(torch.autograd.Function):
     def backward(ctx, dys, dhs):
         w_hh, rate, mask, hs, us = ctx.saved_tensors
         dpx, dw, drate, dh0 = extension().leaky_backward(dys.contiguous(), dhs.contiguous(), w_hh, rate, mask, hs, us,
-                                                         ctx.kind)
-        return dpx, dw, (drate if rate.numel() else None), dh0, None, None
+                                                         ctx.kind, ctx.low)
+        return dpx, dw, (drate if rate.numel() else None), dh0, None, None, None
 
 
 class _GRUSequence(torch.autograd.Function):
@@ -223,9 +237,10 @@ class _GRUSequence(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu")
-    def forward(ctx, px, w_hh, b_hh, h0, mask):
-        ys, hs, gates, ghn = extension().gru_forward(px, w_hh, b_hh, h0, mask)
+    def forward(ctx, px, w_hh, b_hh, h0, mask, low):
+        ys, hs, gates, ghn = extension().gru_forward(px, w_hh, b_hh, h0, mask, low)
         ctx.save_for_backward(w_hh, b_hh, mask, hs, gates, ghn)
+        ctx.low = low
         return ys, hs[1:]
 
     @staticmethod
@@ -233,8 +248,8 @@ class _GRUSequence(torch.autograd.Function):
     def backward(ctx, dys, dhs):
         w_hh, b_hh, mask, hs, gates, ghn = ctx.saved_tensors
         dpx, dw, db, dh0 = extension().gru_backward(dys.contiguous(), dhs.contiguous(), w_hh, b_hh, mask, hs, gates,
-                                                    ghn)
-        return dpx, dw, (db if b_hh.numel() else None), dh0, None
+                                                    ghn, ctx.low)
+        return dpx, dw, (db if b_hh.numel() else None), dh0, None, None
 
 
 class _DelaySequence(torch.autograd.Function):
@@ -243,10 +258,10 @@ class _DelaySequence(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu")
-    def forward(ctx, px, w_hh, h_init, mask, delays, kind):
-        ys, hs, us = extension().delay_forward(px, w_hh, delays, h_init, mask, kind)
+    def forward(ctx, px, w_hh, h_init, mask, delays, kind, low):
+        ys, hs, us = extension().delay_forward(px, w_hh, delays, h_init, mask, kind, low)
         ctx.save_for_backward(w_hh, mask, hs, us)
-        ctx.delays, ctx.kind = delays, kind
+        ctx.delays, ctx.kind, ctx.low = delays, kind, low
         return ys, hs
 
     @staticmethod
@@ -254,8 +269,8 @@ class _DelaySequence(torch.autograd.Function):
     def backward(ctx, dys, dhs):
         w_hh, mask, hs, us = ctx.saved_tensors
         dpx, dw, dh_init = extension().delay_backward(dys.contiguous(), dhs.contiguous(), w_hh, ctx.delays, mask, hs,
-                                                      us, ctx.kind)
-        return dpx, dw, dh_init, None, None, None
+                                                      us, ctx.kind, ctx.low)
+        return dpx, dw, dh_init, None, None, None, None
 
 
 class _JordanSequence(torch.autograd.Function):
@@ -263,10 +278,10 @@ class _JordanSequence(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu")
-    def forward(ctx, px, w_hh, w_hy, b_hy, y0, mask, kinds):
-        ys, carried, hs, zs = extension().jordan_forward(px, w_hh, w_hy, b_hy, y0, mask, *kinds)
+    def forward(ctx, px, w_hh, w_hy, b_hy, y0, mask, kinds, low):
+        ys, carried, hs, zs = extension().jordan_forward(px, w_hh, w_hy, b_hy, y0, mask, *kinds, low)
         ctx.save_for_backward(w_hh, w_hy, b_hy, mask, carried, hs, zs)
-        ctx.kinds = kinds
+        ctx.kinds, ctx.low = kinds, low
         return ys, carried[1:]
 
     @staticmethod
@@ -274,38 +289,39 @@ class _JordanSequence(torch.autograd.Function):
     def backward(ctx, dys, dcs):
         w_hh, w_hy, b_hy, mask, carried, hs, zs = ctx.saved_tensors
         dpx, dw_hh, dw_hy, db, dy0 = extension().jordan_backward(dys.contiguous(), dcs.contiguous(), w_hh, w_hy, b_hy,
-                                                                 mask, carried, hs, zs, *ctx.kinds)
-        return dpx, dw_hh, dw_hy, (db if b_hy.numel() else None), dy0, None, None
+                                                                 mask, carried, hs, zs, *ctx.kinds, ctx.low)
+        return dpx, dw_hh, dw_hy, (db if b_hy.numel() else None), dy0, None, None, None
 
 
 ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
 
 
-def _run_lstm(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+def _run_lstm(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
     peep = _none(args.get("peepholes"), px)
-    ys, hs, cs = _LSTMSequence.apply(px, args["weight_hh"], peep, state[0], state[1], mask)
+    ys, hs, cs = _LSTMSequence.apply(px, args["weight_hh"], peep, state[0], state[1], mask, low)
     return ys, [hs, cs]
 
 
-def _run_gated(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+def _run_gated(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
     spec = (args["z_block"], args["h_col"], args["z_given"], args["z_keeps"])
     ys, hs = _GatedSequence.apply(px, args["weight_h"], _none(args.get("weight_t"), px), args["weight_c"],
-                                  state[0], mask, spec)
+                                  state[0], mask, spec, low)
     return ys, [hs]
 
 
-def _run_leaky(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+def _run_leaky(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
     rate = _none(args.get("rate"), px)
-    ys, hs = _LeakySequence.apply(px, args["weight_hh"], rate, state[0], mask, ACTIVATIONS[args["activation"]])
+    kind = ACTIVATIONS[args["activation"]]
+    ys, hs = _LeakySequence.apply(px, args["weight_hh"], rate, state[0], mask, kind, low)
     return ys, [hs]
 
 
-def _run_gru(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
-    ys, hs = _GRUSequence.apply(px, args["weight_hh"], _none(args.get("bias_hh"), px), state[0], mask)
+def _run_gru(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
+    ys, hs = _GRUSequence.apply(px, args["weight_hh"], _none(args.get("bias_hh"), px), state[0], mask, low)
     return ys, [hs]
 
 
-def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
     """State (h_{t-1} (B, H), past (B, M-1, H) = h_{t-2} ... h_{t-M}). The kernel keeps the whole history; each
     row's states are read up to its last real step (padding is at the end of a row, as rnnkit's lengths make it)."""
     h, past = state
@@ -320,7 +336,7 @@ def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
         ends = torch.full((B,), T, device=px.device)
     h_init = torch.cat([past.flip(1).transpose(0, 1), h[None]]).contiguous()  # (M, B, H): h_{-M+1} ... h_0
     ys, hs = _DelaySequence.apply(px, args["weight_hh"], h_init, mask, list(args["delays"]),
-                                  ACTIVATIONS[args["activation"]])
+                                  ACTIVATIONS[args["activation"]], low)
     position = M - 1 + torch.minimum(steps[:, None] + 1, ends[None])  # (T, B): h_t's entry, held after a row ends
     rows = torch.arange(B, device=px.device)[None]
     carried_h = hs[position, rows]
@@ -329,10 +345,10 @@ def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
     return ys, [carried_h, carried_past]
 
 
-def _run_jordan(px: Tensor, state: list[Tensor], mask: Tensor, args: dict):
+def _run_jordan(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
     kinds = (ACTIVATIONS[args["hidden_activation"]], ACTIVATIONS[args["output_activation"]])
     ys, carried = _JordanSequence.apply(px, args["weight_hh"], args["weight_hy"], _none(args.get("bias_hy"), px),
-                                        state[0], mask, kinds)
+                                        state[0], mask, kinds, low)
     return ys, [carried]
 
 

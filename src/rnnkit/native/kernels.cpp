@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -114,13 +115,71 @@ void lstm_step_backward(const scalar_t* dy, const scalar_t* dh_in, const scalar_
 template <typename scalar_t>
 const scalar_t* ptr_or_null(const Tensor& t) { return t.defined() && t.numel() ? t.data_ptr<scalar_t>() : nullptr; }
 
+// ---- The matrix products, in the state's precision or (mixed precision) in bfloat16 -------------------------
+// With ``low`` (bf16 autocast) every product of a kernel takes bfloat16 operands (AMX / AVX-512-BF16 through
+// oneDNN, float32 accumulation, the product rounded to bfloat16 once, as autocast's own matmul does), while the
+// carried state, the gate math and every sum of products stay float32. A weight is converted once per call
+// (``operand``); the state is converted per step by the product itself.
+
+Tensor operand(const Tensor& weight, bool low) { return low ? weight.to(at::kBFloat16) : weight; }
+
+// out = base + p, or out += p when base is undefined and ``accumulate``; out float32 (R, N) with unit column
+// stride, base float32 (R, N) or a (N) row broadcast, p bfloat16 (R, N) contiguous.
+void add_widened(Tensor& out, const Tensor& base, const Tensor& p, bool accumulate) {
+  TORCH_CHECK(out.scalar_type() == at::kFloat && out.stride(1) == 1, "mixed precision needs a float32 state");
+  const int64_t R = out.size(0), N = out.size(1), lo = out.stride(0);
+  float* o = out.data_ptr<float>();
+  const bool with_base = base.defined() && base.numel();
+  const float* s = with_base ? base.data_ptr<float>() : (accumulate ? o : nullptr);
+  const int64_t ls = with_base ? (base.dim() == 1 ? 0 : base.stride(0)) : lo;
+  const uint16_t* q = reinterpret_cast<const uint16_t*>(p.data_ptr<at::BFloat16>());
+  at::parallel_for(0, R, row_grain(N), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* o_r = o + r * lo;
+      const float* s_r = s ? s + r * ls : nullptr;
+      const uint16_t* q_r = q + r * N;
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) {
+        const uint32_t bits = static_cast<uint32_t>(q_r[j]) << 16;  // bfloat16 is the upper half of a float32
+        float v;
+        std::memcpy(&v, &bits, sizeof v);
+        o_r[j] = (s_r ? s_r[j] : 0.f) + v;
+      }
+    }
+  });
+}
+
+// out = base + lhs · rhs (base undefined: out = lhs · rhs); rhs in the product's dtype (``operand``)
+void product_into(Tensor out, const Tensor& base, const Tensor& lhs, const Tensor& rhs) {
+  if (rhs.scalar_type() == out.scalar_type()) {
+    if (base.defined() && base.numel()) at::addmm_out(out, base, lhs, rhs); else at::mm_out(out, lhs, rhs);
+    return;
+  }
+  add_widened(out, base, at::mm(lhs.to(rhs.scalar_type()), rhs), false);
+}
+
+// out += lhs · rhs
+void product_add(Tensor out, const Tensor& lhs, const Tensor& rhs) {
+  if (rhs.scalar_type() == out.scalar_type()) {
+    out.addmm_(lhs, rhs);
+    return;
+  }
+  add_widened(out, Tensor(), at::mm(lhs.to(rhs.scalar_type()), rhs), true);
+}
+
+// lhsᵀ · rhs over all steps (the weight gradients), in bfloat16 operands with ``low``; returned in lhs's dtype
+Tensor product_over_steps(const Tensor& lhs, const Tensor& rhs, bool low) {
+  if (!low) return lhs.t().mm(rhs);
+  return lhs.to(at::kBFloat16).t().mm(rhs.to(at::kBFloat16)).to(lhs.scalar_type());
+}
+
 }  // namespace
 
 // px (T, B, 4H) input projection with bias; w_hh (4H, H); peep (3, H) = [p_i; p_f; p_o] or empty; h0, c0 (B, H).
 // Returns ys (T, B, H), hs (T+1, B, H) carried h (hs[0] = h0), cs (T+1, B, H), c_new (T, B, H), tanh_c (T, B, H),
 // gates (T, B, 4H) after their nonlinearities.
 std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Tensor& peep, const Tensor& h0,
-                                 const Tensor& c0, const Tensor& valid) {
+                                 const Tensor& c0, const Tensor& valid, bool low) {
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2) / 4;
   auto gates = torch::empty_like(px);
   auto hs = torch::empty({T + 1, B, H}, px.options());
@@ -130,10 +189,10 @@ std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Ten
   auto ys = torch::empty({T, B, H}, px.options());
   hs[0].copy_(h0);
   cs[0].copy_(c0);
-  const auto wt = w_hh.t().contiguous();  // (K, N) row-major: faster per-step products than a transposed view
+  const auto wt = operand(w_hh.t().contiguous(), low);  // (K, N) row-major: faster per-step products than a view
   for (int64_t t = 0; t < T; ++t) {
     auto a = gates[t];
-    at::addmm_out(a, px[t], hs[t], wt);
+    product_into(a, px[t], hs[t], wt);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "lstm_forward", [&] {
       scalar_t* a_ = a.data_ptr<scalar_t>();
@@ -154,8 +213,9 @@ std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Ten
 // returns d px (T, B, 4H), d w_hh, d peep (3, H) (empty without peepholes), d h0, d c0.
 std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Tensor& dcs, const Tensor& w_hh,
                                   const Tensor& peep, const Tensor& valid, const Tensor& hs, const Tensor& cs,
-                                  const Tensor& c_new, const Tensor& tanh_c, const Tensor& gates) {
+                                  const Tensor& c_new, const Tensor& tanh_c, const Tensor& gates, bool low) {
   const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 4;
+  const auto w = operand(w_hh, low);
   auto da = torch::empty_like(gates);
   auto dh = torch::zeros({B, H}, gates.options());
   auto dc = torch::zeros({B, H}, gates.options());
@@ -173,10 +233,10 @@ std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Te
         lstm_step_backward<scalar_t>(dy, dhi, dci, dh_, dc_, m_, g, cp, cn, tc, p, da_, b0, b1, H);
       });
     });
-    dh.addmm_(da_t, w_hh);
+    product_add(dh, da_t, w);
   }
   const auto flat = da.view({T * B, 4 * H});
-  auto dw = flat.t().mm(hs.narrow(0, 0, T).reshape({T * B, H}));
+  auto dw = product_over_steps(flat, hs.narrow(0, 0, T).reshape({T * B, H}), low);
   Tensor dpeep;
   if (peep.defined() && peep.numel()) {
     auto c_prev = cs.narrow(0, 0, T);
@@ -301,7 +361,7 @@ GatedSpec gated_spec(int64_t z_block, int64_t h_col, bool z_given, bool z_keeps)
 // rh (T, B, H) = r ⊙ h_{t-1}, th (T, B, H) = tanh(h_{t-1}) (empty without w_t).
 std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Tensor& w_t, const Tensor& w_c,
                                   const Tensor& h0, const Tensor& valid, int64_t z_block, int64_t h_col,
-                                  bool z_given, bool z_keeps) {
+                                  bool z_given, bool z_keeps, bool low) {
   const auto s = gated_spec(z_block, h_col, z_given, z_keeps);
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2) / 3, kH = w_h.size(0);
   const bool with_t = w_t.defined() && w_t.numel();
@@ -311,18 +371,18 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
   auto rh = torch::empty({T, B, H}, px.options());
   auto th = with_t ? torch::empty({T, B, H}, px.options()) : Tensor();
   hs[0].copy_(h0);
-  const auto wht = w_h.t().contiguous(), wct = w_c.t().contiguous();
-  const auto wtt = with_t ? w_t.t().contiguous() : Tensor();
+  const auto wht = operand(w_h.t().contiguous(), low), wct = operand(w_c.t().contiguous(), low);
+  const auto wtt = with_t ? operand(w_t.t().contiguous(), low) : Tensor();
   for (int64_t t = 0; t < T; ++t) {
     auto a = gates[t];
     const auto h_prev = hs[t];
-    a.narrow(1, h_col, kH).addmm_(h_prev, wht);
+    product_add(a.narrow(1, h_col, kH), h_prev, wht);
     if (with_t) {
       auto th_t = th[t];
       AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_tanh", [&] {
         tanh_into<scalar_t>(h_prev.data_ptr<scalar_t>(), th_t.data_ptr<scalar_t>(), B * H);
       });
-      a.narrow(1, z_block * H, H).addmm_(th_t, wtt);
+      product_add(a.narrow(1, z_block * H, H), th_t, wtt);
     }
     auto rh_t = rh[t];
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_gates", [&] {
@@ -332,7 +392,7 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
         gated_gates_forward<scalar_t>(a_, hp, r_, s, b0, b1, H);
       });
     });
-    a.narrow(1, 2 * H, H).addmm_(rh_t, wct);
+    product_add(a.narrow(1, 2 * H, H), rh_t, wct);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_update", [&] {
       scalar_t *a_ = a.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[t + 1].data_ptr<scalar_t>();
@@ -350,7 +410,7 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
 std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_h, const Tensor& w_t,
                                    const Tensor& w_c, const Tensor& valid, const Tensor& hs, const Tensor& gates,
                                    const Tensor& rh, const Tensor& th, int64_t z_block, int64_t h_col, bool z_given,
-                                   bool z_keeps) {
+                                   bool z_keeps, bool low) {
   const auto s = gated_spec(z_block, h_col, z_given, z_keeps);
   const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 3, kH = w_h.size(0);
   const bool with_t = w_t.defined() && w_t.numel();
@@ -358,6 +418,7 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
   auto dh = torch::zeros({B, H}, gates.options());
   auto drh = torch::empty({B, H}, gates.options());
   auto dth = with_t ? torch::empty({B, H}, gates.options()) : Tensor();
+  const auto wh = operand(w_h, low), wc = operand(w_c, low), wtl = with_t ? operand(w_t, low) : Tensor();
   for (int64_t t = T - 1; t >= 0; --t) {
     const auto m = step_mask(valid, t);
     auto da_t = da[t];
@@ -370,7 +431,7 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
         gated_update_backward<scalar_t>(dy, dhi, dh_, m_, a_, hp, da_, s, b0, b1, H);
       });
     });
-    at::mm_out(drh, da_t.narrow(1, 2 * H, H), w_c);
+    product_into(drh, Tensor(), da_t.narrow(1, 2 * H, H), wc);
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gated_gates_backward", [&] {
       const scalar_t *d_ = drh.data_ptr<scalar_t>(), *a_ = a.data_ptr<scalar_t>(), *hp = h_prev.data_ptr<scalar_t>();
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
@@ -378,17 +439,17 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
         gated_gates_backward<scalar_t>(d_, dh_, a_, hp, da_, s, b0, b1, H);
       });
     });
-    dh.addmm_(da_t.narrow(1, h_col, kH), w_h);
+    product_add(dh, da_t.narrow(1, h_col, kH), wh);
     if (with_t) {
-      at::mm_out(dth, da_t.narrow(1, z_block * H, H), w_t);
+      product_into(dth, Tensor(), da_t.narrow(1, z_block * H, H), wtl);
       dh.addcmul_(dth, 1 - th[t] * th[t]);
     }
   }
   const auto flat = da.view({T * B, 3 * H});
-  auto dw_h = flat.narrow(1, h_col, kH).t().mm(hs.narrow(0, 0, T).reshape({T * B, H}));
-  auto dw_c = flat.narrow(1, 2 * H, H).t().mm(rh.view({T * B, H}));
+  auto dw_h = product_over_steps(flat.narrow(1, h_col, kH), hs.narrow(0, 0, T).reshape({T * B, H}), low);
+  auto dw_c = product_over_steps(flat.narrow(1, 2 * H, H), rh.view({T * B, H}), low);
   Tensor dw_t;
-  if (with_t) dw_t = flat.narrow(1, z_block * H, H).t().mm(th.view({T * B, H}));
+  if (with_t) dw_t = product_over_steps(flat.narrow(1, z_block * H, H), th.view({T * B, H}), low);
   return {da, dw_h, dw_t, dw_c, dh};
 }
 
@@ -455,16 +516,16 @@ void leaky_step_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh
 
 // px (T, B, H); w_hh (H, H); rate (H) or empty. Returns ys, hs (T+1, B, H), us (T, B, H) = σ(pre-activations).
 std::vector<Tensor> leaky_forward(const Tensor& px, const Tensor& w_hh, const Tensor& rate, const Tensor& h0,
-                                  const Tensor& valid, int64_t kind) {
+                                  const Tensor& valid, int64_t kind, bool low) {
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2);
   auto us = torch::empty_like(px);
   auto hs = torch::empty({T + 1, B, H}, px.options());
   auto ys = torch::empty({T, B, H}, px.options());
   hs[0].copy_(h0);
-  const auto wt = w_hh.t().contiguous();  // (K, N) row-major: faster per-step products than a transposed view
+  const auto wt = operand(w_hh.t().contiguous(), low);  // (K, N) row-major: faster per-step products than a view
   for (int64_t t = 0; t < T; ++t) {
     auto u = us[t];
-    at::addmm_out(u, px[t], hs[t], wt);
+    product_into(u, px[t], hs[t], wt);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "leaky_forward", [&] {
       scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[t + 1].data_ptr<scalar_t>();
@@ -481,8 +542,9 @@ std::vector<Tensor> leaky_forward(const Tensor& px, const Tensor& w_hh, const Te
 // Gradients of leaky_forward given those of ys and of the carried states dhs: d px, d w_hh, d rate (empty
 // without), d h0.
 std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_hh, const Tensor& rate,
-                                   const Tensor& valid, const Tensor& hs, const Tensor& us, int64_t kind) {
+                                   const Tensor& valid, const Tensor& hs, const Tensor& us, int64_t kind, bool low) {
   const int64_t T = us.size(0), B = us.size(1), H = us.size(2);
+  const auto w = operand(w_hh, low);
   const bool with_rate = rate.defined() && rate.numel();
   auto da = torch::empty_like(us);
   auto dr = with_rate ? torch::empty_like(us) : Tensor();
@@ -502,10 +564,10 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
         leaky_step_backward<scalar_t>(dy, dhi, dh_, m_, u, hp, a, da_, dr_, kind, b0, b1, H);
       });
     });
-    dh.addmm_(da_t, w_hh);
+    product_add(dh, da_t, w);
   }
   const auto h_prev = hs.narrow(0, 0, T);
-  auto dw = da.view({T * B, H}).t().mm(h_prev.reshape({T * B, H}));
+  auto dw = product_over_steps(da.view({T * B, H}), h_prev.reshape({T * B, H}), low);
   Tensor drate = with_rate ? dr.sum({0, 1}) : Tensor();
   return {da, dw, drate, dh};
 }
@@ -518,7 +580,7 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
 
 // px (T, B, H); w_hh (H, n·H); h_init (M, B, H). Returns ys (T, B, H), hs (M + T, B, H), us (T, B, H) = φ(·).
 std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const std::vector<int64_t>& delays,
-                                  const Tensor& h_init, const Tensor& valid, int64_t kind) {
+                                  const Tensor& h_init, const Tensor& valid, int64_t kind, bool low) {
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2), M = h_init.size(0);
   const int64_t n = static_cast<int64_t>(delays.size());
   auto us = torch::empty_like(px);
@@ -526,12 +588,12 @@ std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const st
   auto ys = torch::empty({T, B, H}, px.options());
   auto delayed = torch::empty({B, n * H}, px.options());
   hs.narrow(0, 0, M).copy_(h_init);
-  const auto wt = w_hh.t().contiguous();  // (K, N) row-major: faster per-step products than a transposed view
+  const auto wt = operand(w_hh.t().contiguous(), low);  // (K, N) row-major: faster per-step products than a view
   for (int64_t t = 0; t < T; ++t) {
     const int64_t p = M + t;
     for (int64_t i = 0; i < n; ++i) delayed.narrow(1, i * H, H).copy_(hs[p - delays[i]]);
     auto u = us[t];
-    at::addmm_out(u, px[t], delayed, wt);
+    product_into(u, px[t], delayed, wt);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "delay_forward", [&] {
       scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[p].data_ptr<scalar_t>();
@@ -548,9 +610,11 @@ std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const st
 // Gradients of delay_forward given those of ys and of every entry of hs (dhs, M + T rows): d px, d w_hh, d h_init.
 std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_hh,
                                    const std::vector<int64_t>& delays, const Tensor& valid, const Tensor& hs,
-                                   const Tensor& us, int64_t kind) {
+                                   const Tensor& us, int64_t kind, bool low) {
   const int64_t T = us.size(0), B = us.size(1), H = us.size(2), M = hs.size(0) - T;
   const int64_t n = static_cast<int64_t>(delays.size());
+  const auto w = operand(w_hh, low);
+  auto d_delayed = torch::empty({B, n * H}, us.options());
   const bool masked = valid.defined() && valid.numel();
   auto da = torch::empty_like(us);
   auto g = dhs.clone();  // g[p]: the gradient reaching h at position p, filled in as the loop goes back
@@ -569,13 +633,13 @@ std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const T
       });
     });
     if (masked) g[p - 1].add_(g[p]);  // what passes a padded step (its copy of h_{t-1})
-    const auto d_delayed = da_t.mm(w_hh);
+    product_into(d_delayed, Tensor(), da_t, w);
     for (int64_t i = 0; i < n; ++i) g[p - delays[i]].add_(d_delayed.narrow(1, i * H, H));
   }
   auto dw = torch::empty_like(w_hh);
-  const auto flat = da.view({T * B, H}).t();
+  const auto flat = da.view({T * B, H});
   for (int64_t i = 0; i < n; ++i)
-    dw.narrow(1, i * H, H).copy_(flat.mm(hs.narrow(0, M - delays[i], T).reshape({T * B, H})));
+    dw.narrow(1, i * H, H).copy_(product_over_steps(flat, hs.narrow(0, M - delays[i], T).reshape({T * B, H}), low));
   return {da, dw, g.narrow(0, 0, M).clone()};
 }
 
@@ -597,22 +661,23 @@ void activate_rows(scalar_t* v, int64_t kind, int64_t B, int64_t N) {
 // px (T, B, H); w_hh = U (H, O); w_hy = W_y (O, H); b_hy (O) or empty; y0 (B, O). Returns ys (T, B, O), carried
 // (T + 1, B, O) with carried[0] = y0, hs (T, B, H) = σ_h(·), zs (T, B, O) = σ_y(·) before masking.
 std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const Tensor& w_hy, const Tensor& b_hy,
-                                   const Tensor& y0, const Tensor& valid, int64_t hidden_kind, int64_t output_kind) {
+                                   const Tensor& y0, const Tensor& valid, int64_t hidden_kind, int64_t output_kind,
+                                   bool low) {
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2), O = w_hy.size(0);
   auto hs = torch::empty_like(px);
   auto zs = torch::empty({T, B, O}, px.options());
   auto carried = torch::empty({T + 1, B, O}, px.options());
   auto ys = torch::empty({T, B, O}, px.options());
   carried[0].copy_(y0);
-  const auto ut = w_hh.t().contiguous(), wt = w_hy.t().contiguous();
+  const auto ut = operand(w_hh.t().contiguous(), low), wt = operand(w_hy.t().contiguous(), low);
   const bool bias = b_hy.defined() && b_hy.numel();
   for (int64_t t = 0; t < T; ++t) {
     auto h = hs[t], z = zs[t];
-    at::addmm_out(h, px[t], carried[t], ut);
+    product_into(h, px[t], carried[t], ut);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "jordan_forward", [&] {
       activate_rows(h.data_ptr<scalar_t>(), hidden_kind, B, H);
-      if (bias) at::addmm_out(z, b_hy, h, wt); else at::mm_out(z, h, wt);
+      product_into(z, bias ? b_hy : Tensor(), h, wt);
       scalar_t* z_ = z.data_ptr<scalar_t>();
       activate_rows(z_, output_kind, B, O);
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *yp = carried[t].data_ptr<scalar_t>();
@@ -635,8 +700,9 @@ std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const T
 // d px, d w_hh, d w_hy, d b_hy (empty without), d y0.
 std::vector<Tensor> jordan_backward(const Tensor& dys, const Tensor& dcs, const Tensor& w_hh, const Tensor& w_hy,
                                     const Tensor& b_hy, const Tensor& valid, const Tensor& carried, const Tensor& hs,
-                                    const Tensor& zs, int64_t hidden_kind, int64_t output_kind) {
+                                    const Tensor& zs, int64_t hidden_kind, int64_t output_kind, bool low) {
   const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2), O = w_hy.size(0);
+  const auto u = operand(w_hh, low), wy = operand(w_hy, low);
   auto da = torch::empty_like(hs);
   auto dz = torch::empty_like(zs);
   auto g = torch::zeros({B, O}, hs.options());  // the gradient reaching the carried y after the step
@@ -658,17 +724,17 @@ std::vector<Tensor> jordan_backward(const Tensor& dys, const Tensor& dcs, const 
           }
         }
       });
-      at::mm_out(dh, dz_t, w_hy);
+      product_into(dh, Tensor(), dz_t, wy);
       const scalar_t *h = hs[t].data_ptr<scalar_t>(), *dh_ = dh.data_ptr<scalar_t>();
       scalar_t* da_ = da_t.data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         for (int64_t k = b0 * H; k < b1 * H; ++k) da_[k] = dh_[k] * activation_slope(h[k], hidden_kind);
       });
     });
-    g.addmm_(da_t, w_hh);
+    product_add(g, da_t, u);
   }
-  auto dw_hh = da.view({T * B, H}).t().mm(carried.narrow(0, 0, T).reshape({T * B, O}));
-  auto dw_hy = dz.view({T * B, O}).t().mm(hs.view({T * B, H}));
+  auto dw_hh = product_over_steps(da.view({T * B, H}), carried.narrow(0, 0, T).reshape({T * B, O}), low);
+  auto dw_hy = product_over_steps(dz.view({T * B, O}), hs.view({T * B, H}), low);
   Tensor db = b_hy.defined() && b_hy.numel() ? dz.view({T * B, O}).sum(0) : Tensor();
   return {da, dw_hh, dw_hy, db, g};
 }
@@ -735,7 +801,7 @@ void gru_step_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh, 
 // px (T, B, 3H) = [r, z, n] input projections with b_ih; w_hh (3H, H); b_hh (3H) or empty. Returns ys, hs (T+1, B, H),
 // gates (T, B, 3H) = r, z, n after their nonlinearities, ghn (T, B, H) = W_hn h_{t-1} + b_hn.
 std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tensor& b_hh, const Tensor& h0,
-                                const Tensor& valid) {
+                                const Tensor& valid, bool low) {
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2) / 3;
   auto gates = torch::empty_like(px);
   auto ghn = torch::empty({T, B, H}, px.options());
@@ -744,13 +810,9 @@ std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tens
   auto gh = torch::empty({B, 3 * H}, px.options());
   hs[0].copy_(h0);
   const bool with_bias = b_hh.defined() && b_hh.numel();
-  const auto wt = w_hh.t().contiguous();  // (K, N) row-major: faster per-step products than a transposed view
+  const auto wt = operand(w_hh.t().contiguous(), low);  // (K, N) row-major: faster per-step products than a view
   for (int64_t t = 0; t < T; ++t) {
-    if (with_bias) {
-      at::addmm_out(gh, b_hh, hs[t], wt);
-    } else {
-      at::mm_out(gh, hs[t], wt);
-    }
+    product_into(gh, with_bias ? b_hh : Tensor(), hs[t], wt);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gru_forward", [&] {
       const scalar_t *p = px[t].data_ptr<scalar_t>(), *g = gh.data_ptr<scalar_t>(), *hp = hs[t].data_ptr<scalar_t>();
@@ -768,8 +830,10 @@ std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tens
 // Gradients of gru_forward given those of ys and of the carried states dhs: d px, d w_hh, d b_hh (empty without),
 // d h0.
 std::vector<Tensor> gru_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_hh, const Tensor& b_hh,
-                                 const Tensor& valid, const Tensor& hs, const Tensor& gates, const Tensor& ghn) {
+                                 const Tensor& valid, const Tensor& hs, const Tensor& gates, const Tensor& ghn,
+                                 bool low) {
   const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 3;
+  const auto w = operand(w_hh, low);
   auto dpx = torch::empty_like(gates);
   auto dgh = torch::empty_like(gates);
   auto dh = torch::zeros({B, H}, gates.options());
@@ -785,10 +849,10 @@ std::vector<Tensor> gru_backward(const Tensor& dys, const Tensor& dhs, const Ten
         gru_step_backward<scalar_t>(dy, dhi, dh_, m_, a, n, hp, dp, dg, b0, b1, H);
       });
     });
-    dh.addmm_(dgh_t, w_hh);
+    product_add(dh, dgh_t, w);
   }
   const auto flat = dgh.view({T * B, 3 * H});
-  auto dw = flat.t().mm(hs.narrow(0, 0, T).reshape({T * B, H}));
+  auto dw = product_over_steps(flat, hs.narrow(0, 0, T).reshape({T * B, H}), low);
   Tensor db = b_hh.defined() && b_hh.numel() ? flat.sum(0) : Tensor();
   return {dpx, dw, db, dh};
 }
