@@ -593,21 +593,20 @@ def _negative_sampling(v, w, table, syn1, negative, lr, neu1e):
 
 
 @_njit_fast()
-def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow, lr0, epoch, epochs, seed):
+def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow, lr0, epoch, epochs):
     """word2vec.c's training loop over positions [lo, hi) of ``words`` (one epoch, already subsampled; ``bounds``
     [pos] = the [start, end) of its sentence): draw a window b ∈ [1, window] per position, then per (centre,
     context) pair one SGD step on
     log σ(u_o·v) + Σ_k log σ(−u_k·v), the rate decaying linearly with the words processed (to 1e-4 lr0).
     Skip-gram: v = syn0[context] predicts the centre (as word2vec.c); CBOW: v = mean of syn0[contexts]
     predicts the centre, and each context vector takes the full error."""
-    np.random.seed(seed)
     D = syn0.shape[1]
     neu1 = np.empty(D, dtype=np.float32)
     neu1e = np.empty(D, dtype=np.float32)
     ctx = np.empty(2 * window, dtype=np.int64)
     for pos in range(lo, hi):
         w = words[pos]
-        progress = (epoch + (pos - lo) / max(hi - lo, 1)) / epochs  # every part advances together
+        progress = (epoch + pos / len(words)) / epochs
         lr = lr0 - (lr0 - 1e-4) * progress  # linearly to gensim's min_alpha
         b = np.random.randint(1, window + 1)
         start = bounds[pos, 0]
@@ -644,12 +643,20 @@ def _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow
                     syn0[src, d] += neu1e[d]
 
 
+#: words per block of an epoch; the threads take blocks in turn, as gensim's workers take its jobs of 10,000 words
+SGNS_BLOCK = 10_000
+
+
 @_njit_fast(parallel=True)
 def sgns_epoch(words, bounds, table, syn0, syn1, window, negative, cbow, lr0, epoch, epochs, seed, threads):
-    """One epoch of word2vec over ``words``, split into ``threads`` contiguous parts trained at once without
-    locks (hogwild, as word2vec.c's threads)."""
+    """One epoch of word2vec over ``words`` on ``threads`` threads without locks (hogwild, as word2vec.c's and
+    gensim's): thread p trains blocks p, p + threads, ... of SGNS_BLOCK words, so the threads move through the corpus
+    side by side. (Contiguous halves, one per thread, measured a lower neighbour overlap with gensim: 0.607 against
+    0.621 on one thread, benchmarks/bench_word2vec.py.)"""
     n = len(words)
+    blocks = (n + SGNS_BLOCK - 1) // SGNS_BLOCK
     for part in prange(threads):
-        lo, hi = part * n // threads, (part + 1) * n // threads
-        _sgns_chunk(words, bounds, lo, hi, table, syn0, syn1, window, negative, cbow, lr0, epoch, epochs,
-                    seed * 1000 + epoch * 10 + part)
+        np.random.seed(seed * 1000 + epoch * 10 + part)
+        for block in range(part, blocks, threads):
+            _sgns_chunk(words, bounds, block * SGNS_BLOCK, min(n, (block + 1) * SGNS_BLOCK), table, syn0, syn1,
+                        window, negative, cbow, lr0, epoch, epochs)
