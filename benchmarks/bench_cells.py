@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     extra = {"jordan": {"output_size": None}, "delay": {"delays": (1, 2, 4)}, "leaky": {"tau": (1.0, 100.0)}}
     reference_for = {"lstm": "LSTM", "peephole-lstm": "LSTM", "gru": "GRU", "gru-cho": "GRU", "mut1": "GRU",
-                     "mut2": "GRU", "mut3": "GRU", "rnn": "RNN", "jordan": "RNN", "leaky": "RNN", "delay": "RNN"}
+                     "mut2": "GRU", "mut3": "GRU", "rnn": "RNN", "jordan": "RNN", "leaky": "RNN", "delay": "RNN",
+                     "clockwork": "RNN", "deep-transition": "RNN", "unitary": "RNN"}
 
     def train_step(module, x):
         out = module(x)[0]
