@@ -78,3 +78,27 @@ def test_cli_word2vec_then_language_model(tmp_path, capsys):
                  str(tmp_path / "text.txt"), "--model.embeddings", str(tmp_path / "vec"), "--model.embedding_size",
                  "16", "--model.hidden_size", "16", "--model.num_layers", "1", "--data.seq_length", "16",
                  "--data.batch_size", "4", "--train.steps", "5", "--train.eval_every", "5"]) == 0
+
+
+def test_sigmoid_table_is_word2vec_c_s():
+    """word2vec.c's (and gensim's) table: expTable[i] = e / (e + 1), e = exp((i / 1000 · 2 − 1) · 6), read at
+    int((f + 6) · 1000 / 12); it stays within one step's slope of the exact σ."""
+    from rnnkit.baselines._compiled import EXP_TABLE_SIZE, MAX_EXP, SIGMOID_TABLE
+
+    i = np.arange(EXP_TABLE_SIZE)
+    e = np.exp((i / EXP_TABLE_SIZE * 2 - 1) * MAX_EXP)
+    np.testing.assert_allclose(SIGMOID_TABLE, e / (e + 1), rtol=1e-6)
+    f = np.linspace(-5.999, 5.999, 10_001)
+    looked_up = SIGMOID_TABLE[((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2)).astype(int)]
+    exact = 1 / (1 + np.exp(-f))
+    assert np.all(looked_up <= exact + 1e-6) and np.max(exact - looked_up) < 0.25 * 2 * MAX_EXP / EXP_TABLE_SIZE
+
+
+def test_initial_vectors_take_gensims_range():
+    """Before any update (0 epochs) the input vectors are uniform on [-1/dim, 1/dim), as gensim 4's."""
+    for backend in ("torch", "compiled"):
+        from rnnkit.baselines import _compiled
+        if backend == "compiled" and not _compiled.AVAILABLE:
+            continue
+        vectors = train_word2vec([["a", "b", "c", "d"] * 50], dim=20, min_count=1, epochs=0, backend=backend).vectors
+        assert np.abs(vectors).max() <= 1 / 20 and np.abs(vectors).max() > 0.9 / 20

@@ -97,7 +97,7 @@ class _SGNS(nn.Module):
         super().__init__()
         self.inp = nn.Embedding(vocab_size, dim)
         self.out = nn.Embedding(vocab_size, dim)
-        nn.init.uniform_(self.inp.weight, -0.5 / dim, 0.5 / dim)
+        nn.init.uniform_(self.inp.weight, -1.0 / dim, 1.0 / dim)  # gensim 4's range (word2vec.c: ±0.5 / dim)
         nn.init.zeros_(self.out.weight)
 
     def forward(self, centre_vec: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
@@ -207,7 +207,7 @@ def _train_compiled(encoded, counts, keep_prob, vocab_size, dim, window, negativ
     windows, noise distribution and linear rate decay as the torch version, one SGD step per pair."""
     from .baselines import _compiled
 
-    syn0 = ((rng.random((vocab_size, dim)) - 0.5) / dim).astype(np.float32)
+    syn0 = ((2.0 * rng.random((vocab_size, dim)) - 1.0) / dim).astype(np.float32)  # gensim 4: U[-1/dim, 1/dim)
     syn1 = np.zeros((vocab_size, dim), np.float32)
     noise = counts ** 0.75
     table_size = max(1_000_000, 100 * vocab_size)  # word2vec.c: 1e8 entries; this resolves every word of PTB

@@ -570,11 +570,20 @@ def kalman_filter_many(ys, offsets, A, C, Q, R, mu0, P0, means, covs, pred_means
                                         pred_covs[lo:hi], tolerance)
 
 
+#: word2vec.c's and gensim's sigmoid table: σ at EXP_TABLE_SIZE points over [-MAX_EXP, MAX_EXP), read at the point
+#: below the score (a score past ±MAX_EXP is saturated and skipped)
+MAX_EXP = 6.0
+EXP_TABLE_SIZE = 1000
+_EXP = np.exp((np.arange(EXP_TABLE_SIZE) / EXP_TABLE_SIZE * 2.0 - 1.0) * MAX_EXP)
+SIGMOID_TABLE = (_EXP / (_EXP + 1.0)).astype(np.float32)
+
+
 @_njit_fast()
 def _negative_sampling(v, w, table, syn1, negative, lr, neu1e):
     """One SGD step of log σ(u_w·v) + Σ_k log σ(−u_k·v), k drawn from the noise table: the output vectors u are
-    updated in place and the error for v is added to ``neu1e``. A saturated score (|u·v| ≥ 6) is skipped, as
-    gensim's MAX_EXP."""
+    updated in place and the error for v is added to ``neu1e``. σ comes from SIGMOID_TABLE, and a saturated score
+    (|u·v| ≥ 6) is skipped, as in word2vec.c and gensim (with the table and gensim's initial range, skip-gram's
+    neighbours agree with gensim's as well as gensim's own seeds do: benchmarks/bench_word2vec.py, docs/text.md)."""
     D = len(v)
     for k in range(negative + 1):
         target = w if k == 0 else table[np.random.randint(0, len(table))]
@@ -583,10 +592,10 @@ def _negative_sampling(v, w, table, syn1, negative, lr, neu1e):
         f = np.float32(0.0)
         for d in range(D):
             f += v[d] * syn1[target, d]
-        if f <= -6.0 or f >= 6.0:
+        if f <= -MAX_EXP or f >= MAX_EXP:
             continue
         label = 1.0 if k == 0 else 0.0
-        g = np.float32((label - 1.0 / (1.0 + np.exp(-f))) * lr)
+        g = np.float32((label - SIGMOID_TABLE[int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * lr)
         for d in range(D):
             neu1e[d] += g * syn1[target, d]
             syn1[target, d] += g * v[d]
