@@ -116,7 +116,8 @@ def main() -> None:
 
     table = language_model.INPUT_TABLE_MAX_ENTRIES
     variants = {
-        "generate (LanguageModel.step, input table)": lambda: generate(model, prompt, args.tokens),
+        "generate (LanguageModel.stepper: input table, stack and head in one native call)":
+            lambda: generate(model, prompt, args.tokens),
         "the same with the native step kernel off (fused weights, torch's batched products)": loop_steps,
         "the same in bf16 (weights read as bfloat16, native step kernel)": bf16_steps,
         "without the input table (embedding, then [x, h] @ [W_ih | W_hh]^T)": lambda: generate(model, prompt,

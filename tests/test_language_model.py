@@ -80,3 +80,49 @@ def test_step_through_the_input_table_follows_changes(cell, table_limit, monkeyp
     assert model.input_table() is None  # autograd on: gradients must reach the embedding
     logits, _ = model.step(ids, state)
     torch.testing.assert_close(logits, model(ids.view(-1, 1), state=state).prediction[:, 0])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("rows", [1, 3, 16])  # 1 and 3: the one-call native step; 16: the batched products
+@pytest.mark.parametrize("table_limit", [None, 0])  # through the input table, and through the embedding
+def test_stepper_equals_step(cell, rows, table_limit, monkeypatch):
+    """The prepared step (generation's) gives step's logits and states token after token, and checks a state it
+    did not return itself as step does."""
+    from rnnkit.models import language_model
+
+    if table_limit is not None:
+        monkeypatch.setattr(language_model, "INPUT_TABLE_MAX_ENTRIES", table_limit)
+    torch.manual_seed(0)
+    model = LanguageModel(13, 8, 16, num_layers=2, cell=cell).eval()
+    ids = torch.randint(0, 13, (6, rows))
+    with torch.inference_mode():
+        stepper = model.stepper()
+        state_a = state_b = model(ids[:1].t()).state
+        for token in ids[1:]:
+            logits_a, state_a = model.step(token, state_a)
+            logits_b, state_b = stepper(token, state_b)
+            torch.testing.assert_close(logits_b, logits_a, rtol=1e-5, atol=1e-6)
+            for a, b in zip(state_a, state_b):
+                torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+        wrong = tuple(s[:, :1] for s in state_b) if rows > 1 else tuple(s[:1] for s in state_b)
+        with pytest.raises(ValueError, match="state"):
+            stepper(ids[0], wrong)
+
+
+def test_stepper_under_bf16_autocast_keeps_float32_logits_at_few_rows():
+    """Under CPU bf16 autocast a step of few rows computes the output layer in float32 (rnnkit.precision.step_linear):
+    float32 logits, within bf16 rounding of the float32 model's."""
+    torch.manual_seed(0)
+    model = LanguageModel(13, 8, 32, num_layers=2, cell="lstm").eval()
+    ids = torch.randint(0, 13, (5, 1))
+    with torch.inference_mode():
+        state32 = state16 = model(ids[:1].t()).state
+        stepper = model.stepper()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            stepper16 = model.stepper()
+        for token in ids[1:]:
+            logits32, state32 = stepper(token, state32)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits16, state16 = stepper16(token, state16)
+            assert logits16.dtype == torch.float32 and all(s.dtype == torch.float32 for s in state16)
+            torch.testing.assert_close(logits16, logits32, rtol=0, atol=0.05)

@@ -89,6 +89,17 @@ def probe_speedup(device_type: str = "cpu", size: int = 1024, repeats: int = 5) 
 CPU_BF16_MIN_STEP_BATCH = 8
 
 
+def step_linear(linear: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``linear(x)`` for a generation step's output layer: under CPU autocast, a step of fewer than
+    :data:`CPU_BF16_MIN_STEP_BATCH` rows in float32 on the float32 weights (a bf16 product of one row converts the
+    weight at every call and is slower than the fp32 one; float32 logits are also the more exact)."""
+    if x.device.type == "cpu" and x.shape[0] < CPU_BF16_MIN_STEP_BATCH and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return torch.nn.functional.linear(x.float(), linear.weight.float(),
+                                              None if linear.bias is None else linear.bias.float())
+    return linear(x)
+
+
 def resolve(precision: str, device: torch.device, step_batch: int | None = None) -> tuple[str, str]:
     """(the precision that will run, why) for ``precision`` on ``device``. ``step_batch``: the rows a generation
     step carries (``auto`` on a CPU keeps fp32 below :data:`CPU_BF16_MIN_STEP_BATCH`)."""

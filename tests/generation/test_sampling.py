@@ -57,6 +57,14 @@ class CountingLM(LanguageModel):
         self.calls.append(("step", tuple(ids.shape)))
         return super().step(ids, state)
 
+    def stepper(self):  # generation's prepared step: counted as a step
+        prepared = super().stepper()
+
+        def step(ids, state=None):
+            self.calls.append(("step", tuple(ids.shape)))
+            return prepared(ids, state)
+        return step
+
 
 def small_lm(vocab=11):
     torch.manual_seed(0)

@@ -67,8 +67,11 @@ def gumbel_argmax(logits: Tensor, generator: torch.Generator | None = None) -> T
 
 
 def _stepper(model):
-    """``(ids (B,), state) -> (logits (B, V), state)`` for ``model``: its ``step`` when it has one, else
-    ``forward`` on (B, 1) ids."""
+    """``(ids (B,), state) -> (logits (B, V), state)`` for ``model``: its ``stepper()`` (a step prepared for a run of
+    steps) or its ``step`` when it has one, else ``forward`` on (B, 1) ids."""
+    prepared = getattr(model, "stepper", None)
+    if callable(prepared):
+        return prepared()
     step = getattr(model, "step", None)
     if callable(step):
         return step

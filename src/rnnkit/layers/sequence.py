@@ -30,7 +30,7 @@ from ..cells.base import (
     state_tensors,
 )
 from ..native.steps import FusedLSTMSteps, stack_applies
-from ..precision import active_dtype
+from ..precision import active_dtype, step_linear
 from ..registry import build_cell
 from .recurrent import (
     StepRecorder,
@@ -229,6 +229,41 @@ class RNN(nn.Module):
         else:
             out, final, _ = self._run_loop(x.unsqueeze(1), state, None, False)
         return out[:, 0], _state_in(final, dtype, x.device.type)
+
+    def stepper(self, projected: bool = False,
+                head: nn.Linear | None = None) -> Callable[[Tensor, State | None], tuple[Tensor, State]]:
+        """:meth:`step` prepared for a run of steps over which the parameters and the autocast setting do not
+        change (generation): a function ``(x, state) -> (output, state)`` equal to ``self.step(x, state,
+        projected)``, or with ``head`` (a linear layer on the output, e.g. a language model's) ``(head(output),
+        state)`` (``rnnkit.precision.step_linear``: few rows in float32 under CPU autocast). Where the fused LSTM
+        stack runs the steps, its weights are prepared here once, a state is checked only when it is not the one the
+        previous call returned, and a step of a few rows is one native call, head included
+        (``benchmarks/bench_generation.py``). Take a new one after changing a parameter."""
+        def general(x: Tensor, state: State | None) -> tuple[Tensor, State]:
+            out, state = self.step(x, state, projected)
+            return (out if head is None else step_linear(head, out)), state
+
+        if not (self._fused_steps_apply and self.num_directions == 1):
+            return general
+        self._fused_steps.prepare(self.cells)
+        steps, dtype = self._fused_steps, module_dtype(self)
+        returned: list[State | None] = [None]
+
+        def fused(x: Tensor, state: State | None) -> tuple[Tensor, State]:
+            if state is None or not self._fused_stack_ok(x):
+                return general(x, state)
+            if state is not returned[0]:  # from outside: checked as step checks it
+                size = self._projected_size() if projected else self.input_size
+                if x.dim() != 2 or x.shape[1] != size:
+                    return general(x, state)  # step raises the error
+                state = self._check_state(state, x.shape[0])
+                check_dtype([x, *state_tensors(state)], dtype, "RNN.step", "x and state")
+            out, h_n, c_n = steps.step_stack(x, *state_tensors(state), projected=projected, head=head)
+            returned[0] = state_from_tensors(state, (h_n, c_n))
+            if h_n.dtype != dtype:
+                returned[0] = _state_in(returned[0], dtype, x.device.type)
+            return out, returned[0]
+        return fused
 
     def step_takes_input_term(self, x: Tensor) -> bool:
         """Whether a step of a batch like ``x`` (B, ...) gains from being fed the first cell's input term

@@ -62,6 +62,24 @@ class LanguageModel(nn.Module):
             h, state = self.rnn.step(self.embedding(ids), state)
         return self.head(h), state
 
+    def stepper(self):
+        """:meth:`step` prepared for a run of steps with the parameters unchanged (generation, under one autocast
+        setting): ``(ids (B,), state) -> (logits (B, V), state)``, the logits of :meth:`step`, with the input table
+        and the recurrent stack's stepper (:meth:`RNN.stepper`, the output layer included) built once instead of
+        checked at every token. Under CPU autocast the output layer of a step of few rows runs in float32
+        (``rnnkit.precision.step_linear``)."""
+        if self.training and self.dropout.p > 0:
+            return self.step
+        table = self.input_table()
+        from_table = self.rnn.stepper(projected=True, head=self.head) if table is not None else None
+        from_embedding = self.rnn.stepper(head=self.head)
+
+        def step(ids: Tensor, state=None):
+            if from_table is not None and self.rnn.step_takes_input_term(ids):
+                return from_table(table[ids], state)
+            return from_embedding(self.embedding(ids), state)
+        return step
+
     def input_table(self) -> Tensor | None:
         """The first cell's input term for every token, T = input_projection(E) (V, G) (for an LSTM, W_ih E + b):
         in a step, row x of T replaces the embedding lookup and the first layer's input product. Built once and

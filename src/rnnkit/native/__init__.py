@@ -141,6 +141,26 @@ def lstm_step(weight: Tensor, inputs: Tensor, base: Tensor, c_prev: Tensor) -> t
     return h, c
 
 
+def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: Tensor, c: Tensor, projected: bool,
+                    head: tuple[Tensor, Tensor | None] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of a unidirectional LSTM stack in one call (generation): layer k reads ``weights[k]`` (4H, K)
+    (its fused [W_ih | W_hh], float32 or bfloat16; with ``projected`` layer 0's W_hh alone, ``x`` being its input
+    term) and adds ``biases[k]``, as :func:`lstm_step`; then ``head`` = (weight (V, H), bias or None), float32,
+    turns the last h into logits. x (B, ·), h, c, biases and head float32 (the kernel checks). Returns (the last h
+    or the logits, h_n, c_n)."""
+    head_w, head_b = head if head is not None else (None, None)
+    empty = _EMPTY.get(x.device)
+    if empty is None:
+        empty = _EMPTY[x.device] = x.new_empty(0)
+    out, h_n, c_n = extension().lstm_stack_step(weights, biases, x, h, c, projected,
+                                                empty if head_w is None else head_w,
+                                                empty if head_b is None else head_b)
+    return out, h_n, c_n
+
+
+_EMPTY: dict = {}  # an empty tensor per device: "no head" for lstm_stack_step
+
+
 def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
     """The loop of ``cell`` over ``px`` (T, B, G), from ``state``, natively; None when it does not apply.
 

@@ -124,11 +124,11 @@ const scalar_t* ptr_or_null(const Tensor& t) { return t.defined() && t.numel() ?
 //
 // Every step multiplies the same recurrent weight, so a kernel prepares it once per call (``StepWeight``) in the
 // form the per-step products run fastest with on this machine:
-// * float32: MKL's packed GEMM (``cblas_sgemm_pack`` once, ``cblas_sgemm_compute`` per step) — measured 1.2-1.5x
-//   ATen's addmm at (32 x 256) · (256 x 256 ... 1024) and (64 x 512) · (512 x 512 ... 2048) on AMX and AVX-512 Xeons,
-//   since an unpacked GEMM repacks the weight at every call;
+// * float32: MKL's packed GEMM (``cblas_sgemm_pack`` once, ``cblas_sgemm_compute`` per step) — measured 1.22-1.37x
+//   ATen's addmm at (32 x 256) · (256 x 256 ... 1024) and (64 x 512) · (512 x 512 ... 2048) on an AMX Xeon
+//   (benchmarks/bench_step_products.py), since an unpacked GEMM repacks the weight at every call;
 // * bf16 products: MKL's bfloat16 x bfloat16 -> float32 GEMM, which adds into the float32 state in place (no
-//   rounding of the product to bfloat16, no widening pass) — 1.4-2.6x oneDNN's bf16 mm plus the widening add;
+//   rounding of the product to bfloat16, no widening pass) — 1.36-2.29x oneDNN's bf16 mm plus the widening add;
 // * otherwise (float64, or a torch built without MKL): ATen's addmm, in bfloat16 then widened for ``low``.
 // The MKL entry points are weak references into torch's own MKL: a torch without them takes the ATen route.
 
@@ -1046,6 +1046,42 @@ std::vector<Tensor> lstm_step(const Tensor& weight, const Tensor& inputs, const 
   return {h, c};
 }
 
+// One step of a unidirectional LSTM stack at a few rows and, with ``head_w``, its output layer: a whole generation
+// step in one call. weights[k] (4H, K_k) float32 or bfloat16 with unit stride along K: layer k's fused
+// [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone, x then being layer 0's input term
+// W_ih x + b (B, 4H); biases[k] (4H) float32 (unused for a projected layer 0); x, h, c (L, B, H) float32; head_w
+// (V, H) and head_b (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H), or the logits (B, V)
+// with head_w; h_n (L, B, H); c_n (L, B, H)}.
+std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
+                                    const Tensor& x, const Tensor& h, const Tensor& c, bool projected,
+                                    const Tensor& head_w, const Tensor& head_b) {
+  TORCH_CHECK(h.dim() == 3 && c.sizes() == h.sizes() && static_cast<int64_t>(weights.size()) == h.size(0) &&
+              biases.size() == weights.size(), "lstm_stack_step: one weight and bias per layer of h, c (L, B, H)");
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 here, as asked
+  const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
+  auto h_n = torch::empty({L, B, H}, h.options());
+  auto c_n = torch::empty({L, B, H}, c.options());
+  Tensor layer_in = x;
+  for (int64_t k = 0; k < L; ++k) {
+    const bool term_given = projected && k == 0;
+    Tensor v = h[k], base = layer_in;
+    if (!term_given) {  // [x_k, h_{t-1}] for the fused weight, and the bias
+      const int64_t D = layer_in.size(1);
+      v = torch::empty({B, D + H}, h.options());
+      v.narrow(1, 0, D).copy_(layer_in);
+      v.narrow(1, D, H).copy_(h[k]);
+      base = biases[k];
+    }
+    auto out = lstm_step(weights[k], v, base, c[k]);
+    h_n[k].copy_(out[0]);
+    c_n[k].copy_(out[1]);
+    layer_in = out[0];
+  }
+  if (head_w.defined() && head_w.numel())
+    layer_in = head_b.defined() && head_b.numel() ? at::addmm(head_b, layer_in, head_w.t()) : at::mm(layer_in, head_w.t());
+  return {layer_in, h_n, c_n};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward, "LSTM-family sequence, forward");
   m.def("lstm_backward", &lstm_backward, "LSTM-family sequence, backward");
@@ -1060,4 +1096,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("jordan_forward", &jordan_forward, "Jordan network sequence, forward");
   m.def("jordan_backward", &jordan_backward, "Jordan network sequence, backward");
   m.def("lstm_step", &lstm_step, "one LSTM step at a few rows without autograd (generation)");
+  m.def("lstm_stack_step", &lstm_stack_step, "one step of an LSTM stack and its output layer at a few rows (generation)");
 }

@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 
 from ..cells.base import tensor_version
-from ..precision import active_dtype
-from . import lstm_step, step_applies
+from ..precision import active_dtype, step_linear
+from . import lstm_stack_step, lstm_step, step_applies
 
 
 def stack_applies(cells) -> bool:
@@ -108,12 +108,20 @@ class FusedLSTMSteps:
         c_t = torch.addcmul(f * c, i, gates[:, 2 * H: 3 * H].tanh())
         return gates[:, 3 * H:].sigmoid() * c_t.tanh(), c_t
 
-    def step_stack(self, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    def step_stack(self, x: Tensor, h: Tensor, c: Tensor, projected: bool = False,
+                   head: torch.nn.Linear | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, 4H) with
-        ``projected``), h and c (L, B, H) → (output (B, H), h_n, c_n) with h_n and c_n (L, B, H)."""
+        ``projected``), h and c (L, B, H) → (output (B, H), h_n, c_n) with h_n and c_n (L, B, H). With ``head`` (a
+        linear layer on the output), its result instead of the output (``rnnkit.precision.step_linear``). Steps of
+        few rows run in one native call (the stack and the head)."""
+        if self._native and h.shape[1] <= NATIVE_STEP_MAX_ROWS:
+            weights = [self._recurrent if projected and k == 0 else w for k, (w, _, _, _) in enumerate(self._layers)]
+            biases = [b for _, b, _, _ in self._layers]
+            return lstm_stack_step(weights, biases, x, h, c, projected,
+                                   None if head is None else (head.weight, head.bias))
         hs, cs = [], []
         for k, (h_k, c_k) in enumerate(zip(h.unbind(0), c.unbind(0))):
             x, c_k = self.step(k, x, h_k, c_k, projected and k == 0)
             hs.append(x)
             cs.append(c_k)
-        return x, torch.stack(hs), torch.stack(cs)
+        return (x if head is None else step_linear(head, x)), torch.stack(hs), torch.stack(cs)
