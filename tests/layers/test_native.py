@@ -328,3 +328,47 @@ def test_gru_layer_picks_the_faster_kernel(bf16_products, monkeypatch):
         assert len(calls) == (4 if bf16_products else 2)
         rnn(x[:, :1])
         assert len(calls) == (4 if bf16_products else 2)
+
+
+_ROUTES_SCRIPT = """
+import torch
+from rnnkit import RNN
+torch.manual_seed(0)
+x = torch.randn(3, 7, 5)
+for cell in ("gru", "mut3", "peephole-lstm", "leaky", "jordan", "delay"):
+    kwargs = {"delay": {"delays": (1, 2)}, "jordan": {"output_size": 6}}.get(cell, {})
+    layer = RNN(5, 6, num_layers=2, bidirectional=True, cell=cell, **kwargs)
+    for precision in ("fp32", "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = layer(x, lengths=torch.tensor([7, 4, 2]))[0]
+        out.float().pow(2).sum().backward()
+        grads = torch.cat([p.grad.flatten() for p in layer.parameters()])
+        layer.zero_grad()
+        torch.save((out.detach().float(), grads), f"{OUT}/{cell}-{precision}.pt")
+"""
+
+
+@needs_kernels
+def test_mkl_and_aten_products_agree(tmp_path):
+    """The per-step products through MKL (packed float32, bf16 x bf16 -> float32) and through ATen's GEMM
+    (RNNKIT_MKL_STEP=0) give the same outputs and gradients: float32 to 1e-5, bf16 products within bf16 rounding
+    (the MKL route adds the product unrounded, ATen's rounds it to bf16 first). bf16 products forced on, as on AMX."""
+    import os
+    import subprocess
+    import sys
+
+    results = {}
+    for route in ("1", "0"):
+        out = tmp_path / route
+        out.mkdir()
+        script = "import rnnkit.native as n; n.bf16_products = lambda: True\n" + _ROUTES_SCRIPT.replace(
+            "{OUT}", str(out))
+        env = {**os.environ, "RNNKIT_MKL_STEP": route, "RNNKIT_NATIVE": "1"}
+        subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=600)
+        results[route] = out
+    for name in sorted(os.listdir(results["1"])):
+        (out_mkl, grad_mkl), (out_aten, grad_aten) = (torch.load(results[r] / name) for r in ("1", "0"))
+        tol = dict(rtol=1e-5, atol=1e-5) if "fp32" in name else dict(rtol=0, atol=0.03 * grad_aten.abs().max())
+        torch.testing.assert_close(grad_mkl, grad_aten, **tol)
+        tol = dict(rtol=1e-5, atol=1e-5) if "fp32" in name else dict(rtol=0, atol=0.03)
+        torch.testing.assert_close(out_mkl, out_aten, **tol)

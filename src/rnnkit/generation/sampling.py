@@ -33,7 +33,8 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
     logits = logits.float()
     if greedy:
         return _ban(logits, banned).argmax(-1)
-    logits = _ban(logits, banned)  # before top-k / top-p, so the kept set holds allowed tokens only
+    if banned is not None or top_k or top_p < 1.0:  # before top-k / top-p, so the kept set holds allowed tokens only
+        logits = _ban(logits, banned)
     if temperature != 1.0:
         logits = logits / temperature
     if 0 < top_k < logits.shape[-1]:

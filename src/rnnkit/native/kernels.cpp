@@ -1023,26 +1023,40 @@ void lstm_rows_step(const w_t* w, int64_t ld, const float* v, const float* base,
 
 }  // namespace
 
+namespace {
+
+// lstm_rows_step on ``weight`` (4H, K) float32 or bfloat16 with unit stride along K; v (B, K), base rows of stride
+// base_stride (0: one row for all), c_prev (B, H), h and c out (B, H): raw float32 rows
+void lstm_rows(const Tensor& weight, const float* v, const float* base, int64_t base_stride, const float* c_prev,
+               float* h, float* c, int64_t B, int64_t H, int64_t K) {
+  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 4 * H && weight.size(1) == K,
+              "lstm_step: weight must be (4H, K) with rows contiguous");
+  if (weight.scalar_type() == at::kBFloat16) {
+    lstm_rows_step(weight.data_ptr<at::BFloat16>(), weight.stride(0), v, base, base_stride, c_prev, h, c, B, H, K);
+  } else {
+    TORCH_CHECK(weight.scalar_type() == at::kFloat, "lstm_step: weight must be float32 or bfloat16");
+    lstm_rows_step(weight.data_ptr<float>(), weight.stride(0), v, base, base_stride, c_prev, h, c, B, H, K);
+  }
+}
+
+void check_float(const Tensor& t, const char* what) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat && t.is_contiguous(), "lstm_step: ", what, " must be contiguous float32");
+}
+
+}  // namespace
+
 // weight (4H, K) float32 or bfloat16 with unit stride along K (rows may be a slice of a wider matrix); inputs (B, K),
 // base (B, 4H) or (4H) (the bias, or rows of a precomputed input term), c_prev (B, H): all float32. Returns h, c.
 std::vector<Tensor> lstm_step(const Tensor& weight, const Tensor& inputs, const Tensor& base, const Tensor& c_prev) {
-  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1, "lstm_step: weight must be (4H, K) with rows contiguous");
-  TORCH_CHECK(inputs.scalar_type() == at::kFloat && base.scalar_type() == at::kFloat &&
-              c_prev.scalar_type() == at::kFloat, "lstm_step: inputs, base and state must be float32");
   const auto v = inputs.contiguous(), bs = base.contiguous(), cp = c_prev.contiguous();
+  check_float(v, "inputs");
+  check_float(bs, "base");
+  check_float(cp, "the state");
   const int64_t B = v.size(0), K = v.size(1), H = cp.size(1);
-  TORCH_CHECK(weight.size(0) == 4 * H && weight.size(1) == K, "lstm_step: weight must be (4H, K)");
-  const int64_t base_stride = bs.dim() == 2 ? 4 * H : 0;
   auto h = torch::empty({B, H}, cp.options());
   auto c = torch::empty({B, H}, cp.options());
-  if (weight.scalar_type() == at::kBFloat16)
-    lstm_rows_step(weight.data_ptr<at::BFloat16>(), weight.stride(0), v.data_ptr<float>(), bs.data_ptr<float>(),
-                   base_stride, cp.data_ptr<float>(), h.data_ptr<float>(), c.data_ptr<float>(), B, H, K);
-  else {
-    TORCH_CHECK(weight.scalar_type() == at::kFloat, "lstm_step: weight must be float32 or bfloat16");
-    lstm_rows_step(weight.data_ptr<float>(), weight.stride(0), v.data_ptr<float>(), bs.data_ptr<float>(),
-                   base_stride, cp.data_ptr<float>(), h.data_ptr<float>(), c.data_ptr<float>(), B, H, K);
-  }
+  lstm_rows(weight, v.data_ptr<float>(), bs.data_ptr<float>(), bs.dim() == 2 ? 4 * H : 0, cp.data_ptr<float>(),
+            h.data_ptr<float>(), c.data_ptr<float>(), B, H, K);
   return {h, c};
 }
 
@@ -1055,31 +1069,40 @@ std::vector<Tensor> lstm_step(const Tensor& weight, const Tensor& inputs, const 
 std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
                                     const Tensor& x, const Tensor& h, const Tensor& c, bool projected,
                                     const Tensor& head_w, const Tensor& head_b) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 here, as asked
   TORCH_CHECK(h.dim() == 3 && c.sizes() == h.sizes() && static_cast<int64_t>(weights.size()) == h.size(0) &&
               biases.size() == weights.size(), "lstm_stack_step: one weight and bias per layer of h, c (L, B, H)");
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 here, as asked
+  check_float(x, "x");
+  check_float(h, "h");
+  check_float(c, "c");
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
   auto h_n = torch::empty({L, B, H}, h.options());
   auto c_n = torch::empty({L, B, H}, c.options());
-  Tensor layer_in = x;
+  const float *hp = h.data_ptr<float>(), *cp = c.data_ptr<float>();
+  float *hn = h_n.data_ptr<float>(), *cn = c_n.data_ptr<float>();
+  const float* layer_in = x.data_ptr<float>();
+  int64_t D = x.size(1);
+  std::vector<float> v;
   for (int64_t k = 0; k < L; ++k) {
-    const bool term_given = projected && k == 0;
-    Tensor v = h[k], base = layer_in;
-    if (!term_given) {  // [x_k, h_{t-1}] for the fused weight, and the bias
-      const int64_t D = layer_in.size(1);
-      v = torch::empty({B, D + H}, h.options());
-      v.narrow(1, 0, D).copy_(layer_in);
-      v.narrow(1, D, H).copy_(h[k]);
-      base = biases[k];
+    const int64_t at = k * B * H;
+    if (projected && k == 0) {  // the input term is the base; only W_hh is read
+      lstm_rows(weights[0], hp, layer_in, 4 * H, cp, hn, cn, B, H, H);
+    } else {  // [x_k, h_{t-1}] for the fused weight, and the bias
+      check_float(biases[k], "a bias");
+      v.resize(static_cast<size_t>(B * (D + H)));
+      for (int64_t b = 0; b < B; ++b) {
+        std::memcpy(v.data() + b * (D + H), layer_in + b * D, D * sizeof(float));
+        std::memcpy(v.data() + b * (D + H) + D, hp + at + b * H, H * sizeof(float));
+      }
+      lstm_rows(weights[k], v.data(), biases[k].data_ptr<float>(), 0, cp + at, hn + at, cn + at, B, H, D + H);
     }
-    auto out = lstm_step(weights[k], v, base, c[k]);
-    h_n[k].copy_(out[0]);
-    c_n[k].copy_(out[1]);
-    layer_in = out[0];
+    layer_in = hn + at;
+    D = H;
   }
+  Tensor out = h_n[L - 1];
   if (head_w.defined() && head_w.numel())
-    layer_in = head_b.defined() && head_b.numel() ? at::addmm(head_b, layer_in, head_w.t()) : at::mm(layer_in, head_w.t());
-  return {layer_in, h_n, c_n};
+    out = head_b.defined() && head_b.numel() ? at::addmm(head_b, out, head_w.t()) : at::mm(out, head_w.t());
+  return {out, h_n, c_n};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -51,6 +51,7 @@ class FusedLSTMSteps:
         self._key = None
         self._layers: list[tuple[Tensor, Tensor, int, int]] = []  # per cell: weight (4H, D + H), bias, H, blocks
         self._recurrent: Tensor | None = None  # cell 0's W_hh columns of its fused weight (4H, H)
+        self._stack: dict = {}  # projected -> (weights, biases) of every cell, as lstm_stack_step takes them
         self._native = False  # whether rnnkit.native.lstm_step runs the steps of few rows
 
     @staticmethod
@@ -86,6 +87,9 @@ class FusedLSTMSteps:
             self._layers.append((weight, bias, H, p))
             if k == 0:
                 self._recurrent = weight[:, weight.shape[1] - H:]
+        biases = [b for _, b, _, _ in self._layers]  # lstm_stack_step's arguments, with and without cell 0's term
+        self._stack = {False: ([w for w, _, _, _ in self._layers], biases),
+                       True: ([self._recurrent] + [w for w, _, _, _ in self._layers[1:]], biases)}
 
     def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor]:
         """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
@@ -115,8 +119,7 @@ class FusedLSTMSteps:
         linear layer on the output), its result instead of the output (``rnnkit.precision.step_linear``). Steps of
         few rows run in one native call (the stack and the head)."""
         if self._native and h.shape[1] <= NATIVE_STEP_MAX_ROWS:
-            weights = [self._recurrent if projected and k == 0 else w for k, (w, _, _, _) in enumerate(self._layers)]
-            biases = [b for _, b, _, _ in self._layers]
+            weights, biases = self._stack[projected]
             return lstm_stack_step(weights, biases, x, h, c, projected,
                                    None if head is None else (head.weight, head.bias))
         hs, cs = [], []
