@@ -1,5 +1,6 @@
 """Sampling strategies and beam search, with the state carried token to token."""
 
+import pytest
 import torch
 
 from rnnkit.generation import beam_search, choose_next, generate, gumbel_argmax
@@ -149,3 +150,28 @@ def test_a_model_built_under_inference_mode_generates():
         model = LanguageModel(11, 8, 16, num_layers=2, cell="lstm").eval()
         (tokens,) = generate(model, torch.tensor([1, 2]), 5, greedy=True)
     assert len(tokens) == 5
+
+
+@pytest.mark.parametrize("strategy", [{}, {"temperature": 0.7, "top_k": 5}, {"top_p": 0.9, "banned": [0, 3]}])
+def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
+    """generate draws its Gumbel noise in chunks of steps (GumbelNoise): the same random numbers in the same order
+    as one draw per step, so a seeded generator gives the tokens of a plain loop of step and choose_next."""
+    from rnnkit.generation.sampling import GumbelNoise, choose_next
+
+    model = small_lm().eval()
+    prompt = torch.tensor([1, 2, 3])
+    tokens = generate(model, prompt, 150, num_samples=3, generator=torch.Generator().manual_seed(7), **strategy)
+    generator = torch.Generator().manual_seed(7)
+    with torch.inference_mode():
+        out = model(prompt.view(1, -1))
+        state = model.select_state(out.state, torch.zeros(3, dtype=torch.long))
+        logits, expected = out.prediction[:, -1].expand(3, -1), []
+        for i in range(150):
+            nxt = choose_next(logits, generator=generator, **strategy)
+            expected.append(nxt)
+            logits, state = model.step(nxt, state)
+    assert tokens == torch.stack(expected, 1).tolist()
+    noise = GumbelNoise((2, 4), 5, torch.Generator().manual_seed(1), chunk=2)
+    drawn = torch.stack([noise.next() for _ in range(5)])
+    u = torch.rand((5, 2, 4), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(drawn, -(-u.log()).log(), rtol=0, atol=0)

@@ -19,12 +19,14 @@ from torch import Tensor
 
 
 def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
-                banned: list[int] | Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+                banned: list[int] | Tensor | None = None, generator: torch.Generator | None = None,
+                noise: Tensor | None = None) -> Tensor:
     """One token per row from logits (B, V).
 
     ``banned`` ids never come out (e.g. ``<unk>``, as seed 004's sampler). ``greedy`` takes the argmax.
     Otherwise: divide by ``temperature``, keep the ``top_k`` most likely (0: all), keep the smallest set whose
-    probability reaches ``top_p`` (nucleus; 1: all), renormalise and draw.
+    probability reaches ``top_p`` (nucleus; 1: all), renormalise and draw. ``noise``: this draw's standard Gumbel
+    noise (B, V) drawn beforehand (:class:`GumbelNoise`), instead of drawing it from ``generator`` here.
     """
     if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a finite number > 0; got {temperature}")
@@ -45,7 +47,8 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         drop = cumulative - sorted_logits.softmax(-1) >= top_p  # tokens after the nucleus is complete
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
-    return gumbel_argmax(_ban(logits, banned), generator)  # again last: scaling can turn −inf into NaN
+    logits = _ban(logits, banned)  # again last: scaling can turn −inf into NaN
+    return gumbel_argmax(logits, generator) if noise is None else (logits + noise).argmax(-1)
 
 
 def _ban(logits: Tensor, banned) -> Tensor:
@@ -65,6 +68,30 @@ def gumbel_argmax(logits: Tensor, generator: torch.Generator | None = None) -> T
     device = generator.device if generator is not None else logits.device
     u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype, device=device).to(logits.device)
     return (logits - u.log_().neg_().log_()).argmax(-1)
+
+
+class GumbelNoise:
+    """Standard Gumbel noise G = −log(−log U), U ~ U[0, 1), for the draws of a generation, (B, V) per draw: drawn
+    from ``generator`` ``chunk`` draws at a time (the same numbers, in the same order, as one ``torch.rand`` per
+    draw), so that a draw costs one addition and an argmax (:func:`choose_next`'s ``noise``)."""
+
+    def __init__(self, shape: tuple[int, int], draws: int, generator: torch.Generator | None = None,
+                 device=None, chunk: int = 64):
+        self.shape, self.left, self.generator, self.chunk = tuple(shape), draws, generator, chunk
+        self.device = torch.device(device) if device is not None else None
+        self._block: Tensor | None = None
+        self._next = 0
+
+    def next(self) -> Tensor:
+        if self._block is None or self._next == len(self._block):
+            n = max(1, min(self.chunk, self.left))
+            device = self.generator.device if self.generator is not None else self.device
+            u = torch.rand((n, *self.shape), generator=self.generator, device=device, dtype=torch.float32)
+            self._block = u.log_().neg_().log_().neg_().to(self.device)
+            self._next = 0
+        self.left -= 1
+        self._next += 1
+        return self._block[self._next - 1]
 
 
 def _stepper(model):
@@ -100,8 +127,9 @@ def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, s
         strategy["banned"] = torch.as_tensor(strategy["banned"], dtype=torch.long, device=device)
     step = _stepper(model)
     chosen, done = [], torch.zeros(num_samples, dtype=torch.bool, device=device)
+    noise = GumbelNoise(logits.shape, max_new_tokens, generator, device) if not strategy.get("greedy") else None
     for i in range(max_new_tokens):
-        nxt = choose_next(logits, generator=generator, **strategy)
+        nxt = choose_next(logits, generator=generator, noise=None if noise is None else noise.next(), **strategy)
         chosen.append(nxt)
         if stop_id is not None:
             done |= nxt == stop_id
