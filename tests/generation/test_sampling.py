@@ -166,7 +166,7 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
         out = model(prompt.view(1, -1))
         state = model.select_state(out.state, torch.zeros(3, dtype=torch.long))
         logits, expected = out.prediction[:, -1].expand(3, -1), []
-        for i in range(150):
+        for _ in range(150):
             nxt = choose_next(logits, generator=generator, **strategy)
             expected.append(nxt)
             logits, state = model.step(nxt, state)
