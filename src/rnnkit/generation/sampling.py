@@ -80,11 +80,11 @@ class GumbelNoise:
         self.shape, self.left, self.generator, self.chunk = tuple(shape), draws, generator, chunk
         self.device = torch.device(device) if device is not None else None
         self._block: Tensor | None = None
-        self._next = 0
+        self._next = self._size = 0
 
     def next(self) -> Tensor:
-        if self._block is None or self._next == len(self._block):
-            n = max(1, min(self.chunk, self.left))
+        if self._next == self._size:
+            n = self._size = max(1, min(self.chunk, self.left))
             device = self.generator.device if self.generator is not None else self.device
             u = torch.rand((n, *self.shape), generator=self.generator, device=device, dtype=torch.float32)
             self._block = u.log_().neg_().log_().neg_().to(self.device)

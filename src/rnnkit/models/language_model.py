@@ -76,7 +76,7 @@ class LanguageModel(nn.Module):
 
         def step(ids: Tensor, state=None):
             if from_table is not None and self.rnn.step_takes_input_term(ids):
-                return from_table(table[ids], state)
+                return from_table(table.index_select(0, ids), state)
             return from_embedding(self.embedding(ids), state)
         return step
 
