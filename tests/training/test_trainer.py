@@ -284,3 +284,28 @@ def test_each_process_draws_its_own_dropout_stream(tmp_path, monkeypatch):
     cfg = config(model__dropout=0.5)
     Trainer(cfg, SineStreamTask(cfg), tmp_path / "single", progress=False)
     assert torch.equal(torch.rand(8), draws[0])
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_is_fused_and_updates_as_the_per_parameter_loop(name):
+    """build_optimizer takes torch's fused Adam/AdamW for CPU parameters: the same updates as torch's loop."""
+    from types import SimpleNamespace
+
+    from rnnkit.training.trainer import build_optimizer
+
+    cfg = SimpleNamespace(optimizer=name, lr=1e-2, weight_decay=0.1, momentum=0.0)
+    torch.manual_seed(0)
+    a = torch.nn.Linear(7, 5)
+    b = torch.nn.Linear(7, 5)
+    b.load_state_dict(a.state_dict())
+    fused = build_optimizer(a.parameters(), cfg)
+    loop = (torch.optim.Adam if name == "adam" else torch.optim.AdamW)(b.parameters(), lr=1e-2, weight_decay=0.1)
+    assert fused.defaults["fused"] is True
+    for _ in range(20):
+        x = torch.randn(9, 7)
+        for model, opt in ((a, fused), (b, loop)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
