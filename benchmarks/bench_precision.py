@@ -10,7 +10,7 @@ for ``--updates`` updates each in fp32 and in bf16 from the same seed; validatio
 Then generation from the fp32 char model: chars/s at batch 1 and 64 in both precisions, and the total-variation
 distance between the fp32 and bf16 next-character distributions on 2,000 held-out characters (teacher-forced).
 
-``--mode optimizer``: one Adam step on the PTB recipe's model, torch's per-parameter loop against the fused
+``--mode optimizer``: one optimizer step on the PTB recipe's model, torch's per-parameter loop against the fused
 implementation rnnkit's Trainer takes.
 
 Usage: ``python benchmarks/bench_precision.py --mode throughput``
@@ -47,24 +47,32 @@ ADAM = SimpleNamespace(optimizer="adam", lr=1e-3, weight_decay=0.0, momentum=0.0
 
 
 def optimizer_speed(steps: int = 50) -> None:
-    """Time of one Adam step on the PTB recipe's model (tied 2×400 LSTM, 10,000 words): torch's per-parameter loop
-    (its CPU default) against the fused implementation rnnkit's Trainer takes (``build_optimizer``)."""
+    """Time of one optimizer step on the PTB recipe's model (tied 2×400 LSTM, 10,000 words): torch's per-parameter
+    loop (its CPU default) against the fused implementation rnnkit's Trainer takes (``build_optimizer``)."""
     from rnnkit.models import LanguageModel
 
     print(cpu_line())
-    print("\n| Adam on the PTB recipe's model | ms per step |\n|---|---:|")
-    for name, fused in (("per-parameter loop (torch's CPU default)", False), ("fused (rnnkit's Trainer)", True)):
-        torch.manual_seed(0)
-        model = LanguageModel(10_000, 400, 400, 2, cell="lstm", tie_weights=True)
-        for p in model.parameters():
-            p.grad = torch.randn_like(p)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused)
-        for _ in range(5):
-            opt.step()
-        start = time.perf_counter()
-        for _ in range(steps):
-            opt.step()
-        print(f"| {name} | {(time.perf_counter() - start) / steps * 1e3:.2f} |", flush=True)
+    print("\n| optimizer, PTB recipe's model | per-parameter loop, torch's CPU default (ms) | fused, rnnkit's Trainer "
+          "(ms) | speed-up |\n|---|---:|---:|---:|")
+    makers = {"Adam": lambda ps, f: torch.optim.Adam(ps, lr=1e-3, fused=f),
+              "SGD, momentum 0.9": lambda ps, f: torch.optim.SGD(ps, lr=1.0, momentum=0.9, fused=f),
+              "SGD": lambda ps, f: torch.optim.SGD(ps, lr=1.0, fused=f),
+              "Adagrad": lambda ps, f: torch.optim.Adagrad(ps, lr=0.1, fused=f)}
+    for name, make in makers.items():
+        times = []
+        for fused in (False, True):
+            torch.manual_seed(0)
+            model = LanguageModel(10_000, 400, 400, 2, cell="lstm", tie_weights=True)
+            for p in model.parameters():
+                p.grad = torch.randn_like(p)
+            opt = make(list(model.parameters()), fused)
+            for _ in range(5):
+                opt.step()
+            start = time.perf_counter()
+            for _ in range(steps):
+                opt.step()
+            times.append((time.perf_counter() - start) / steps * 1e3)
+        print(f"| {name} | {times[0]:.2f} | {times[1]:.2f} | {times[0] / times[1]:.2f}x |", flush=True)
 
 
 def throughput(rounds: int) -> None:

@@ -286,20 +286,24 @@ def test_each_process_draws_its_own_dropout_stream(tmp_path, monkeypatch):
     assert torch.equal(torch.rand(8), draws[0])
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw"])
-def test_adam_is_fused_and_updates_as_the_per_parameter_loop(name):
-    """build_optimizer takes torch's fused Adam/AdamW for CPU parameters: the same updates as torch's loop."""
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "adagrad"])
+def test_optimizer_is_fused_and_updates_as_the_per_parameter_loop(name):
+    """build_optimizer takes torch's fused Adam, AdamW, SGD (with momentum) and Adagrad for CPU parameters: the same
+    updates as torch's loop."""
     from types import SimpleNamespace
 
     from rnnkit.training.trainer import build_optimizer
 
-    cfg = SimpleNamespace(optimizer=name, lr=1e-2, weight_decay=0.1, momentum=0.0)
+    cfg = SimpleNamespace(optimizer=name, lr=1e-2, weight_decay=0.1, momentum=0.9)
     torch.manual_seed(0)
     a = torch.nn.Linear(7, 5)
     b = torch.nn.Linear(7, 5)
     b.load_state_dict(a.state_dict())
     fused = build_optimizer(a.parameters(), cfg)
-    loop = (torch.optim.Adam if name == "adam" else torch.optim.AdamW)(b.parameters(), lr=1e-2, weight_decay=0.1)
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+           "adagrad": torch.optim.Adagrad}[name]
+    extra = {"momentum": 0.9} if name == "sgd" else {}
+    loop = cls(b.parameters(), lr=1e-2, weight_decay=0.1, **extra)
     assert fused.defaults["fused"] is True
     for _ in range(20):
         x = torch.randn(9, 7)

@@ -68,20 +68,21 @@ def monitored_score(metrics: dict, name: str) -> float:
 
 
 def build_optimizer(params, cfg) -> torch.optim.Optimizer:
-    """The optimizer ``cfg.optimizer`` names over ``params``. Adam and AdamW take torch's fused implementation (one
-    kernel over all parameters) where every parameter is a floating tensor on the CPU or a CUDA GPU: the same update,
-    and on the PTB recipe's model 2.5 ms a step against 9.9 for the per-parameter loop torch uses on a CPU by
-    default (``python benchmarks/bench_precision.py --mode optimizer``)."""
+    """The optimizer ``cfg.optimizer`` names over ``params``. Adam, AdamW, SGD and Adagrad take torch's fused
+    implementation (one kernel over all parameters) where every parameter is a floating tensor on the CPU or a CUDA
+    GPU: the same update, faster than the per-parameter loop torch runs on a CPU by default (on the PTB recipe's
+    model Adam 2.5 ms a step against 9.9; ``python benchmarks/bench_precision.py --mode optimizer``)."""
     params = list(params)
     fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     makers = {
         "adam": lambda: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused),
         "adamw": lambda: torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused),
-        "sgd": lambda: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
+        "sgd": lambda: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                                       fused=fused),
         "rmsprop": lambda: torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum,
                                                weight_decay=cfg.weight_decay),
         "asgd": lambda: torch.optim.ASGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        "adagrad": lambda: torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+        "adagrad": lambda: torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused),
     }
     return makers[cfg.optimizer]()
 
