@@ -17,24 +17,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import time
 
 import torch
+from bench_step_anatomy import best_time as best_of
 
 ROW_MAJOR, NO_TRANS, PACKED, B_MATRIX = 101, 111, 151, 162
-
-
-def best_of(fn, iters: int, rounds: int = 3) -> float:
-    """Fastest mean seconds per call over ``rounds`` rounds of ``iters`` calls, after a warm-up round."""
-    for _ in range(iters // 5):
-        fn()
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        best = min(best, (time.perf_counter() - start) / iters)
-    return best
 
 
 def main() -> None:
