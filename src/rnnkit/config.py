@@ -73,6 +73,12 @@ class ModelConfig:
     hidden_size: int = _f(256, "units per recurrent layer", min=1)
     num_layers: int = _f(2, "stacked recurrent layers", min=1)
     dropout: float = _f(0.1, "dropout between layers and before the output layer", min=0.0, max=0.99)
+    variational_dropout: bool = _f(False, "that dropout with one mask per sequence, the same at every step (Gal & "
+                                   "Ghahramani 2016; AWD-LSTM's locked dropout)")
+    weight_dropout: float = _f(0.0, "DropConnect on the recurrent matrices W_hh, one mask per batch (AWD-LSTM's "
+                               "weight drop)", min=0.0, max=0.99)
+    embedding_dropout: float = _f(0.0, "language models: drop whole token types from the embedding table (AWD-LSTM's "
+                                  "dropoute)", min=0.0, max=0.99)
     embedding_size: int = _f(64, "token embedding size (language models)", min=1)
     tie_weights: bool = _f(False, "share the embedding and output matrices (needs embedding_size == hidden_size)")
     embeddings: str = _f("", "language models: initialise the embedding from `rnnkit word2vec` output (a directory)")
@@ -307,6 +313,32 @@ def cell_kwargs(model: ModelConfig) -> dict:
     return kwargs
 
 
+#: the tasks whose models are one sequence layer (``rnnkit.RNN``) taking the layer's regularisation options
+LAYER_REGULARISED_TASKS = ("char-lm", "word-lm", "forecast", "classify", "tag", "ntm-copy", "ntm-repeat-copy",
+                           "ntm-recall", "music", "adding", "copy-memory", "pixels")
+
+
+def recurrent_kwargs(model: ModelConfig) -> dict:
+    """``cell_kwargs`` plus the sequence layer's regularisation options that are set (weight dropout, variational
+    dropout): what a model passes on to its ``rnnkit.RNN``."""
+    kwargs = cell_kwargs(model)
+    if model.weight_dropout:
+        kwargs["weight_dropout"] = model.weight_dropout
+    if model.variational_dropout:
+        kwargs["variational_dropout"] = True
+    return kwargs
+
+
+def check_regularisation(config: RunConfig) -> None:
+    """The layer's regularisation options only where the task's model is built on ``rnnkit.RNN``."""
+    m, task = config.model, config.data.task
+    if (m.weight_dropout or m.variational_dropout) and task not in LAYER_REGULARISED_TASKS:
+        raise ValueError(f"model.weight_dropout and model.variational_dropout apply to the tasks "
+                         f"{', '.join(LAYER_REGULARISED_TASKS)}; not to {task!r}")
+    if m.embedding_dropout and task not in ("char-lm", "word-lm"):
+        raise ValueError(f"model.embedding_dropout applies to language models (char-lm, word-lm); not to {task!r}")
+
+
 def check_cell_options(model: ModelConfig) -> None:
     """Reject option names the cell does not take (listing the valid ones) and values it refuses, by key."""
     import inspect
@@ -343,6 +375,7 @@ def build_config(base: dict | None = None, overrides: dict[str, str] | None = No
         values[section][name] = parse_value(_SECTION_CLASSES[section], name, raw)
     config = RunConfig(**{s: cls(**values[s]) for s, cls in _SECTION_CLASSES.items()})
     check_cell_options(config.model)
+    check_regularisation(config)
     if config.model.tie_weights and config.model.embedding_size != config.model.hidden_size:
         raise ValueError("model.tie_weights needs model.embedding_size == model.hidden_size; got "
                          f"{config.model.embedding_size} and {config.model.hidden_size}")

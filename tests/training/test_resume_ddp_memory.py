@@ -121,12 +121,16 @@ def test_truncated_bptt_memory_is_flat_in_sequence_length(tmp_path):
     assert full > long + 30_000, (long, full)  # full BPTT over 10,000 steps needs > 30 MB more
 
 
+AWD = ["--model.variational_dropout", "true", "--model.weight_dropout", "0.3"]
+
+
+@pytest.mark.parametrize("regularisation", [[], AWD], ids=["dropout", "variational+weight-dropout"])
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not __import__("torch").cuda.is_available(), reason="needs a CUDA device"))])
-def test_a_run_with_dropout_stopped_and_resumed_equals_one_run(tmp_path, device):
+def test_a_run_with_dropout_stopped_and_resumed_equals_one_run(tmp_path, device, regularisation):
     """Every device's random-number state is in the checkpoint, so dropout continues the same masks after a
     stop (here at a finished run extended with --train.steps) as after a kill."""
-    opts = ["--train.device", device, "--model.dropout", "0.3"]
+    opts = ["--train.device", device, "--model.dropout", "0.3", *regularisation]
     subprocess.run(RUN + opts + ["--run-dir", str(tmp_path / "whole"), "--train.steps", "40"], check=True)
     subprocess.run(RUN + opts + ["--run-dir", str(tmp_path / "split"), "--train.steps", "20"], check=True)
     subprocess.run(RUN[:5] + ["--resume", str(tmp_path / "split"), "--train.steps", "40"], check=True)

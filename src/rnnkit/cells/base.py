@@ -107,6 +107,9 @@ class Cell(nn.Module):
     * ``kernel_family``: the family of rnnkit's native sequence kernels (:mod:`rnnkit.native`) whose equations
       are this cell's, with ``kernel_arguments()`` giving its weights in that family's form; the sequence loop
       then runs the whole sequence in one native call (the cell's ``step`` stays the reference).
+    * ``recurrent_weights``: the names of the parameters that multiply the previous state (default
+      ``("weight_hh",)``): what the sequence layer's ``weight_dropout`` (DropConnect) drops; empty for a cell whose
+      recurrence is structured (unitary).
     """
 
     input_size: int
@@ -115,6 +118,7 @@ class Cell(nn.Module):
     native_mode: str | None = None
     feedback_size: int | None = None
     kernel_family: str | None = None
+    recurrent_weights: tuple[str, ...] = ("weight_hh",)
 
     # ---- the contract -------------------------------------------------------------------------
     def input_projection(self, x: Tensor) -> Tensor:

@@ -111,7 +111,7 @@ class ChoGRUCell(_GRUBase):
     """
 
     kernel_family = "gated"
-
+    recurrent_weights = ("weight_hrz", "weight_hh")
 
     def _recurrent_parameters(self, H: int, bias: bool) -> None:
         self.weight_hrz = nn.Parameter(torch.empty(2 * H, H))

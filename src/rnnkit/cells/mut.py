@@ -84,6 +84,7 @@ class MUT1Cell(_MUTBase):
     Parameters: ``weight_ih`` = [W_xz; W_xr] (2H, D), ``weight_hr`` (H, H), ``weight_hh`` (H, H).
     """
 
+    recurrent_weights = ("weight_hr", "weight_hh")
     n_input_matrices = 2
 
     def _recurrent_parameters(self, H: int) -> None:
@@ -124,6 +125,7 @@ class MUT2Cell(_MUTBase):
     (one product per step for both gates), ``weight_hh`` (H, H).
     """
 
+    recurrent_weights = ("weight_hzr", "weight_hh")
     n_input_matrices = 2
 
     def _recurrent_parameters(self, H: int) -> None:
@@ -166,6 +168,7 @@ class MUT3Cell(_MUTBase):
     [W_xz; W_xr; W_xh] (3H, D), ``weight_hz`` (H, H), ``weight_hr`` (H, H), ``weight_hh`` (H, H).
     """
 
+    recurrent_weights = ("weight_hz", "weight_hr", "weight_hh")
     n_input_matrices = 3
     raw_input = False
 

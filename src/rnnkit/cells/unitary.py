@@ -54,6 +54,8 @@ class UnitaryCell(Cell):
         y, h = cell(torch.randn(4, 8))      # y = h = [Re h_t; Im h_t], (4, 32)
     """
 
+    recurrent_weights = ()  # the recurrence is a product of structured unitary factors: nothing to DropConnect
+
     def __init__(self, input_size: int, hidden_size: int, permutation_seed: int = 0):
         super().__init__()
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, 2 * hidden_size

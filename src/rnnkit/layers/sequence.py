@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 import torch
 from torch import _VF, Tensor, nn
-from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .. import native
@@ -40,6 +39,7 @@ from .recurrent import (
     stack_states,
     unstack_states,
 )
+from .regularization import check_recurrent_weights, recurrent_weights_dropped, sequence_dropout
 
 
 class TorchKernel(NamedTuple):
@@ -112,6 +112,11 @@ class RNN(nn.Module):
         input_size: D. hidden_size: H. num_layers: stacked layers.
         cell: a registry name (``"lstm"``, ``"gru"``, ``"mut1"``, ...; see ``rnnkit.CELLS``) or a Cell class.
         dropout: dropout on the outputs of every layer but the last (as torch.nn).
+        variational_dropout: that dropout with one mask per sequence, the same at every step (Gal & Ghahramani
+            2016), instead of a new mask per step.
+        weight_dropout: DropConnect on every cell's recurrent matrices (``Cell.recurrent_weights``; the
+            weight-dropped LSTM of AWD-LSTM, Merity et al. 2018), one mask per forward call shared by all steps and
+            rows; the fused kernels still run. ``rnnkit.layers.regularization`` has the equations.
         bidirectional: add a backward-in-time layer per level.
         **cell_kwargs: passed to every cell (e.g. ``forget_bias=1.0``, ``delays=(1, 4)``).
 
@@ -123,15 +128,19 @@ class RNN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, cell="lstm",
                  dropout: float = 0.0, bidirectional: bool = False, batch_first: bool = True,
-                 use_native: bool = True, **cell_kwargs):
+                 use_native: bool = True, weight_dropout: float = 0.0, variational_dropout: bool = False,
+                 **cell_kwargs):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1; got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {dropout}")
+        if not 0.0 <= weight_dropout < 1.0:
+            raise ValueError(f"weight_dropout must be in [0, 1); got {weight_dropout}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.dropout, self.bidirectional, self.batch_first = dropout, bidirectional, batch_first
         self.use_native = use_native
+        self.weight_dropout, self.variational_dropout = float(weight_dropout), bool(variational_dropout)
         self.num_directions = 2 if bidirectional else 1
         make = (lambda d: build_cell(cell, d, hidden_size, **cell_kwargs)) if isinstance(cell, str) else (
             lambda d: cell(d, hidden_size, **cell_kwargs))
@@ -142,6 +151,8 @@ class RNN(nn.Module):
                 cells.append(make(layer_input))
             layer_input = cells[-1].output_size * self.num_directions
         self.cells = nn.ModuleList(cells)  # index 2·l + d, as torch's state layout
+        if self.weight_dropout:
+            check_recurrent_weights(cells, f"RNN(cell={type(cells[0]).__name__})")
         self._state_templates: dict[int, State] = {}
         self._fused_steps = FusedLSTMSteps()  # LSTM steps without autograd (generation)
         self._input_term_size: int | None = None
@@ -154,6 +165,10 @@ class RNN(nn.Module):
 
     # ---- public --------------------------------------------------------------------------------
     def forward(self, x, state: State | None = None, lengths=None, return_states: bool = False):
+        with self._weights_for_this_call():
+            return self._forward(x, state, lengths, return_states)
+
+    def _forward(self, x, state: State | None, lengths, return_states: bool):
         packed = isinstance(x, PackedSequence)
         if packed:
             if lengths is not None:
@@ -198,7 +213,11 @@ class RNN(nn.Module):
         ``projected=True``: x is the first cell's input term already, ``cells[0].input_projection(input)``
         (B, G): a caller that feeds the same few inputs again and again (a language model's tokens) computes that
         term once per input and passes rows of it (``LanguageModel.step``), and the first layer reads only its
-        recurrent weights."""
+        recurrent weights. In training with ``weight_dropout``, each call draws its own mask (as ``forward`` does)."""
+        with self._weights_for_this_call():
+            return self._step(x, state, projected)
+
+    def _step(self, x: Tensor, state: State | None, projected: bool) -> tuple[Tensor, State]:
         if projected:
             if self.num_directions != 1:
                 raise ValueError("RNN.step with projected=True needs a unidirectional RNN")
@@ -285,8 +304,16 @@ class RNN(nn.Module):
         return stack_states([c.initial_state(batch_size, device=device, dtype=dtype) for c in self.cells])
 
     def extra_repr(self) -> str:
+        extra = (f", weight_dropout={self.weight_dropout}" if self.weight_dropout else "") + (
+            ", variational_dropout=True" if self.variational_dropout else "")
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
-                f"dropout={self.dropout}, bidirectional={self.bidirectional}, batch_first={self.batch_first}")
+                f"dropout={self.dropout}{extra}, bidirectional={self.bidirectional}, batch_first={self.batch_first}")
+
+    def _weights_for_this_call(self):
+        """The recurrent matrices DropConnect-ed for one call when training with ``weight_dropout``."""
+        if self.training and self.weight_dropout:
+            return recurrent_weights_dropped(self.cells, self.weight_dropout)
+        return contextlib.nullcontext()
 
     # ---- internals -----------------------------------------------------------------------------
     def _check_state(self, state, B: int) -> State:
@@ -314,9 +341,7 @@ class RNN(nn.Module):
                 outs.append(out)
                 finals.append(final)
                 layer_states.append(st)
-            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, -1)
-            if layer < self.num_layers - 1 and self.dropout > 0:
-                layer_input = F.dropout(layer_input, self.dropout, self.training)
+            layer_input = self._between_layers(outs[0] if len(outs) == 1 else torch.cat(outs, -1), layer)
             if return_states and layer == self.num_layers - 1:
                 states = map_state(lambda *s: torch.cat(s, -1), *layer_states)
         return layer_input, stack_states(finals), states
@@ -347,7 +372,8 @@ class RNN(nn.Module):
         without autograd, one direction, no dropout to apply, a batch that :meth:`_native_step_ok` steps."""
         rows_ok = x.shape[0] <= FUSED_STEP_MAX_BATCH or (x.is_cuda and STEP_KERNEL_ON_CUDA)
         return (self._fused_steps_apply and self.use_native and not torch.is_grad_enabled()
-                and self.num_directions == 1 and (self.dropout == 0 or not self.training) and rows_ok)
+                and self.num_directions == 1 and rows_ok
+                and (not self.training or (self.dropout == 0 and self.weight_dropout == 0)))
 
     def _run_fused_stack_step(self, x: Tensor, state: State | None, projected: bool = False):
         """The generation hot path, in the fewest calls: x (B, D), or the first cell's input term (B, 4H)."""
@@ -361,7 +387,8 @@ class RNN(nn.Module):
         """One time step, x (B, D), layer by layer: the same math as :meth:`_run_native`, without its per-call
         set-up. LSTMs without autograd use fused, thread-split weights (``rnnkit.native.steps.FusedLSTMSteps``);
         otherwise torch's one-step kernels (those of nn.LSTMCell & co.)."""
-        fused = self._fused_steps_apply and not torch.is_grad_enabled()
+        fused = (self._fused_steps_apply and not torch.is_grad_enabled()
+                 and not (self.training and self.weight_dropout))  # its cache is keyed on the parameters
         if fused:
             self._fused_steps.prepare(self.cells)
         if state is None:
@@ -381,9 +408,7 @@ class RNN(nn.Module):
                 for f, t in zip(finals, new):
                     f.append(t)
                 outs.append(new[0])
-            layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, -1)
-            if layer < self.num_layers - 1 and self.dropout > 0:
-                layer_input = F.dropout(layer_input, self.dropout, self.training)
+            layer_input = self._between_layers(outs[0] if len(outs) == 1 else torch.cat(outs, -1), layer)
         return layer_input, state_from_tensors(state, tuple(torch.stack(f) for f in finals))
 
     def _run_native(self, x: Tensor, state: State | None, lengths: Tensor | None):
@@ -416,8 +441,9 @@ class RNN(nn.Module):
     def _dropout_outside_kernel(self, x: Tensor) -> bool:
         """cuDNN draws the dropout masks between layers from a generator state of its own that no checkpoint holds
         (a resumed run would draw other masks): on CUDA, training with that dropout, every layer runs as its own
-        kernel call with torch's dropout between them (the same masks torch's CPU kernel draws)."""
-        return x.is_cuda and self.training and self.dropout > 0 and self.num_layers > 1
+        kernel call with torch's dropout between them (the same masks torch's CPU kernel draws). Variational dropout
+        is rnnkit's own, so it too runs between per-layer calls, on every device."""
+        return (x.is_cuda or self.variational_dropout) and self.training and self.dropout > 0 and self.num_layers > 1
 
     def _kernel_dropout(self, layers: int) -> float:
         """The dropout a fused-kernel call over ``layers`` stacked layers gets: none for one layer (there is no
@@ -426,9 +452,9 @@ class RNN(nn.Module):
         return float(self.dropout) if layers > 1 else 0.0
 
     def _between_layers(self, out: Tensor, layer: int) -> Tensor:
-        """Dropout on a layer's output (every layer but the last, as torch.nn)."""
+        """Dropout on a layer's output (every layer but the last, as torch.nn), variational if asked."""
         if layer < self.num_layers - 1 and self.dropout > 0:
-            return F.dropout(out, self.dropout, self.training)
+            return sequence_dropout(out, self.dropout, self.training, self.variational_dropout)
         return out
 
     def _run_native_by_length(self, x: Tensor, hx: tuple, lengths: Tensor, template: State):

@@ -1,5 +1,6 @@
 """Recurrent language model: embedding → stacked recurrent layers with dropout → output layer
-(seed 004, "RNN language model"; Zaremba et al. 2014; Press & Wolf 2017 for weight tying)."""
+(seed 004, "RNN language model"; Zaremba et al. 2014; Press & Wolf 2017 for weight tying; Merity et al. 2018 for
+the AWD-LSTM regularisation: variational dropout, weight-dropped recurrent matrices, embedding dropout)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..cells.base import map_state, tensor_version
+from ..layers.regularization import embedding_dropout, sequence_dropout
 from ..layers.sequence import RNN
 from .output import Output
 
@@ -21,15 +23,24 @@ class LanguageModel(nn.Module):
 
     ``forward(inputs (B, T) ids, targets (B, T) ids | None, state) -> Output(logits (B, T, V), mean
     cross-entropy in nats, state)``.
+
+    ``dropout`` applies to the embeddings, between the recurrent layers and before the output layer;
+    ``variational_dropout`` makes it one mask per sequence at all those places (``rnnkit.layers.regularization``);
+    ``weight_dropout`` DropConnects the recurrent matrices (``RNN``); ``embedding_dropout`` drops whole token types.
     """
 
     def __init__(self, vocab_size: int, embedding_size: int = 64, hidden_size: int = 256, num_layers: int = 2,
                  cell: str = "lstm", dropout: float = 0.0, tie_weights: bool = False, init_range: float = 0.0,
+                 variational_dropout: bool = False, weight_dropout: float = 0.0, embedding_dropout: float = 0.0,
                  **cell_kwargs):
         super().__init__()
+        if not 0.0 <= embedding_dropout < 1.0:
+            raise ValueError(f"embedding_dropout must be in [0, 1); got {embedding_dropout}")
         self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.rnn = RNN(embedding_size, hidden_size, num_layers, cell=cell, dropout=dropout, **cell_kwargs)
+        self.rnn = RNN(embedding_size, hidden_size, num_layers, cell=cell, dropout=dropout,
+                       variational_dropout=variational_dropout, weight_dropout=weight_dropout, **cell_kwargs)
         self.dropout = nn.Dropout(dropout)
+        self.embedding_dropout = float(embedding_dropout)
         self.head = nn.Linear(self.rnn.output_size, vocab_size)
         if tie_weights:
             if self.rnn.output_size != embedding_size:
@@ -52,9 +63,9 @@ class LanguageModel(nn.Module):
     def step(self, ids: Tensor, state=None) -> tuple[Tensor, object]:
         """One token per row, ids (B,) → (logits (B, V), state): ``forward`` on (B, 1) ids without the
         sequence handling, the inner loop of generation."""
-        if self.training and self.dropout.p > 0:
-            h, state = self.rnn.step(self.dropout(self.embedding(ids)), state)
-            return self.head(self.dropout(h)), state
+        if self.training and self._regularised():
+            h, state = self.rnn.step(self._dropped(self._embed(ids)), state)
+            return self.head(self._dropped(h)), state
         table = self.input_table() if self.rnn.step_takes_input_term(ids) else None
         if table is not None:  # the first cell's input term for these tokens is a row lookup
             h, state = self.rnn.step(table[ids], state, projected=True)
@@ -68,7 +79,7 @@ class LanguageModel(nn.Module):
         and the recurrent stack's stepper (:meth:`RNN.stepper`, the output layer included) built once instead of
         checked at every token. Under CPU autocast the output layer of a step of few rows runs in float32
         (``rnnkit.precision.step_linear``)."""
-        if self.training and self.dropout.p > 0:
+        if self.training and self._regularised():
             return self.step
         table = self.input_table()
         from_table = self.rnn.stepper(projected=True, head=self.head) if table is not None else None
@@ -102,7 +113,17 @@ class LanguageModel(nn.Module):
         return table
 
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None) -> Output:
-        h, state = self.rnn(self.dropout(self.embedding(inputs)), state)
-        logits = self.head(self.dropout(h))  # (B, T, V)
+        h, state = self.rnn(self._dropped(self._embed(inputs)), state)
+        logits = self.head(self._dropped(h))  # (B, T, V)
         loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten())
         return Output(logits, loss, state)
+
+    def _regularised(self) -> bool:
+        return self.dropout.p > 0 or self.embedding_dropout > 0 or self.rnn.weight_dropout > 0
+
+    def _embed(self, ids: Tensor) -> Tensor:
+        return embedding_dropout(self.embedding, ids, self.embedding_dropout, self.training)
+
+    def _dropped(self, x: Tensor) -> Tensor:
+        """The dropout on the embeddings and before the output layer: per step, or variational as the stack's."""
+        return sequence_dropout(x, self.dropout.p, self.training, self.rnn.variational_dropout)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import RunConfig, cell_kwargs
+from ..config import RunConfig, recurrent_kwargs
 from ..data.datasets import load_series
 from ..data.series import read_csv_column
 from ..data.streams import StreamBatches
@@ -56,7 +56,7 @@ class ForecastTask(Task):
         if m.bidirectional == "true":
             raise ValueError("model.bidirectional: a forecaster must not see the values it predicts; use "
                              "bidirectional networks for classify and tag tasks")
-        return Forecaster(1, m.hidden_size, m.num_layers, cell=m.cell, dropout=m.dropout, **cell_kwargs(m))
+        return Forecaster(1, m.hidden_size, m.num_layers, cell=m.cell, dropout=m.dropout, **recurrent_kwargs(m))
 
     def forward_kwargs(self, progress: float, step: int = 0) -> dict:
         """Scheduled sampling: the teacher-forcing probability, annealed linearly over training."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config import RunConfig, cell_kwargs
+from ..config import RunConfig, recurrent_kwargs
 from ..data.streams import StreamBatches
 from ..data.text import read_text
 from ..data.tokenizers import EOS, char_tokenize, word_tokenize_lines
@@ -82,7 +82,7 @@ class CharLMTask(Task):
                              "use bidirectional networks for classify and tag tasks")
         model = LanguageModel(len(self.vocab), m.embedding_size, m.hidden_size, m.num_layers, cell=m.cell,
                               dropout=m.dropout, tie_weights=m.tie_weights, init_range=m.init_range,
-                              **cell_kwargs(m))
+                              embedding_dropout=m.embedding_dropout, **recurrent_kwargs(m))
         if m.embeddings:  # pretrained word vectors for the words both vocabularies share
             from ..word2vec import Embeddings, load_embeddings_
 

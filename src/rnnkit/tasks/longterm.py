@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import RunConfig, cell_kwargs
+from ..config import RunConfig, recurrent_kwargs
 from ..data.batches import Batch, ExampleBatches
 from ..data.longterm import (
     SOLVED_ERROR,
@@ -80,7 +80,7 @@ class _GeneratedTask(Task):
     def encoder_kwargs(self) -> dict:
         m = self.config.model
         return dict(hidden_size=m.hidden_size, num_layers=m.num_layers, cell=m.cell, dropout=m.dropout,
-                    **cell_kwargs(m))
+                    **recurrent_kwargs(m))
 
 
 class AddingTask(_GeneratedTask):
@@ -173,7 +173,7 @@ class PixelsTask(Task):
     def build_model(self) -> nn.Module:
         m = self.config.model
         return SequenceClassifier(10, "last", input_size=1, hidden_size=m.hidden_size, num_layers=m.num_layers,
-                                  cell=m.cell, dropout=m.dropout, **cell_kwargs(m))
+                                  cell=m.cell, dropout=m.dropout, **recurrent_kwargs(m))
 
     def batch_terms(self, prediction, targets) -> dict:
         return {"accuracy": float((prediction.argmax(-1) == targets).sum())}

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import RunConfig, cell_kwargs
+from ..config import RunConfig, recurrent_kwargs
 from ..data.algorithmic import TASKS as GENERATORS
 from ..data.algorithmic import draw_examples
 from ..data.batches import Batch, ExampleBatches, collate
@@ -107,7 +107,7 @@ class MemoryTask(Task):
     def build_model(self) -> nn.Module:
         m = self.config.model
         return BitSequenceModel(self.input_size, self.output_size, m.hidden_size, m.num_layers, cell=m.cell,
-                                dropout=m.dropout, **cell_kwargs(m))
+                                dropout=m.dropout, **recurrent_kwargs(m))
 
     def collector(self) -> BitErrors:
         return BitErrors()

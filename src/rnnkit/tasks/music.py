@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import RunConfig, cell_kwargs
+from ..config import RunConfig, recurrent_kwargs
 from ..data.batches import ExampleBatches
 from ..data.music import KEYS, read_music
 from ..latent import DeepMarkovModel
@@ -80,8 +80,8 @@ class MusicTask(Task):
         if self.is_dmm:
             return DeepMarkovModel(KEYS, m.latent_size, "bernoulli", m.transition, m.transition_size, m.emission_size,
                                    m.inference, m.cell, m.hidden_size, m.num_layers, flows=m.flows,
-                                   dropout=m.dropout, **cell_kwargs(m))
-        return PianoRollRNN(KEYS, m.hidden_size, m.num_layers, m.cell, m.dropout, **cell_kwargs(m))
+                                   dropout=m.dropout, **recurrent_kwargs(m))
+        return PianoRollRNN(KEYS, m.hidden_size, m.num_layers, m.cell, m.dropout, **recurrent_kwargs(m))
 
     def forward_kwargs(self, progress: float, step: int = 0) -> dict:
         """KL annealing (Bowman et al. 2016; Krishnan et al. 2017): β rises linearly from train.kl_start to 1 over

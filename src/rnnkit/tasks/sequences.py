@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import RunConfig, cell_kwargs
+from ..config import RunConfig, recurrent_kwargs
 from ..data import examples as readers
 from ..data.batches import ExampleBatches
 from ..data.tokenizers import whitespace_tokenize, word_tokenize
@@ -204,7 +204,7 @@ class ExampleTask(Task):
         m = self.config.model
         bidirectional = m.bidirectional == "true" or (m.bidirectional == "auto" and self.per_step)
         kwargs = dict(hidden_size=m.hidden_size, num_layers=m.num_layers, cell=m.cell, bidirectional=bidirectional,
-                      dropout=m.dropout, **cell_kwargs(m))
+                      dropout=m.dropout, **recurrent_kwargs(m))
         if self.numeric:
             return {**kwargs, "input_size": self.num_features, "input_noise": m.input_noise}
         if m.input_noise:

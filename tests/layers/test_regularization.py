@@ -1,0 +1,163 @@
+"""Variational dropout, DropConnect on the recurrent matrices and embedding dropout (rnnkit.layers.regularization)
+against the same computation written out: the dropped matrices drawn from the same seed and put in by hand."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rnnkit import RNN
+from rnnkit.cells import orthogonal_recurrence
+from rnnkit.config import build_config
+from rnnkit.layers.regularization import embedding_dropout, sequence_dropout
+from rnnkit.models.language_model import LanguageModel
+
+# torch's kernels (lstm), rnnkit's native kernels (gru, mut1, leaky) and its Python loop (clockwork)
+CELLS = ["lstm", "gru", "gru-cho", "mut1", "mut3", "leaky", "delay", "clockwork"]
+
+
+def test_variational_dropout_keeps_one_mask_for_every_step():
+    torch.manual_seed(0)
+    x = torch.ones(64, 30, 8)
+    locked = sequence_dropout(x, 0.4, True, variational=True)
+    assert (locked == locked[:, :1]).all()  # the same at every step of a row
+    assert torch.equal(locked.unique(), torch.tensor([0.0, 1 / 0.6]))
+    assert not (locked == locked[:1]).all()  # rows have masks of their own
+    assert abs(locked.mean().item() - 1.0) < 0.05
+    per_step = sequence_dropout(x, 0.4, True)
+    assert not (per_step == per_step[:, :1]).all()
+    assert sequence_dropout(x, 0.4, False, variational=True) is x
+
+
+def _dropped_reference(rnn, p, seed):
+    """A copy of ``rnn`` without weight dropout and the parameter dict its forward must equal: each cell's
+    recurrent matrices through F.dropout drawn in the layer's order (cells, then their ``recurrent_weights``)."""
+    ref = copy.deepcopy(rnn)
+    ref.weight_dropout = 0.0
+    torch.manual_seed(seed)
+    dropped = {f"cells.{k}.{name}": F.dropout(getattr(cell, name), p, True)
+               for k, cell in enumerate(ref.cells) for name in cell.recurrent_weights}
+    return ref, dropped
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_weight_dropout_equals_the_forward_with_the_dropped_matrices(cell):
+    torch.manual_seed(1)
+    rnn = RNN(5, 6, num_layers=2, cell=cell, weight_dropout=0.4).double()
+    x = torch.randn(3, 7, 5, dtype=torch.float64)
+    ref, dropped = _dropped_reference(rnn, 0.4, seed=2)
+    out_ref, final_ref = torch.func.functional_call(ref, dropped, (x,))
+    out_ref.square().sum().backward()
+
+    torch.manual_seed(2)
+    out, final = rnn(x)
+    out.square().sum().backward()
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
+    for a, b in zip(torch.utils._pytree.tree_leaves(final), torch.utils._pytree.tree_leaves(final_ref)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    for (name, p), q in zip(rnn.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-10, msg=name)
+    assert any((dropped[k] == 0).any() for k in dropped)  # something was dropped
+
+
+def test_weight_dropout_draws_one_mask_per_call_and_none_in_eval():
+    torch.manual_seed(0)
+    rnn = RNN(4, 8, cell="lstm", weight_dropout=0.5)
+    plain = copy.deepcopy(rnn)
+    plain.weight_dropout = 0.0
+    x = torch.randn(2, 5, 4)
+    a, _ = rnn(x)
+    b, _ = rnn(x)
+    assert not torch.equal(a, b)  # a new mask each call
+    rnn.eval(), plain.eval()
+    torch.testing.assert_close(rnn(x)[0], plain(x)[0], rtol=0, atol=0)
+    # the step of a length-1 sequence in training: the same mask law as forward
+    rnn.train()
+    torch.manual_seed(3)
+    step_out, _ = rnn.step(x[:, 0])
+    torch.manual_seed(3)
+    seq_out, _ = rnn(x[:, :1])
+    torch.testing.assert_close(step_out, seq_out[:, 0])
+
+
+def test_the_parameters_stay_registered_in_order_even_when_the_forward_fails():
+    rnn = RNN(4, 8, num_layers=2, cell="gru", weight_dropout=0.3)
+    names = [n for n, _ in rnn.named_parameters()]
+    with pytest.raises(ValueError, match="expected"):
+        rnn(torch.randn(2, 5, 3))  # wrong input size, raised inside the dropped-weight block
+    assert all(isinstance(c.weight_hh, nn.Parameter) for c in rnn.cells)
+    rnn(torch.randn(2, 5, 4))[0].sum().backward()
+    assert [n for n, _ in rnn.named_parameters()] == names
+    assert all(isinstance(c.weight_hh, nn.Parameter) and c.weight_hh.grad is not None for c in rnn.cells)
+    assert set(rnn.state_dict()) == set(RNN(4, 8, num_layers=2, cell="gru").state_dict())
+
+
+def test_weight_dropout_refuses_a_structured_or_constrained_recurrence():
+    with pytest.raises(ValueError, match="UnitaryCell has none"):
+        RNN(4, 8, cell="unitary", weight_dropout=0.2)
+    rnn = RNN(4, 8, cell="rnn", weight_dropout=0.2)
+    orthogonal_recurrence(rnn.cells[0])
+    with pytest.raises(ValueError, match="constrained"):
+        rnn(torch.randn(2, 3, 4))
+    with pytest.raises(ValueError, match=r"weight_dropout must be in \[0, 1\)"):
+        RNN(4, 8, weight_dropout=1.0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mut1"])
+@pytest.mark.parametrize("lengths", [None, [7, 4, 2]])
+def test_variational_dropout_between_layers_equals_the_layers_run_by_hand(cell, lengths):
+    torch.manual_seed(0)
+    rnn = RNN(5, 6, num_layers=2, cell=cell, dropout=0.5, variational_dropout=True).double()
+    x = torch.randn(3, 7, 5, dtype=torch.float64)
+    first = RNN(5, 6, cell=cell).double()
+    second = RNN(6, 6, cell=cell).double()
+    first.cells[0].load_state_dict(rnn.cells[0].state_dict())
+    second.cells[0].load_state_dict(rnn.cells[1].state_dict())
+    torch.manual_seed(4)
+    out, _ = rnn(x, lengths=lengths)
+    torch.manual_seed(4)
+    h1, _ = first(x, lengths=lengths)
+    mask = torch.empty(3, 1, 6, dtype=torch.float64).bernoulli_(0.5).div_(0.5)
+    expected, _ = second(h1 * mask, lengths=lengths)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+
+def test_embedding_dropout_drops_whole_token_types():
+    torch.manual_seed(0)
+    emb = nn.Embedding(10, 4)
+    ids = torch.tensor([[1, 2, 1, 3, 1, 2] * 5])
+    out = embedding_dropout(emb, ids, 0.5, True)
+    for token in (1, 2, 3):
+        rows = out[ids == token]
+        assert (rows == rows[:1]).all()  # every occurrence kept or dropped together
+        assert torch.equal(rows[0], torch.zeros(4)) or torch.allclose(rows[0], emb.weight[token] * 2)
+    assert torch.equal(embedding_dropout(emb, ids, 0.5, False), emb(ids))
+
+
+def test_language_model_takes_the_awd_options_and_evaluates_without_them():
+    torch.manual_seed(0)
+    model = LanguageModel(20, 8, 16, 2, dropout=0.3, variational_dropout=True, weight_dropout=0.4,
+                          embedding_dropout=0.1)
+    ids = torch.randint(0, 20, (4, 9))
+    out = model(ids[:, :-1], ids[:, 1:])
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    logits, _ = model.step(ids[:, 0])  # training step: the regularised path
+    assert logits.shape == (4, 20)
+    model.eval()
+    plain = LanguageModel(20, 8, 16, 2)
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    torch.testing.assert_close(model(ids).prediction, plain(ids).prediction, rtol=0, atol=0)
+
+
+def test_config_passes_the_options_and_refuses_them_where_they_do_not_apply():
+    config = build_config(None, {"model.weight_dropout": "0.5", "model.variational_dropout": "true",
+                                 "model.embedding_dropout": "0.1", "data.task": "char-lm"})
+    assert (config.model.weight_dropout, config.model.variational_dropout) == (0.5, True)
+    with pytest.raises(ValueError, match="not to 'seq2seq'"):
+        build_config(None, {"model.weight_dropout": "0.5", "data.task": "seq2seq"})
+    with pytest.raises(ValueError, match="embedding_dropout applies to language models"):
+        build_config(None, {"model.embedding_dropout": "0.1", "data.task": "forecast"})
