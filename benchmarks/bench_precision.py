@@ -13,8 +13,14 @@ distance between the fp32 and bf16 next-character distributions on 2,000 held-ou
 ``--mode optimizer``: one optimizer step on the PTB recipe's model, torch's per-parameter loop against the fused
 implementation rnnkit's Trainer takes.
 
+``--mode loss``: the cross-entropy's forward and backward at the PTB recipe's shape (32 × 35 rows, 10,000 words) and
+the char model's (64 × 128 rows, 65 characters), fp32 and bf16 logits: torch's F.cross_entropy against rnnkit's
+(``rnnkit.models.output.cross_entropy``, one native pass). ``--torch-loss`` makes the throughput mode's models use
+torch's, for the before/after of the whole update.
+
 Usage: ``python benchmarks/bench_precision.py --mode throughput``
        ``python benchmarks/bench_precision.py --mode quality --updates 300``
+       ``python benchmarks/bench_precision.py --mode loss``
        ``python benchmarks/bench_precision.py --mode quality --only ptb --updates 2500 --seed-spread``
 """
 
@@ -75,10 +81,46 @@ def optimizer_speed(steps: int = 50) -> None:
         print(f"| {name} | {times[0]:.2f} | {times[1]:.2f} | {times[0] / times[1]:.2f}x |", flush=True)
 
 
-def throughput(rounds: int) -> None:
+def torch_loss(logits, targets, ignore_index=-100):
+    return torch.nn.functional.cross_entropy(logits, targets, ignore_index=ignore_index)
+
+
+def loss_speed(rounds: int) -> None:
+    from rnnkit.models.output import cross_entropy
+
+    print(cpu_line())
+    print("\n| loss, forward + backward | logits | torch F.cross_entropy (ms) | rnnkit cross_entropy (ms) | speed-up |"
+          "\n|---|---|---:|---:|---:|")
+    for name, (N, V) in {"PTB recipe, 32 × 35 rows, 10,000 words": (1120, 10_000),
+                         "char model, 64 × 128 rows, 65 characters": (8192, 65)}.items():
+        for dtype in (torch.float32, torch.bfloat16):
+            torch.manual_seed(0)
+            logits = (torch.randn(N, V) * 3).to(dtype)
+            targets = torch.randint(0, V, (N,))
+
+            def run(fn):
+                def call(i):
+                    x = logits.detach().requires_grad_()
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                        loss = fn(x, targets)
+                    loss.backward()
+                return call
+
+            ours, ref, ratio = time_alternately(run(cross_entropy), run(torch_loss), 10, rounds, 1)
+            print(f"| {name} | {'bf16' if dtype == torch.bfloat16 else 'fp32'} | {1e3 / ref:.2f} | {1e3 / ours:.2f} | "
+                  f"{ratio:.2f}x |", flush=True)
+
+
+def throughput(rounds: int, use_torch_loss: bool = False) -> None:
+    from unittest import mock
+
     from rnnkit.models import LanguageModel
     from rnnkit.precision import autocast
     from rnnkit.training.trainer import build_optimizer
+
+    if use_torch_loss:
+        mock.patch("rnnkit.models.language_model.cross_entropy", torch_loss).start()
+        print("loss: torch's F.cross_entropy")
 
     models = {  # name: (vocab, embedding, hidden, layers, cell, options, batch, steps)
         "char LSTM 2×512 (tinyshakespeare)": (65, 128, 512, 2, "lstm", {}, 64, 128),
@@ -198,7 +240,8 @@ def quality(updates: int, only: str | None = None, seed_spread: bool = False) ->
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--mode", choices=["throughput", "quality", "optimizer"], default="throughput")
+    p.add_argument("--mode", choices=["throughput", "quality", "optimizer", "loss"], default="throughput")
+    p.add_argument("--torch-loss", action="store_true", help="throughput mode: the models use torch's cross-entropy")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--updates", type=int, default=300)
     p.add_argument("--only", choices=["char", "ptb"], default=None, help="quality mode: one of the two models")
@@ -207,7 +250,9 @@ def main() -> None:
     p.add_argument("--no-malloc-tuning", action="store_true")
     args = p.parse_args()
     if args.mode == "throughput":
-        throughput(args.rounds)
+        throughput(args.rounds, args.torch_loss)
+    elif args.mode == "loss":
+        loss_speed(args.rounds)
     elif args.mode == "optimizer":
         optimizer_speed()
     else:

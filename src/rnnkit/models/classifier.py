@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from ..data.batches import IGNORE_INDEX
 from ..layers.sequence import RNN
-from .output import Output
+from .output import Output, cross_entropy
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -138,7 +138,7 @@ class SequenceClassifier(nn.Module):
                 lengths: Tensor | None = None) -> Output:
         summary, _ = self.encode(inputs, lengths)
         logits = self.head(self.dropout(summary))
-        return Output(logits, None if targets is None else F.cross_entropy(logits, targets), None)
+        return Output(logits, None if targets is None else cross_entropy(logits, targets), None)
 
 
 class SequenceTagger(nn.Module):
@@ -158,7 +158,7 @@ class SequenceTagger(nn.Module):
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None,
                 lengths: Tensor | None = None) -> Output:
         logits = self.head(self.dropout(self.encoder(inputs, lengths)))  # (B, T, C)
-        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+        loss = None if targets is None else cross_entropy(logits.flatten(0, 1), targets.flatten(),
                                                             ignore_index=IGNORE_INDEX)
         return Output(logits, loss, None)
 

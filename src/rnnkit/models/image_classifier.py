@@ -9,12 +9,11 @@ cross-entropy, None)``.
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..layers.renet import stack_renet
 from ..layers.sequence import RNN
 from .captioning import ImageEncoder
-from .output import Output
+from .output import Output, cross_entropy
 
 FRONT_ENDS = ("renet", "rows", "cnn")
 
@@ -61,4 +60,4 @@ class ImageClassifier(nn.Module):
 
     def forward(self, images: Tensor, targets: Tensor | None = None, state=None) -> Output:
         logits = self.head(self.dropout(self.features(images)))
-        return Output(logits, None if targets is None else F.cross_entropy(logits, targets), None)
+        return Output(logits, None if targets is None else cross_entropy(logits, targets), None)

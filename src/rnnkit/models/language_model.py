@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..cells.base import map_state, tensor_version
 from ..layers.regularization import embedding_dropout, sequence_dropout
 from ..layers.sequence import RNN
-from .output import Output
+from .output import Output, cross_entropy
 
 #: The largest input table (vocabulary x G entries, G the first cell's input term) :meth:`LanguageModel.step` builds:
 #: 16 MB of fp32. Beyond it, a row costs less to compute than the table to hold.
@@ -115,7 +114,7 @@ class LanguageModel(nn.Module):
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None) -> Output:
         h, state = self.rnn(self._dropped(self._embed(inputs)), state)
         logits = self.head(self._dropped(h))  # (B, T, V)
-        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        loss = None if targets is None else cross_entropy(logits.flatten(0, 1), targets.flatten())
         return Output(logits, loss, state)
 
     def _regularised(self) -> bool:

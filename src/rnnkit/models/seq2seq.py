@@ -19,14 +19,13 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..cells.base import State, map_state, state_from_tensors, state_tensors
 from ..data.batches import IGNORE_INDEX
 from ..layers.sequence import RNN
 from ..registry import build_cell
 from .classifier import SequenceEncoder, _step_mask
-from .output import Output
+from .output import Output, cross_entropy
 
 ATTENTIONS = ("none", "additive", "dot", "general")
 CONTEXTS = ("init", "input", "both")
@@ -276,7 +275,7 @@ class EncoderDecoder(nn.Module):
                              "them use rnnkit.generation.seq2seq.greedy_decode / beam_decode")
         memory, start = self.encode(inputs, lengths)
         logits, _ = self.decoder(self.decoder_inputs(targets), start, memory, teacher_forcing)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+        loss = cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
         return Output(logits, loss, None)
 
 

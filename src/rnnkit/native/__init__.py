@@ -88,13 +88,19 @@ def status() -> str:
 
 @contextlib.contextmanager
 def python_loop():
-    """Inside, every cell runs rnnkit's Python loop (the reference the kernels are tested against)."""
+    """Inside, every cell runs rnnkit's Python loop and the cross-entropy torch's own (the references the kernels are
+    tested against)."""
     global _python_loop_forced
     _python_loop_forced += 1
     try:
         yield
     finally:
         _python_loop_forced -= 1
+
+
+def python_loop_forced() -> bool:
+    """Whether a :func:`python_loop` block is active."""
+    return _python_loop_forced > 0
 
 
 def applies(cell: Cell, px: Tensor) -> bool:

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -1105,6 +1107,78 @@ std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const st
   return {out, h_n, c_n};
 }
 
+// ---- Cross-entropy over a vocabulary: loss and gradient in one call -----------------------------------------------
+//   loss_i = logsumexp_v(x_iv) − x_{i,t_i};  L = (1/n) Σ_i loss_i over the n rows whose target is not ignore_index
+//   ∂L/∂x_iv = (softmax(x_i)_v − [v = t_i]) / n
+// Each row is read into a float (double for float64) scratch row once: its max, its sum of exponentials, the loss
+// and the gradient come from there, and the gradient is written in the logits' dtype (bf16 under autocast, where
+// torch's path widens the logits to fp32 and makes four more passes over them). Sums are in float or double.
+namespace {
+
+template <typename scalar_t, typename acc_t>
+void cross_entropy_rows(const scalar_t* x, const int64_t* targets, scalar_t* grad, double* losses, int64_t r0,
+                        int64_t r1, int64_t V, int64_t ignore_index, acc_t scale) {
+  std::vector<acc_t> row(V);
+  for (int64_t i = r0; i < r1; ++i) {
+    const scalar_t* xi = x + i * V;
+    scalar_t* gi = grad + i * V;
+    const int64_t t = targets[i];
+    if (t == ignore_index) {
+      std::fill(gi, gi + V, scalar_t(0));
+      losses[i] = 0.0;
+      continue;
+    }
+    acc_t m = -std::numeric_limits<acc_t>::infinity();
+    for (int64_t v = 0; v < V; ++v) {
+      row[v] = static_cast<acc_t>(xi[v]);
+      m = std::max(m, row[v]);
+    }
+    acc_t sum = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      row[v] = std::exp(row[v] - m);
+      sum += row[v];
+    }
+    const acc_t inv = scale / sum;
+    losses[i] = static_cast<double>(m + std::log(sum) - static_cast<acc_t>(xi[t]));
+    for (int64_t v = 0; v < V; ++v) gi[v] = static_cast<scalar_t>(row[v] * inv);
+    gi[t] = static_cast<scalar_t>(row[t] * inv - scale);
+  }
+}
+
+}  // namespace
+
+// logits (N, V) contiguous float / double / bfloat16, targets (N,) int64 -> [mean loss (float64 scalar), gradient of
+// the mean (N, V) in the logits' dtype]. A target outside [0, V) other than ignore_index is an error.
+std::vector<Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  TORCH_CHECK(logits.dim() == 2 && logits.is_contiguous(), "cross_entropy_forward: contiguous (N, V) logits");
+  TORCH_CHECK(targets.dim() == 1 && targets.size(0) == logits.size(0) && targets.scalar_type() == at::kLong,
+              "cross_entropy_forward: (N,) int64 targets");
+  const int64_t N = logits.size(0), V = logits.size(1);
+  const Tensor t = targets.contiguous();
+  const int64_t* tp = t.data_ptr<int64_t>();
+  int64_t n = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (tp[i] == ignore_index) continue;
+    TORCH_CHECK(tp[i] >= 0 && tp[i] < V, "Target ", tp[i], " is out of bounds.");
+    ++n;
+  }
+  Tensor grad = at::empty_like(logits);
+  Tensor losses = at::empty({N}, logits.options().dtype(at::kDouble));
+  double* lp = losses.data_ptr<double>();
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(V, 1));
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, logits.scalar_type(), "cross_entropy_forward", [&] {
+    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+    const acc_t scale = n ? acc_t(1) / acc_t(n) : acc_t(0);
+    const scalar_t* xp = logits.data_ptr<scalar_t>();
+    scalar_t* gp = grad.data_ptr<scalar_t>();
+    at::parallel_for(0, N, grain, [&](int64_t r0, int64_t r1) {
+      cross_entropy_rows<scalar_t, acc_t>(xp, tp, gp, lp, r0, r1, V, ignore_index, scale);
+    });
+  });
+  const double total = losses.sum().item<double>();
+  return {at::scalar_tensor(n ? total / double(n) : std::nan(""), logits.options().dtype(at::kDouble)), grad};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward, "LSTM-family sequence, forward");
   m.def("lstm_backward", &lstm_backward, "LSTM-family sequence, backward");
@@ -1119,5 +1193,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("jordan_forward", &jordan_forward, "Jordan network sequence, forward");
   m.def("jordan_backward", &jordan_backward, "Jordan network sequence, backward");
   m.def("lstm_step", &lstm_step, "one LSTM step at a few rows without autograd (generation)");
+  m.def("cross_entropy_forward", &cross_entropy_forward, "mean cross-entropy over a vocabulary and its gradient");
   m.def("lstm_stack_step", &lstm_stack_step, "one step of an LSTM stack and its output layer at a few rows (generation)");
 }

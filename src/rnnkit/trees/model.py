@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..data.batches import IGNORE_INDEX
-from ..models.output import Output
+from ..models.output import Output, cross_entropy
 from .compositions import make_composition
 
 
@@ -113,6 +112,6 @@ class TreeClassifier(nn.Module):
                 lengths: Tensor | None = None) -> Output:
         encode = self.encoder.node_by_node if self.node_by_node else self.encoder
         logits = self.head(self.dropout(encode(nodes, lengths)))
-        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+        loss = None if targets is None else cross_entropy(logits.flatten(0, 1), targets.flatten(),
                                                             ignore_index=IGNORE_INDEX)
         return Output(logits, loss, None)
