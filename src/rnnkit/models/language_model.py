@@ -113,9 +113,11 @@ class LanguageModel(nn.Module):
 
     def forward(self, inputs: Tensor, targets: Tensor | None = None, state=None) -> Output:
         h, state = self.rnn(self._dropped(self._embed(inputs)), state)
-        logits = self.head(self._dropped(h))  # (B, T, V)
-        loss = None if targets is None else cross_entropy(logits.flatten(0, 1), targets.flatten())
-        return Output(logits, loss, state)
+        # the output layer on (B·T, H) rows: one product with the bias added inside it (on (B, T, H) torch adds the
+        # bias in a pass of its own and sums its gradient over a 3-D tensor: 5% of a bf16 PTB update)
+        logits = self.head(self._dropped(h).flatten(0, 1))  # (B·T, V)
+        loss = None if targets is None else cross_entropy(logits, targets.flatten())
+        return Output(logits.view(*h.shape[:2], -1), loss, state)
 
     def _regularised(self) -> bool:
         return self.dropout.p > 0 or self.embedding_dropout > 0 or self.rnn.weight_dropout > 0
