@@ -18,6 +18,10 @@ the char model's (64 × 128 rows, 65 characters), fp32 and bf16 logits: torch's 
 (``rnnkit.models.output.cross_entropy``, one native pass). ``--torch-loss`` makes the throughput mode's models use
 torch's, for the before/after of the whole update.
 
+``--mode lstm-kernel``: a 2-layer LSTM's training step (forward + backward) under bf16 autocast at the PTB recipe's
+and the char model's shapes, torch's fused kernel (oneDNN, AMX) against rnnkit's native LSTM kernel with bf16 products
+(``RNN(..., use_native=False)``), alternately.
+
 Usage: ``python benchmarks/bench_precision.py --mode throughput``
        ``python benchmarks/bench_precision.py --mode quality --updates 300``
        ``python benchmarks/bench_precision.py --mode loss``
@@ -109,6 +113,31 @@ def loss_speed(rounds: int) -> None:
             ours, ref, ratio = time_alternately(run(cross_entropy), run(torch_loss), 10, rounds, 1)
             print(f"| {name} | {'bf16' if dtype == torch.bfloat16 else 'fp32'} | {1e3 / ref:.2f} | {1e3 / ours:.2f} | "
                   f"{ratio:.2f}x |", flush=True)
+
+
+def lstm_kernel_speed(rounds: int) -> None:
+    from rnnkit import RNN
+
+    print(cpu_line())
+    print("\n| 2-layer LSTM, bf16 autocast, B × T × H | torch's kernel tokens/s | rnnkit's kernel tokens/s "
+          "| rnnkit / torch |\n|---|---:|---:|---:|")
+    for B, T, H in ((32, 35, 400), (64, 64, 512), (64, 128, 512)):
+        torch.manual_seed(0)
+        torch_kernel = RNN(H, H, 2, cell="lstm")
+        own_kernel = RNN(H, H, 2, cell="lstm", use_native=False)
+        own_kernel.load_state_dict(torch_kernel.state_dict())
+        x = torch.randn(B, T, H)
+
+        def run(model):
+            def call(i):
+                model.zero_grad(set_to_none=True)
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    out, _ = model(x)
+                out.float().square().mean().backward()
+            return call
+
+        ours, ref, ratio = time_alternately(run(own_kernel), run(torch_kernel), 5, rounds, B * T)
+        print(f"| {B} × {T} × {H} | {ref:,.0f} | {ours:,.0f} | {ratio:.2f}x |", flush=True)
 
 
 def throughput(rounds: int, use_torch_loss: bool = False) -> None:
@@ -240,7 +269,8 @@ def quality(updates: int, only: str | None = None, seed_spread: bool = False) ->
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--mode", choices=["throughput", "quality", "optimizer", "loss"], default="throughput")
+    p.add_argument("--mode", choices=["throughput", "quality", "optimizer", "loss", "lstm-kernel"],
+                   default="throughput")
     p.add_argument("--torch-loss", action="store_true", help="throughput mode: the models use torch's cross-entropy")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--updates", type=int, default=300)
@@ -253,6 +283,8 @@ def main() -> None:
         throughput(args.rounds, args.torch_loss)
     elif args.mode == "loss":
         loss_speed(args.rounds)
+    elif args.mode == "lstm-kernel":
+        lstm_kernel_speed(args.rounds)
     elif args.mode == "optimizer":
         optimizer_speed()
     else:
