@@ -170,6 +170,10 @@ class TrainConfig:
                                      "∂h_(k+1)/∂h_k‖ / ‖∂L/∂h_(k+1)‖ − 1)², which keeps the error signal from "
                                      "vanishing across steps (0: off; the layers then run their loop, not a fused "
                                      "kernel)", min=0.0)
+    ema: float = _f(0.0, "average the weights as training goes, w̄ ← d·w̄ + (1 − d)·w after every update with d this "
+                    "decay (Polyak averaging, as an exponential moving average): evaluation, the best weights and "
+                    "model.safetensors use the average (0: off; 0.999 averages over about the last 1,000 updates)",
+                    min=0.0, max=0.999999)
     clip_value: float = _f(0.0, "clip every gradient entry to [-v, v] (0: off)", min=0.0)
     teacher_forcing: float = _f(1.0, "probability of feeding the true previous value (forecast) or token (seq2seq); "
                                 "1: teacher forcing, 0: free running",

@@ -1,7 +1,8 @@
 """Checkpoints that survive a crash, and that never unpickle anything.
 
 A checkpoint is a directory ``checkpoints/step-00000200/`` holding ``model.safetensors``, ``extra.safetensors``
-(the carried recurrent state and every process's CPU and CUDA random-number states), ``optimizer.pt``
+(the carried recurrent state and every process's CPU and CUDA random-number states), ``average.safetensors`` (the
+averaged weights, when ``train.ema`` is on), ``optimizer.pt``
 (optimizer and schedule state, read with ``torch.load(weights_only=True)``) and ``trainer.json``. It is written
 as ``step-....partial`` and renamed into place in one step, so a process killed at any instant leaves either the
 previous checkpoint or the new one, complete. The newest ``keep`` checkpoints are kept.
@@ -52,9 +53,10 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, carried: list[torch.Tensor] | None,
-                    trainer_state: dict, rng: dict[str, torch.Tensor] | None = None, keep: int = 2) -> Path:
+                    trainer_state: dict, rng: dict[str, torch.Tensor] | None = None, keep: int = 2,
+                    average: torch.optim.swa_utils.AveragedModel | None = None) -> Path:
     """Write checkpoint ``step`` atomically; ``rng``: named random-number states (default: this process's CPU
-    generator as ``rng.cpu.0``)."""
+    generator as ``rng.cpu.0``); ``average``: the averaged weights (``train.ema``) with their update count."""
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
@@ -65,6 +67,9 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, carri
     extra = dict(rng or {"rng.cpu.0": torch.get_rng_state()})
     for i, t in enumerate(carried or []):
         extra[f"state.{i}"] = t.detach().cpu().contiguous()
+    if average is not None:
+        extra["average.n_averaged"] = average.n_averaged.detach().cpu()
+        save_model(average.module, str(partial / "average.safetensors"))
     save_file(extra, str(partial / "extra.safetensors"))
     schedule = None if scheduler is None else scheduler.state_dict()
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": schedule}, partial / "optimizer.pt")
@@ -102,10 +107,17 @@ TRAINER_KEYS = {"step": int, "best": (int, float), "best_metrics": dict, "bad_ev
                 "carried_tensors": int}
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[dict, list[torch.Tensor], dict]:
-    """Restore model, optimizer and schedule in place; return (trainer state, carried tensors, RNG states by
-    name). Every file is checked before anything is restored, and a damaged one is named."""
+def load_checkpoint(path: Path, model, optimizer, scheduler, average: torch.optim.swa_utils.AveragedModel | None = None
+                    ) -> tuple[dict, list[torch.Tensor], dict]:
+    """Restore model, optimizer, schedule and (when given) the averaged weights in place; return (trainer state,
+    carried tensors, RNG states by name). Every file is checked before anything is restored, and a damaged one is
+    named."""
     load_weights(model, path / "model.safetensors")
+    if average is not None:
+        if not (path / "average.safetensors").exists():
+            raise CheckpointError(f"{path} holds no averaged weights (average.safetensors): the run was saved "
+                                  "without train.ema; resume it with train.ema = 0, or start a new run")
+        load_weights(average.module, path / "average.safetensors")
 
     def damaged(name: str, why: str) -> CheckpointError:
         return CheckpointError(f"{path / name}: {why}; the checkpoint is truncated or corrupted. Delete "
@@ -139,6 +151,10 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[dict, list
             scheduler.load_state_dict(opt["scheduler"])
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
         raise damaged("optimizer.pt", f"does not fit this run's optimizer ({e})") from None
+    if average is not None:
+        if "average.n_averaged" not in extra:
+            raise damaged("extra.safetensors", "lacks average.n_averaged")
+        average.n_averaged.copy_(extra["average.n_averaged"])
     carried = [extra[f"state.{i}"] for i in range(state["carried_tensors"])]
     rng = {k: v for k, v in extra.items() if k.startswith("rng")}
     if "rng" in rng:  # written before per-device states were kept

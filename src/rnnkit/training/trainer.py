@@ -87,6 +87,18 @@ def build_optimizer(params, cfg) -> torch.optim.Optimizer:
     return makers[cfg.optimizer]()
 
 
+def weight_average(module: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average of ``module``'s parameters, w̄ ← d·w̄ + (1 − d)·w (Polyak and Juditsky 1992's
+    averaging, weighted toward recent updates as in Keras' ``use_ema``), or None when ``decay`` is 0. torch's
+    ``AveragedModel`` holds the copy and updates it with one fused lerp over all parameters; buffers are copied
+    from the live module, not averaged."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+
+
 def lr_factor(cfg, update: int, budget_used: float = 0.0) -> float:
     """The learning-rate multiplier before update ``update`` (0-based) for the none / step / cosine schedules.
 
@@ -182,6 +194,7 @@ class Trainer:
         if self.dist.world > 1:
             self.model = nn.parallel.DistributedDataParallel(self.module)
         self.optimizer = build_optimizer(self.module.parameters(), self.cfg)
+        self.average = weight_average(self.module, self.cfg.ema)
         self.elapsed = 0.0  # training seconds so far, over resumptions (the time budget's clock)
         self.scheduler = build_scheduler(self.optimizer, self.cfg, self._budget_used)
         self.step, self.best, self.bad_evals, self.skips = 0, math.inf, 0, 0
@@ -269,9 +282,14 @@ class Trainer:
                  self.best_metrics.get(cfg.monitor, self.best))
         return summary
 
+    @property
+    def evaluated_module(self) -> nn.Module:
+        """The weights that are evaluated, kept as the best and sampled from: the average under ``train.ema``."""
+        return self.module if self.average is None else self.average.module
+
     def evaluate(self, model: nn.Module | None = None) -> dict:
         """Mean loss over the validation batches (a stream's state carried chunk to chunk), as the task's metrics."""
-        model = model or self.module
+        model = model or self.evaluated_module
         return evaluate(model, self.task, self.cfg.eval_batches, self.device, precision=self.precision)
 
     def _budget_used(self) -> float:
@@ -321,8 +339,10 @@ class Trainer:
         if not (math.isfinite(total) and math.isfinite(grad_norm)):
             return self._skip(total, grad_norm), grad_norm
         self.skips = 0
-        self.scaler.step(self.optimizer)  # optimizer.step(), unless fp16 found the gradients non-finite
+        self.scaler.step(self.optimizer)  # the gradients are finite here, so the update is taken
         self.scaler.update()
+        if self.average is not None:
+            self.average.update_parameters(self.module)
         if self.scheduler is not None and cfg.schedule != "plateau":
             self.scheduler.step()
         return total, grad_norm
@@ -359,7 +379,7 @@ class Trainer:
         if improved:
             self.best, self.bad_evals, self.best_metrics = score, 0, metrics
             if self.dist.main:
-                save_weights(self.module, self.run_dir / "model.safetensors")
+                save_weights(self.evaluated_module, self.run_dir / "model.safetensors")
         else:
             self.bad_evals += 1
         if self.scheduler is not None and self.cfg.schedule == "plateau":
@@ -367,7 +387,7 @@ class Trainer:
         if self.dist.main:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             log.info("update %d: validation %s%s", self.step, shown, " (best)" if improved else "")
-            sample = self.task.sample(self.module, seed=self.step)
+            sample = self.task.sample(self.evaluated_module, seed=self.step)
             if sample:
                 log.info("sample at update %d:\n%s", self.step, sample)
             self._plot()
@@ -397,7 +417,8 @@ class Trainer:
             save_checkpoint(self.run_dir, self.step, self.module, self.optimizer, self.scheduler, carried,
                             {"best": self.best, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals,
                              "elapsed": self.elapsed,
-                             **({"scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {})}, rng)
+                             **({"scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {})}, rng,
+                            average=self.average)
         self.dist.barrier()
 
     def _rng_states(self) -> dict[str, torch.Tensor]:
@@ -426,7 +447,7 @@ class Trainer:
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.run_dir)
-        state, carried, rng = load_checkpoint(path, self.module, self.optimizer, self.scheduler)
+        state, carried, rng = load_checkpoint(path, self.module, self.optimizer, self.scheduler, self.average)
         self.step, self.best, self.best_metrics = state["step"], state["best"], state["best_metrics"]
         self.bad_evals, self.elapsed = state["bad_evals"], state["elapsed"]
         if self.scaler.is_enabled() and "scaler" in state:  # fp16's loss scale, where it was
@@ -453,10 +474,10 @@ class Trainer:
         saved = dataclasses.asdict(build_config(json.loads((self.run_dir / "config.json").read_text())).train)
         now = dataclasses.asdict(self.config.train)
         changed = {k: [saved[k], v] for k, v in now.items() if saved[k] != v}
-        fixed = sorted(set(changed) & {"optimizer", "schedule", "warmup"})
+        fixed = sorted(set(changed) & {"optimizer", "schedule", "warmup", "ema"})
         if fixed:
-            raise ValueError(f"--resume cannot change train.{fixed[0]} (the optimizer and schedule states were "
-                             "saved for the old one); start a new run, e.g. initialised from this run's "
+            raise ValueError(f"--resume cannot change train.{fixed[0]} (the optimizer, schedule and weight-average "
+                             "states were saved for the old one); start a new run, e.g. initialised from this run's "
                              "model.safetensors")
         if not changed:
             return
