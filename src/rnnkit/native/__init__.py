@@ -188,8 +188,9 @@ def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
     ys, carried = ran
     final = state_from_tensors(state, [c[-1] for c in carried])
     states = state_from_tensors(state, [c.transpose(0, 1) for c in carried])
-    # batch-major in memory, as the loop's outputs: dropout on them then draws its mask in the same order
-    return ys.transpose(0, 1).contiguous(), final, states
+    # the kernels write ys batch-major in memory, as the loop's outputs: dropout on them then draws its mask in the
+    # same order
+    return ys, final, states
 
 
 def _none(t: Tensor | None, like: Tensor) -> Tensor:

@@ -5,6 +5,9 @@
 // backward pass keeps only the products that depend on the step inside the loop (dh_{t-1} = dA_t W); the weight
 // gradients are one large product over all steps after the loop, dW = Σ_t dA_tᵀ h_{t-1} (as haste and cuDNN do).
 //
+// Layout: the kernels step through px, states and gradients step-major (T, B, ·); the outputs ys are written, and
+// their gradients dys read, batch-major (B, T, ·) contiguous, as the sequence layer returns them (no transposed copy).
+//
 // Padded batches: ``valid`` (T, B) holds 1 where a row's step is real and 0 past its end; a finished row keeps
 // its state and outputs zero (rnnkit's padding rule, layers/recurrent.py), and gets no gradient at those steps.
 // An undefined (empty) ``valid`` means every step is real.
@@ -52,8 +55,8 @@ inline scalar_t tanh_(scalar_t v) { return scalar_t(1) - scalar_t(2) / (std::exp
 // and i, f, g, o on exit.
 template <typename scalar_t>
 void lstm_step_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* c_prev, const scalar_t* p,
-                       const scalar_t* m, scalar_t* c_new, scalar_t* tanh_c, scalar_t* y, scalar_t* h, scalar_t* c,
-                       int64_t b0, int64_t b1, int64_t H) {
+                       const scalar_t* m, scalar_t* c_new, scalar_t* tanh_c, scalar_t* y, int64_t ld_y, scalar_t* h,
+                       scalar_t* c, int64_t b0, int64_t b1, int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     scalar_t* ai = a + b * 4 * H;
     scalar_t* af = ai + H;
@@ -77,7 +80,7 @@ void lstm_step_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* c_pr
       ao[j] = o;
       c_new[r + j] = cv;
       tanh_c[r + j] = tc;
-      y[r + j] = keep != scalar_t(0) ? hv : scalar_t(0);
+      y[b * ld_y + j] = keep != scalar_t(0) ? hv : scalar_t(0);
       h[r + j] = keep != scalar_t(0) ? hv : h_prev[r + j];
       c[r + j] = keep != scalar_t(0) ? cv : cp;
     }
@@ -85,7 +88,7 @@ void lstm_step_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* c_pr
 }
 
 template <typename scalar_t>
-void lstm_step_backward(const scalar_t* dy, const scalar_t* dh_in, const scalar_t* dc_in, scalar_t* dh, scalar_t* dc,
+void lstm_step_backward(const scalar_t* dy, int64_t ld_y, const scalar_t* dh_in, const scalar_t* dc_in, scalar_t* dh, scalar_t* dc,
                         const scalar_t* m, const scalar_t* a,
                         const scalar_t* c_prev, const scalar_t* c_new, const scalar_t* tanh_c, const scalar_t* p,
                         scalar_t* da, int64_t b0, int64_t b1, int64_t H) {
@@ -98,7 +101,7 @@ void lstm_step_backward(const scalar_t* dy, const scalar_t* dh_in, const scalar_
       const int64_t k = b * H + j;
       const scalar_t i = g4[j], f = g4[H + j], g = g4[2 * H + j], o = g4[3 * H + j], tc = tanh_c[k];
       const scalar_t dht = dh[k] + dh_in[k], dct = dc[k] + dc_in[k];
-      const scalar_t dhc = mb * (dy[k] + dht);
+      const scalar_t dhc = mb * (dy[b * ld_y + j] + dht);
       scalar_t dcc = mb * dct + dhc * o * (scalar_t(1) - tc * tc);
       const scalar_t dao = dhc * tc * o * (scalar_t(1) - o);
       if (p) dcc += dao * p[2 * H + j];
@@ -277,7 +280,7 @@ Tensor product_over_steps(const Tensor& lhs, const Tensor& rhs, bool low) {
 }  // namespace
 
 // px (T, B, 4H) input projection with bias; w_hh (4H, H); peep (3, H) = [p_i; p_f; p_o] or empty; h0, c0 (B, H).
-// Returns ys (T, B, H), hs (T+1, B, H) carried h (hs[0] = h0), cs (T+1, B, H), c_new (T, B, H), tanh_c (T, B, H),
+// Returns ys (B, T, H), hs (T+1, B, H) carried h (hs[0] = h0), cs (T+1, B, H), c_new (T, B, H), tanh_c (T, B, H),
 // gates (T, B, 4H) after their nonlinearities.
 std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Tensor& peep, const Tensor& h0,
                                  const Tensor& c0, const Tensor& valid, bool low) {
@@ -287,7 +290,7 @@ std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Ten
   auto cs = torch::empty({T + 1, B, H}, px.options());
   auto c_new = torch::empty({T, B, H}, px.options());
   auto tanh_c = torch::empty({T, B, H}, px.options());
-  auto ys = torch::empty({T, B, H}, px.options());
+  auto ys = torch::empty({B, T, H}, px.options());  // batch-major, as the layer returns it
   hs[0].copy_(h0);
   cs[0].copy_(c0);
   const auto wt = step_weight(w_hh.t(), low, B);
@@ -300,10 +303,11 @@ std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Ten
       const scalar_t* p = ptr_or_null<scalar_t>(peep);
       const scalar_t* m_ = ptr_or_null<scalar_t>(m);
       const scalar_t *hp = hs[t].data_ptr<scalar_t>(), *cp = cs[t].data_ptr<scalar_t>();
-      scalar_t *cn = c_new[t].data_ptr<scalar_t>(), *tc = tanh_c[t].data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>();
+      scalar_t *cn = c_new[t].data_ptr<scalar_t>(), *tc = tanh_c[t].data_ptr<scalar_t>();
+      scalar_t* y = ys.data_ptr<scalar_t>() + t * H;
       scalar_t *h = hs[t + 1].data_ptr<scalar_t>(), *c = cs[t + 1].data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        lstm_step_forward<scalar_t>(a_, hp, cp, p, m_, cn, tc, y, h, c, b0, b1, H);
+        lstm_step_forward<scalar_t>(a_, hp, cp, p, m_, cn, tc, y, T * H, h, c, b0, b1, H);
       });
     });
   }
@@ -324,14 +328,14 @@ std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Te
     const auto m = step_mask(valid, t);
     auto da_t = da[t];
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
-      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *m_ = ptr_or_null<scalar_t>(m);
+      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *m_ = ptr_or_null<scalar_t>(m);
       const scalar_t *dhi = dhs[t].data_ptr<scalar_t>(), *dci = dcs[t].data_ptr<scalar_t>();
       const scalar_t *g = gates[t].data_ptr<scalar_t>(), *cp = cs[t].data_ptr<scalar_t>();
       const scalar_t *cn = c_new[t].data_ptr<scalar_t>(), *tc = tanh_c[t].data_ptr<scalar_t>();
       const scalar_t* p = ptr_or_null<scalar_t>(peep);
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dc_ = dc.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        lstm_step_backward<scalar_t>(dy, dhi, dci, dh_, dc_, m_, g, cp, cn, tc, p, da_, b0, b1, H);
+        lstm_step_backward<scalar_t>(dy, T * H, dhi, dci, dh_, dc_, m_, g, cp, cn, tc, p, da_, b0, b1, H);
       });
     });
     product_add(dh, da_t, w);
@@ -380,8 +384,8 @@ void gated_gates_forward(scalar_t* a, const scalar_t* h_prev, scalar_t* rh, cons
 }
 
 template <typename scalar_t>
-void gated_update_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* m, scalar_t* y, scalar_t* h,
-                          const GatedSpec& s, int64_t b0, int64_t b1, int64_t H) {
+void gated_update_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* m, scalar_t* y, int64_t ld_y,
+                          scalar_t* h, const GatedSpec& s, int64_t b0, int64_t b1, int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     const scalar_t* z = a + b * 3 * H + s.z_block * H;
     scalar_t* an = a + b * 3 * H + 2 * H;
@@ -393,7 +397,7 @@ void gated_update_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* m
       an[j] = n;
       const scalar_t hp = h_prev[r + j];
       const scalar_t hv = s.z_keeps ? n + z[j] * (hp - n) : hp + z[j] * (n - hp);
-      y[r + j] = real ? hv : scalar_t(0);
+      y[b * ld_y + j] = real ? hv : scalar_t(0);
       h[r + j] = real ? hv : hp;
     }
   }
@@ -402,7 +406,7 @@ void gated_update_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* m
 // Backward, first half: from dh (B, H) and dy, the candidate's pre-activation gradient into da's candidate block,
 // dz into da's z block (before the gate derivative), and dh's direct part.
 template <typename scalar_t>
-void gated_update_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m, const scalar_t* a,
+void gated_update_backward(const scalar_t* dy, int64_t ld_y, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m, const scalar_t* a,
                            const scalar_t* h_prev, scalar_t* da, const GatedSpec& s, int64_t b0, int64_t b1,
                            int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
@@ -415,7 +419,7 @@ void gated_update_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* 
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
       const scalar_t dht = dh[r + j] + dh_in[r + j];
-      const scalar_t d = mb * (dy[r + j] + dht);
+      const scalar_t d = mb * (dy[b * ld_y + j] + dht);
       const scalar_t hp = h_prev[r + j];
       const scalar_t zj = z[j], nj = n[j];
       const scalar_t dnj = s.z_keeps ? d * (scalar_t(1) - zj) : d * zj;
@@ -468,7 +472,7 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
   const bool with_t = w_t.defined() && w_t.numel();
   auto gates = px.clone();
   auto hs = torch::empty({T + 1, B, H}, px.options());
-  auto ys = torch::empty({T, B, H}, px.options());
+  auto ys = torch::empty({B, T, H}, px.options());  // batch-major, as the layer returns it
   auto rh = torch::empty({T, B, H}, px.options());
   auto th = with_t ? torch::empty({T, B, H}, px.options()) : Tensor();
   hs[0].copy_(h0);
@@ -496,10 +500,10 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
     product_add(a.narrow(1, 2 * H, H), rh_t, wct);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_update", [&] {
-      scalar_t *a_ = a.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[t + 1].data_ptr<scalar_t>();
+      scalar_t *a_ = a.data_ptr<scalar_t>(), *y = ys.data_ptr<scalar_t>() + t * H, *h = hs[t + 1].data_ptr<scalar_t>();
       const scalar_t *hp = h_prev.data_ptr<scalar_t>(), *m_ = ptr_or_null<scalar_t>(m);
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gated_update_forward<scalar_t>(a_, hp, m_, y, h, s, b0, b1, H);
+        gated_update_forward<scalar_t>(a_, hp, m_, y, T * H, h, s, b0, b1, H);
       });
     });
   }
@@ -526,11 +530,11 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
     auto da_t = da[t];
     const auto a = gates[t], h_prev = hs[t];
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gated_update_backward", [&] {
-      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *dhi = dhs[t].data_ptr<scalar_t>();
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *a_ = a.data_ptr<scalar_t>(), *hp = h_prev.data_ptr<scalar_t>();
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gated_update_backward<scalar_t>(dy, dhi, dh_, m_, a_, hp, da_, s, b0, b1, H);
+        gated_update_backward<scalar_t>(dy, T * H, dhi, dh_, m_, a_, hp, da_, s, b0, b1, H);
       });
     });
     product_into(drh, Tensor(), da_t.narrow(1, 2 * H, H), wc);
@@ -579,37 +583,50 @@ inline scalar_t activation_slope(scalar_t u, int64_t kind) {  // σ'(pre) from u
   }
 }
 
-template <typename scalar_t>
+// Calls body(kind) with the activation kind as a compile-time constant (std::integral_constant), so that every gate
+// loop is compiled once per activation: a switch on a runtime kind inside a vectorised loop made the leaky cell's
+// pointwise pass 2.3x slower (32 x 256 rows a step, measured in the kernel with the products timed apart).
+template <typename F>
+void with_activation(int64_t kind, F&& body) {
+  switch (kind) {
+    case 0: body(std::integral_constant<int64_t, 0>{}); break;
+    case 1: body(std::integral_constant<int64_t, 1>{}); break;
+    case 2: body(std::integral_constant<int64_t, 2>{}); break;
+    default: body(std::integral_constant<int64_t, 3>{}); break;
+  }
+}
+
+template <typename scalar_t, typename Kind>
 void leaky_step_forward(scalar_t* u, const scalar_t* h_prev, const scalar_t* rate, const scalar_t* m, scalar_t* y,
-                        scalar_t* h, int64_t kind, int64_t b0, int64_t b1, int64_t H) {
+                        int64_t ld_y, scalar_t* h, Kind kind, int64_t b0, int64_t b1, int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     const bool real = mask_at(m, b) != scalar_t(0);
     const int64_t r = b * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const scalar_t uj = activate(u[r + j], kind);
+      const scalar_t uj = activate(u[r + j], Kind::value);
       u[r + j] = uj;
       const scalar_t hp = h_prev[r + j];
       const scalar_t hv = rate ? hp + rate[j] * (uj - hp) : uj;
-      y[r + j] = real ? hv : scalar_t(0);
+      y[b * ld_y + j] = real ? hv : scalar_t(0);
       h[r + j] = real ? hv : hp;
     }
   }
 }
 
-template <typename scalar_t>
-void leaky_step_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m,
+template <typename scalar_t, typename Kind>
+void leaky_step_backward(const scalar_t* dy, int64_t ld_y, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m,
                          const scalar_t* u, const scalar_t* h_prev, const scalar_t* rate, scalar_t* da, scalar_t* dr,
-                         int64_t kind, int64_t b0, int64_t b1, int64_t H) {
+                         Kind kind, int64_t b0, int64_t b1, int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     const scalar_t mb = mask_at(m, b);
     const int64_t r = b * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
       const scalar_t dht = dh[r + j] + dh_in[r + j];
-      const scalar_t d = mb * (dy[r + j] + dht);
+      const scalar_t d = mb * (dy[b * ld_y + j] + dht);
       const scalar_t a = rate ? rate[j] : scalar_t(1);
-      da[r + j] = d * a * activation_slope(u[r + j], kind);
+      da[r + j] = d * a * activation_slope(u[r + j], Kind::value);
       if (dr) dr[r + j] = d * (u[r + j] - h_prev[r + j]);  // ∂h_t/∂a = u_t - h_{t-1}
       dh[r + j] = (scalar_t(1) - mb) * dht + d * (scalar_t(1) - a);
     }
@@ -622,7 +639,7 @@ std::vector<Tensor> leaky_forward(const Tensor& px, const Tensor& w_hh, const Te
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2);
   auto us = px.clone(at::MemoryFormat::Contiguous);  // each step adds its recurrent product in place
   auto hs = torch::empty({T + 1, B, H}, px.options());
-  auto ys = torch::empty({T, B, H}, px.options());
+  auto ys = torch::empty({B, T, H}, px.options());  // batch-major, as the layer returns it
   hs[0].copy_(h0);
   const auto wt = step_weight(w_hh.t(), low, B);
   for (int64_t t = 0; t < T; ++t) {
@@ -630,11 +647,13 @@ std::vector<Tensor> leaky_forward(const Tensor& px, const Tensor& w_hh, const Te
     product_add(u, hs[t], wt);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "leaky_forward", [&] {
-      scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[t + 1].data_ptr<scalar_t>();
+      scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys.data_ptr<scalar_t>() + t * H, *h = hs[t + 1].data_ptr<scalar_t>();
       const scalar_t *hp = hs[t].data_ptr<scalar_t>(), *a = ptr_or_null<scalar_t>(rate);
       const scalar_t* m_ = ptr_or_null<scalar_t>(m);
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        leaky_step_forward<scalar_t>(u_, hp, a, m_, y, h, kind, b0, b1, H);
+      with_activation(kind, [&](auto k) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+          leaky_step_forward<scalar_t>(u_, hp, a, m_, y, T * H, h, k, b0, b1, H);
+        });
       });
     });
   }
@@ -656,14 +675,16 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
     auto da_t = da[t];
     auto dr_t = with_rate ? dr[t] : Tensor();
     AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "leaky_backward", [&] {
-      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *dhi = dhs[t].data_ptr<scalar_t>();
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *u = us[t].data_ptr<scalar_t>();
       const scalar_t* a = ptr_or_null<scalar_t>(rate);
       const scalar_t* hp = hs[t].data_ptr<scalar_t>();
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
       scalar_t* dr_ = with_rate ? dr_t.data_ptr<scalar_t>() : nullptr;
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        leaky_step_backward<scalar_t>(dy, dhi, dh_, m_, u, hp, a, da_, dr_, kind, b0, b1, H);
+      with_activation(kind, [&](auto k) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+          leaky_step_backward<scalar_t>(dy, T * H, dhi, dh_, m_, u, hp, a, da_, dr_, k, b0, b1, H);
+        });
       });
     });
     product_add(dh, da_t, w);
@@ -680,14 +701,14 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
 // gathers its delayed states into one (B, n·H) operand, so the recurrent part is one product. A padded step copies
 // the previous h (its row has ended; the caller reads each row's states up to its last real step).
 
-// px (T, B, H); w_hh (H, n·H); h_init (M, B, H). Returns ys (T, B, H), hs (M + T, B, H), us (T, B, H) = φ(·).
+// px (T, B, H); w_hh (H, n·H); h_init (M, B, H). Returns ys (B, T, H), hs (M + T, B, H), us (T, B, H) = φ(·).
 std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const std::vector<int64_t>& delays,
                                   const Tensor& h_init, const Tensor& valid, int64_t kind, bool low) {
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2), M = h_init.size(0);
   const int64_t n = static_cast<int64_t>(delays.size());
   auto us = px.clone(at::MemoryFormat::Contiguous);  // each step adds its recurrent product in place
   auto hs = torch::empty({M + T, B, H}, px.options());
-  auto ys = torch::empty({T, B, H}, px.options());
+  auto ys = torch::empty({B, T, H}, px.options());  // batch-major, as the layer returns it
   auto delayed = torch::empty({B, n * H}, px.options());
   hs.narrow(0, 0, M).copy_(h_init);
   const auto wt = step_weight(w_hh.t(), low, B);
@@ -698,11 +719,13 @@ std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const st
     product_add(u, delayed, wt);
     const auto m = step_mask(valid, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "delay_forward", [&] {
-      scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys[t].data_ptr<scalar_t>(), *h = hs[p].data_ptr<scalar_t>();
+      scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys.data_ptr<scalar_t>() + t * H, *h = hs[p].data_ptr<scalar_t>();
       const scalar_t* hp = hs[p - 1].data_ptr<scalar_t>();
       const scalar_t* m_ = ptr_or_null<scalar_t>(m);
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        leaky_step_forward<scalar_t>(u_, hp, nullptr, m_, y, h, kind, b0, b1, H);
+      with_activation(kind, [&](auto k) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+          leaky_step_forward<scalar_t>(u_, hp, nullptr, m_, y, T * H, h, k, b0, b1, H);
+        });
       });
     });
   }
@@ -726,12 +749,14 @@ std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const T
     const auto m = step_mask(valid, t);
     auto da_t = da[t];
     AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "delay_backward", [&] {
-      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dhi = none.data_ptr<scalar_t>();
+      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *dhi = none.data_ptr<scalar_t>();
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *u = us[t].data_ptr<scalar_t>();
       const scalar_t* hp = hs[p - 1].data_ptr<scalar_t>();
       scalar_t *gp = g[p].data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        leaky_step_backward<scalar_t>(dy, dhi, gp, m_, u, hp, nullptr, da_, nullptr, kind, b0, b1, H);
+      with_activation(kind, [&](auto k) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+          leaky_step_backward<scalar_t>(dy, T * H, dhi, gp, m_, u, hp, nullptr, da_, nullptr, k, b0, b1, H);
+        });
       });
     });
     if (masked) g[p - 1].add_(g[p]);  // what passes a padded step (its copy of h_{t-1})
@@ -753,14 +778,17 @@ namespace {
 
 template <typename scalar_t>
 void activate_rows(scalar_t* v, int64_t kind, int64_t B, int64_t N) {
-  at::parallel_for(0, B, row_grain(N), [&](int64_t b0, int64_t b1) {
-    for (int64_t k = b0 * N; k < b1 * N; ++k) v[k] = activate(v[k], kind);
+  with_activation(kind, [&](auto c) {
+    at::parallel_for(0, B, row_grain(N), [&](int64_t b0, int64_t b1) {
+#pragma omp simd
+      for (int64_t k = b0 * N; k < b1 * N; ++k) v[k] = activate(v[k], c.value);
+    });
   });
 }
 
 }  // namespace
 
-// px (T, B, H); w_hh = U (H, O); w_hy = W_y (O, H); b_hy (O) or empty; y0 (B, O). Returns ys (T, B, O), carried
+// px (T, B, H); w_hh = U (H, O); w_hy = W_y (O, H); b_hy (O) or empty; y0 (B, O). Returns ys (B, T, O), carried
 // (T + 1, B, O) with carried[0] = y0, hs (T, B, H) = σ_h(·), zs (T, B, O) = σ_y(·) before masking.
 std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const Tensor& w_hy, const Tensor& b_hy,
                                    const Tensor& y0, const Tensor& valid, int64_t hidden_kind, int64_t output_kind,
@@ -769,7 +797,7 @@ std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const T
   auto hs = px.clone(at::MemoryFormat::Contiguous);  // each step adds its recurrent product in place
   auto zs = torch::empty({T, B, O}, px.options());
   auto carried = torch::empty({T + 1, B, O}, px.options());
-  auto ys = torch::empty({T, B, O}, px.options());
+  auto ys = torch::empty({B, T, O}, px.options());  // batch-major, as the layer returns it
   carried[0].copy_(y0);
   const auto ut = step_weight(w_hh.t(), low, B), wt = step_weight(w_hy.t(), low, B);
   const bool bias = b_hy.defined() && b_hy.numel();
@@ -783,12 +811,12 @@ std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const T
       scalar_t* z_ = z.data_ptr<scalar_t>();
       activate_rows(z_, output_kind, B, O);
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *yp = carried[t].data_ptr<scalar_t>();
-      scalar_t *y = ys[t].data_ptr<scalar_t>(), *yc = carried[t + 1].data_ptr<scalar_t>();
+      scalar_t *y = ys.data_ptr<scalar_t>() + t * O, *yc = carried[t + 1].data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           const bool real = mask_at(m_, b) != scalar_t(0);
-          for (int64_t k = b * O; k < (b + 1) * O; ++k) {
-            y[k] = real ? z_[k] : scalar_t(0);
+          for (int64_t j = 0, k = b * O; j < O; ++j, ++k) {
+            y[b * T * O + j] = real ? z_[k] : scalar_t(0);
             yc[k] = real ? z_[k] : yp[k];
           }
         }
@@ -813,24 +841,31 @@ std::vector<Tensor> jordan_backward(const Tensor& dys, const Tensor& dcs, const 
     const auto m = step_mask(valid, t);
     auto dz_t = dz[t], da_t = da[t];
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "jordan_backward", [&] {
-      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dc = dcs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * O, *dc = dcs[t].data_ptr<scalar_t>();
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *z = zs[t].data_ptr<scalar_t>();
       scalar_t *g_ = g.data_ptr<scalar_t>(), *dz_ = dz_t.data_ptr<scalar_t>();
-      at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const scalar_t mb = mask_at(m_, b);
-          for (int64_t k = b * O; k < (b + 1) * O; ++k) {
-            const scalar_t gt = g_[k] + dc[k];
-            dz_[k] = mb * (dy[k] + gt) * activation_slope(z[k], output_kind);
-            g_[k] = (scalar_t(1) - mb) * gt;  // what passes a padded step; dA U is added below
+      with_activation(output_kind, [&](auto kind) {
+        at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            const scalar_t mb = mask_at(m_, b);
+_Pragma("omp simd")  // (a pragma inside the dispatch macro)
+            for (int64_t j = 0; j < O; ++j) {
+              const int64_t k = b * O + j;
+              const scalar_t gt = g_[k] + dc[k];
+              dz_[k] = mb * (dy[b * T * O + j] + gt) * activation_slope(z[k], kind.value);
+              g_[k] = (scalar_t(1) - mb) * gt;  // what passes a padded step; dA U is added below
+            }
           }
-        }
+        });
       });
       product_into(dh, Tensor(), dz_t, wy);
       const scalar_t *h = hs[t].data_ptr<scalar_t>(), *dh_ = dh.data_ptr<scalar_t>();
       scalar_t* da_ = da_t.data_ptr<scalar_t>();
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        for (int64_t k = b0 * H; k < b1 * H; ++k) da_[k] = dh_[k] * activation_slope(h[k], hidden_kind);
+      with_activation(hidden_kind, [&](auto kind) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+_Pragma("omp simd")  // (a pragma inside the dispatch macro)
+          for (int64_t k = b0 * H; k < b1 * H; ++k) da_[k] = dh_[k] * activation_slope(h[k], kind.value);
+        });
       });
     });
     product_add(g, da_t, u);
@@ -847,7 +882,8 @@ std::vector<Tensor> jordan_backward(const Tensor& dys, const Tensor& dcs, const 
 
 template <typename scalar_t>
 void gru_step_forward(const scalar_t* px, const scalar_t* gh, scalar_t* a, scalar_t* ghn, const scalar_t* h_prev,
-                      const scalar_t* m, scalar_t* y, scalar_t* h, int64_t b0, int64_t b1, int64_t H) {
+                      const scalar_t* m, scalar_t* y, int64_t ld_y, scalar_t* h, int64_t b0, int64_t b1,
+                      int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     const scalar_t* p = px + b * 3 * H;
     const scalar_t* g = gh + b * 3 * H;
@@ -865,14 +901,14 @@ void gru_step_forward(const scalar_t* px, const scalar_t* gh, scalar_t* a, scala
       ghn[r + j] = g[2 * H + j];
       const scalar_t hp = h_prev[r + j];
       const scalar_t hv = n + z * (hp - n);
-      y[r + j] = real ? hv : scalar_t(0);
+      y[b * ld_y + j] = real ? hv : scalar_t(0);
       h[r + j] = real ? hv : hp;
     }
   }
 }
 
 template <typename scalar_t>
-void gru_step_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m, const scalar_t* a,
+void gru_step_backward(const scalar_t* dy, int64_t ld_y, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m, const scalar_t* a,
                        const scalar_t* ghn, const scalar_t* h_prev, scalar_t* dpx, scalar_t* dgh, int64_t b0,
                        int64_t b1, int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
@@ -885,7 +921,7 @@ void gru_step_backward(const scalar_t* dy, const scalar_t* dh_in, scalar_t* dh, 
     for (int64_t j = 0; j < H; ++j) {
       const scalar_t rr = a3[j], z = a3[H + j], n = a3[2 * H + j], hp = h_prev[r + j];
       const scalar_t dht = dh[r + j] + dh_in[r + j];
-      const scalar_t d = mb * (dy[r + j] + dht);
+      const scalar_t d = mb * (dy[b * ld_y + j] + dht);
       const scalar_t dan = d * (scalar_t(1) - z) * (scalar_t(1) - n * n);
       const scalar_t dar = dan * ghn[r + j] * rr * (scalar_t(1) - rr);
       const scalar_t daz = d * (hp - n) * z * (scalar_t(1) - z);
@@ -908,7 +944,7 @@ std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tens
   auto gates = torch::empty_like(px);
   auto ghn = torch::empty({T, B, H}, px.options());
   auto hs = torch::empty({T + 1, B, H}, px.options());
-  auto ys = torch::empty({T, B, H}, px.options());
+  auto ys = torch::empty({B, T, H}, px.options());  // batch-major, as the layer returns it
   auto gh = torch::empty({B, 3 * H}, px.options());
   hs[0].copy_(h0);
   const bool with_bias = b_hh.defined() && b_hh.numel();
@@ -920,9 +956,9 @@ std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tens
       const scalar_t *p = px[t].data_ptr<scalar_t>(), *g = gh.data_ptr<scalar_t>(), *hp = hs[t].data_ptr<scalar_t>();
       const scalar_t* m_ = ptr_or_null<scalar_t>(m);
       scalar_t *a = gates[t].data_ptr<scalar_t>(), *n = ghn[t].data_ptr<scalar_t>();
-      scalar_t *y = ys[t].data_ptr<scalar_t>(), *h = hs[t + 1].data_ptr<scalar_t>();
+      scalar_t *y = ys.data_ptr<scalar_t>() + t * H, *h = hs[t + 1].data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gru_step_forward<scalar_t>(p, g, a, n, hp, m_, y, h, b0, b1, H);
+        gru_step_forward<scalar_t>(p, g, a, n, hp, m_, y, T * H, h, b0, b1, H);
       });
     });
   }
@@ -943,12 +979,12 @@ std::vector<Tensor> gru_backward(const Tensor& dys, const Tensor& dhs, const Ten
     const auto m = step_mask(valid, t);
     auto dgh_t = dgh[t];
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
-      const scalar_t *dy = dys[t].data_ptr<scalar_t>(), *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *dhi = dhs[t].data_ptr<scalar_t>();
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *a = gates[t].data_ptr<scalar_t>();
       const scalar_t *n = ghn[t].data_ptr<scalar_t>(), *hp = hs[t].data_ptr<scalar_t>();
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dp = dpx[t].data_ptr<scalar_t>(), *dg = dgh_t.data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gru_step_backward<scalar_t>(dy, dhi, dh_, m_, a, n, hp, dp, dg, b0, b1, H);
+        gru_step_backward<scalar_t>(dy, T * H, dhi, dh_, m_, a, n, hp, dp, dg, b0, b1, H);
       });
     });
     product_add(dh, dgh_t, w);
