@@ -102,6 +102,27 @@ def test_gradcheck_through_kernel(name):
 
 
 @needs_kernels
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+@pytest.mark.parametrize("used", ["outputs", "final state"])
+def test_gradients_when_only_some_outputs_are_used(name, used):
+    """An encoder uses only its final state, a tagger only its outputs: the kernels then get no gradient (None) for
+    the rest and read it as zeros (no zero tensors are filled); the gradients equal the Python loop's."""
+    rnn = RNN(3, 4, cell=name, **cell_kwargs(name)).double()
+    x = torch.randn(3, 6, 3, dtype=torch.float64, requires_grad=True)
+
+    def grads():
+        out, final = rnn(x, lengths=torch.tensor([6, 2, 4]))
+        loss = out.pow(2).sum() if used == "outputs" else sum(t.pow(2).sum() for t in state_tensors(final))
+        return torch.autograd.grad(loss, [x, *rnn.parameters()])
+
+    fast = grads()
+    with native.python_loop():
+        reference = grads()
+    for a, b in zip(fast, reference):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@needs_kernels
 def test_kernel_runs_without_autograd_and_under_autocast():
     rnn = RNN(4, 8, cell="mut2")
     x = torch.randn(3, 5, 4)

@@ -197,6 +197,15 @@ def _none(t: Tensor | None, like: Tensor) -> Tensor:
     return torch.empty(0, dtype=like.dtype) if t is None else t
 
 
+def _grad(g: Tensor | None) -> Tensor:
+    """An output's gradient for the kernels: contiguous, or an empty tensor (read as zeros) when autograd passes None
+    (the output was not used; the Functions do not have autograd fill zeros)."""
+    return _EMPTY_GRAD if g is None else g.contiguous()
+
+
+_EMPTY_GRAD = torch.empty(0)
+
+
 class _LSTMSequence(torch.autograd.Function):
     """LSTM family (with or without peepholes): kernels.cpp ``lstm_forward`` / ``lstm_backward``."""
 
@@ -205,6 +214,7 @@ class _LSTMSequence(torch.autograd.Function):
     def forward(ctx, px, w_hh, peep, h0, c0, mask, low):
         ys, hs, cs, c_new, tanh_c, gates = extension().lstm_forward(px, w_hh, peep, h0, c0, mask, low)
         ctx.save_for_backward(w_hh, peep, mask, hs, cs, c_new, tanh_c, gates)
+        ctx.set_materialize_grads(False)  # an unused output's gradient comes as None: read as zeros
         ctx.low = low
         return ys, hs[1:], cs[1:]
 
@@ -213,7 +223,7 @@ class _LSTMSequence(torch.autograd.Function):
     def backward(ctx, dys, dhs, dcs):
         w_hh, peep, mask, hs, cs, c_new, tanh_c, gates = ctx.saved_tensors
         dpx, dw, dpeep, dh0, dc0 = extension().lstm_backward(
-            dys.contiguous(), dhs.contiguous(), dcs.contiguous(), w_hh, peep, mask, hs, cs, c_new, tanh_c, gates,
+            _grad(dys), _grad(dhs), _grad(dcs), w_hh, peep, mask, hs, cs, c_new, tanh_c, gates,
             ctx.low)
         return dpx, dw, (dpeep if peep.numel() else None), dh0, dc0, None, None
 
@@ -227,6 +237,7 @@ class _GatedSequence(torch.autograd.Function):
         ys, hs, gates, rh, th = extension().gated_forward(px, w_h, w_t, w_c, h0, mask, *spec, low)
         th = _none(th, px)  # an undefined tensor comes back as None
         ctx.save_for_backward(w_h, w_t, w_c, mask, hs, gates, rh, th)
+        ctx.set_materialize_grads(False)  # an unused output's gradient comes as None: read as zeros
         ctx.spec, ctx.low = spec, low
         return ys, hs[1:]
 
@@ -235,7 +246,7 @@ class _GatedSequence(torch.autograd.Function):
     def backward(ctx, dys, dhs):
         w_h, w_t, w_c, mask, hs, gates, rh, th = ctx.saved_tensors
         dpx, dw_h, dw_t, dw_c, dh0 = extension().gated_backward(
-            dys.contiguous(), dhs.contiguous(), w_h, w_t, w_c, mask, hs, gates, rh, th, *ctx.spec, ctx.low)
+            _grad(dys), _grad(dhs), w_h, w_t, w_c, mask, hs, gates, rh, th, *ctx.spec, ctx.low)
         return dpx, dw_h, (dw_t if w_t.numel() else None), dw_c, dh0, None, None, None
 
 
@@ -247,6 +258,7 @@ class _LeakySequence(torch.autograd.Function):
     def forward(ctx, px, w_hh, rate, h0, mask, kind, low):
         ys, hs, us = extension().leaky_forward(px, w_hh, rate, h0, mask, kind, low)
         ctx.save_for_backward(w_hh, rate, mask, hs, us)
+        ctx.set_materialize_grads(False)  # an unused output's gradient comes as None: read as zeros
         ctx.kind, ctx.low = kind, low
         return ys, hs[1:]
 
@@ -254,7 +266,7 @@ class _LeakySequence(torch.autograd.Function):
     @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dhs):
         w_hh, rate, mask, hs, us = ctx.saved_tensors
-        dpx, dw, drate, dh0 = extension().leaky_backward(dys.contiguous(), dhs.contiguous(), w_hh, rate, mask, hs, us,
+        dpx, dw, drate, dh0 = extension().leaky_backward(_grad(dys), _grad(dhs), w_hh, rate, mask, hs, us,
                                                          ctx.kind, ctx.low)
         return dpx, dw, (drate if rate.numel() else None), dh0, None, None, None
 
@@ -267,6 +279,7 @@ class _GRUSequence(torch.autograd.Function):
     def forward(ctx, px, w_hh, b_hh, h0, mask, low):
         ys, hs, gates, ghn = extension().gru_forward(px, w_hh, b_hh, h0, mask, low)
         ctx.save_for_backward(w_hh, b_hh, mask, hs, gates, ghn)
+        ctx.set_materialize_grads(False)  # an unused output's gradient comes as None: read as zeros
         ctx.low = low
         return ys, hs[1:]
 
@@ -274,7 +287,7 @@ class _GRUSequence(torch.autograd.Function):
     @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dhs):
         w_hh, b_hh, mask, hs, gates, ghn = ctx.saved_tensors
-        dpx, dw, db, dh0 = extension().gru_backward(dys.contiguous(), dhs.contiguous(), w_hh, b_hh, mask, hs, gates,
+        dpx, dw, db, dh0 = extension().gru_backward(_grad(dys), _grad(dhs), w_hh, b_hh, mask, hs, gates,
                                                     ghn, ctx.low)
         return dpx, dw, (db if b_hh.numel() else None), dh0, None, None
 
@@ -288,6 +301,7 @@ class _DelaySequence(torch.autograd.Function):
     def forward(ctx, px, w_hh, h_init, mask, delays, kind, low):
         ys, hs, us = extension().delay_forward(px, w_hh, delays, h_init, mask, kind, low)
         ctx.save_for_backward(w_hh, mask, hs, us)
+        ctx.set_materialize_grads(False)  # an unused output's gradient comes as None: read as zeros
         ctx.delays, ctx.kind, ctx.low = delays, kind, low
         return ys, hs
 
@@ -295,7 +309,7 @@ class _DelaySequence(torch.autograd.Function):
     @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dhs):
         w_hh, mask, hs, us = ctx.saved_tensors
-        dpx, dw, dh_init = extension().delay_backward(dys.contiguous(), dhs.contiguous(), w_hh, ctx.delays, mask, hs,
+        dpx, dw, dh_init = extension().delay_backward(_grad(dys), _grad(dhs), w_hh, ctx.delays, mask, hs,
                                                       us, ctx.kind, ctx.low)
         return dpx, dw, dh_init, None, None, None, None
 
@@ -308,6 +322,7 @@ class _JordanSequence(torch.autograd.Function):
     def forward(ctx, px, w_hh, w_hy, b_hy, y0, mask, kinds, low):
         ys, carried, hs, zs = extension().jordan_forward(px, w_hh, w_hy, b_hy, y0, mask, *kinds, low)
         ctx.save_for_backward(w_hh, w_hy, b_hy, mask, carried, hs, zs)
+        ctx.set_materialize_grads(False)  # an unused output's gradient comes as None: read as zeros
         ctx.kinds, ctx.low = kinds, low
         return ys, carried[1:]
 
@@ -315,7 +330,7 @@ class _JordanSequence(torch.autograd.Function):
     @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, dys, dcs):
         w_hh, w_hy, b_hy, mask, carried, hs, zs = ctx.saved_tensors
-        dpx, dw_hh, dw_hy, db, dy0 = extension().jordan_backward(dys.contiguous(), dcs.contiguous(), w_hh, w_hy, b_hy,
+        dpx, dw_hh, dw_hy, db, dy0 = extension().jordan_backward(_grad(dys), _grad(dcs), w_hh, w_hy, b_hy,
                                                                  mask, carried, hs, zs, *ctx.kinds, ctx.low)
         return dpx, dw_hh, dw_hy, (db if b_hy.numel() else None), dy0, None, None, None
 

@@ -41,6 +41,27 @@ inline int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 2048 / std::ma
 template <typename scalar_t>
 inline scalar_t mask_at(const scalar_t* m, int64_t b) { return m ? m[b] : scalar_t(1); }
 
+// A gradient that a backward pass reads step by step: the outputs' dys (B, T, N) batch-major, or the carried states'
+// (T, B, N) step-major, contiguous — or absent (an empty tensor: autograd passes None for an output nobody used, and
+// is not asked to fill zeros), read as zeros (one zero row with a row stride of 0).
+struct StepGrad {
+  Tensor g, zero;
+  bool batch_major;
+  int64_t T, B, N;
+  StepGrad(const Tensor& grad, bool batch_major_, int64_t T_, int64_t B_, int64_t N_, const at::TensorOptions& o)
+      : g(grad), batch_major(batch_major_), T(T_), B(B_), N(N_) {
+    if (!present()) zero = torch::zeros({batch_major ? N : B * N}, o);
+  }
+  bool present() const { return g.defined() && g.numel(); }
+  // step t's first row, and the stride between rows
+  template <typename scalar_t>
+  const scalar_t* rows(int64_t t) const {
+    if (!present()) return zero.data_ptr<scalar_t>();
+    return g.data_ptr<scalar_t>() + (batch_major ? t * N : t * B * N);
+  }
+  int64_t ld() const { return !present() ? (batch_major ? 0 : N) : (batch_major ? T * N : N); }
+};
+
 // ---- LSTM family: i, f, g, o gates with optional diagonal peepholes (Gers & Schmidhuber 2000) ----------------
 //   a = px_t + W_hh h_{t-1};  i = σ(a_i + p_i c_{t-1});  f = σ(a_f + p_f c_{t-1});  g = tanh(a_g)
 //   c_t = f c_{t-1} + i g;  o = σ(a_o + p_o c_t);  h_t = o tanh(c_t)
@@ -321,6 +342,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Te
                                   const Tensor& c_new, const Tensor& tanh_c, const Tensor& gates, bool low) {
   const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 4;
   const auto w = step_weight(w_hh, low, B);
+  const StepGrad gy(dys, true, T, B, H, gates.options()), gh(dhs, false, T, B, H, gates.options()),
+      gc(dcs, false, T, B, H, gates.options());
   auto da = torch::empty_like(gates);
   auto dh = torch::zeros({B, H}, gates.options());
   auto dc = torch::zeros({B, H}, gates.options());
@@ -328,14 +351,14 @@ std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Te
     const auto m = step_mask(valid, t);
     auto da_t = da[t];
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
-      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *m_ = ptr_or_null<scalar_t>(m);
-      const scalar_t *dhi = dhs[t].data_ptr<scalar_t>(), *dci = dcs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = gy.rows<scalar_t>(t), *m_ = ptr_or_null<scalar_t>(m);
+      const scalar_t *dhi = gh.rows<scalar_t>(t), *dci = gc.rows<scalar_t>(t);
       const scalar_t *g = gates[t].data_ptr<scalar_t>(), *cp = cs[t].data_ptr<scalar_t>();
       const scalar_t *cn = c_new[t].data_ptr<scalar_t>(), *tc = tanh_c[t].data_ptr<scalar_t>();
       const scalar_t* p = ptr_or_null<scalar_t>(peep);
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dc_ = dc.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        lstm_step_backward<scalar_t>(dy, T * H, dhi, dci, dh_, dc_, m_, g, cp, cn, tc, p, da_, b0, b1, H);
+        lstm_step_backward<scalar_t>(dy, gy.ld(), dhi, dci, dh_, dc_, m_, g, cp, cn, tc, p, da_, b0, b1, H);
       });
     });
     product_add(dh, da_t, w);
@@ -519,7 +542,8 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
   const auto s = gated_spec(z_block, h_col, z_given, z_keeps);
   const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 3, kH = w_h.size(0);
   const bool with_t = w_t.defined() && w_t.numel();
-  auto da = torch::zeros_like(gates);
+  const StepGrad gy(dys, true, T, B, H, gates.options()), gh(dhs, false, T, B, H, gates.options());
+  auto da = torch::empty_like(gates);  // every block written at every step (z, n below; r in the second half)
   auto dh = torch::zeros({B, H}, gates.options());
   auto drh = torch::empty({B, H}, gates.options());
   auto dth = with_t ? torch::empty({B, H}, gates.options()) : Tensor();
@@ -530,11 +554,11 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
     auto da_t = da[t];
     const auto a = gates[t], h_prev = hs[t];
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gated_update_backward", [&] {
-      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = gh.rows<scalar_t>(t);
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *a_ = a.data_ptr<scalar_t>(), *hp = h_prev.data_ptr<scalar_t>();
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gated_update_backward<scalar_t>(dy, T * H, dhi, dh_, m_, a_, hp, da_, s, b0, b1, H);
+        gated_update_backward<scalar_t>(dy, gy.ld(), dhi, dh_, m_, a_, hp, da_, s, b0, b1, H);
       });
     });
     product_into(drh, Tensor(), da_t.narrow(1, 2 * H, H), wc);
@@ -667,6 +691,7 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
   const int64_t T = us.size(0), B = us.size(1), H = us.size(2);
   const auto w = step_weight(w_hh, low, B);
   const bool with_rate = rate.defined() && rate.numel();
+  const StepGrad gy(dys, true, T, B, H, us.options()), gh(dhs, false, T, B, H, us.options());
   auto da = torch::empty_like(us);
   auto dr = with_rate ? torch::empty_like(us) : Tensor();
   auto dh = torch::zeros({B, H}, us.options());
@@ -675,7 +700,7 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
     auto da_t = da[t];
     auto dr_t = with_rate ? dr[t] : Tensor();
     AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "leaky_backward", [&] {
-      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = gh.rows<scalar_t>(t);
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *u = us[t].data_ptr<scalar_t>();
       const scalar_t* a = ptr_or_null<scalar_t>(rate);
       const scalar_t* hp = hs[t].data_ptr<scalar_t>();
@@ -683,7 +708,7 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
       scalar_t* dr_ = with_rate ? dr_t.data_ptr<scalar_t>() : nullptr;
       with_activation(kind, [&](auto k) {
         at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-          leaky_step_backward<scalar_t>(dy, T * H, dhi, dh_, m_, u, hp, a, da_, dr_, k, b0, b1, H);
+          leaky_step_backward<scalar_t>(dy, gy.ld(), dhi, dh_, m_, u, hp, a, da_, dr_, k, b0, b1, H);
         });
       });
     });
@@ -742,20 +767,22 @@ std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const T
   auto d_delayed = torch::empty({B, n * H}, us.options());
   const bool masked = valid.defined() && valid.numel();
   auto da = torch::empty_like(us);
-  auto g = dhs.clone();  // g[p]: the gradient reaching h at position p, filled in as the loop goes back
+  const StepGrad gy(dys, true, T, B, H, us.options());
+  // g[p]: the gradient reaching h at position p, filled in as the loop goes back
+  auto g = dhs.defined() && dhs.numel() ? dhs.clone() : torch::zeros({M + T, B, H}, us.options());
   const auto none = torch::zeros({B, H}, us.options());
   for (int64_t t = T - 1; t >= 0; --t) {
     const int64_t p = M + t;
     const auto m = step_mask(valid, t);
     auto da_t = da[t];
     AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "delay_backward", [&] {
-      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *dhi = none.data_ptr<scalar_t>();
+      const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = none.data_ptr<scalar_t>();
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *u = us[t].data_ptr<scalar_t>();
       const scalar_t* hp = hs[p - 1].data_ptr<scalar_t>();
       scalar_t *gp = g[p].data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
       with_activation(kind, [&](auto k) {
         at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-          leaky_step_backward<scalar_t>(dy, T * H, dhi, gp, m_, u, hp, nullptr, da_, nullptr, k, b0, b1, H);
+          leaky_step_backward<scalar_t>(dy, gy.ld(), dhi, gp, m_, u, hp, nullptr, da_, nullptr, k, b0, b1, H);
         });
       });
     });
@@ -833,6 +860,7 @@ std::vector<Tensor> jordan_backward(const Tensor& dys, const Tensor& dcs, const 
                                     const Tensor& zs, int64_t hidden_kind, int64_t output_kind, bool low) {
   const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2), O = w_hy.size(0);
   const auto u = step_weight(w_hh, low, B), wy = step_weight(w_hy, low, B);
+  const StepGrad gy(dys, true, T, B, O, hs.options()), gc(dcs, false, T, B, O, hs.options());
   auto da = torch::empty_like(hs);
   auto dz = torch::empty_like(zs);
   auto g = torch::zeros({B, O}, hs.options());  // the gradient reaching the carried y after the step
@@ -841,7 +869,8 @@ std::vector<Tensor> jordan_backward(const Tensor& dys, const Tensor& dcs, const 
     const auto m = step_mask(valid, t);
     auto dz_t = dz[t], da_t = da[t];
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "jordan_backward", [&] {
-      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * O, *dc = dcs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = gy.rows<scalar_t>(t), *dc = gc.rows<scalar_t>(t);
+      const int64_t ld_y = gy.ld();
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *z = zs[t].data_ptr<scalar_t>();
       scalar_t *g_ = g.data_ptr<scalar_t>(), *dz_ = dz_t.data_ptr<scalar_t>();
       with_activation(output_kind, [&](auto kind) {
@@ -852,7 +881,7 @@ _Pragma("omp simd")  // (a pragma inside the dispatch macro)
             for (int64_t j = 0; j < O; ++j) {
               const int64_t k = b * O + j;
               const scalar_t gt = g_[k] + dc[k];
-              dz_[k] = mb * (dy[b * T * O + j] + gt) * activation_slope(z[k], kind.value);
+              dz_[k] = mb * (dy[b * ld_y + j] + gt) * activation_slope(z[k], kind.value);
               g_[k] = (scalar_t(1) - mb) * gt;  // what passes a padded step; dA U is added below
             }
           }
@@ -972,6 +1001,7 @@ std::vector<Tensor> gru_backward(const Tensor& dys, const Tensor& dhs, const Ten
                                  bool low) {
   const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 3;
   const auto w = step_weight(w_hh, low, B);
+  const StepGrad gy(dys, true, T, B, H, gates.options()), gh(dhs, false, T, B, H, gates.options());
   auto dpx = torch::empty_like(gates);
   auto dgh = torch::empty_like(gates);
   auto dh = torch::zeros({B, H}, gates.options());
@@ -979,12 +1009,12 @@ std::vector<Tensor> gru_backward(const Tensor& dys, const Tensor& dhs, const Ten
     const auto m = step_mask(valid, t);
     auto dgh_t = dgh[t];
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
-      const scalar_t *dy = dys.data_ptr<scalar_t>() + t * H, *dhi = dhs[t].data_ptr<scalar_t>();
+      const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = gh.rows<scalar_t>(t);
       const scalar_t *m_ = ptr_or_null<scalar_t>(m), *a = gates[t].data_ptr<scalar_t>();
       const scalar_t *n = ghn[t].data_ptr<scalar_t>(), *hp = hs[t].data_ptr<scalar_t>();
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dp = dpx[t].data_ptr<scalar_t>(), *dg = dgh_t.data_ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gru_step_backward<scalar_t>(dy, T * H, dhi, dh_, m_, a, n, hp, dp, dg, b0, b1, H);
+        gru_step_backward<scalar_t>(dy, gy.ld(), dhi, dh_, m_, a, n, hp, dp, dg, b0, b1, H);
       });
     });
     product_add(dh, dgh_t, w);
