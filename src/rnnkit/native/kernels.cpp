@@ -33,7 +33,16 @@ using torch::Tensor;
 
 namespace {
 
-Tensor step_mask(const Tensor& valid, int64_t t) { return valid.defined() && valid.numel() ? valid[t] : Tensor(); }
+// Step t of a step-major buffer (T, B, ...) as a raw pointer: no view per step (a select or narrow costs ~0.75 µs,
+// about what a small step's gate math takes on a (32, 256) step)
+template <typename scalar_t>
+inline scalar_t* at_step(const Tensor& x, int64_t t) { return x.data_ptr<scalar_t>() + t * x.stride(0); }
+
+// step t's row of ``valid`` (T, B), or nullptr when every step is real
+template <typename scalar_t>
+inline const scalar_t* mask_rows(const Tensor& valid, int64_t t) {
+  return valid.defined() && valid.numel() ? at_step<scalar_t>(valid, t) : nullptr;
+}
 
 // rows per task so that a step's pointwise work splits over the threads but no task is tiny
 inline int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 2048 / std::max<int64_t>(H, 1)); }
@@ -207,11 +216,9 @@ void add_widened(Tensor& out, const Tensor& base, const Tensor& p, bool accumula
   });
 }
 
-// dst (R, K) bfloat16 contiguous = src (R, K) float32 with unit column stride, rounded to nearest even; on the
+// dst (R, K) bfloat16 contiguous = s (R, K) float32 with row stride ls and unit column stride, rounded to nearest even; on the
 // calling thread (a step's operand is small: an ATen copy's parallel region measured several times slower here)
-void to_bf16(const Tensor& src, const Tensor& dst) {
-  const int64_t R = src.size(0), K = src.size(1), ls = src.stride(0);
-  const float* s = src.data_ptr<float>();
+void to_bf16(const float* s, int64_t ls, int64_t R, int64_t K, const Tensor& dst) {
   uint16_t* d = reinterpret_cast<uint16_t*>(dst.data_ptr<at::BFloat16>());
   for (int64_t r = 0; r < R; ++r) {
     const float* s_r = s + r * ls;
@@ -255,41 +262,51 @@ StepWeight step_weight(const Tensor& w_kn, bool low, int64_t rows) {
   return s;
 }
 
-// MKL can take out and lhs as they are: float32 rows with unit column stride, the prepared row count
-bool mkl_operands(const StepWeight& w, const Tensor& out, const Tensor& lhs) {
-  return out.scalar_type() == at::kFloat && lhs.scalar_type() == at::kFloat && out.stride(1) == 1 &&
-         lhs.stride(1) == 1 && lhs.size(0) == w.rows && out.size(0) == w.rows;
-}
+// Rows (rows, cols) of a buffer with row stride ld and unit column stride, at an element offset from its data
+// pointer: a step's operand without a view (see at_step); the buffer outlives it
+struct Rows {
+  const Tensor* owner;
+  int64_t offset, rows, cols, ld;
+  template <typename T>
+  T* ptr() const { return owner->data_ptr<T>() + offset; }
+  Tensor view() const { return owner->as_strided({rows, cols}, {ld, 1}, owner->storage_offset() + offset); }
+  Rows columns(int64_t first, int64_t n) const { return {owner, offset + first, rows, n, ld}; }
+};
 
-// out = beta · out + lhs · W  (beta 0 or 1)
-void product_step(Tensor& out, const Tensor& lhs, const StepWeight& w, float beta) {
-  if (w.packed.defined() && mkl_operands(w, out, lhs)) {
-    cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, w.rows, w.N, w.K, lhs.data_ptr<float>(), lhs.stride(0),
-                        w.packed.data_ptr<float>(), w.N, beta, out.data_ptr<float>(), out.stride(0));
-  } else if (w.lhs_bf16.defined() && mkl_operands(w, out, lhs)) {
-    to_bf16(lhs, w.lhs_bf16);
+// step t of x (T, B, N) with unit stride along N; all rows of x (R, N)
+inline Rows step_rows(const Tensor& x, int64_t t) { return {&x, t * x.stride(0), x.size(1), x.size(2), x.stride(1)}; }
+inline Rows all_rows(const Tensor& x) { return {&x, 0, x.size(0), x.size(1), x.stride(0)}; }
+
+// out = beta · out + lhs · W (beta 0 or 1): MKL takes the pointers; the ATen route a view
+void product_step(const Rows& out, const Rows& lhs, const StepWeight& w, float beta) {
+  const bool mkl = out.owner->scalar_type() == at::kFloat && lhs.owner->scalar_type() == at::kFloat &&
+                   lhs.rows == w.rows && out.rows == w.rows;
+  if (mkl && w.packed.defined()) {
+    cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, w.rows, w.N, w.K, lhs.ptr<float>(), lhs.ld,
+                        w.packed.data_ptr<float>(), w.N, beta, out.ptr<float>(), out.ld);
+  } else if (mkl && w.lhs_bf16.defined()) {
+    to_bf16(lhs.ptr<float>(), lhs.ld, lhs.rows, lhs.cols, w.lhs_bf16);
     cblas_gemm_bf16bf16f32(kRowMajor, kNoTrans, kNoTrans, w.rows, w.N, w.K, 1.f,
                            reinterpret_cast<const uint16_t*>(w.lhs_bf16.data_ptr<at::BFloat16>()), w.K,
                            reinterpret_cast<const uint16_t*>(w.w.data_ptr<at::BFloat16>()), w.N, beta,
-                           out.data_ptr<float>(), out.stride(0));
-  } else if (w.w.scalar_type() == out.scalar_type()) {
-    if (beta == 0.f) at::mm_out(out, lhs, w.w); else out.addmm_(lhs, w.w);
+                           out.ptr<float>(), out.ld);
   } else {
-    add_widened(out, Tensor(), at::mm(lhs.to(w.w.scalar_type()), w.w), beta != 0.f);
+    Tensor o = out.view();
+    if (w.w.scalar_type() == o.scalar_type()) {
+      if (beta == 0.f) at::mm_out(o, lhs.view(), w.w); else o.addmm_(lhs.view(), w.w);
+    } else {
+      add_widened(o, Tensor(), at::mm(lhs.view().to(w.w.scalar_type()), w.w), beta != 0.f);
+    }
   }
 }
 
 // out += lhs · W
-void product_add(Tensor out, const Tensor& lhs, const StepWeight& w) { product_step(out, lhs, w, 1.f); }
+void product_add(const Rows& out, const Rows& lhs, const StepWeight& w) { product_step(out, lhs, w, 1.f); }
 
 // out = base + lhs · W (base undefined: out = lhs · W; base (N) is a row broadcast)
-void product_into(Tensor out, const Tensor& base, const Tensor& lhs, const StepWeight& w) {
-  if (base.defined() && base.numel()) {
-    out.copy_(base);
-    product_step(out, lhs, w, 1.f);
-  } else {
-    product_step(out, lhs, w, 0.f);
-  }
+void product_into(const Rows& out, const Tensor& base, const Rows& lhs, const StepWeight& w) {
+  if (base.defined() && base.numel()) out.view().copy_(base);
+  product_step(out, lhs, w, base.defined() && base.numel() ? 1.f : 0.f);
 }
 
 // lhsᵀ · rhs over all steps (the weight gradients), in bfloat16 operands with ``low``; returned in lhs's dtype
@@ -316,17 +333,15 @@ std::vector<Tensor> lstm_forward(const Tensor& px, const Tensor& w_hh, const Ten
   cs[0].copy_(c0);
   const auto wt = step_weight(w_hh.t(), low, B);
   for (int64_t t = 0; t < T; ++t) {
-    auto a = gates[t];
-    product_add(a, hs[t], wt);
-    const auto m = step_mask(valid, t);
+    product_add(step_rows(gates, t), step_rows(hs, t), wt);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "lstm_forward", [&] {
-      scalar_t* a_ = a.data_ptr<scalar_t>();
+      scalar_t* a_ = at_step<scalar_t>(gates, t);
       const scalar_t* p = ptr_or_null<scalar_t>(peep);
-      const scalar_t* m_ = ptr_or_null<scalar_t>(m);
-      const scalar_t *hp = hs[t].data_ptr<scalar_t>(), *cp = cs[t].data_ptr<scalar_t>();
-      scalar_t *cn = c_new[t].data_ptr<scalar_t>(), *tc = tanh_c[t].data_ptr<scalar_t>();
+      const scalar_t* m_ = mask_rows<scalar_t>(valid, t);
+      const scalar_t *hp = at_step<scalar_t>(hs, t), *cp = at_step<scalar_t>(cs, t);
+      scalar_t *cn = at_step<scalar_t>(c_new, t), *tc = at_step<scalar_t>(tanh_c, t);
       scalar_t* y = ys.data_ptr<scalar_t>() + t * H;
-      scalar_t *h = hs[t + 1].data_ptr<scalar_t>(), *c = cs[t + 1].data_ptr<scalar_t>();
+      scalar_t *h = at_step<scalar_t>(hs, t + 1), *c = at_step<scalar_t>(cs, t + 1);
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         lstm_step_forward<scalar_t>(a_, hp, cp, p, m_, cn, tc, y, T * H, h, c, b0, b1, H);
       });
@@ -348,20 +363,18 @@ std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Te
   auto dh = torch::zeros({B, H}, gates.options());
   auto dc = torch::zeros({B, H}, gates.options());
   for (int64_t t = T - 1; t >= 0; --t) {
-    const auto m = step_mask(valid, t);
-    auto da_t = da[t];
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
-      const scalar_t *dy = gy.rows<scalar_t>(t), *m_ = ptr_or_null<scalar_t>(m);
+      const scalar_t *dy = gy.rows<scalar_t>(t), *m_ = mask_rows<scalar_t>(valid, t);
       const scalar_t *dhi = gh.rows<scalar_t>(t), *dci = gc.rows<scalar_t>(t);
-      const scalar_t *g = gates[t].data_ptr<scalar_t>(), *cp = cs[t].data_ptr<scalar_t>();
-      const scalar_t *cn = c_new[t].data_ptr<scalar_t>(), *tc = tanh_c[t].data_ptr<scalar_t>();
+      const scalar_t *g = at_step<scalar_t>(gates, t), *cp = at_step<scalar_t>(cs, t);
+      const scalar_t *cn = at_step<scalar_t>(c_new, t), *tc = at_step<scalar_t>(tanh_c, t);
       const scalar_t* p = ptr_or_null<scalar_t>(peep);
-      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dc_ = dc.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dc_ = dc.data_ptr<scalar_t>(), *da_ = at_step<scalar_t>(da, t);
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         lstm_step_backward<scalar_t>(dy, gy.ld(), dhi, dci, dh_, dc_, m_, g, cp, cn, tc, p, da_, b0, b1, H);
       });
     });
-    product_add(dh, da_t, w);
+    product_add(all_rows(dh), step_rows(da, t), w);
   }
   const auto flat = da.view({T * B, 4 * H});
   auto dw = product_over_steps(flat, hs.narrow(0, 0, T).reshape({T * B, H}), low);
@@ -502,29 +515,27 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
   const auto wht = step_weight(w_h.t(), low, B), wct = step_weight(w_c.t(), low, B);
   const auto wtt = with_t ? step_weight(w_t.t(), low, B) : StepWeight();
   for (int64_t t = 0; t < T; ++t) {
-    auto a = gates[t];
-    const auto h_prev = hs[t];
-    product_add(a.narrow(1, h_col, kH), h_prev, wht);
+    const Rows a = step_rows(gates, t), h_prev = step_rows(hs, t);
+    product_add(a.columns(h_col, kH), h_prev, wht);
     if (with_t) {
-      auto th_t = th[t];
+      const Rows th_t = step_rows(th, t);
       AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_tanh", [&] {
-        tanh_into<scalar_t>(h_prev.data_ptr<scalar_t>(), th_t.data_ptr<scalar_t>(), B * H);
+        tanh_into<scalar_t>(h_prev.ptr<scalar_t>(), th_t.ptr<scalar_t>(), B * H);
       });
-      product_add(a.narrow(1, z_block * H, H), th_t, wtt);
+      product_add(a.columns(z_block * H, H), th_t, wtt);
     }
-    auto rh_t = rh[t];
+    const Rows rh_t = step_rows(rh, t);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_gates", [&] {
-      scalar_t *a_ = a.data_ptr<scalar_t>(), *r_ = rh_t.data_ptr<scalar_t>();
-      const scalar_t* hp = h_prev.data_ptr<scalar_t>();
+      scalar_t *a_ = a.ptr<scalar_t>(), *r_ = rh_t.ptr<scalar_t>();
+      const scalar_t* hp = h_prev.ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         gated_gates_forward<scalar_t>(a_, hp, r_, s, b0, b1, H);
       });
     });
-    product_add(a.narrow(1, 2 * H, H), rh_t, wct);
-    const auto m = step_mask(valid, t);
+    product_add(a.columns(2 * H, H), rh_t, wct);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_update", [&] {
-      scalar_t *a_ = a.data_ptr<scalar_t>(), *y = ys.data_ptr<scalar_t>() + t * H, *h = hs[t + 1].data_ptr<scalar_t>();
-      const scalar_t *hp = h_prev.data_ptr<scalar_t>(), *m_ = ptr_or_null<scalar_t>(m);
+      scalar_t *a_ = a.ptr<scalar_t>(), *y = ys.data_ptr<scalar_t>() + t * H, *h = at_step<scalar_t>(hs, t + 1);
+      const scalar_t *hp = h_prev.ptr<scalar_t>(), *m_ = mask_rows<scalar_t>(valid, t);
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         gated_update_forward<scalar_t>(a_, hp, m_, y, T * H, h, s, b0, b1, H);
       });
@@ -550,28 +561,26 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
   const auto wh = step_weight(w_h, low, B), wc = step_weight(w_c, low, B);
   const auto wtl = with_t ? step_weight(w_t, low, B) : StepWeight();
   for (int64_t t = T - 1; t >= 0; --t) {
-    const auto m = step_mask(valid, t);
-    auto da_t = da[t];
-    const auto a = gates[t], h_prev = hs[t];
+    const Rows da_t = step_rows(da, t), a = step_rows(gates, t), h_prev = step_rows(hs, t);
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gated_update_backward", [&] {
       const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = gh.rows<scalar_t>(t);
-      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *a_ = a.data_ptr<scalar_t>(), *hp = h_prev.data_ptr<scalar_t>();
-      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      const scalar_t *m_ = mask_rows<scalar_t>(valid, t), *a_ = a.ptr<scalar_t>(), *hp = h_prev.ptr<scalar_t>();
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         gated_update_backward<scalar_t>(dy, gy.ld(), dhi, dh_, m_, a_, hp, da_, s, b0, b1, H);
       });
     });
-    product_into(drh, Tensor(), da_t.narrow(1, 2 * H, H), wc);
+    product_into(all_rows(drh), Tensor(), da_t.columns(2 * H, H), wc);
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gated_gates_backward", [&] {
-      const scalar_t *d_ = drh.data_ptr<scalar_t>(), *a_ = a.data_ptr<scalar_t>(), *hp = h_prev.data_ptr<scalar_t>();
-      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      const scalar_t *d_ = drh.data_ptr<scalar_t>(), *a_ = a.ptr<scalar_t>(), *hp = h_prev.ptr<scalar_t>();
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.ptr<scalar_t>();
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         gated_gates_backward<scalar_t>(d_, dh_, a_, hp, da_, s, b0, b1, H);
       });
     });
-    product_add(dh, da_t.narrow(1, h_col, kH), wh);
+    product_add(all_rows(dh), da_t.columns(h_col, kH), wh);
     if (with_t) {
-      product_into(dth, Tensor(), da_t.narrow(1, z_block * H, H), wtl);
+      product_into(all_rows(dth), Tensor(), da_t.columns(z_block * H, H), wtl);
       dh.addcmul_(dth, 1 - th[t] * th[t]);
     }
   }
@@ -667,13 +676,11 @@ std::vector<Tensor> leaky_forward(const Tensor& px, const Tensor& w_hh, const Te
   hs[0].copy_(h0);
   const auto wt = step_weight(w_hh.t(), low, B);
   for (int64_t t = 0; t < T; ++t) {
-    auto u = us[t];
-    product_add(u, hs[t], wt);
-    const auto m = step_mask(valid, t);
+    product_add(step_rows(us, t), step_rows(hs, t), wt);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "leaky_forward", [&] {
-      scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys.data_ptr<scalar_t>() + t * H, *h = hs[t + 1].data_ptr<scalar_t>();
-      const scalar_t *hp = hs[t].data_ptr<scalar_t>(), *a = ptr_or_null<scalar_t>(rate);
-      const scalar_t* m_ = ptr_or_null<scalar_t>(m);
+      scalar_t *u_ = at_step<scalar_t>(us, t), *y = ys.data_ptr<scalar_t>() + t * H, *h = at_step<scalar_t>(hs, t + 1);
+      const scalar_t *hp = at_step<scalar_t>(hs, t), *a = ptr_or_null<scalar_t>(rate);
+      const scalar_t* m_ = mask_rows<scalar_t>(valid, t);
       with_activation(kind, [&](auto k) {
         at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
           leaky_step_forward<scalar_t>(u_, hp, a, m_, y, T * H, h, k, b0, b1, H);
@@ -696,23 +703,21 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
   auto dr = with_rate ? torch::empty_like(us) : Tensor();
   auto dh = torch::zeros({B, H}, us.options());
   for (int64_t t = T - 1; t >= 0; --t) {
-    const auto m = step_mask(valid, t);
-    auto da_t = da[t];
-    auto dr_t = with_rate ? dr[t] : Tensor();
+
     AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "leaky_backward", [&] {
       const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = gh.rows<scalar_t>(t);
-      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *u = us[t].data_ptr<scalar_t>();
+      const scalar_t *m_ = mask_rows<scalar_t>(valid, t), *u = at_step<scalar_t>(us, t);
       const scalar_t* a = ptr_or_null<scalar_t>(rate);
-      const scalar_t* hp = hs[t].data_ptr<scalar_t>();
-      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
-      scalar_t* dr_ = with_rate ? dr_t.data_ptr<scalar_t>() : nullptr;
+      const scalar_t* hp = at_step<scalar_t>(hs, t);
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = at_step<scalar_t>(da, t);
+      scalar_t* dr_ = with_rate ? at_step<scalar_t>(dr, t) : nullptr;
       with_activation(kind, [&](auto k) {
         at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
           leaky_step_backward<scalar_t>(dy, gy.ld(), dhi, dh_, m_, u, hp, a, da_, dr_, k, b0, b1, H);
         });
       });
     });
-    product_add(dh, da_t, w);
+    product_add(all_rows(dh), step_rows(da, t), w);
   }
   const auto h_prev = hs.narrow(0, 0, T);
   auto dw = product_over_steps(da.view({T * B, H}), h_prev.reshape({T * B, H}), low);
@@ -740,13 +745,11 @@ std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const st
   for (int64_t t = 0; t < T; ++t) {
     const int64_t p = M + t;
     for (int64_t i = 0; i < n; ++i) delayed.narrow(1, i * H, H).copy_(hs[p - delays[i]]);
-    auto u = us[t];
-    product_add(u, delayed, wt);
-    const auto m = step_mask(valid, t);
+    product_add(step_rows(us, t), all_rows(delayed), wt);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "delay_forward", [&] {
-      scalar_t *u_ = u.data_ptr<scalar_t>(), *y = ys.data_ptr<scalar_t>() + t * H, *h = hs[p].data_ptr<scalar_t>();
-      const scalar_t* hp = hs[p - 1].data_ptr<scalar_t>();
-      const scalar_t* m_ = ptr_or_null<scalar_t>(m);
+      scalar_t *u_ = at_step<scalar_t>(us, t), *y = ys.data_ptr<scalar_t>() + t * H, *h = at_step<scalar_t>(hs, p);
+      const scalar_t* hp = at_step<scalar_t>(hs, p - 1);
+      const scalar_t* m_ = mask_rows<scalar_t>(valid, t);
       with_activation(kind, [&](auto k) {
         at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
           leaky_step_forward<scalar_t>(u_, hp, nullptr, m_, y, T * H, h, k, b0, b1, H);
@@ -773,13 +776,11 @@ std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const T
   const auto none = torch::zeros({B, H}, us.options());
   for (int64_t t = T - 1; t >= 0; --t) {
     const int64_t p = M + t;
-    const auto m = step_mask(valid, t);
-    auto da_t = da[t];
     AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "delay_backward", [&] {
       const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = none.data_ptr<scalar_t>();
-      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *u = us[t].data_ptr<scalar_t>();
-      const scalar_t* hp = hs[p - 1].data_ptr<scalar_t>();
-      scalar_t *gp = g[p].data_ptr<scalar_t>(), *da_ = da_t.data_ptr<scalar_t>();
+      const scalar_t *m_ = mask_rows<scalar_t>(valid, t), *u = at_step<scalar_t>(us, t);
+      const scalar_t* hp = at_step<scalar_t>(hs, p - 1);
+      scalar_t *gp = at_step<scalar_t>(g, p), *da_ = at_step<scalar_t>(da, t);
       with_activation(kind, [&](auto k) {
         at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
           leaky_step_backward<scalar_t>(dy, gy.ld(), dhi, gp, m_, u, hp, nullptr, da_, nullptr, k, b0, b1, H);
@@ -787,7 +788,7 @@ std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const T
       });
     });
     if (masked) g[p - 1].add_(g[p]);  // what passes a padded step (its copy of h_{t-1})
-    product_into(d_delayed, Tensor(), da_t, w);
+    product_into(all_rows(d_delayed), Tensor(), step_rows(da, t), w);
     for (int64_t i = 0; i < n; ++i) g[p - delays[i]].add_(d_delayed.narrow(1, i * H, H));
   }
   auto dw = torch::empty_like(w_hh);
@@ -829,16 +830,15 @@ std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const T
   const auto ut = step_weight(w_hh.t(), low, B), wt = step_weight(w_hy.t(), low, B);
   const bool bias = b_hy.defined() && b_hy.numel();
   for (int64_t t = 0; t < T; ++t) {
-    auto h = hs[t], z = zs[t];
-    product_add(h, carried[t], ut);
-    const auto m = step_mask(valid, t);
+    const Rows h = step_rows(hs, t), z = step_rows(zs, t);
+    product_add(h, step_rows(carried, t), ut);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "jordan_forward", [&] {
-      activate_rows(h.data_ptr<scalar_t>(), hidden_kind, B, H);
+      activate_rows(h.ptr<scalar_t>(), hidden_kind, B, H);
       product_into(z, bias ? b_hy : Tensor(), h, wt);
-      scalar_t* z_ = z.data_ptr<scalar_t>();
+      scalar_t* z_ = z.ptr<scalar_t>();
       activate_rows(z_, output_kind, B, O);
-      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *yp = carried[t].data_ptr<scalar_t>();
-      scalar_t *y = ys.data_ptr<scalar_t>() + t * O, *yc = carried[t + 1].data_ptr<scalar_t>();
+      const scalar_t *m_ = mask_rows<scalar_t>(valid, t), *yp = at_step<scalar_t>(carried, t);
+      scalar_t *y = ys.data_ptr<scalar_t>() + t * O, *yc = at_step<scalar_t>(carried, t + 1);
       at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           const bool real = mask_at(m_, b) != scalar_t(0);
@@ -866,13 +866,12 @@ std::vector<Tensor> jordan_backward(const Tensor& dys, const Tensor& dcs, const 
   auto g = torch::zeros({B, O}, hs.options());  // the gradient reaching the carried y after the step
   auto dh = torch::empty({B, H}, hs.options());
   for (int64_t t = T - 1; t >= 0; --t) {
-    const auto m = step_mask(valid, t);
-    auto dz_t = dz[t], da_t = da[t];
+    const Rows dz_t = step_rows(dz, t), da_t = step_rows(da, t);
     AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "jordan_backward", [&] {
       const scalar_t *dy = gy.rows<scalar_t>(t), *dc = gc.rows<scalar_t>(t);
       const int64_t ld_y = gy.ld();
-      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *z = zs[t].data_ptr<scalar_t>();
-      scalar_t *g_ = g.data_ptr<scalar_t>(), *dz_ = dz_t.data_ptr<scalar_t>();
+      const scalar_t *m_ = mask_rows<scalar_t>(valid, t), *z = at_step<scalar_t>(zs, t);
+      scalar_t *g_ = g.data_ptr<scalar_t>(), *dz_ = dz_t.ptr<scalar_t>();
       with_activation(output_kind, [&](auto kind) {
         at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
           for (int64_t b = b0; b < b1; ++b) {
@@ -887,9 +886,9 @@ _Pragma("omp simd")  // (a pragma inside the dispatch macro)
           }
         });
       });
-      product_into(dh, Tensor(), dz_t, wy);
-      const scalar_t *h = hs[t].data_ptr<scalar_t>(), *dh_ = dh.data_ptr<scalar_t>();
-      scalar_t* da_ = da_t.data_ptr<scalar_t>();
+      product_into(all_rows(dh), Tensor(), dz_t, wy);
+      const scalar_t *h = at_step<scalar_t>(hs, t), *dh_ = dh.data_ptr<scalar_t>();
+      scalar_t* da_ = da_t.ptr<scalar_t>();
       with_activation(hidden_kind, [&](auto kind) {
         at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
 _Pragma("omp simd")  // (a pragma inside the dispatch macro)
@@ -897,7 +896,7 @@ _Pragma("omp simd")  // (a pragma inside the dispatch macro)
         });
       });
     });
-    product_add(g, da_t, u);
+    product_add(all_rows(g), da_t, u);
   }
   auto dw_hh = product_over_steps(da.view({T * B, H}), carried.narrow(0, 0, T).reshape({T * B, O}), low);
   auto dw_hy = product_over_steps(dz.view({T * B, O}), hs.view({T * B, H}), low);
@@ -979,13 +978,12 @@ std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tens
   const bool with_bias = b_hh.defined() && b_hh.numel();
   const auto wt = step_weight(w_hh.t(), low, B);
   for (int64_t t = 0; t < T; ++t) {
-    product_into(gh, with_bias ? b_hh : Tensor(), hs[t], wt);
-    const auto m = step_mask(valid, t);
+    product_into(all_rows(gh), with_bias ? b_hh : Tensor(), step_rows(hs, t), wt);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gru_forward", [&] {
-      const scalar_t *p = px[t].data_ptr<scalar_t>(), *g = gh.data_ptr<scalar_t>(), *hp = hs[t].data_ptr<scalar_t>();
-      const scalar_t* m_ = ptr_or_null<scalar_t>(m);
-      scalar_t *a = gates[t].data_ptr<scalar_t>(), *n = ghn[t].data_ptr<scalar_t>();
-      scalar_t *y = ys.data_ptr<scalar_t>() + t * H, *h = hs[t + 1].data_ptr<scalar_t>();
+      const scalar_t *p = at_step<scalar_t>(px, t), *g = gh.data_ptr<scalar_t>(), *hp = at_step<scalar_t>(hs, t);
+      const scalar_t* m_ = mask_rows<scalar_t>(valid, t);
+      scalar_t *a = at_step<scalar_t>(gates, t), *n = at_step<scalar_t>(ghn, t);
+      scalar_t *y = ys.data_ptr<scalar_t>() + t * H, *h = at_step<scalar_t>(hs, t + 1);
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         gru_step_forward<scalar_t>(p, g, a, n, hp, m_, y, T * H, h, b0, b1, H);
       });
@@ -1006,18 +1004,17 @@ std::vector<Tensor> gru_backward(const Tensor& dys, const Tensor& dhs, const Ten
   auto dgh = torch::empty_like(gates);
   auto dh = torch::zeros({B, H}, gates.options());
   for (int64_t t = T - 1; t >= 0; --t) {
-    const auto m = step_mask(valid, t);
-    auto dgh_t = dgh[t];
+
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
       const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = gh.rows<scalar_t>(t);
-      const scalar_t *m_ = ptr_or_null<scalar_t>(m), *a = gates[t].data_ptr<scalar_t>();
-      const scalar_t *n = ghn[t].data_ptr<scalar_t>(), *hp = hs[t].data_ptr<scalar_t>();
-      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dp = dpx[t].data_ptr<scalar_t>(), *dg = dgh_t.data_ptr<scalar_t>();
+      const scalar_t *m_ = mask_rows<scalar_t>(valid, t), *a = at_step<scalar_t>(gates, t);
+      const scalar_t *n = at_step<scalar_t>(ghn, t), *hp = at_step<scalar_t>(hs, t);
+      scalar_t *dh_ = dh.data_ptr<scalar_t>(), *dp = at_step<scalar_t>(dpx, t), *dg = at_step<scalar_t>(dgh, t);
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
         gru_step_backward<scalar_t>(dy, gy.ld(), dhi, dh_, m_, a, n, hp, dp, dg, b0, b1, H);
       });
     });
-    product_add(dh, dgh_t, w);
+    product_add(all_rows(dh), step_rows(dgh, t), w);
   }
   const auto flat = dgh.view({T * B, 3 * H});
   auto dw = product_over_steps(flat, hs.narrow(0, 0, T).reshape({T * B, H}), low);
