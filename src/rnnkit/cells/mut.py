@@ -92,12 +92,12 @@ class MUT1Cell(_MUTBase):
 
     def input_projection(self, x: Tensor) -> Tensor:
         H = self.hidden_size
-        z = torch.sigmoid(F.linear(x, self.weight_ih[:H], self._bias(0)))
-        pr = F.linear(x, self.weight_ih[H:], self._bias(1))
+        # [W_xz; W_xr] x + [b_z; b_r] in one product
+        zr = F.linear(x, self.weight_ih, None if self.bias_ih is None else self.bias_ih[: 2 * H])
         ph = torch.tanh(self._raw(x))
         if self.bias_ih is not None:
             ph = ph + self._bias(2)
-        return torch.cat([z, pr, ph], -1)  # (..., 3H)
+        return torch.cat([torch.sigmoid(zr[..., :H]), zr[..., H:], ph], -1)  # (..., 3H)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
         z, pr, ph = px_t.chunk(3, 1)
@@ -133,12 +133,13 @@ class MUT2Cell(_MUTBase):
 
     def input_projection(self, x: Tensor) -> Tensor:
         H = self.hidden_size
-        pz = F.linear(x, self.weight_ih[:H], self._bias(0))
+        # [W_xz; W_xh] x + [b_z; b_h] in one product
+        bias = None if self.bias_ih is None else torch.cat([self._bias(0), self._bias(2)])
+        zh = F.linear(x, self.weight_ih, bias)
         pr = self._raw(x)
         if self.bias_ih is not None:
             pr = pr + self._bias(1)
-        ph = F.linear(x, self.weight_ih[H:], self._bias(2))
-        return torch.cat([pz, pr, ph], -1)  # (..., 3H)
+        return torch.cat([zh[..., :H], pr, zh[..., H:]], -1)  # (..., 3H)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
         H = self.hidden_size

@@ -180,9 +180,9 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
     valid = None if lengths is None else (torch.arange(steps).unsqueeze(1) < lengths).to(x.device)  # (T', B)
     # cached(): parametrized weights (orthogonal_recurrence) are computed once per sequence, not per step
     with parametrize.cached():
-        # (T, B, G), step-major: the inputs are laid out step-major before the product (one copy of x, which is
+        # (T, B, G), step-major: the inputs are laid out step-major before the projection (one copy of x, which is
         # narrower than px for the gated cells, and none of px or of its gradient)
-        px = x.transpose(0, 1) if projected else cell.input_projection(x.transpose(0, 1))
+        px = x.transpose(0, 1) if projected else cell.input_projection(x.transpose(0, 1).contiguous())
         if steps < T:
             px = px[:steps]
         # the one dispatch point for a cell's whole loop: its native kernel where it declares one (rnnkit.native);

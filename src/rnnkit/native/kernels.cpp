@@ -731,6 +731,22 @@ std::vector<Tensor> leaky_backward(const Tensor& dys, const Tensor& dhs, const T
 // gathers its delayed states into one (B, n·H) operand, so the recurrent part is one product. A padded step copies
 // the previous h (its row has ended; the caller reads each row's states up to its last real step).
 
+// dst (B, N) with row stride ld_d: = src (B, N) with row stride ld_s, or += with ``add``; on the calling thread (a
+// step's rows are small)
+template <typename scalar_t>
+void move_rows(scalar_t* dst, int64_t ld_d, const scalar_t* src, int64_t ld_s, int64_t B, int64_t N, bool add) {
+  for (int64_t b = 0; b < B; ++b) {
+    scalar_t* d = dst + b * ld_d;
+    const scalar_t* x = src + b * ld_s;
+    if (add) {
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) d[j] += x[j];
+    } else {
+      std::memcpy(d, x, N * sizeof(scalar_t));
+    }
+  }
+}
+
 // px (T, B, H); w_hh (H, n·H); h_init (M, B, H). Returns ys (B, T, H), hs (M + T, B, H), us (T, B, H) = φ(·).
 std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const std::vector<int64_t>& delays,
                                   const Tensor& h_init, const Tensor& valid, int64_t kind, bool low) {
@@ -744,7 +760,10 @@ std::vector<Tensor> delay_forward(const Tensor& px, const Tensor& w_hh, const st
   const auto wt = step_weight(w_hh.t(), low, B);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t p = M + t;
-    for (int64_t i = 0; i < n; ++i) delayed.narrow(1, i * H, H).copy_(hs[p - delays[i]]);
+    AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "delay_gather", [&] {  // [h_{t-d_1}, h_{t-d_2}, ...] (B, n·H)
+      for (int64_t i = 0; i < n; ++i)
+        move_rows(delayed.data_ptr<scalar_t>() + i * H, n * H, at_step<scalar_t>(hs, p - delays[i]), H, B, H, false);
+    });
     product_add(step_rows(us, t), all_rows(delayed), wt);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "delay_forward", [&] {
       scalar_t *u_ = at_step<scalar_t>(us, t), *y = ys.data_ptr<scalar_t>() + t * H, *h = at_step<scalar_t>(hs, p);
@@ -787,9 +806,13 @@ std::vector<Tensor> delay_backward(const Tensor& dys, const Tensor& dhs, const T
         });
       });
     });
-    if (masked) g[p - 1].add_(g[p]);  // what passes a padded step (its copy of h_{t-1})
     product_into(all_rows(d_delayed), Tensor(), step_rows(da, t), w);
-    for (int64_t i = 0; i < n; ++i) g[p - delays[i]].add_(d_delayed.narrow(1, i * H, H));
+    AT_DISPATCH_FLOATING_TYPES(us.scalar_type(), "delay_scatter", [&] {
+      if (masked)  // what passes a padded step (its copy of h_{t-1})
+        move_rows(at_step<scalar_t>(g, p - 1), H, at_step<scalar_t>(g, p), H, B, H, true);
+      for (int64_t i = 0; i < n; ++i)
+        move_rows(at_step<scalar_t>(g, p - delays[i]), H, d_delayed.data_ptr<scalar_t>() + i * H, n * H, B, H, true);
+    });
   }
   auto dw = torch::empty_like(w_hh);
   const auto flat = da.view({T * B, H});
