@@ -97,7 +97,8 @@ class MUT1Cell(_MUTBase):
         ph = torch.tanh(self._raw(x))
         if self.bias_ih is not None:
             ph = ph + self._bias(2)
-        return torch.cat([torch.sigmoid(zr[..., :H]), zr[..., H:], ph], -1)  # (..., 3H)
+        z, r = zr.chunk(2, -1)  # (chunk: its gradient is one concatenation, where slices fill zeros each)
+        return torch.cat([torch.sigmoid(z), r, ph], -1)  # (..., 3H)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
         z, pr, ph = px_t.chunk(3, 1)
@@ -132,14 +133,14 @@ class MUT2Cell(_MUTBase):
         self.weight_hzr = nn.Parameter(torch.empty(2 * H, H))
 
     def input_projection(self, x: Tensor) -> Tensor:
-        H = self.hidden_size
         # [W_xz; W_xh] x + [b_z; b_h] in one product
         bias = None if self.bias_ih is None else torch.cat([self._bias(0), self._bias(2)])
         zh = F.linear(x, self.weight_ih, bias)
         pr = self._raw(x)
         if self.bias_ih is not None:
             pr = pr + self._bias(1)
-        return torch.cat([zh[..., :H], pr, zh[..., H:]], -1)  # (..., 3H)
+        z, h = zh.chunk(2, -1)
+        return torch.cat([z, pr, h], -1)  # (..., 3H)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
         H = self.hidden_size

@@ -401,8 +401,24 @@ struct GatedSpec {
   bool z_keeps;        // h_t = z h_{t-1} + (1 - z) n  (else z n + (1 - z) h_{t-1})
 };
 
-template <typename scalar_t>
-void gated_gates_forward(scalar_t* a, const scalar_t* h_prev, scalar_t* rh, const GatedSpec& s, int64_t b0,
+// The spec with its two switches as compile-time constants (they hide the base's): the gate loops compiled per
+// cell form, as with_activation does for the Elman family
+template <bool given, bool keeps>
+struct GatedForm : GatedSpec {
+  static constexpr bool z_given = given, z_keeps = keeps;
+};
+
+template <typename F>
+void with_form(const GatedSpec& s, F&& body) {
+  if (s.z_given) {
+    if (s.z_keeps) body(GatedForm<true, true>{s}); else body(GatedForm<true, false>{s});
+  } else {
+    if (s.z_keeps) body(GatedForm<false, true>{s}); else body(GatedForm<false, false>{s});
+  }
+}
+
+template <typename scalar_t, typename Spec>
+void gated_gates_forward(scalar_t* a, const scalar_t* h_prev, scalar_t* rh, const Spec& s, int64_t b0,
                          int64_t b1, int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     scalar_t* az = a + b * 3 * H + s.z_block * H;
@@ -419,9 +435,9 @@ void gated_gates_forward(scalar_t* a, const scalar_t* h_prev, scalar_t* rh, cons
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename Spec>
 void gated_update_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* m, scalar_t* y, int64_t ld_y,
-                          scalar_t* h, const GatedSpec& s, int64_t b0, int64_t b1, int64_t H) {
+                          scalar_t* h, const Spec& s, int64_t b0, int64_t b1, int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     const scalar_t* z = a + b * 3 * H + s.z_block * H;
     scalar_t* an = a + b * 3 * H + 2 * H;
@@ -441,9 +457,9 @@ void gated_update_forward(scalar_t* a, const scalar_t* h_prev, const scalar_t* m
 
 // Backward, first half: from dh (B, H) and dy, the candidate's pre-activation gradient into da's candidate block,
 // dz into da's z block (before the gate derivative), and dh's direct part.
-template <typename scalar_t>
+template <typename scalar_t, typename Spec>
 void gated_update_backward(const scalar_t* dy, int64_t ld_y, const scalar_t* dh_in, scalar_t* dh, const scalar_t* m, const scalar_t* a,
-                           const scalar_t* h_prev, scalar_t* da, const GatedSpec& s, int64_t b0, int64_t b1,
+                           const scalar_t* h_prev, scalar_t* da, const Spec& s, int64_t b0, int64_t b1,
                            int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     const scalar_t mb = mask_at(m, b);
@@ -467,9 +483,9 @@ void gated_update_backward(const scalar_t* dy, int64_t ld_y, const scalar_t* dh_
 }
 
 // Backward, second half: drh = dn W_c (B, H) given; the gate pre-activation gradients and dh's r ⊙ h part.
-template <typename scalar_t>
+template <typename scalar_t, typename Spec>
 void gated_gates_backward(const scalar_t* drh, scalar_t* dh, const scalar_t* a, const scalar_t* h_prev,
-                          scalar_t* da, const GatedSpec& s, int64_t b0, int64_t b1, int64_t H) {
+                          scalar_t* da, const Spec& s, int64_t b0, int64_t b1, int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     const scalar_t* z = a + b * 3 * H + s.z_block * H;
     const scalar_t* rr = a + b * 3 * H + (1 - s.z_block) * H;
@@ -528,16 +544,20 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_gates", [&] {
       scalar_t *a_ = a.ptr<scalar_t>(), *r_ = rh_t.ptr<scalar_t>();
       const scalar_t* hp = h_prev.ptr<scalar_t>();
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gated_gates_forward<scalar_t>(a_, hp, r_, s, b0, b1, H);
+      with_form(s, [&](const auto& form) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+          gated_gates_forward<scalar_t>(a_, hp, r_, form, b0, b1, H);
+        });
       });
     });
     product_add(a.columns(2 * H, H), rh_t, wct);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gated_update", [&] {
       scalar_t *a_ = a.ptr<scalar_t>(), *y = ys.data_ptr<scalar_t>() + t * H, *h = at_step<scalar_t>(hs, t + 1);
       const scalar_t *hp = h_prev.ptr<scalar_t>(), *m_ = mask_rows<scalar_t>(valid, t);
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gated_update_forward<scalar_t>(a_, hp, m_, y, T * H, h, s, b0, b1, H);
+      with_form(s, [&](const auto& form) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+          gated_update_forward<scalar_t>(a_, hp, m_, y, T * H, h, form, b0, b1, H);
+        });
       });
     });
   }
@@ -566,16 +586,20 @@ std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const T
       const scalar_t *dy = gy.rows<scalar_t>(t), *dhi = gh.rows<scalar_t>(t);
       const scalar_t *m_ = mask_rows<scalar_t>(valid, t), *a_ = a.ptr<scalar_t>(), *hp = h_prev.ptr<scalar_t>();
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.ptr<scalar_t>();
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gated_update_backward<scalar_t>(dy, gy.ld(), dhi, dh_, m_, a_, hp, da_, s, b0, b1, H);
+      with_form(s, [&](const auto& form) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+          gated_update_backward<scalar_t>(dy, gy.ld(), dhi, dh_, m_, a_, hp, da_, form, b0, b1, H);
+        });
       });
     });
     product_into(all_rows(drh), Tensor(), da_t.columns(2 * H, H), wc);
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gated_gates_backward", [&] {
       const scalar_t *d_ = drh.data_ptr<scalar_t>(), *a_ = a.ptr<scalar_t>(), *hp = h_prev.ptr<scalar_t>();
       scalar_t *dh_ = dh.data_ptr<scalar_t>(), *da_ = da_t.ptr<scalar_t>();
-      at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gated_gates_backward<scalar_t>(d_, dh_, a_, hp, da_, s, b0, b1, H);
+      with_form(s, [&](const auto& form) {
+        at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+          gated_gates_backward<scalar_t>(d_, dh_, a_, hp, da_, form, b0, b1, H);
+        });
       });
     });
     product_add(all_rows(dh), da_t.columns(h_col, kH), wh);
