@@ -131,4 +131,4 @@ class ChoGRUCell(_GRUBase):
     def kernel_arguments(self) -> dict:
         # px = [r, z, h̃] blocks; W_hrz adds to the first two; h_t = z h_{t-1} + (1 - z) h̃
         return {"weight_h": self.weight_hrz, "weight_c": self.weight_hh, "z_block": 1, "h_col": 0,
-                "z_given": False, "z_keeps": True}
+                "z_keeps": True}

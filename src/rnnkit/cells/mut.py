@@ -80,7 +80,8 @@ class MUT1Cell(_MUTBase):
         r = sigm(W_xr x_t + W_hr h_t + b_r)
         h_{t+1} = tanh(W_hh (r ⊙ h_t) + tanh(x_t) + b_h) ⊙ z + h_t ⊙ (1 - z)
 
-    z depends on x_t alone, so it is computed for all steps in the input projection.
+    z depends on x_t alone: its pre-activation W_xz x_t + b_z is the input projection's first block (the step
+    squashes it, as for the gates of MUT2-3).
     Parameters: ``weight_ih`` = [W_xz; W_xr] (2H, D), ``weight_hr`` (H, H), ``weight_hh`` (H, H).
     """
 
@@ -97,18 +98,18 @@ class MUT1Cell(_MUTBase):
         ph = torch.tanh(self._raw(x))
         if self.bias_ih is not None:
             ph = ph + self._bias(2)
-        z, r = zr.chunk(2, -1)  # (chunk: its gradient is one concatenation, where slices fill zeros each)
-        return torch.cat([torch.sigmoid(z), r, ph], -1)  # (..., 3H)
+        return torch.cat([zr, ph], -1)  # (..., 3H)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
-        z, pr, ph = px_t.chunk(3, 1)
+        pz, pr, ph = px_t.chunk(3, 1)
+        z = torch.sigmoid(pz)
         r = torch.sigmoid(torch.addmm(pr, h_prev, self.weight_hr.t()))
         h = self._candidate(ph, r, h_prev, z)
         return h, h
 
     def kernel_arguments(self) -> dict:
         return {"weight_h": self.weight_hr, "weight_c": self.weight_hh, "z_block": 0, "h_col": self.hidden_size,
-                "z_given": True, "z_keeps": False}
+                "z_keeps": False}
 
     def note_weights(self) -> dict[str, Tensor]:
         W_xz, W_xr = self.weight_ih.chunk(2)
@@ -151,7 +152,7 @@ class MUT2Cell(_MUTBase):
 
     def kernel_arguments(self) -> dict:
         return {"weight_h": self.weight_hzr, "weight_c": self.weight_hh, "z_block": 0, "h_col": 0,
-                "z_given": False, "z_keeps": False}
+                "z_keeps": False}
 
     def note_weights(self) -> dict[str, Tensor]:
         W_xz, W_xh = self.weight_ih.chunk(2)
@@ -187,7 +188,7 @@ class MUT3Cell(_MUTBase):
 
     def kernel_arguments(self) -> dict:
         return {"weight_h": self.weight_hr, "weight_t": self.weight_hz, "weight_c": self.weight_hh, "z_block": 0,
-                "h_col": self.hidden_size, "z_given": False, "z_keeps": False}
+                "h_col": self.hidden_size, "z_keeps": False}
 
     def note_weights(self) -> dict[str, Tensor]:
         W_xz, W_xr, W_xh = self.weight_ih.chunk(3)

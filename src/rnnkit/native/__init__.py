@@ -345,7 +345,7 @@ def _run_lstm(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bo
 
 
 def _run_gated(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
-    spec = (args["z_block"], args["h_col"], args["z_given"], args["z_keeps"])
+    spec = (args["z_block"], args["h_col"], args["z_keeps"])
     ys, hs = _GatedSequence.apply(px, args["weight_h"], _none(args.get("weight_t"), px), args["weight_c"],
                                   state[0], mask, spec, low)
     return ys, [hs]

@@ -389,7 +389,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Te
 
 // ---- Gated-update family: GRU in Cho et al.'s form (reset before the product) and MUT1-3 ----------------------
 //   z = σ(a_z), r = σ(a_r)  with  [a_z, a_r] = px_t + W_h h_{t-1} on the gate blocks W_h reads (+ W_t tanh(h_{t-1})
-//   on the z block for MUT3; MUT1's z comes from the input projection already squashed)
+//   on the z block for MUT3; MUT1's W_h reads the r block only, its z is σ of the input term alone)
 //   n = tanh(px_c + W_c (r ⊙ h_{t-1}))
 //   h_t = z h_{t-1} + (1 - z) n   (GRU, ``z_keeps`` true)   or   z n + (1 - z) h_{t-1}   (MUT1-3)
 // px (T, B, 3H) holds the blocks z, r, candidate at z_block, r_block = 1 - z_block, 2.
@@ -397,24 +397,19 @@ std::vector<Tensor> lstm_backward(const Tensor& dys, const Tensor& dhs, const Te
 struct GatedSpec {
   int64_t z_block;     // 0 or 1: which of px's first two H-blocks is z (r is the other)
   int64_t h_col;       // first column of the gate pre-activations that W_h h_{t-1} adds to
-  bool z_given;        // px's z block is already σ(...)
   bool z_keeps;        // h_t = z h_{t-1} + (1 - z) n  (else z n + (1 - z) h_{t-1})
 };
 
-// The spec with its two switches as compile-time constants (they hide the base's): the gate loops compiled per
-// cell form, as with_activation does for the Elman family
-template <bool given, bool keeps>
+// The spec with its switch as a compile-time constant (it hides the base's): the gate loops compiled per cell
+// form, as with_activation does for the Elman family (a runtime switch in these loops measured slower)
+template <bool keeps>
 struct GatedForm : GatedSpec {
-  static constexpr bool z_given = given, z_keeps = keeps;
+  static constexpr bool z_keeps = keeps;
 };
 
 template <typename F>
 void with_form(const GatedSpec& s, F&& body) {
-  if (s.z_given) {
-    if (s.z_keeps) body(GatedForm<true, true>{s}); else body(GatedForm<true, false>{s});
-  } else {
-    if (s.z_keeps) body(GatedForm<false, true>{s}); else body(GatedForm<false, false>{s});
-  }
+  if (s.z_keeps) body(GatedForm<true>{s}); else body(GatedForm<false>{s});
 }
 
 template <typename scalar_t, typename Spec>
@@ -427,7 +422,7 @@ void gated_gates_forward(scalar_t* a, const scalar_t* h_prev, scalar_t* rh, cons
     scalar_t* rh_ = rh + b * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      if (!s.z_given) az[j] = sigmoid(az[j]);
+      az[j] = sigmoid(az[j]);
       const scalar_t r = sigmoid(ar[j]);
       ar[j] = r;
       rh_[j] = r * hp[j];
@@ -496,7 +491,7 @@ void gated_gates_backward(const scalar_t* drh, scalar_t* dh, const scalar_t* a, 
     for (int64_t j = 0; j < H; ++j) {
       const scalar_t rj = rr[j], zj = z[j];
       dr[j] = drh[k + j] * h_prev[k + j] * rj * (scalar_t(1) - rj);
-      if (!s.z_given) dz[j] = dz[j] * zj * (scalar_t(1) - zj);
+      dz[j] = dz[j] * zj * (scalar_t(1) - zj);
       dh[k + j] += drh[k + j] * rj;
     }
   }
@@ -508,9 +503,9 @@ void tanh_into(const scalar_t* x, scalar_t* y, int64_t n) {
   for (int64_t j = 0; j < n; ++j) y[j] = tanh_(x[j]);
 }
 
-GatedSpec gated_spec(int64_t z_block, int64_t h_col, bool z_given, bool z_keeps) {
+GatedSpec gated_spec(int64_t z_block, int64_t h_col, bool z_keeps) {
   TORCH_CHECK(z_block == 0 || z_block == 1, "z_block must be 0 or 1");
-  return GatedSpec{z_block, h_col, z_given, z_keeps};
+  return GatedSpec{z_block, h_col, z_keeps};
 }
 
 // px (T, B, 3H); w_h (k·H, H) added to columns [h_col, h_col + k·H) of the gates; w_t (H, H) on tanh(h) into the
@@ -518,8 +513,8 @@ GatedSpec gated_spec(int64_t z_block, int64_t h_col, bool z_given, bool z_keeps)
 // rh (T, B, H) = r ⊙ h_{t-1}, th (T, B, H) = tanh(h_{t-1}) (empty without w_t).
 std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Tensor& w_t, const Tensor& w_c,
                                   const Tensor& h0, const Tensor& valid, int64_t z_block, int64_t h_col,
-                                  bool z_given, bool z_keeps, bool low) {
-  const auto s = gated_spec(z_block, h_col, z_given, z_keeps);
+                                  bool z_keeps, bool low) {
+  const auto s = gated_spec(z_block, h_col, z_keeps);
   const int64_t T = px.size(0), B = px.size(1), H = px.size(2) / 3, kH = w_h.size(0);
   const bool with_t = w_t.defined() && w_t.numel();
   auto gates = px.clone();
@@ -568,9 +563,9 @@ std::vector<Tensor> gated_forward(const Tensor& px, const Tensor& w_h, const Ten
 // d w_t (empty without it), d w_c, d h0.
 std::vector<Tensor> gated_backward(const Tensor& dys, const Tensor& dhs, const Tensor& w_h, const Tensor& w_t,
                                    const Tensor& w_c, const Tensor& valid, const Tensor& hs, const Tensor& gates,
-                                   const Tensor& rh, const Tensor& th, int64_t z_block, int64_t h_col, bool z_given,
+                                   const Tensor& rh, const Tensor& th, int64_t z_block, int64_t h_col,
                                    bool z_keeps, bool low) {
-  const auto s = gated_spec(z_block, h_col, z_given, z_keeps);
+  const auto s = gated_spec(z_block, h_col, z_keeps);
   const int64_t T = gates.size(0), B = gates.size(1), H = gates.size(2) / 3, kH = w_h.size(0);
   const bool with_t = w_t.defined() && w_t.numel();
   const StepGrad gy(dys, true, T, B, H, gates.options()), gh(dhs, false, T, B, H, gates.options());
