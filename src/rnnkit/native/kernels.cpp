@@ -951,8 +951,8 @@ _Pragma("omp simd")  // (a pragma inside the dispatch macro)
 //   h_t = z h_{t-1} + (1 - z) n
 
 template <typename scalar_t>
-void gru_step_forward(const scalar_t* px, const scalar_t* gh, scalar_t* a, scalar_t* ghn, const scalar_t* h_prev,
-                      const scalar_t* m, scalar_t* y, int64_t ld_y, scalar_t* h, int64_t b0, int64_t b1,
+void gru_step_forward(const scalar_t* px, const scalar_t* gh, const scalar_t* bh, scalar_t* a, scalar_t* ghn,
+                      const scalar_t* h_prev, const scalar_t* m, scalar_t* y, int64_t ld_y, scalar_t* h, int64_t b0, int64_t b1,
                       int64_t H) {
   for (int64_t b = b0; b < b1; ++b) {
     const scalar_t* p = px + b * 3 * H;
@@ -962,13 +962,14 @@ void gru_step_forward(const scalar_t* px, const scalar_t* gh, scalar_t* a, scala
     const int64_t r = b * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const scalar_t rr = sigmoid(p[j] + g[j]);
-      const scalar_t z = sigmoid(p[H + j] + g[H + j]);
-      const scalar_t n = tanh_(p[2 * H + j] + rr * g[2 * H + j]);
+      const scalar_t gn = g[2 * H + j] + bh[2 * H + j];
+      const scalar_t rr = sigmoid(p[j] + g[j] + bh[j]);
+      const scalar_t z = sigmoid(p[H + j] + g[H + j] + bh[H + j]);
+      const scalar_t n = tanh_(p[2 * H + j] + rr * gn);
       a3[j] = rr;
       a3[H + j] = z;
       a3[2 * H + j] = n;
-      ghn[r + j] = g[2 * H + j];
+      ghn[r + j] = gn;
       const scalar_t hp = h_prev[r + j];
       const scalar_t hv = n + z * (hp - n);
       y[b * ld_y + j] = real ? hv : scalar_t(0);
@@ -1015,19 +1016,20 @@ std::vector<Tensor> gru_forward(const Tensor& px, const Tensor& w_hh, const Tens
   auto ghn = torch::empty({T, B, H}, px.options());
   auto hs = torch::empty({T + 1, B, H}, px.options());
   auto ys = torch::empty({B, T, H}, px.options());  // batch-major, as the layer returns it
-  auto gh = torch::empty({B, 3 * H}, px.options());
+  auto gh = torch::empty({B, 3 * H}, px.options());  // W_hh h_{t-1}; b_hh is added in the gate pass
   hs[0].copy_(h0);
-  const bool with_bias = b_hh.defined() && b_hh.numel();
+  const auto bias = b_hh.defined() && b_hh.numel() ? b_hh.contiguous() : torch::zeros({3 * H}, px.options());
   const auto wt = step_weight(w_hh.t(), low, B);
   for (int64_t t = 0; t < T; ++t) {
-    product_into(all_rows(gh), with_bias ? b_hh : Tensor(), step_rows(hs, t), wt);
+    product_into(all_rows(gh), Tensor(), step_rows(hs, t), wt);
     AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "gru_forward", [&] {
       const scalar_t *p = at_step<scalar_t>(px, t), *g = gh.data_ptr<scalar_t>(), *hp = at_step<scalar_t>(hs, t);
+      const scalar_t* bh = bias.data_ptr<scalar_t>();
       const scalar_t* m_ = mask_rows<scalar_t>(valid, t);
       scalar_t *a = at_step<scalar_t>(gates, t), *n = at_step<scalar_t>(ghn, t);
       scalar_t *y = ys.data_ptr<scalar_t>() + t * H, *h = at_step<scalar_t>(hs, t + 1);
       at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-        gru_step_forward<scalar_t>(p, g, a, n, hp, m_, y, T * H, h, b0, b1, H);
+        gru_step_forward<scalar_t>(p, g, bh, a, n, hp, m_, y, T * H, h, b0, b1, H);
       });
     });
   }
