@@ -33,8 +33,8 @@ using torch::Tensor;
 
 namespace {
 
-// Step t of a step-major buffer (T, B, ...) as a raw pointer: no view per step (a select or narrow costs ~0.75 µs,
-// about what a small step's gate math takes on a (32, 256) step)
+// Step t of a step-major buffer (T, B, ...) as a raw pointer: no view per step (a select or narrow goes through
+// the dispatcher and allocates, which weighs on a small step's few microseconds of gate math)
 template <typename scalar_t>
 inline scalar_t* at_step(const Tensor& x, int64_t t) { return x.data_ptr<scalar_t>() + t * x.stride(0); }
 
@@ -636,8 +636,8 @@ inline scalar_t activation_slope(scalar_t u, int64_t kind) {  // σ'(pre) from u
 }
 
 // Calls body(kind) with the activation kind as a compile-time constant (std::integral_constant), so that every gate
-// loop is compiled once per activation: a switch on a runtime kind inside a vectorised loop made the leaky cell's
-// pointwise pass 2.3x slower (32 x 256 rows a step, measured in the kernel with the products timed apart).
+// loop is compiled once per activation: with a switch on a runtime kind inside the vectorised loop the leaky cell's
+// pointwise pass was markedly slower (docs/benchmarks.md has the training speed before and after).
 template <typename F>
 void with_activation(int64_t kind, F&& body) {
   switch (kind) {
