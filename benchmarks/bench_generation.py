@@ -114,12 +114,22 @@ def main() -> None:
         with autocast("bf16", "cpu"):
             generate(model, prompt, args.tokens)
 
+    from rnnkit.precision import precision_scope, resolve
+
+    auto = resolve("auto", torch.device("cpu"), step_batch=1, step_kernel=model.rnn.native_stack_steps())
+    print(f"precision auto at batch 1 on this machine: {auto[0]} ({auto[1]})\n")
+
+    def auto_steps():  # what `rnnkit generate --precision auto` runs for one sample
+        with precision_scope("auto", "cpu", step_batch=1, step_kernel=model.rnn.native_stack_steps()):
+            generate(model, prompt, args.tokens)
+
     table = language_model.INPUT_TABLE_MAX_ENTRIES
     variants = {
         "generate (LanguageModel.stepper: input table, stack and head in one native call)":
             lambda: generate(model, prompt, args.tokens),
         "the same with the native step kernel off (fused weights, torch's batched products)": loop_steps,
         "the same in bf16 (weights read as bfloat16, native step kernel)": bf16_steps,
+        f"the same under precision auto ({auto[0]} here)": auto_steps,
         "without the input table (embedding, then [x, h] @ [W_ih | W_hh]^T)": lambda: generate(model, prompt,
                                                                                              args.tokens),
         "through forward on (1, 1) ids (a model without .step)": lambda: generate(ForwardOnly(model), prompt,

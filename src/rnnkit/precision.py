@@ -81,11 +81,12 @@ def probe_speedup(device_type: str = "cpu", size: int = 1024, repeats: int = 5) 
     return timed(lambda: a @ b) / timed(bf16)
 
 
-#: Generation stepping fewer rows than this at a time runs in fp32 under ``auto`` on a CPU: a step is a chain of
-#: matrix-vector products bound by reading the weights, where bf16 gains less than ``auto`` asks of a probe (batch 1
-#: on an Intel Xeon with AMX: 1.07-1.09x with rnnkit's native step kernel, 0.42x through torch's products; 0.27x on an
-#: AMD EPYC; ``benchmarks/bench_generation.py``, ``bench_precision.py --mode quality``); at batch 64 bf16 is
-#: 1.3-1.4x faster.
+#: Generation stepping fewer rows than this at a time runs in fp32 under ``auto`` on a CPU, unless the model steps
+#: through rnnkit's native step kernel (an LSTM stack) and a probe of that kernel shows a speed-up: a step is a chain
+#: of matrix-vector products bound by reading the weights, where bf16 through torch's products is slower than fp32
+#: (batch 1 on an Intel Xeon with AMX: 0.42x; 0.27x on an AMD EPYC), while the native kernel reads bf16 weights
+#: directly (half the bytes; ``benchmarks/bench_generation.py``, docs/training.md); at batch 64 bf16 is 1.3-1.4x
+#: faster.
 CPU_BF16_MIN_STEP_BATCH = 8
 
 
@@ -100,9 +101,37 @@ def step_linear(linear: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return linear(x)
 
 
-def resolve(precision: str, device: torch.device, step_batch: int | None = None) -> tuple[str, str]:
+@lru_cache(maxsize=1)
+def probe_step_speedup(hidden: int = 512, repeats: int = 5) -> float | None:
+    """fp32 time / bf16 time of one row through rnnkit's native LSTM step kernel on a layer's fused weight
+    (4·hidden, 2·hidden), the generation step's matrix-vector product: there bf16 halves the bytes read per token (the
+    sums stay float32). None without the kernel."""
+    from . import native
+
+    if native.extension() is None:
+        return None
+    weight = torch.randn(4 * hidden, 2 * hidden) * 0.05
+    v, base, c = torch.randn(1, 2 * hidden), torch.zeros(4 * hidden), torch.zeros(1, hidden)
+
+    def seconds(w: torch.Tensor) -> float:
+        native.lstm_step(w, v, base, c)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(20):
+                native.lstm_step(w, v, base, c)
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 2]
+
+    return seconds(weight) / seconds(weight.bfloat16())
+
+
+def resolve(precision: str, device: torch.device, step_batch: int | None = None,
+            step_kernel: bool = False) -> tuple[str, str]:
     """(the precision that will run, why) for ``precision`` on ``device``. ``step_batch``: the rows a generation
-    step carries (``auto`` on a CPU keeps fp32 below :data:`CPU_BF16_MIN_STEP_BATCH`)."""
+    step carries (``auto`` on a CPU keeps fp32 below :data:`CPU_BF16_MIN_STEP_BATCH`, unless ``step_kernel``: the
+    model steps through rnnkit's native step kernel, which reads bf16 weights directly, and a probe of it shows a
+    speed-up)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     device = torch.device(device)
@@ -124,6 +153,13 @@ def resolve(precision: str, device: torch.device, step_batch: int | None = None)
     if precision == "bf16":
         return "bf16", f"as asked ({', '.join(flags)})"
     if step_batch is not None and step_batch < CPU_BF16_MIN_STEP_BATCH:
+        step_speedup = probe_step_speedup() if step_kernel else None
+        if step_speedup is not None and step_speedup >= 1.15:
+            return "bf16", (f"auto: stepping {step_batch} row(s) at a time through rnnkit's native step kernel, which "
+                            f"reads bf16 weights: a step probe ran {step_speedup:.2f}x faster in bf16")
+        if step_speedup is not None:
+            return "fp32", (f"auto: stepping {step_batch} row(s) at a time; rnnkit's native step kernel ran only "
+                            f"{step_speedup:.2f}x faster in bf16 in a probe")
         return "fp32", (f"auto: stepping {step_batch} row(s) at a time, where bf16 matrix-vector products gain "
                         f"little or nothing over fp32 on a CPU")
     speedup = probe_speedup("cpu")
@@ -139,10 +175,12 @@ def autocast(precision: str, device) -> contextlib.AbstractContextManager:
     return torch.autocast(torch.device(device).type, dtype=DTYPES[precision])
 
 
-def precision_scope(precision: str, device="cpu", step_batch: int | None = None) -> contextlib.AbstractContextManager:
+def precision_scope(precision: str, device="cpu", step_batch: int | None = None,
+                    step_kernel: bool = False) -> contextlib.AbstractContextManager:
     """``with precision_scope("bf16"):`` around any rnnkit call (generation, forecasting, evaluation) runs it in
-    that precision (resolved as :func:`resolve` says; ``auto`` included, ``step_batch`` for generation)."""
-    return autocast(resolve(precision, torch.device(device), step_batch)[0], device)
+    that precision (resolved as :func:`resolve` says; ``auto`` included, ``step_batch`` and ``step_kernel`` for
+    generation, e.g. ``step_kernel=model.rnn.native_stack_steps()``)."""
+    return autocast(resolve(precision, torch.device(device), step_batch, step_kernel)[0], device)
 
 
 def grad_scaler(precision: str, device) -> torch.amp.GradScaler:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rnnkit import RNN, precision
+from rnnkit import RNN, native, precision
 from rnnkit.cells.base import state_tensors
 from rnnkit.cli.main import main
 
@@ -51,6 +51,14 @@ def test_the_choice_falls_back_with_its_reason(monkeypatch):
     assert ran == "fp32" and "stepping 1 row(s)" in why
     assert precision.resolve("auto", cpu, step_batch=64)[0] == "bf16"
     assert precision.resolve("bf16", cpu, step_batch=1)[0] == "bf16"  # asked for: kept
+    # few rows through rnnkit's native step kernel (it reads bf16 weights): its own probe decides
+    monkeypatch.setattr(precision, "probe_step_speedup", lambda *a: 1.6)
+    ran, why = precision.resolve("auto", cpu, step_batch=1, step_kernel=True)
+    assert ran == "bf16" and "native step kernel" in why and "1.60x" in why
+    assert precision.resolve("auto", cpu, step_batch=1)[0] == "fp32"  # a model without that kernel
+    monkeypatch.setattr(precision, "probe_step_speedup", lambda *a: 1.05)
+    ran, why = precision.resolve("auto", cpu, step_batch=1, step_kernel=True)
+    assert ran == "fp32" and "only 1.05x" in why
     monkeypatch.setattr(precision, "probe_speedup", lambda *a: 0.6)
     assert precision.resolve("auto", cpu)[0] == "fp32"
     assert precision.resolve("bf16", cpu)[0] == "bf16"
@@ -69,6 +77,16 @@ def _text_run(tmp_path, *extra):
             "--train.checkpoint_every", "10", "--train.lr", "0.01", *extra]
 
 
+@pytest.mark.skipif(native.extension() is None, reason="needs rnnkit's native kernels")
+def test_the_step_probe_and_which_stacks_step_natively():
+    """The step probe times the native kernel itself; only a one-direction LSTM stack steps through it."""
+    assert precision.probe_step_speedup() > 0
+    assert RNN(4, 8, num_layers=2, cell="lstm").native_stack_steps()
+    assert not RNN(4, 8, cell="lstm", bidirectional=True).native_stack_steps()
+    assert not RNN(4, 8, cell="gru").native_stack_steps()
+    assert not RNN(4, 8, cell="lstm", proj_size=4).native_stack_steps()
+
+
 def test_a_bf16_run_keeps_fp32_weights_and_evaluates_in_any_precision(tmp_path, capsys):
     run = tmp_path / "run"
     assert main([*_text_run(tmp_path, "--train.precision", "bf16", "--train.steps", "30"), "--run-dir", str(run)]) == 0
@@ -83,6 +101,11 @@ def test_a_bf16_run_keeps_fp32_weights_and_evaluates_in_any_precision(tmp_path, 
     assert losses["bf16"] == pytest.approx(losses["fp32"], abs=0.03)
     assert main(["generate", str(run), "--length", "40", "--precision", "bf16"]) == 0
     assert len(capsys.readouterr().out) >= 40
+    # auto at one row: this LSTM stack steps through the native step kernel, so the choice rests on its probe
+    assert main(["generate", str(run), "--length", "40", "--precision", "auto"]) == 0
+    err = capsys.readouterr().err
+    if native.extension() is not None and precision.cpu_bf16_flags():
+        assert "native step kernel" in err
     # an fp32 run resumes in bf16 (any precision continues from the fp32 checkpoint)
     other = tmp_path / "other"
     assert main([*_text_run(tmp_path, "--train.steps", "20"), "--run-dir", str(other)]) == 0

@@ -77,7 +77,8 @@ def register(sub) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
                    help="autocast for the model's steps (the state is carried in fp32, sampling reads fp32 logits); "
-                        "auto: bf16 where it pays (on a CPU, not for fewer than 8 samples a step)")
+                        "auto: bf16 where it pays (on a CPU with fewer than 8 samples a step, only where the model "
+                        "steps through rnnkit's native step kernel and a probe of it shows a speed-up)")
     g.add_argument("--train.device", dest="train.device", default=None, help="auto, cpu or cuda")
     g.set_defaults(run=run_generate)
 
@@ -233,7 +234,9 @@ def run_generate(args: argparse.Namespace) -> int:
         prompt = torch.tensor([task.vocab.index[task.start_token()]])
     sep = " " if task.name == "word-lm" and args.prompt.strip() else ""
     device = next(model.parameters()).device
-    ran, why = resolve_precision(args.precision, device, step_batch=args.beam or args.num_samples)
+    rnn = getattr(model, "rnn", None)
+    ran, why = resolve_precision(args.precision, device, step_batch=args.beam or args.num_samples,
+                                 step_kernel=rnn is not None and rnn.native_stack_steps())
     if ran != "fp32" or args.precision != "fp32":
         print(f"precision {ran} ({why})", file=sys.stderr)
     with autocast(ran, device):

@@ -284,6 +284,14 @@ class RNN(nn.Module):
             return out, returned[0]
         return fused
 
+    def native_stack_steps(self) -> bool:
+        """Whether generation steps of a few rows run the whole stack in rnnkit's native step kernel (an LSTM stack
+        in one direction, on the CPU, the kernels built), which under bf16 autocast reads the weights as bfloat16:
+        ``rnnkit.precision.resolve(..., step_kernel=...)`` lets ``auto`` pick bf16 for such steps."""
+        weight = self.cells[0].weight_ih
+        return (self._fused_steps_apply and self.use_native and self.num_directions == 1
+                and native.step_applies(weight, torch.bfloat16))
+
     def step_takes_input_term(self, x: Tensor) -> bool:
         """Whether a step of a batch like ``x`` (B, ...) gains from being fed the first cell's input term
         (``step(..., projected=True)``): when the fused LSTM step or rnnkit's own loop runs it, which take the term
