@@ -176,7 +176,7 @@ void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k
 void cblas_gemm_bf16bf16f32(int layout, int transa, int transb, int m, int n, int k, float alpha, const uint16_t* a,
                             int lda, const uint16_t* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
 }
-constexpr int kRowMajor = 101, kNoTrans = 111, kPacked = 151, kBMatrix = 162;
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162;
 
 // RNNKIT_MKL_STEP=0 turns the MKL routes off (the ATen route everywhere), to compare them
 bool mkl_step_allowed() {
@@ -234,7 +234,7 @@ void to_bf16(const float* s, int64_t ls, int64_t R, int64_t K, const Tensor& dst
 
 // A weight W (K, N) that the left operands of every step, (rows, K), multiply; see above for the routes.
 struct StepWeight {
-  Tensor w;         // (K, N) row-major, in the product's dtype (the ATen route)
+  Tensor w;         // (K, N) in the product's dtype: row-major for the bf16 and ATen routes, any strides beside `packed`
   Tensor packed;    // float32 route: MKL's packed W (bytes)
   Tensor lhs_bf16;  // bf16 route: (rows, K) scratch for the left operand
   int64_t rows = 0, K = 0, N = 0;
@@ -252,13 +252,19 @@ StepWeight step_weight(const Tensor& w_kn, bool low, int64_t rows) {
     if (fits && mkl_bf16()) s.lhs_bf16 = torch::empty({rows, s.K}, w_kn.options().dtype(at::kBFloat16));
     return s;
   }
-  s.w = w_kn.contiguous();
-  if (fits && s.w.scalar_type() == at::kFloat && mkl_float_packed()) {
+  if (fits && w_kn.scalar_type() == at::kFloat && mkl_float_packed()) {
+    // MKL packs W as it is laid out: row-major (K, N), or the transpose of a row-major (N, K) weight (the forward
+    // passes W_hhᵀ as a view), so no contiguous copy is made first
+    const bool transposed = w_kn.stride(0) == 1 && w_kn.stride(1) >= s.K;
+    const auto src = transposed || w_kn.stride(1) == 1 ? w_kn : w_kn.contiguous();
     const auto bytes = cblas_sgemm_pack_get_size(kBMatrix, rows, s.N, s.K);
-    s.packed = torch::empty({static_cast<int64_t>(bytes / sizeof(float)) + 16}, s.w.options());
-    cblas_sgemm_pack(kRowMajor, kBMatrix, kNoTrans, rows, s.N, s.K, 1.f, s.w.data_ptr<float>(), s.N,
-                     s.packed.data_ptr<float>());
+    s.packed = torch::empty({static_cast<int64_t>(bytes / sizeof(float)) + 16}, src.options());
+    cblas_sgemm_pack(kRowMajor, kBMatrix, transposed ? kTrans : kNoTrans, rows, s.N, s.K, 1.f, src.data_ptr<float>(),
+                     transposed ? src.stride(1) : src.stride(0), s.packed.data_ptr<float>());
+    s.w = w_kn;  // (a view: only a fallback product reads it)
+    return s;
   }
+  s.w = w_kn.contiguous();
   return s;
 }
 
