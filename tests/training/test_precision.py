@@ -131,3 +131,19 @@ def test_fp16_trains_with_a_gradient_scaler_and_resumes_with_it(tmp_path, monkey
     assert all(torch.equal(a[k], b[k]) for k in a)
     records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["loss"] == r["loss"] for r in records)  # finite (no NaN) losses throughout
+
+
+def test_an_lstm_under_bf16_runs_where_onednn_has_no_bf16_lstm(monkeypatch):
+    """On a CPU without AVX-512 BF16 / AMX, oneDNN builds no bf16 LSTM primitive (torch.nn.LSTM under bf16 autocast
+    raises there): the layer runs the cell on rnnkit's own kernels instead, with the same results as fp32."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    torch.manual_seed(0)
+    rnn = RNN(5, 12, num_layers=2, cell="lstm")
+    x = torch.randn(3, 7, 5)
+    with torch.no_grad(), precision.autocast("bf16", "cpu"):
+        assert not rnn._torch_kernel.runs_under("cpu")
+        out, (h, c) = rnn(x)
+    with torch.no_grad():
+        ref, _ = rnn(x)
+    assert c.dtype == torch.float32
+    torch.testing.assert_close(out.float(), ref, rtol=0, atol=0.05 * float(ref.abs().max()))

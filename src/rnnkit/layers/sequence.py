@@ -50,6 +50,14 @@ class TorchKernel(NamedTuple):
     sequence: Callable
     step: Callable
     tuple_state: bool  # the LSTM's kernels take and return (h, c); the others one tensor
+    onednn: bool = False  # the CPU sequence kernel is oneDNN's (the LSTM's)
+
+    def runs_under(self, device_type: str) -> bool:
+        """Whether this kernel runs in the autocast dtype active for ``device_type``: oneDNN builds no bf16 LSTM
+        primitive on a CPU without AVX-512 BF16 / AMX (torch raises "could not create a primitive descriptor"),
+        where rnnkit's own kernels run the cell instead."""
+        return not (self.onednn and device_type == "cpu" and active_dtype("cpu") == torch.bfloat16
+                    and not torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
     def run_sequence(self, x: Tensor, hx: tuple, weights: list[Tensor], has_biases: bool, layers: int,
                      dropout: float, train: bool, bidirectional: bool) -> tuple[Tensor, tuple]:
@@ -62,7 +70,7 @@ class TorchKernel(NamedTuple):
         return new if self.tuple_state else (new,)
 
 
-TORCH_KERNELS = {"LSTM": TorchKernel(_VF.lstm, torch.lstm_cell, True),
+TORCH_KERNELS = {"LSTM": TorchKernel(_VF.lstm, torch.lstm_cell, True, onednn=True),
                  "GRU": TorchKernel(_VF.gru, torch.gru_cell, False),
                  "RNN_TANH": TorchKernel(_VF.rnn_tanh, torch.rnn_tanh_cell, False),
                  "RNN_RELU": TorchKernel(_VF.rnn_relu, torch.rnn_relu_cell, False)}
@@ -185,7 +193,7 @@ class RNN(nn.Module):
             state = self._check_state(state, B)
             check_dtype(state_tensors(state), dtype, owner, "initial state")
 
-        if self._native_ok(return_states) and not self._own_kernel_preferred(x):
+        if self._native_ok(return_states, x.device.type) and not self._own_kernel_preferred(x):
             if x.shape[1] == 1 and lengths is None and self._native_step_ok(x):
                 step = self._run_fused_stack_step if self._fused_stack_ok(x) else self._run_native_step
                 out, final = step(x[:, 0], state)
@@ -240,7 +248,7 @@ class RNN(nn.Module):
             return out, _state_in(final, dtype, x.device.type)
         if projected:  # rnnkit's loop takes the input term as it is (torch's kernels want the input itself)
             out, final, _ = self._run_loop(x.unsqueeze(1), state, None, False, projected=True)
-        elif self._native_ok(False):
+        elif self._native_ok(False, x.device.type):
             if self._native_step_ok(x):
                 out, final = self._run_native_step(x, state)
                 return out, _state_in(final, dtype, x.device.type)
@@ -296,7 +304,7 @@ class RNN(nn.Module):
         """Whether a step of a batch like ``x`` (B, ...) gains from being fed the first cell's input term
         (``step(..., projected=True)``): when the fused LSTM step or rnnkit's own loop runs it, which take the term
         as it is; not where torch's kernels run the stack, which want the input itself."""
-        return self.num_directions == 1 and (self._fused_stack_ok(x) or not self._native_ok(False))
+        return self.num_directions == 1 and (self._fused_stack_ok(x) or not self._native_ok(False, x.device.type))
 
     def _projected_size(self) -> int:
         """G, the width of the first cell's input term (computed once on a zero input)."""
@@ -354,9 +362,9 @@ class RNN(nn.Module):
                 states = map_state(lambda *s: torch.cat(s, -1), *layer_states)
         return layer_input, stack_states(finals), states
 
-    def _native_ok(self, return_states: bool) -> bool:
+    def _native_ok(self, return_states: bool, device_type: str) -> bool:
         return (self.use_native and not return_states and self._torch_kernel is not None
-                and not StepRecorder.active)
+                and self._torch_kernel.runs_under(device_type) and not StepRecorder.active)
 
     def _own_kernel_preferred(self, x: Tensor) -> bool:
         """Whether rnnkit's native sequence kernel (rnnkit.native, through the loop of :meth:`_run_loop`) should run
