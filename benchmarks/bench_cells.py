@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def path(module, x):
         cell = module.cells[0]
-        if module._native_ok(False) and not module._own_kernel_preferred(x):
+        if module._native_ok(False, x.device.type) and not module._own_kernel_preferred(x):
             return "torch"
         return "native" if native.applies(cell, x) else "Python loop"
 

@@ -25,7 +25,7 @@
 
 #include <ATen/Parallel.h>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -1091,9 +1091,20 @@ inline __m512 load16(const at::BFloat16* p) {  // bfloat16 is the upper half of 
   const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
 }
+#elif defined(__AVX2__) && defined(__FMA__)  // AVX2 CPUs (AMD Zen 2/3, older Xeons): eight lanes
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const at::BFloat16* p) {
+  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+}
+inline float sum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
 #endif
 
-// s[g] = Σ_k w_g[k] v[k] for the four rows w_g
+// s[g] = Σ_k w_g[k] v[k] for the four rows w_g (vectorised by hand: a compiler keeps a float sum in order, scalar)
 template <typename w_t>
 inline void dot4(const w_t* const* w, const float* v, int64_t K, float* s) {
   int64_t k = 0;
@@ -1111,6 +1122,21 @@ inline void dot4(const w_t* const* w, const float* v, int64_t K, float* s) {
   s[1] = _mm512_reduce_add_ps(a1);
   s[2] = _mm512_reduce_add_ps(a2);
   s[3] = _mm512_reduce_add_ps(a3);
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256 a[8];  // two accumulators per row: eight independent FMA chains cover the FMA latency
+  for (auto& r : a) r = _mm256_setzero_ps();
+  for (; k + 16 <= K; k += 16) {
+    const __m256 x0 = _mm256_loadu_ps(v + k), x1 = _mm256_loadu_ps(v + k + 8);
+    for (int g = 0; g < 4; ++g) {
+      a[g] = _mm256_fmadd_ps(load8(w[g] + k), x0, a[g]);
+      a[4 + g] = _mm256_fmadd_ps(load8(w[g] + k + 8), x1, a[4 + g]);
+    }
+  }
+  for (; k + 8 <= K; k += 8) {
+    const __m256 x0 = _mm256_loadu_ps(v + k);
+    for (int g = 0; g < 4; ++g) a[g] = _mm256_fmadd_ps(load8(w[g] + k), x0, a[g]);
+  }
+  for (int g = 0; g < 4; ++g) s[g] = sum8(_mm256_add_ps(a[g], a[4 + g]));
 #endif
   for (; k < K; ++k)
     for (int g = 0; g < 4; ++g) s[g] += to_float(w[g][k]) * v[k];
