@@ -160,6 +160,19 @@ def main() -> None:
             print(f"\nthe two LSTM layers' steps alone ({'bf16' if dtype else 'fp32'} weights, "
                   f"{weights / 2**20:.0f} MiB read per token): {seconds * 1e6:.0f} µs per token, "
                   f"a ceiling of {1 / seconds:,.0f} chars/s")
+        # the output layer at one row: inside the step kernel (its dot products) against a torch.addmm call
+        steps.prepare(model.rnn.cells)
+        rows, state = model.input_table()[torch.zeros(1, dtype=torch.long)], torch.zeros(2, 1, 512)
+        w, b = model.head.weight, model.head.bias
+        pairs = [(timed(lambda: [steps.step_stack(rows, state, state, projected=True, head=model.head)
+                                 for _ in range(100)], 1),
+                  timed(lambda: [steps.step_stack(rows, state, state, projected=True) for _ in range(100)], 1),
+                  timed(lambda: [torch.addmm(b, state[1], w.t()) for _ in range(100)], 1))
+                 for _ in range(args.repeats)]
+        inside = statistics.median(a - n for a, n, _ in pairs) / 100
+        addmm = statistics.median(t for _, _, t in pairs) / 100
+        print(f"\nthe output layer (65 x 512) at one row: {inside * 1e6:.1f} µs inside the step kernel (the step "
+              f"with it minus without, alternately), {addmm * 1e6:.1f} µs as a torch.addmm call")
 
     # time per token early and late in one long sample: time each step through a timing model wrapper
     stamps: list[float] = []

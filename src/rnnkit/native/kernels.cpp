@@ -884,17 +884,23 @@ std::vector<Tensor> jordan_forward(const Tensor& px, const Tensor& w_hh, const T
       activate_rows(h.ptr<scalar_t>(), hidden_kind, B, H);
       product_into(z, bias ? b_hy : Tensor(), h, wt);
       scalar_t* z_ = z.ptr<scalar_t>();
-      activate_rows(z_, output_kind, B, O);
       const scalar_t *m_ = mask_rows<scalar_t>(valid, t), *yp = at_step<scalar_t>(carried, t);
       scalar_t *y = ys.data_ptr<scalar_t>() + t * O, *yc = at_step<scalar_t>(carried, t + 1);
-      at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const bool real = mask_at(m_, b) != scalar_t(0);
-          for (int64_t j = 0, k = b * O; j < O; ++j, ++k) {
-            y[b * T * O + j] = real ? z_[k] : scalar_t(0);
-            yc[k] = real ? z_[k] : yp[k];
+      with_activation(output_kind, [&](auto c) {  // σ_y, the output, the carried y: one pass
+        at::parallel_for(0, B, row_grain(O), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            const bool real = mask_at(m_, b) != scalar_t(0);
+            scalar_t* yb = y + b * T * O;
+_Pragma("omp simd")  // (a pragma inside the dispatch macro)
+            for (int64_t j = 0; j < O; ++j) {
+              const int64_t k = b * O + j;
+              const scalar_t zv = activate(z_[k], c.value);
+              z_[k] = zv;
+              yb[j] = real ? zv : scalar_t(0);
+              yc[k] = real ? zv : yp[k];
+            }
           }
-        }
+        });
       });
     });
   }
@@ -1180,6 +1186,26 @@ void lstm_rows(const Tensor& weight, const float* v, const float* base, int64_t 
   }
 }
 
+// out (B, V) = h (B, K) Wᵀ + bias for W (V, K) with rows of stride ld: the output layer of a few-row step, four rows
+// of W at a time through dot4 (a GEMM call at one row costs more than the products)
+void head_rows(const float* w, int64_t V, int64_t ld, const float* bias, const float* h, float* out, int64_t B,
+               int64_t K) {
+  const int64_t quads = (V + 3) / 4;
+  // a thread's share is at least ~128K multiply-adds (a character vocabulary's head runs on one thread)
+  at::parallel_for(0, quads, std::max<int64_t>(1, 32768 / std::max<int64_t>(K, 1)), [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t v0 = 4 * q, n = std::min<int64_t>(4, V - v0);
+      const float* rows[4];
+      for (int64_t g = 0; g < 4; ++g) rows[g] = w + (v0 + std::min(g, n - 1)) * ld;  // a last quad repeats a row
+      for (int64_t b = 0; b < B; ++b) {
+        float s[4];
+        dot4(rows, h + b * K, K, s);
+        for (int64_t g = 0; g < n; ++g) out[b * V + v0 + g] = s[g] + (bias ? bias[v0 + g] : 0.f);
+      }
+    }
+  });
+}
+
 void check_float(const Tensor& t, const char* what) {
   TORCH_CHECK(t.scalar_type() == at::kFloat && t.is_contiguous(), "lstm_step: ", what, " must be contiguous float32");
 }
@@ -1240,10 +1266,15 @@ std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const st
     layer_in = hn + at;
     D = H;
   }
-  Tensor out = h_n[L - 1];
-  if (head_w.defined() && head_w.numel())
-    out = head_b.defined() && head_b.numel() ? at::addmm(head_b, out, head_w.t()) : at::mm(out, head_w.t());
-  return {out, h_n, c_n};
+  if (!(head_w.defined() && head_w.numel())) return {h_n[L - 1], h_n, c_n};
+  TORCH_CHECK(head_w.dim() == 2 && head_w.size(1) == H && head_w.stride(1) == 1 && head_w.scalar_type() == at::kFloat,
+              "lstm_stack_step: the output layer's weight must be (V, H) float32 with rows contiguous");
+  const bool with_bias = head_b.defined() && head_b.numel();
+  if (with_bias) check_float(head_b, "the output layer's bias");
+  auto logits = torch::empty({B, head_w.size(0)}, h_n.options());
+  head_rows(head_w.data_ptr<float>(), head_w.size(0), head_w.stride(0), with_bias ? head_b.data_ptr<float>() : nullptr,
+            hn + (L - 1) * B * H, logits.data_ptr<float>(), B, H);
+  return {logits, h_n, c_n};
 }
 
 // ---- Cross-entropy over a vocabulary: loss and gradient in one call -----------------------------------------------
