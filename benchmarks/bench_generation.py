@@ -123,10 +123,17 @@ def main() -> None:
         with precision_scope("auto", "cpu", step_batch=1, step_kernel=model.rnn.native_stack_steps()):
             generate(model, prompt, args.tokens)
 
+    def torch_draw():  # the same generate() drawing each token with torch's operations instead of the native pass
+        from unittest import mock
+
+        with mock.patch.object(native, "gumbel_argmax", lambda *a: None):
+            generate(model, prompt, args.tokens)
+
     table = language_model.INPUT_TABLE_MAX_ENTRIES
     variants = {
         "generate (LanguageModel.stepper: input table, stack and head in one native call)":
             lambda: generate(model, prompt, args.tokens),
+        "the same drawing with torch's nan_to_num, + noise, argmax (no native draw)": torch_draw,
         "the same with the native step kernel off (fused weights, torch's batched products)": loop_steps,
         "the same in bf16 (weights read as bfloat16, native step kernel)": bf16_steps,
         f"the same under precision auto ({auto[0]} here)": auto_steps,

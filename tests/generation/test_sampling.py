@@ -175,3 +175,27 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
     drawn = torch.stack([noise.next() for _ in range(5)])
     u = torch.rand((5, 2, 4), generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(drawn, -(-u.log()).log(), rtol=0, atol=0)
+
+
+def test_the_native_draw_equals_the_three_tensor_operations_it_replaces():
+    """choose_next's draw with noise (generation's path): the native pass picks what nan_to_num, + noise and argmax
+    pick, NaN never, +inf over any finite logit, the first index on ties and on a row of -inf."""
+    from rnnkit import native
+    from rnnkit.generation.sampling import GumbelNoise, _ban
+
+    torch.manual_seed(0)
+    logits = torch.randn(64, 300)
+    logits[0, 5] = float("nan")
+    logits[1, :] = -float("inf")
+    logits[2, 7] = float("inf")
+    logits[3, :] = 1.0
+    logits[4, ::2] = float("nan")
+    noise = GumbelNoise(logits.shape, 1, torch.Generator().manual_seed(1)).next()
+    noise[3] = 0.0  # a tie across the row
+    drawn = native.gumbel_argmax(logits, noise)
+    if native.extension() is None:
+        assert drawn is None
+        return
+    torch.testing.assert_close(drawn, (_ban(logits, None) + noise).argmax(-1), rtol=0, atol=0)
+    assert drawn[1] == 0 and drawn[2] == 7 and drawn[3] == 0 and drawn[0] != 5 and drawn[4] % 2 == 1
+    assert native.gumbel_argmax(logits.double(), noise.double()) is None  # other dtypes: the tensor operations

@@ -17,6 +17,8 @@ import math
 import torch
 from torch import Tensor
 
+from .. import native
+
 
 def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
                 banned: list[int] | Tensor | None = None, generator: torch.Generator | None = None,
@@ -47,6 +49,10 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         drop = cumulative - sorted_logits.softmax(-1) >= top_p  # tokens after the nucleus is complete
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
+    if noise is not None and (banned is None or not len(banned)):
+        drawn = native.gumbel_argmax(logits, noise)  # the guard below, the noise and the argmax in one native pass
+        if drawn is not None:
+            return drawn
     logits = _ban(logits, banned)  # again last: scaling can turn −inf into NaN
     return gumbel_argmax(logits, generator) if noise is None else (logits + noise).argmax(-1)
 

@@ -147,6 +147,18 @@ def lstm_step(weight: Tensor, inputs: Tensor, base: Tensor, c_prev: Tensor) -> t
     return h, c
 
 
+def gumbel_argmax(logits: Tensor, noise: Tensor) -> Tensor | None:
+    """argmax_v (logits + noise) per row, a NaN logit read as −inf and +inf as the largest float, in one native pass
+    (the draw of ``rnnkit.generation.sampling.choose_next``), for float32 (B, V) CPU tensors; None where the kernels
+    do not apply (the caller then runs the same three tensor operations)."""
+    if (_python_loop_forced or logits.device.type != "cpu" or logits.dtype != torch.float32 or logits.dim() != 2
+            or noise.dtype != torch.float32 or noise.shape != logits.shape or noise.device.type != "cpu"
+            or logits.stride(1) != 1 or noise.stride(1) != 1):
+        return None
+    ext = extension()
+    return None if ext is None else ext.gumbel_argmax(logits, noise)
+
+
 def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: Tensor, c: Tensor, projected: bool,
                     head: tuple[Tensor, Tensor | None] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """One step of a unidirectional LSTM stack in one call (generation): layer k reads ``weights[k]`` (4H, K)

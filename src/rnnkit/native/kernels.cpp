@@ -1277,6 +1277,39 @@ std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const st
   return {logits, h_n, c_n};
 }
 
+// ---- One draw per row by the Gumbel-max trick (generation's sampler, rnnkit.generation.sampling) ----------------
+//   id_b = argmax_v (x_bv + g_bv), a NaN logit read as −inf and +∞ as the largest float (as choose_next's guard);
+//   ties go to the first index, as torch.argmax. One pass instead of three tensor operations per token.
+Tensor gumbel_argmax(const Tensor& logits, const Tensor& noise) {
+  TORCH_CHECK(logits.dim() == 2 && logits.scalar_type() == at::kFloat && logits.stride(1) == 1,
+              "gumbel_argmax: logits must be (B, V) float32 with unit stride along V");
+  TORCH_CHECK(noise.sizes() == logits.sizes() && noise.scalar_type() == at::kFloat && noise.stride(1) == 1,
+              "gumbel_argmax: noise must be float32 of the logits' shape");
+  const int64_t B = logits.size(0), V = logits.size(1);
+  auto ids = torch::empty({B}, logits.options().dtype(at::kLong));
+  int64_t* out = ids.data_ptr<int64_t>();
+  // NaN and ±inf are told apart by their bits: the kernels are compiled with -ffast-math, under which std::isnan
+  // and comparisons with an infinity may be folded away. A term that is −inf (a NaN or −inf logit, or −inf noise)
+  // never beats another; a row of them all gives index 0, as argmax does.
+  constexpr uint32_t kPlusInf = 0x7f800000u, kMinusInf = 0xff800000u;
+  const auto bits = [](float f) { uint32_t u; std::memcpy(&u, &f, sizeof u); return u; };
+  for (int64_t b = 0; b < B; ++b) {
+    const float* xb = logits.data_ptr<float>() + b * logits.stride(0);
+    const float* gb = noise.data_ptr<float>() + b * noise.stride(0);
+    int64_t best_v = 0;
+    float best = 0.f;
+    bool found = false;
+    for (int64_t v = 0; v < V; ++v) {
+      const uint32_t lx = bits(xb[v]);
+      if (((lx & 0x7fffffffu) >= kPlusInf && lx != kPlusInf) || bits(gb[v]) == kMinusInf) continue;
+      const float s = (lx == kPlusInf ? std::numeric_limits<float>::max() : xb[v]) + gb[v];
+      if (!found || s > best) best = s, best_v = v, found = true;
+    }
+    out[b] = best_v;
+  }
+  return ids;
+}
+
 // ---- Cross-entropy over a vocabulary: loss and gradient in one call -----------------------------------------------
 //   loss_i = logsumexp_v(x_iv) − x_{i,t_i};  L = (1/n) Σ_i loss_i over the n rows whose target is not ignore_index
 //   ∂L/∂x_iv = (softmax(x_i)_v − [v = t_i]) / n
@@ -1364,5 +1397,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("jordan_backward", &jordan_backward, "Jordan network sequence, backward");
   m.def("lstm_step", &lstm_step, "one LSTM step at a few rows without autograd (generation)");
   m.def("cross_entropy_forward", &cross_entropy_forward, "mean cross-entropy over a vocabulary and its gradient");
+  m.def("gumbel_argmax", &gumbel_argmax, "one Gumbel-max draw per row of (B, V) logits (generation)");
   m.def("lstm_stack_step", &lstm_stack_step, "one step of an LSTM stack and its output layer at a few rows (generation)");
 }
