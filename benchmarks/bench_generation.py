@@ -180,6 +180,22 @@ def main() -> None:
         addmm = statistics.median(t for _, _, t in pairs) / 100
         print(f"\nthe output layer (65 x 512) at one row: {inside * 1e6:.1f} µs inside the step kernel (the step "
               f"with it minus without, alternately), {addmm * 1e6:.1f} µs as a torch.addmm call")
+        # one token's draw from 65 logits: choose_next through the native pass against torch's three operations
+        from unittest import mock
+
+        from rnnkit.generation.sampling import GumbelNoise, choose_next
+
+        logits = torch.randn(1, V)
+        noise = GumbelNoise(logits.shape, 10**6)
+        draw = [lambda: [choose_next(logits, noise=noise.next()) for _ in range(1000)]]
+        pairs = []
+        for _ in range(args.repeats):
+            native_draw = timed(draw[0], 1)
+            with mock.patch.object(native, "gumbel_argmax", lambda *a: None):
+                pairs.append((native_draw, timed(draw[0], 1)))
+        print(f"\none token's draw from {V} logits (choose_next): "
+              f"{statistics.median(a for a, _ in pairs) * 1e3:.1f} µs through the native pass, "
+              f"{statistics.median(b for _, b in pairs) * 1e3:.1f} µs through torch's nan_to_num, + noise, argmax")
 
     # time per token early and late in one long sample: time each step through a timing model wrapper
     stamps: list[float] = []
