@@ -393,3 +393,31 @@ def test_mkl_and_aten_products_agree(tmp_path):
         torch.testing.assert_close(grad_mkl, grad_aten, **tol)
         tol = dict(rtol=1e-5, atol=1e-5) if "fp32" in name else dict(rtol=0, atol=0.03)
         torch.testing.assert_close(out_mkl, out_aten, **tol)
+
+
+def test_a_build_is_announced_and_kept_per_kernel_source(monkeypatch, tmp_path, caplog):
+    """A first use that compiles says so before the wait; the build directory's name changes with the kernels'
+    source (two rnnkit versions keep two builds instead of rebuilding in turn)."""
+    import logging
+
+    import torch.utils.cpp_extension as cpp
+
+    name = native._build_name()
+    other = tmp_path / "kernels.cpp"
+    other.write_text(native.SOURCE.read_text() + "\n// another version\n")
+    monkeypatch.setattr(native, "SOURCE", other)
+    native._build_name.cache_clear()
+    try:
+        assert native._build_name() != name
+    finally:
+        native._build_name.cache_clear()
+    built = object()
+    monkeypatch.delenv("RNNKIT_NATIVE", raising=False)
+    monkeypatch.setattr(cpp, "load", lambda *a, **k: built)
+    monkeypatch.setattr(native, "_built", lambda: False)
+    monkeypatch.setattr(native, "_status", None)
+    monkeypatch.setattr(native, "_extension", None)
+    with caplog.at_level(logging.INFO, logger="rnnkit.native"):
+        assert native.extension() is built
+    assert "compiling them for this CPU" in caplog.text and native.status().startswith("on:")
+    native._build_name.cache_clear()

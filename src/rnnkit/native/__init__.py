@@ -20,6 +20,7 @@ everything runs on the Python loop. Either way one log line (logger ``rnnkit.nat
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -54,9 +55,24 @@ def _cpu_key() -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=1)
 def _build_name() -> str:
-    key = "\n".join([torch.__version__, _cpu_key(), " ".join(_FLAGS + _cpu_flags())])
+    """One build directory per torch version, CPU, flags and kernel source: two installs or checkouts of different
+    rnnkit versions each keep their own build instead of rebuilding in turn."""
+    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    key = "\n".join([torch.__version__, _cpu_key(), " ".join(_FLAGS + _cpu_flags()), source])
     return "rnnkit_native_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _built() -> bool:
+    """Whether this build's library is already on disk (then loading takes a moment; otherwise it compiles)."""
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        name = _build_name()
+        return (Path(_get_build_directory(name, verbose=False)) / f"{name}.so").exists()
+    except Exception:  # a private helper of torch's: if it moves, only the progress line is lost
+        return True
 
 
 def extension():
@@ -70,6 +86,9 @@ def extension():
         try:
             from torch.utils.cpp_extension import load
 
+            if not _built():
+                log.warning("rnnkit native kernels: compiling them for this CPU and torch version (once; about a "
+                            "minute)")
             _extension = load(_build_name(), [str(SOURCE)], extra_cflags=_FLAGS + _cpu_flags(),
                               extra_ldflags=["-fopenmp"], verbose=False)
             _status = f"on: custom cells run rnnkit's native sequence kernels ({_build_name()})"
