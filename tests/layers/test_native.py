@@ -222,10 +222,12 @@ def _lstm_step_by_hand(weight, inputs, base, c_prev):
 @needs_kernels
 @pytest.mark.parametrize("rows", [1, 3])
 @pytest.mark.parametrize("weight_dtype", [torch.float32, torch.bfloat16])
-def test_lstm_step_equals_the_equations(rows, weight_dtype):
+@pytest.mark.parametrize("H", [9, 37])
+def test_lstm_step_equals_the_equations(rows, weight_dtype, H):
     """The generation step kernel: float32 weights, and bfloat16 ones (read exactly, summed in float32); a weight
-    that is a column slice of a wider matrix (the first layer's W_hh next to W_ih); K not a multiple of 16."""
-    H, K = 9, 21
+    that is a column slice of a wider matrix (the first layer's W_hh next to W_ih); K not a multiple of 16; H not a
+    multiple of the 16 units whose gate math runs together (nor of the threads' shares)."""
+    K = 21
     wide = torch.randn(4 * H, K + 5).to(weight_dtype)
     weight = wide[:, 5:]
     inputs, c_prev = torch.randn(rows, K), torch.randn(rows, H)

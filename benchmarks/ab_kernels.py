@@ -1,0 +1,133 @@
+"""Two versions of rnnkit's native kernels side by side in one process: src/rnnkit/native/kernels.cpp at a git
+revision (A) against the working tree's (B), each built under its own name with the package's flags, their calls
+alternated round by round so that both see the same machine (a shared VM's speed drifts by tens of percent between
+runs, which hides a 10-20% change when two runs are compared).
+
+Cases (generation's step kernels, 2x512 LSTM at one row, the tinyshakespeare model's shapes):
+
+* ``lstm_step K=512 / K=1024``: one layer's step, W (2048 x K) in float32 and bfloat16;
+* ``stack + head``: ``lstm_stack_step`` for both layers and the 65-way output layer (a generated token's step);
+* ``train <cell> BxTxH``: with ``--cells``, a forward + backward through the cell's sequence kernel.
+
+Usage: ``python benchmarks/ab_kernels.py [--rev HEAD] [--rounds 7] [--cells gru jordan]`` (the first build of a
+version takes about a minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = "src/rnnkit/native/kernels.cpp"
+
+
+def build(source: bytes, build_root: Path):
+    """The extension built from ``source`` under a name derived from it (cached in build_root)."""
+    from torch.utils.cpp_extension import load
+
+    from rnnkit.native import _FLAGS, _cpu_flags
+
+    digest = hashlib.sha1(source + " ".join(_FLAGS + _cpu_flags()).encode()).hexdigest()[:12]
+    directory = build_root / f"ab_{digest}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "kernels.cpp").write_bytes(source)
+    return load(f"ab_{digest}", [str(directory / "kernels.cpp")], extra_cflags=_FLAGS + _cpu_flags(),
+                build_directory=str(directory), verbose=False)
+
+
+def per_call_us(fn, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def step_cases() -> dict:
+    """name -> (function of an extension, calls per round)"""
+    torch.manual_seed(0)
+    cases = {}
+    for K in (512, 1024):
+        for dtype in (torch.float32, torch.bfloat16):
+            w, x, base, c = torch.randn(2048, K).to(dtype), torch.randn(1, K), torch.randn(2048), torch.zeros(1, 512)
+            cases[f"lstm_step K={K} {str(dtype)[6:]}"] = (
+                lambda ext, w=w, x=x, base=base, c=c: ext.lstm_step(w, x, base, c), 200)
+    for dtype in (torch.float32, torch.bfloat16):
+        ws = [torch.randn(2048, 512).to(dtype), torch.randn(2048, 1024).to(dtype)]
+        bs, x, h = [torch.randn(2048), torch.randn(2048)], torch.randn(1, 2048), torch.zeros(2, 1, 512)
+        head_w, head_b = torch.randn(65, 512), torch.randn(65)
+        cases[f"stack + head {str(dtype)[6:]}"] = (
+            lambda ext, ws=ws, bs=bs, x=x, h=h, hw=head_w, hb=head_b:
+                ext.lstm_stack_step(ws, bs, x, h, h, True, hw, hb), 200)
+    return cases
+
+
+def training_cases(cells: list[str], shape: str) -> dict:
+    """A forward + backward of each cell's native sequence kernel, through rnnkit.native with its extension
+    swapped for the version under test."""
+    from rnnkit import RNN, native
+
+    B, T, H = map(int, shape.split("x"))
+    extra = {"jordan": {"output_size": H}, "delay": {"delays": (1, 2, 4)}, "leaky": {"tau": (1.0, 100.0)}}
+    x = torch.randn(B, T, H)
+    cases = {}
+    for name in cells:
+        layer = RNN(H, H, cell=name, **extra.get(name, {}))
+
+        def train(ext, layer=layer):
+            saved, native._extension = native._extension, ext
+            try:
+                layer(x)[0].pow(2).mean().backward()
+            finally:
+                native._extension = saved
+        cases[f"train {name} {shape}"] = (train, 3)
+    return cases
+
+
+def main() -> None:
+    from rnnkit.precision import cpu_model
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rev", default="HEAD", help="git revision of version A")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--cells", nargs="*", default=[], help="also time these cells' training kernels")
+    parser.add_argument("--shape", default="32x100x256", help="BxTxH of the training cases")
+    parser.add_argument("--build-root", default=str(Path.home() / ".cache" / "rnnkit-ab"))
+    args = parser.parse_args()
+
+    try:
+        old = subprocess.run(["git", "show", f"{args.rev}:{SOURCE}"], cwd=ROOT, check=True, capture_output=True).stdout
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"cannot read {SOURCE} at {args.rev!r}: {e.stderr.decode().strip()}")
+    new = (ROOT / SOURCE).read_bytes()
+    root = Path(args.build_root)
+    print(f"building A ({args.rev}) and B (working tree); a first build takes about a minute each", flush=True)
+    versions = [build(old, root), build(new, root)]
+    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; A = {SOURCE} at "
+          f"{args.rev}, B = the working tree's; median of {args.rounds} alternated rounds\n")
+    print("| case | A (µs) | B (µs) | A / B |\n|---|---:|---:|---:|")
+    with torch.no_grad():
+        cases = step_cases()
+    cases.update(training_cases(args.cells, args.shape))
+    for name, (fn, calls) in cases.items():
+        grad = name.startswith("train")
+        with torch.set_grad_enabled(grad):
+            for ext in versions:
+                fn(ext)  # warm-up
+            times = [[], []]
+            for _ in range(args.rounds):
+                for i, ext in enumerate(versions):
+                    times[i].append(per_call_us(lambda: fn(ext), calls))
+        a, b = statistics.median(times[0]), statistics.median(times[1])
+        print(f"| {name} | {a:,.0f} | {b:,.0f} | {a / b:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
