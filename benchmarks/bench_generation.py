@@ -123,16 +123,25 @@ def main() -> None:
         with precision_scope("auto", "cpu", step_batch=1, step_kernel=model.rnn.native_stack_steps()):
             generate(model, prompt, args.tokens)
 
-    def torch_draw():  # the same generate() drawing each token with torch's operations instead of the native pass
-        from unittest import mock
+    from unittest import mock
 
-        with mock.patch.object(native, "gumbel_argmax", lambda *a: None):
+    from rnnkit.generation import sampling
+
+    def per_token():  # the same generate() without the native token loop: a Python call per token
+        with mock.patch.object(sampling, "_token_loop", lambda *a: None):
+            generate(model, prompt, args.tokens)
+
+    def torch_draw():  # per token, drawing each token with torch's operations instead of the native pass
+        with mock.patch.object(sampling, "_token_loop", lambda *a: None), \
+                mock.patch.object(native, "gumbel_argmax", lambda *a: None):
             generate(model, prompt, args.tokens)
 
     table = language_model.INPUT_TABLE_MAX_ENTRIES
     variants = {
-        "generate (LanguageModel.stepper: input table, stack and head in one native call)":
+        "generate (LanguageModel.sampler: draw, input-table row, stack and head, up to 64 tokens per native call)":
             lambda: generate(model, prompt, args.tokens),
+        "one token per call (LanguageModel.stepper: input table, stack and head in one native call; choose_next)":
+            per_token,
         "the same drawing with torch's nan_to_num, + noise, argmax (no native draw)": torch_draw,
         "the same with the native step kernel off (fused weights, torch's batched products)": loop_steps,
         "the same in bf16 (weights read as bfloat16, native step kernel)": bf16_steps,
@@ -181,8 +190,6 @@ def main() -> None:
         print(f"\nthe output layer (65 x 512) at one row: {inside * 1e6:.1f} µs inside the step kernel (the step "
               f"with it minus without, alternately), {addmm * 1e6:.1f} µs as a torch.addmm call")
         # one token's draw from 65 logits: choose_next through the native pass against torch's three operations
-        from unittest import mock
-
         from rnnkit.generation.sampling import GumbelNoise, choose_next
 
         logits = torch.randn(1, V)
@@ -197,30 +204,48 @@ def main() -> None:
               f"{statistics.median(a for a, _ in pairs) * 1e3:.1f} µs through the native pass, "
               f"{statistics.median(b for _, b in pairs) * 1e3:.1f} µs through torch's nan_to_num, + noise, argmax")
 
-    # time per token early and late in one long sample: time each step through a timing model wrapper
-    stamps: list[float] = []
+    # time per token early and late in one long sample, through a wrapper that stamps each call: per token (step)
+    # and per call of the native token loop (sampler, up to 64 tokens)
+    stamps: list[tuple[float, int]] = []
 
     class Stamped(nn.Module):
-        def __init__(self, inner):
+        def __init__(self, inner, loop: bool):
             super().__init__()
-            self.inner = inner
+            self.inner, self.loop = inner, loop
 
         def forward(self, *a, **k):  # reads the prompt
             return self.inner(*a, **k)
 
         def step(self, ids, state):  # every new token
-            stamps.append(time.perf_counter())
+            stamps.append((time.perf_counter(), 1))
             return self.inner.step(ids, state)
+
+        def sampler(self, rows):
+            run = self.inner.sampler(rows) if self.loop else None
+            if run is None:
+                return None
+
+            def stamped(logits, state, draws, *a, **k):
+                stamps.append((time.perf_counter(), draws))
+                return run(logits, state, draws, *a, **k)
+            return stamped
 
         def select_state(self, state, index):
             return self.inner.select_state(state, index)
 
-    generate(Stamped(model), prompt, args.long + 101)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    early = statistics.median(gaps[10:110])
-    late = statistics.median(gaps[args.long - 50: args.long + 50])
-    print(f"\n| batch 1, 2x512 LSTM | median ms per token |\n|---|---:|\n| steps 10-110 | {early * 1e3:.3f} |\n"
-          f"| steps {args.long - 50:,}-{args.long + 50:,} | {late * 1e3:.3f} |\n\nlate / early: {late / early:.2f}")
+    early_window, late_window = (10, 138), (args.long - 64, args.long + 64)  # the calls that start in them
+    print(f"\n| batch 1, 2x512 LSTM, median ms per token | tokens {early_window[0]}-{early_window[1]} | tokens "
+          f"{late_window[0]:,}-{late_window[1]:,} | late / early |\n|---|---:|---:|---:|")
+    for loop, name in ((True, "native token loop"), (False, "one token per call")):
+        stamps.clear()
+        generate(Stamped(model, loop), prompt, args.long + 101)
+        per_token, position = [], 0  # (position of a call's first token, its time per token)
+        for (t0, n), (t1, _) in zip(stamps, stamps[1:]):
+            per_token.append((position, (t1 - t0) / n))
+            position += n
+        early = statistics.median(t for p, t in per_token if early_window[0] <= p < early_window[1])
+        late = statistics.median(t for p, t in per_token if late_window[0] <= p < late_window[1])
+        print(f"| {name} | {early * 1e3:.3f} | {late * 1e3:.3f} | {late / early:.2f} |")
 
 
 if __name__ == "__main__":

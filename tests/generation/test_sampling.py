@@ -66,6 +66,17 @@ class CountingLM(LanguageModel):
             return prepared(ids, state)
         return step
 
+    def sampler(self, rows):  # generation's native token loop: counted as the steps it takes
+        prepared = super().sampler(rows)
+        if prepared is None:
+            return None
+
+        def run(logits, state, draws, *args, step_after_last=True):
+            ids, logits, state = prepared(logits, state, draws, *args, step_after_last=step_after_last)
+            self.calls += [("step", (rows,))] * (len(ids) - (not step_after_last and len(ids) == draws))
+            return ids, logits, state
+        return run
+
 
 def small_lm(vocab=11):
     torch.manual_seed(0)
@@ -175,6 +186,50 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
     drawn = torch.stack([noise.next() for _ in range(5)])
     u = torch.rand((5, 2, 4), generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(drawn, -(-u.log()).log(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("input_table", [True, False])
+@pytest.mark.parametrize(("strategy", "rows", "stop_id"), [
+    ({}, 1, None), ({"temperature": 0.7}, 3, None), ({"greedy": True}, 2, None), ({"temperature": 1.3}, 2, 4)])
+def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, precision, input_table, strategy,
+                                                                   rows, stop_id):
+    """generate's native token loop (LanguageModel.sampler: draw, the token's input-table row or embedding, stack
+    and output layer, many tokens per call) gives the tokens of the loop of choose_next and step, seed for seed, at
+    any temperature, for the argmax, with a stop token ending rows, in float32 and with bf16 weights."""
+    from rnnkit import native
+    from rnnkit.generation import sampling
+    from rnnkit.models import language_model
+    from rnnkit.precision import autocast
+
+    if not input_table:  # a vocabulary too large for the table: the embedding is looked up
+        monkeypatch.setattr(language_model, "INPUT_TABLE_MAX_ENTRIES", 0)
+    torch.manual_seed(0)
+    model = LanguageModel(11, 6, 20, 2, cell="lstm").eval()
+    prompt = torch.tensor([1, 2, 3])
+
+    def run():
+        with autocast(precision, "cpu"):
+            return generate(model, prompt, 150, num_samples=rows, stop_id=stop_id,
+                            generator=torch.Generator().manual_seed(5), **strategy)
+    with torch.inference_mode():
+        assert (model.sampler(rows) is not None) == (native.extension() is not None)
+        assert model.sampler(5) is None  # beyond the native step kernel's rows: the loop of steps
+    fast = run()
+    monkeypatch.setattr(sampling, "_token_loop", lambda *args: None)
+    assert fast == run()
+    if stop_id is not None:
+        assert all(row[-1] == stop_id or len(row) == 150 for row in fast)
+
+
+def test_gumbel_noise_taken_in_runs_is_the_noise_drawn_one_at_a_time():
+    from rnnkit.generation.sampling import GumbelNoise
+
+    one = GumbelNoise((2, 4), 9, torch.Generator().manual_seed(1), chunk=4)
+    runs = GumbelNoise((2, 4), 9, torch.Generator().manual_seed(1), chunk=4)
+    taken = [runs.take(3), runs.take(3), runs.take(9), runs.take(9)]  # never past a block: 3, 1, 4, 1
+    assert [len(t) for t in taken] == [3, 1, 4, 1]
+    torch.testing.assert_close(torch.cat(taken), torch.stack([one.next() for _ in range(9)]), rtol=0, atol=0)
 
 
 def test_the_native_draw_equals_the_three_tensor_operations_it_replaces():

@@ -30,10 +30,7 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
     probability reaches ``top_p`` (nucleus; 1: all), renormalise and draw. ``noise``: this draw's standard Gumbel
     noise (B, V) drawn beforehand (:class:`GumbelNoise`), instead of drawing it from ``generator`` here.
     """
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0; got {temperature}")
-    if top_k < 0 or not 0 < top_p <= 1:  # (a NaN top_p fails the comparison too)
-        raise ValueError(f"top_k must be >= 0 and top_p in (0, 1]; got {top_k}, {top_p}")
+    _check_strategy(temperature, top_k, top_p)
     logits = logits.float()
     if greedy:
         return _ban(logits, banned).argmax(-1)
@@ -55,6 +52,13 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
             return drawn
     logits = _ban(logits, banned)  # again last: scaling can turn −inf into NaN
     return gumbel_argmax(logits, generator) if noise is None else (logits + noise).argmax(-1)
+
+
+def _check_strategy(temperature: float, top_k: int, top_p: float) -> None:
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0; got {temperature}")
+    if top_k < 0 or not 0 < top_p <= 1:  # (a NaN top_p fails the comparison too)
+        raise ValueError(f"top_k must be >= 0 and top_p in (0, 1]; got {top_k}, {top_p}")
 
 
 def _ban(logits: Tensor, banned) -> Tensor:
@@ -89,15 +93,22 @@ class GumbelNoise:
         self._next = self._size = 0
 
     def next(self) -> Tensor:
+        """The next draw's noise (B, V)."""
+        return self.take(1)[0]
+
+    def take(self, n: int) -> Tensor:
+        """The next draws' noise (k, B, V), 1 <= k <= n: as many as are left of the block drawn last (a new block
+        is drawn when it is used up)."""
         if self._next == self._size:
-            n = self._size = max(1, min(self.chunk, self.left))
+            size = self._size = max(1, min(self.chunk, self.left))
             device = self.generator.device if self.generator is not None else self.device
-            u = torch.rand((n, *self.shape), generator=self.generator, device=device, dtype=torch.float32)
+            u = torch.rand((size, *self.shape), generator=self.generator, device=device, dtype=torch.float32)
             self._block = u.log_().neg_().log_().neg_().to(self.device)
             self._next = 0
-        self.left -= 1
-        self._next += 1
-        return self._block[self._next - 1]
+        k = max(1, min(n, self._size - self._next))
+        self.left -= k
+        self._next += k
+        return self._block[self._next - k: self._next]
 
 
 def _stepper(model):
@@ -116,6 +127,22 @@ def _stepper(model):
     return forward_step
 
 
+def _token_loop(model, rows: int, strategy: dict):
+    """The model's native token loop (``model.sampler(rows)``, e.g. :meth:`LanguageModel.sampler`) where the
+    strategy is plain sampling at a temperature or the argmax (no top-k, top-p or banned ids) and the model offers
+    one for ``rows`` rows; else None."""
+    unknown = set(strategy) - {"temperature", "top_k", "top_p", "greedy", "banned"}
+    if unknown:
+        raise TypeError(f"unknown sampling option(s) {sorted(unknown)}; expected temperature, top_k, top_p, greedy "
+                        "or banned")
+    _check_strategy(strategy.get("temperature", 1.0), strategy.get("top_k", 0), strategy.get("top_p", 1.0))
+    banned = strategy.get("banned")
+    if strategy.get("top_k", 0) or strategy.get("top_p", 1.0) < 1.0 or (banned is not None and len(banned)):
+        return None
+    sampler = getattr(model, "sampler", None)
+    return sampler(rows) if callable(sampler) else None
+
+
 @torch.inference_mode()  # no autograd bookkeeping at all: a batch-1 step is ~10% faster than under no_grad
 def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, stop_id: int | None = None,
              generator: torch.Generator | None = None, **strategy) -> list[list[int]]:
@@ -131,19 +158,32 @@ def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, s
     logits = out.prediction[:, -1].expand(num_samples, -1)
     if strategy.get("banned") is not None:  # one index tensor for all steps
         strategy["banned"] = torch.as_tensor(strategy["banned"], dtype=torch.long, device=device)
-    step = _stepper(model)
-    chosen, done = [], torch.zeros(num_samples, dtype=torch.bool, device=device)
+    chosen, done = [], torch.zeros(num_samples, dtype=torch.bool, device=device)  # chosen: blocks (k, B) of ids
     noise = GumbelNoise(logits.shape, max_new_tokens, generator, device) if not strategy.get("greedy") else None
-    for i in range(max_new_tokens):
-        nxt = choose_next(logits, generator=generator, noise=None if noise is None else noise.next(), **strategy)
-        chosen.append(nxt)
-        if stop_id is not None:
-            done |= nxt == stop_id
-            if bool(done.all()):
-                break
-        if i + 1 < max_new_tokens:
-            logits, state = step(nxt, state)  # one step, state carried
-    rows = torch.stack(chosen, 1).tolist() if chosen else [[] for _ in range(num_samples)]
+    loop = _token_loop(model, num_samples, strategy)
+    if loop is not None:  # many tokens per native call, the same numbers as the loop below
+        produced = 0
+        while produced < max_new_tokens and not (stop_id is not None and bool(done.all())):
+            left = max_new_tokens - produced
+            block = noise.take(left) if noise is not None else None
+            draws = len(block) if block is not None else min(left, 64)
+            temperature = 1.0 if strategy.get("greedy") else strategy.get("temperature", 1.0)
+            ids, logits, state = loop(logits, state, draws, block, temperature, stop_id, done,
+                                      step_after_last=produced + draws < max_new_tokens)
+            chosen.append(ids)
+            produced += draws
+    else:
+        step = _stepper(model)
+        for i in range(max_new_tokens):
+            nxt = choose_next(logits, generator=generator, noise=None if noise is None else noise.next(), **strategy)
+            chosen.append(nxt.view(1, -1))
+            if stop_id is not None:
+                done |= nxt == stop_id
+                if bool(done.all()):
+                    break
+            if i + 1 < max_new_tokens:
+                logits, state = step(nxt, state)  # one step, state carried
+    rows = torch.cat(chosen).t().tolist() if chosen else [[] for _ in range(num_samples)]
     tokens = [row[: row.index(stop_id) + 1] if stop_id in row else row for row in rows]  # each row up to its stop
     model.train(was_training)
     return tokens

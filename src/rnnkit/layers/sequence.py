@@ -28,7 +28,7 @@ from ..cells.base import (
     state_from_tensors,
     state_tensors,
 )
-from ..native.steps import FusedLSTMSteps, stack_applies
+from ..native.steps import NATIVE_STEP_MAX_ROWS, FusedLSTMSteps, stack_applies
 from ..precision import active_dtype, step_linear
 from ..registry import build_cell
 from .recurrent import (
@@ -292,6 +292,29 @@ class RNN(nn.Module):
             return out, returned[0]
         return fused
 
+    def sampling_stack(self, rows: int, device: torch.device) -> FusedLSTMSteps | None:
+        """The fused LSTM stack, prepared, when a run of steps of ``rows`` rows on ``device`` can go through rnnkit's
+        native step kernel without leaving it (a language model's token loop, ``FusedLSTMSteps.sample_stack``);
+        else None. Take a new one after changing a parameter."""
+        if not (torch.device(device).type == "cpu" and rows <= NATIVE_STEP_MAX_ROWS
+                and self._fused_stack_runs(rows, cuda=False)):
+            return None
+        self._fused_steps.prepare(self.cells)
+        return self._fused_steps if self._fused_steps.native else None
+
+    def stack_state(self, state: State, rows: int) -> tuple[Tensor, ...]:
+        """``state`` checked as :meth:`step` checks it, as the fused stack's tensors (h, c), each (L, B, H)."""
+        state = self._check_state(state, rows)
+        tensors = state_tensors(state)
+        check_dtype(list(tensors), module_dtype(self), "RNN.step", "state")
+        return tensors
+
+    def state_from_stack(self, template: State, h_n: Tensor, c_n: Tensor) -> State:
+        """The stack's (h_n, c_n) as a state of the form of ``template`` (:meth:`stack_state`'s inverse)."""
+        state = state_from_tensors(template, (h_n, c_n))
+        dtype = module_dtype(self)
+        return state if h_n.dtype == dtype else _state_in(state, dtype, h_n.device.type)
+
     def native_stack_steps(self) -> bool:
         """Whether generation steps of a few rows run the whole stack in rnnkit's native step kernel (an LSTM stack
         in one direction, on the CPU, the kernels built), which under bf16 autocast reads the weights as bfloat16:
@@ -386,7 +409,11 @@ class RNN(nn.Module):
     def _fused_stack_ok(self, x: Tensor) -> bool:
         """Whether one step can run the whole stack through ``rnnkit.native.steps.FusedLSTMSteps.step_stack``: LSTMs
         without autograd, one direction, no dropout to apply, a batch that :meth:`_native_step_ok` steps."""
-        rows_ok = x.shape[0] <= FUSED_STEP_MAX_BATCH or (x.is_cuda and STEP_KERNEL_ON_CUDA)
+        return self._fused_stack_runs(x.shape[0], x.is_cuda)
+
+    def _fused_stack_runs(self, rows: int, cuda: bool) -> bool:
+        """:meth:`_fused_stack_ok` for a batch of ``rows`` rows, on CUDA or not."""
+        rows_ok = rows <= FUSED_STEP_MAX_BATCH or (cuda and STEP_KERNEL_ON_CUDA)
         return (self._fused_steps_apply and self.use_native and not torch.is_grad_enabled()
                 and self.num_directions == 1 and rows_ok
                 and (not self.training or (self.dropout == 0 and self.weight_dropout == 0)))

@@ -90,6 +90,35 @@ class LanguageModel(nn.Module):
             return from_embedding(self.embedding(ids), state)
         return step
 
+    def sampler(self, rows: int):
+        """Generation's token loop in native calls, for a batch of ``rows`` rows, or None where it does not run (it
+        needs an LSTM stack that rnnkit's native step kernel runs, see :meth:`RNN.sampling_stack`, and float32
+        weights): ``(logits (B, V), state, draws, noise (draws, B, V) | None, temperature,
+        stop_id, done, step_after_last) -> (ids (m, B), logits, state)``, each call drawing up to ``draws``
+        tokens as :func:`rnnkit.generation.sampling.choose_next` does (Gumbel noise, or the argmax without) and
+        stepping the model on each, token lookup, stack and output layer inside one native call
+        (``rnnkit.native.lstm_stack_sample``; the same numbers as :meth:`stepper` and ``choose_next``, without a
+        Python call per token)."""
+        if (self.training and self._regularised()) or self.head.weight.dtype != torch.float32:
+            return None
+        stack = self.rnn.sampling_stack(rows, self.head.weight.device)
+        if stack is None:
+            return None
+        table = self.input_table()  # each token's first input term, else its embedding (a large vocabulary)
+        projected = table is not None
+        if not projected:
+            table = self.embedding.weight.detach()
+            if self.embedding.max_norm is not None or table.dtype != torch.float32 or not table.is_contiguous():
+                return None
+
+        def run(logits: Tensor, state, draws: int, noise: Tensor | None, temperature: float = 1.0,
+                stop_id: int | None = None, done: Tensor | None = None, step_after_last: bool = True):
+            h, c = self.rnn.stack_state(state, rows)
+            ids, logits, h_n, c_n = stack.sample_stack(table, projected, h, c, self.head, logits, noise, draws,
+                                                       temperature, stop_id, done, step_after_last)
+            return ids, logits, self.rnn.state_from_stack(state, h_n, c_n)
+        return run
+
     def input_table(self) -> Tensor | None:
         """The first cell's input term for every token, T = input_projection(E) (V, G) (for an LSTM, W_ih E + b):
         in a step, row x of T replaces the embedding lookup and the first layer's input product. Built once and
@@ -100,7 +129,7 @@ class LanguageModel(nn.Module):
         if torch.is_grad_enabled() or self.rnn.bidirectional:
             return None
         sources = [self.embedding.weight, *cell.parameters()]
-        key = tuple((t.data_ptr(), tensor_version(t), t.device) for t in sources)
+        key = (INPUT_TABLE_MAX_ENTRIES, *((t.data_ptr(), tensor_version(t), t.device) for t in sources))
         cached = getattr(self, "_input_table", None)
         if cached is not None and cached[0] == key:
             return cached[1]

@@ -186,16 +186,42 @@ def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: T
     turns the last h into logits. x (B, ·), h, c, biases and head float32 (the kernel checks). Returns (the last h
     or the logits, h_n, c_n)."""
     head_w, head_b = head if head is not None else (None, None)
-    empty = _EMPTY.get(x.device)
-    if empty is None:
-        empty = _EMPTY[x.device] = x.new_empty(0)
+    empty = _empty(x.device)
     out, h_n, c_n = extension().lstm_stack_step(weights, biases, x, h, c, projected,
                                                 empty if head_w is None else head_w,
                                                 empty if head_b is None else head_b)
     return out, h_n, c_n
 
 
-_EMPTY: dict = {}  # an empty tensor per device: "no head" for lstm_stack_step
+def lstm_stack_sample(weights: list[Tensor], biases: list[Tensor], table: Tensor, projected: bool, h: Tensor,
+                      c: Tensor, head: tuple[Tensor, Tensor | None], logits: Tensor, noise: Tensor | None, draws: int,
+                      temperature: float = 1.0, stop_id: int | None = None, done: Tensor | None = None,
+                      step_after_last: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Generation's token loop, ``draws`` tokens in one native call: draw one token per row from ``logits`` (B, V)
+    (``noise[i]`` (B, V) standard Gumbel noise added to logits / temperature, as
+    ``rnnkit.generation.sampling.choose_next``, or the argmax with ``noise`` None), look up its row of ``table``
+    (with ``projected`` the first layer's input term per token, (V_in, 4H); else the embedding, (V_in, D)), run one
+    step of the stack (:func:`lstm_stack_step`) and ``head``, and again; after the last draw the stack steps only
+    with ``step_after_last``. A row that draws ``stop_id`` is marked in ``done`` (B,) bool, in place, and the loop
+    ends once all are. Returns (ids (m, B) of the m <= draws tokens drawn, the logits after the last step, h_n,
+    c_n)."""
+    empty = _empty(h.device)
+    head_w, head_b = head
+    return tuple(extension().lstm_stack_sample(
+        weights, biases, table, projected, h, c, head_w, empty if head_b is None else head_b, logits,
+        empty if noise is None else noise, draws, temperature, -1 if stop_id is None else stop_id,
+        empty if done is None else done, step_after_last))
+
+
+def _empty(device) -> Tensor:
+    """An empty tensor on ``device`` (cached): "none" for a native call's optional tensor argument."""
+    empty = _EMPTY.get(device)
+    if empty is None:
+        empty = _EMPTY[device] = torch.empty(0, device=device)
+    return empty
+
+
+_EMPTY: dict = {}
 
 
 def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):

@@ -1240,35 +1240,19 @@ std::vector<Tensor> lstm_step(const Tensor& weight, const Tensor& inputs, const 
   return {h, c};
 }
 
-// One step of a unidirectional LSTM stack at a few rows and, with ``head_w``, its output layer: a whole generation
-// step in one call. weights[k] (4H, K_k) float32 or bfloat16 with unit stride along K: layer k's fused
-// [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone, x then being layer 0's input term
-// W_ih x + b (B, 4H); biases[k] (4H) float32 (unused for a projected layer 0); x, h, c (L, B, H) float32; head_w
-// (V, H) and head_b (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H), or the logits (B, V)
-// with head_w; h_n (L, B, H); c_n (L, B, H)}.
-std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
-                                    const Tensor& x, const Tensor& h, const Tensor& c, bool projected,
-                                    const Tensor& head_w, const Tensor& head_b) {
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 here, as asked
-  TORCH_CHECK(h.dim() == 3 && c.sizes() == h.sizes() && static_cast<int64_t>(weights.size()) == h.size(0) &&
-              biases.size() == weights.size(), "lstm_stack_step: one weight and bias per layer of h, c (L, B, H)");
-  check_float(x, "x");
-  check_float(h, "h");
-  check_float(c, "c");
-  const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
-  auto h_n = torch::empty({L, B, H}, h.options());
-  auto c_n = torch::empty({L, B, H}, c.options());
-  const float *hp = h.data_ptr<float>(), *cp = c.data_ptr<float>();
-  float *hn = h_n.data_ptr<float>(), *cn = c_n.data_ptr<float>();
-  const float* layer_in = x.data_ptr<float>();
-  int64_t D = x.size(1);
-  std::vector<float> v;
+namespace {
+
+// One step of a unidirectional LSTM stack at B rows (see lstm_stack_step): x (B, ·) layer 0's input (its input
+// term with ``projected``); hp, cp (L, B, H) in; hn, cn (L, B, H) out; v a scratch row buffer
+void stack_rows(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const float* x, int64_t D,
+                const float* hp, const float* cp, float* hn, float* cn, int64_t L, int64_t B, int64_t H,
+                bool projected, std::vector<float>& v) {
+  const float* layer_in = x;
   for (int64_t k = 0; k < L; ++k) {
     const int64_t at = k * B * H;
     if (projected && k == 0) {  // the input term is the base; only W_hh is read
       lstm_rows(weights[0], hp, layer_in, 4 * H, cp, hn, cn, B, H, H);
     } else {  // [x_k, h_{t-1}] for the fused weight, and the bias
-      check_float(biases[k], "a bias");
       v.resize(static_cast<size_t>(B * (D + H)));
       for (int64_t b = 0; b < B; ++b) {
         std::memcpy(v.data() + b * (D + H), layer_in + b * D, D * sizeof(float));
@@ -1279,20 +1263,161 @@ std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const st
     layer_in = hn + at;
     D = H;
   }
-  if (!(head_w.defined() && head_w.numel())) return {h_n[L - 1], h_n, c_n};
-  TORCH_CHECK(head_w.dim() == 2 && head_w.size(1) == H && head_w.stride(1) == 1 && head_w.scalar_type() == at::kFloat,
-              "lstm_stack_step: the output layer's weight must be (V, H) float32 with rows contiguous");
+}
+
+// The checks that lstm_stack_step and lstm_stack_sample share: the state, one weight and bias per layer, and the
+// output layer (when given; returns whether it has a bias)
+bool check_stack(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const Tensor& h,
+                 const Tensor& c, bool projected, const Tensor& head_w, const Tensor& head_b, const char* name) {
+  TORCH_CHECK(h.dim() == 3 && c.sizes() == h.sizes() && static_cast<int64_t>(weights.size()) == h.size(0) &&
+              biases.size() == weights.size(), name, ": one weight and bias per layer of h, c (L, B, H)");
+  check_float(h, "h");
+  check_float(c, "c");
+  for (size_t k = projected ? 1 : 0; k < biases.size(); ++k) check_float(biases[k], "a bias");
+  if (!(head_w.defined() && head_w.numel())) return false;
+  TORCH_CHECK(head_w.dim() == 2 && head_w.size(1) == h.size(2) && head_w.stride(1) == 1 &&
+              head_w.scalar_type() == at::kFloat,
+              name, ": the output layer's weight must be (V, H) float32 with rows contiguous");
   const bool with_bias = head_b.defined() && head_b.numel();
   if (with_bias) check_float(head_b, "the output layer's bias");
+  return with_bias;
+}
+
+// NaN and ±inf are told apart by their bits: the kernels are compiled with -ffast-math, under which std::isnan and
+// comparisons with an infinity may be folded away
+inline uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+// x / t rounded as IEEE division (as torch divides), not as x times a rounded 1 / t, which -ffast-math allows
+#pragma GCC push_options
+#pragma GCC optimize("no-reciprocal-math")
+__attribute__((noinline)) void divide_row(const float* x, float t, float* out, int64_t V) {
+  for (int64_t v = 0; v < V; ++v) out[v] = x[v] / t;
+}
+#pragma GCC pop_options
+
+// One draw per row: id_b = argmax_v (x_bv / temperature + g_bv) (g = 0 without noise: the argmax), a NaN term read
+// as −inf and +∞ as the largest float, as choose_next's guard; ties go to the first index, as torch.argmax. A term
+// that is −inf (a NaN or −inf logit, or −inf noise) never beats another; a row of them all gives index 0.
+void draw_rows(const float* logits, int64_t ld_x, const float* noise, int64_t ld_g, int64_t B, int64_t V,
+               float temperature, int64_t* out, std::vector<float>& scaled) {
+  constexpr uint32_t kPlusInf = 0x7f800000u, kMinusInf = 0xff800000u;
+  for (int64_t b = 0; b < B; ++b) {
+    const float* xb = logits + b * ld_x;
+    if (temperature != 1.f) {
+      scaled.resize(V);
+      divide_row(xb, temperature, scaled.data(), V);
+      xb = scaled.data();
+    }
+    const float* gb = noise ? noise + b * ld_g : nullptr;
+    int64_t best_v = 0;
+    float best = 0.f;
+    bool found = false;
+    for (int64_t v = 0; v < V; ++v) {
+      const uint32_t lx = float_bits(xb[v]);
+      if (((lx & 0x7fffffffu) >= kPlusInf && lx != kPlusInf) || (gb && float_bits(gb[v]) == kMinusInf)) continue;
+      const float s = (lx == kPlusInf ? std::numeric_limits<float>::max() : xb[v]) + (gb ? gb[v] : 0.f);
+      if (!found || s > best) best = s, best_v = v, found = true;
+    }
+    out[b] = best_v;
+  }
+}
+
+}  // namespace
+
+// One step of a unidirectional LSTM stack at a few rows and, with ``head_w``, its output layer: a whole generation
+// step in one call. weights[k] (4H, K_k) float32 or bfloat16 with unit stride along K: layer k's fused
+// [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone, x then being layer 0's input term
+// W_ih x + b (B, 4H); biases[k] (4H) float32 (unused for a projected layer 0); x, h, c (L, B, H) float32; head_w
+// (V, H) and head_b (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H), or the logits (B, V)
+// with head_w; h_n (L, B, H); c_n (L, B, H)}.
+std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
+                                    const Tensor& x, const Tensor& h, const Tensor& c, bool projected,
+                                    const Tensor& head_w, const Tensor& head_b) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 here, as asked
+  const bool with_bias = check_stack(weights, biases, h, c, projected, head_w, head_b, "lstm_stack_step");
+  check_float(x, "x");
+  const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
+  auto h_n = torch::empty({L, B, H}, h.options());
+  auto c_n = torch::empty({L, B, H}, c.options());
+  std::vector<float> v;
+  stack_rows(weights, biases, x.data_ptr<float>(), x.size(1), h.data_ptr<float>(), c.data_ptr<float>(),
+             h_n.data_ptr<float>(), c_n.data_ptr<float>(), L, B, H, projected, v);
+  if (!(head_w.defined() && head_w.numel())) return {h_n[L - 1], h_n, c_n};
   auto logits = torch::empty({B, head_w.size(0)}, h_n.options());
   head_rows(head_w.data_ptr<float>(), head_w.size(0), head_w.stride(0), with_bias ? head_b.data_ptr<float>() : nullptr,
-            hn + (L - 1) * B * H, logits.data_ptr<float>(), B, H);
+            h_n.data_ptr<float>() + (L - 1) * B * H, logits.data_ptr<float>(), B, H);
   return {logits, h_n, c_n};
 }
 
+// The token loop of generation from an LSTM language model, ``draws`` tokens in one call: draw a token per row from
+// the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``), look up its row of ``table``
+// (V_in, N): with ``projected`` layer 0's input term for every token (N = 4H, W_ih E + b), else the embedding
+// (N = D), step the stack (lstm_stack_step) and its output layer, and again. After the last draw the stack steps only with ``step_after_last``. With stop_id >= 0
+// a row whose draw is stop_id is marked in ``done`` (B) (bool, in and out), and the loop ends once every row is.
+// logits (B, V) float32 are the first draw's. Returns {ids (m, B) of the m <= draws tokens drawn, the logits after
+// the last step, h_n, c_n}.
+std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
+                                      const Tensor& table, bool projected, const Tensor& h, const Tensor& c,
+                                      const Tensor& head_w,
+                                      const Tensor& head_b, const Tensor& logits, const Tensor& noise, int64_t draws,
+                                      double temperature, int64_t stop_id, const Tensor& done, bool step_after_last) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  TORCH_CHECK(head_w.defined() && head_w.numel(), "lstm_stack_sample: the output layer's weight is required");
+  const bool with_bias = check_stack(weights, biases, h, c, projected, head_w, head_b, "lstm_stack_sample");
+  const int64_t L = h.size(0), B = h.size(1), H = h.size(2), V = head_w.size(0);
+  check_float(table, "the input table");
+  check_float(logits, "the logits");
+  const int64_t N = table.dim() == 2 ? table.size(1) : -1;
+  TORCH_CHECK(table.dim() == 2 && table.size(0) >= V && N == (projected ? 4 * H : weights[0].size(1) - H),
+              "lstm_stack_sample: the table must be (V_in, 4H) (projected) or (V_in, D) (the embedding), with a row ",
+              "for each of the V outputs");
+  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == B && logits.size(1) == V, "lstm_stack_sample: logits (B, V)");
+  const bool noisy = noise.defined() && noise.numel();
+  if (noisy) {
+    check_float(noise, "the noise");
+    TORCH_CHECK(noise.dim() == 3 && noise.size(0) >= draws && noise.size(1) == B && noise.size(2) == V,
+                "lstm_stack_sample: noise (draws, B, V)");
+  }
+  const bool stops = stop_id >= 0;
+  TORCH_CHECK(!stops || (done.scalar_type() == at::kBool && done.numel() == B && done.is_contiguous()),
+              "lstm_stack_sample: done must be a (B) bool tensor");
+  TORCH_CHECK(draws >= 0 && temperature > 0, "lstm_stack_sample: draws >= 0 and temperature > 0");
+  auto ids = torch::empty({draws, B}, logits.options().dtype(at::kLong));
+  auto x = torch::empty({B, N}, h.options());
+  auto cur = logits.clone();
+  Tensor state[2][2] = {{h.clone(), c.clone()}, {torch::empty_like(h), torch::empty_like(c)}};
+  std::vector<float> v, scaled;
+  bool* finished = stops ? done.data_ptr<bool>() : nullptr;
+  int64_t m = 0, now = 0;
+  for (; m < draws;) {
+    int64_t* row_ids = ids.data_ptr<int64_t>() + m * B;
+    draw_rows(cur.data_ptr<float>(), V, noisy ? noise.data_ptr<float>() + m * B * V : nullptr, V, B, V,
+              static_cast<float>(temperature), row_ids, scaled);
+    ++m;
+    if (stops) {
+      bool all = true;
+      for (int64_t b = 0; b < B; ++b) all = (finished[b] = finished[b] || row_ids[b] == stop_id) && all;
+      if (all) break;
+    }
+    if (m == draws && !step_after_last) break;
+    for (int64_t b = 0; b < B; ++b)
+      std::memcpy(x.data_ptr<float>() + b * N, table.data_ptr<float>() + row_ids[b] * N, N * sizeof(float));
+    const Tensor *in = state[now], *out = state[1 - now];
+    stack_rows(weights, biases, x.data_ptr<float>(), N, in[0].data_ptr<float>(), in[1].data_ptr<float>(),
+               out[0].data_ptr<float>(), out[1].data_ptr<float>(), L, B, H, projected, v);
+    head_rows(head_w.data_ptr<float>(), V, head_w.stride(0), with_bias ? head_b.data_ptr<float>() : nullptr,
+              out[0].data_ptr<float>() + (L - 1) * B * H, cur.data_ptr<float>(), B, H);
+    now = 1 - now;
+  }
+  return {ids.narrow(0, 0, m), cur, state[now][0], state[now][1]};
+}
+
 // ---- One draw per row by the Gumbel-max trick (generation's sampler, rnnkit.generation.sampling) ----------------
-//   id_b = argmax_v (x_bv + g_bv), a NaN logit read as −inf and +∞ as the largest float (as choose_next's guard);
-//   ties go to the first index, as torch.argmax. One pass instead of three tensor operations per token.
+//   id_b = argmax_v (x_bv + g_bv) (draw_rows). One pass instead of three tensor operations per token.
 Tensor gumbel_argmax(const Tensor& logits, const Tensor& noise) {
   TORCH_CHECK(logits.dim() == 2 && logits.scalar_type() == at::kFloat && logits.stride(1) == 1,
               "gumbel_argmax: logits must be (B, V) float32 with unit stride along V");
@@ -1300,26 +1425,9 @@ Tensor gumbel_argmax(const Tensor& logits, const Tensor& noise) {
               "gumbel_argmax: noise must be float32 of the logits' shape");
   const int64_t B = logits.size(0), V = logits.size(1);
   auto ids = torch::empty({B}, logits.options().dtype(at::kLong));
-  int64_t* out = ids.data_ptr<int64_t>();
-  // NaN and ±inf are told apart by their bits: the kernels are compiled with -ffast-math, under which std::isnan
-  // and comparisons with an infinity may be folded away. A term that is −inf (a NaN or −inf logit, or −inf noise)
-  // never beats another; a row of them all gives index 0, as argmax does.
-  constexpr uint32_t kPlusInf = 0x7f800000u, kMinusInf = 0xff800000u;
-  const auto bits = [](float f) { uint32_t u; std::memcpy(&u, &f, sizeof u); return u; };
-  for (int64_t b = 0; b < B; ++b) {
-    const float* xb = logits.data_ptr<float>() + b * logits.stride(0);
-    const float* gb = noise.data_ptr<float>() + b * noise.stride(0);
-    int64_t best_v = 0;
-    float best = 0.f;
-    bool found = false;
-    for (int64_t v = 0; v < V; ++v) {
-      const uint32_t lx = bits(xb[v]);
-      if (((lx & 0x7fffffffu) >= kPlusInf && lx != kPlusInf) || bits(gb[v]) == kMinusInf) continue;
-      const float s = (lx == kPlusInf ? std::numeric_limits<float>::max() : xb[v]) + gb[v];
-      if (!found || s > best) best = s, best_v = v, found = true;
-    }
-    out[b] = best_v;
-  }
+  std::vector<float> unused;
+  draw_rows(logits.data_ptr<float>(), logits.stride(0), noise.data_ptr<float>(), noise.stride(0), B, V, 1.f,
+            ids.data_ptr<int64_t>(), unused);
   return ids;
 }
 
@@ -1412,4 +1520,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cross_entropy_forward", &cross_entropy_forward, "mean cross-entropy over a vocabulary and its gradient");
   m.def("gumbel_argmax", &gumbel_argmax, "one Gumbel-max draw per row of (B, V) logits (generation)");
   m.def("lstm_stack_step", &lstm_stack_step, "one step of an LSTM stack and its output layer at a few rows (generation)");
+  m.def("lstm_stack_sample", &lstm_stack_sample, "generation's token loop: draw, look up, step the stack and its head");
 }

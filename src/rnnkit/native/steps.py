@@ -14,6 +14,10 @@ where the kernel does not run (a GPU, no compiler), split the weight by output r
 and run them as one batched product, so every core streams its share (the fastest layout measured;
 ``benchmarks/bench_generation.py``).
 
+A language model's generation runs its whole token loop there too (:meth:`FusedLSTMSteps.sample_stack`: draw the
+token, look up its input, step the stack and the output layer, up to 64 tokens per native call), the same numbers
+as a Python call per token without the ~100 µs per token those calls cost.
+
 The fused weights are a cache, rebuilt whenever a parameter changes (its version counter or storage), so
 training between samples is safe. They double the LSTM weights' memory while generating.
 """
@@ -25,7 +29,7 @@ from torch import Tensor
 
 from ..cells.base import tensor_version
 from ..precision import active_dtype, step_linear
-from . import lstm_stack_step, lstm_step, step_applies
+from . import lstm_stack_sample, lstm_stack_step, lstm_step, step_applies
 
 
 def stack_applies(cells) -> bool:
@@ -90,6 +94,23 @@ class FusedLSTMSteps:
         biases = [b for _, b, _, _ in self._layers]  # lstm_stack_step's arguments, with and without cell 0's term
         self._stack = {False: ([w for w, _, _, _ in self._layers], biases),
                        True: ([self._recurrent] + [w for w, _, _, _ in self._layers[1:]], biases)}
+
+    def sample_stack(self, table: Tensor, projected: bool, h: Tensor, c: Tensor, head: torch.nn.Linear,
+                     logits: Tensor, noise: Tensor | None, draws: int, temperature: float = 1.0,
+                     stop_id: int | None = None, done: Tensor | None = None,
+                     step_after_last: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Generation's token loop over the whole stack, ``draws`` tokens in one native call
+        (:func:`rnnkit.native.lstm_stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
+        with ``projected``, else its input — step every cell and ``head``). Only where the native step kernel runs
+        (:attr:`native`, at most :data:`NATIVE_STEP_MAX_ROWS` rows). Returns (ids (m, B), logits, h_n, c_n)."""
+        weights, biases = self._stack[projected]
+        return lstm_stack_sample(weights, biases, table, projected, h, c, (head.weight, head.bias),
+                                 logits.float().contiguous(), noise, draws, temperature, stop_id, done, step_after_last)
+
+    @property
+    def native(self) -> bool:
+        """Whether steps of few rows run in rnnkit's native step kernel (as prepared last)."""
+        return self._native
 
     def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor]:
         """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
