@@ -32,7 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     B, T, H = map(int, args.shape.split("x"))
     torch.manual_seed(0)
-    layer = RNN(128, H, num_layers=args.layers, cell=args.cell)
+    extra = {"jordan": {"output_size": H}, "delay": {"delays": (1, 2, 4)}}  # as bench_cells.py builds them
+    layer = RNN(128, H, num_layers=args.layers, cell=args.cell, **extra.get(args.cell, {}))
     x = torch.randn(B, T, 128)
 
     def step():

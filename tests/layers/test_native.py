@@ -26,10 +26,14 @@ def test_families_declared():
     assert build_cell("lstm", 4, 6, proj_size=3).kernel_family is None  # no projection in the kernel
 
 
-def _run_both(rnn, x, state, lengths):
-    """Outputs, final state, all states and all gradients, natively and on the Python loop."""
+def _run_both(rnn, x, state, lengths, return_states=True):
+    """Outputs, final state, all states (with ``return_states``) and all gradients, natively and on the Python
+    loop."""
     def run():
-        out, final, states = rnn(x, state, lengths=lengths, return_states=True)
+        if return_states:
+            out, final, states = rnn(x, state, lengths=lengths, return_states=True)
+        else:
+            (out, final), states = rnn(x, state, lengths=lengths), ()
         weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
         loss = (out * weights).sum() + sum((t ** 2).sum() for t in state_tensors(final))
         loss = loss + sum((0.7 * t).sum() for t in state_tensors(states))
@@ -45,8 +49,10 @@ def _run_both(rnn, x, state, lengths):
 @needs_kernels
 @pytest.mark.parametrize("name", NATIVE_CELLS)
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
-def test_native_equals_python_loop(name, dtype, tol):
-    """float32: the products sum in another order; a Jordan net's output passes two products a step, 1e-4."""
+@pytest.mark.parametrize("return_states", [True, False])
+def test_native_equals_python_loop(name, dtype, tol, return_states):
+    """float32: the products sum in another order; a Jordan net's output passes two products a step, 1e-4. Without
+    return_states a kernel may build only the final state (the delay family does)."""
     if dtype == torch.float32 and name == "jordan":
         tol = 1e-4
     rnn = RNN(6, 5, num_layers=2, cell=name, bidirectional=True, use_native=False, **cell_kwargs(name)).to(dtype)
@@ -56,7 +62,7 @@ def test_native_equals_python_loop(name, dtype, tol):
     x = torch.randn(4, 7, 6, dtype=dtype, requires_grad=True)
     state = map_state(lambda t: torch.randn_like(t).requires_grad_(), rnn.initial_state(4, dtype=dtype))
     for lengths in (None, torch.tensor([7, 3, 1, 5])):
-        fast, reference = _run_both(rnn, x, state, lengths)
+        fast, reference = _run_both(rnn, x, state, lengths, return_states)
         assert len(fast) == len(reference)
         for a, b in zip(fast, reference):
             torch.testing.assert_close(a, b, rtol=tol, atol=tol)

@@ -187,7 +187,8 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
             px = px[:steps]
         # the one dispatch point for a cell's whole loop: its native kernel where it declares one (rnnkit.native);
         # it lays px out step-major itself (in the same copy as a dtype change under autocast)
-        ran = None if feedback is not None or StepRecorder.active else native.run_sequence(cell, px, state, valid)
+        native_ok = feedback is None and not StepRecorder.active
+        ran = native.run_sequence(cell, px, state, valid, return_states) if native_ok else None
         if ran is None:
             outputs: list[Tensor] = []
             history: list[State] | None = [] if return_states else None

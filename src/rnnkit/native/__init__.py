@@ -224,11 +224,12 @@ def _empty(device) -> Tensor:
 _EMPTY: dict = {}
 
 
-def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
+def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None, all_states: bool = True):
     """The loop of ``cell`` over ``px`` (T, B, G), from ``state``, natively; None when it does not apply.
 
     ``valid`` (T, B) bool marks real steps (None: all). Returns (outputs (B, T, O), final state, carried states): the
-    carried states stack every field as (B, T, ...) (a padded step carries the previous one)."""
+    carried states stack every field as (B, T, ...) (a padded step carries the previous one); None without
+    ``all_states`` (a family whose kernel does not keep them then builds only the final state)."""
     if not applies(cell, px):
         return None
     run = _FAMILIES[cell.kernel_family]
@@ -239,12 +240,12 @@ def run_sequence(cell: Cell, px: Tensor, state: State, valid: Tensor | None):
     mask = torch.empty(0, dtype=px.dtype) if valid is None else valid.to(px.dtype).contiguous()
     fields = [t.to(px.dtype).contiguous() for t in state_tensors(state)]
     with torch.autocast("cpu", enabled=False) if mixed else contextlib.nullcontext():
-        ran = run(px, fields, mask, cell.kernel_arguments(), mixed and bf16_products())
+        ran = run(px, fields, mask, cell.kernel_arguments(), mixed and bf16_products(), all_states)
     if ran is None:  # the family's kernel declined this input
         return None
     ys, carried = ran
     final = state_from_tensors(state, [c[-1] for c in carried])
-    states = state_from_tensors(state, [c.transpose(0, 1) for c in carried])
+    states = state_from_tensors(state, [c.transpose(0, 1) for c in carried]) if all_states else None
     # the kernels write ys batch-major in memory, as the loop's outputs: dropout on them then draws its mask in the
     # same order
     return ys, final, states
@@ -395,32 +396,32 @@ class _JordanSequence(torch.autograd.Function):
 ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
 
 
-def _run_lstm(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
+def _run_lstm(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool, all_states: bool):
     peep = _none(args.get("peepholes"), px)
     ys, hs, cs = _LSTMSequence.apply(px, args["weight_hh"], peep, state[0], state[1], mask, low)
     return ys, [hs, cs]
 
 
-def _run_gated(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
+def _run_gated(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool, all_states: bool):
     spec = (args["z_block"], args["h_col"], args["z_keeps"])
     ys, hs = _GatedSequence.apply(px, args["weight_h"], _none(args.get("weight_t"), px), args["weight_c"],
                                   state[0], mask, spec, low)
     return ys, [hs]
 
 
-def _run_leaky(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
+def _run_leaky(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool, all_states: bool):
     rate = _none(args.get("rate"), px)
     kind = ACTIVATIONS[args["activation"]]
     ys, hs = _LeakySequence.apply(px, args["weight_hh"], rate, state[0], mask, kind, low)
     return ys, [hs]
 
 
-def _run_gru(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
+def _run_gru(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool, all_states: bool):
     ys, hs = _GRUSequence.apply(px, args["weight_hh"], _none(args.get("bias_hh"), px), state[0], mask, low)
     return ys, [hs]
 
 
-def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
+def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool, all_states: bool):
     """State (h_{t-1} (B, H), past (B, M-1, H) = h_{t-2} ... h_{t-M}). The kernel keeps the whole history; each
     row's states are read up to its last real step (padding is at the end of a row, as rnnkit's lengths make it)."""
     h, past = state
@@ -436,15 +437,19 @@ def _run_delay(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: b
     h_init = torch.cat([past.flip(1).transpose(0, 1), h[None]]).contiguous()  # (M, B, H): h_{-M+1} ... h_0
     ys, hs = _DelaySequence.apply(px, args["weight_hh"], h_init, mask, list(args["delays"]),
                                   ACTIVATIONS[args["activation"]], low)
-    position = M - 1 + torch.minimum(steps[:, None] + 1, ends[None])  # (T, B): h_t's entry, held after a row ends
+    # h_t's entry, held after a row ends: (T, B) for every step's state, else (1, B) for the final one only (every
+    # step's history is M - 1 gathers of the whole output, and their gradients)
+    position = M - 1 + torch.minimum(steps[:, None] + 1, ends[None])
+    if not all_states:
+        position = position[-1:]
     rows = torch.arange(B, device=px.device)[None]
     carried_h = hs[position, rows]
     carried_past = torch.stack([hs[position - j, rows] for j in range(1, M)], 2) if M > 1 else \
-        past.new_zeros(T, B, 0, past.shape[-1])
+        past.new_zeros(len(position), B, 0, past.shape[-1])
     return ys, [carried_h, carried_past]
 
 
-def _run_jordan(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool):
+def _run_jordan(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: bool, all_states: bool):
     kinds = (ACTIVATIONS[args["hidden_activation"]], ACTIVATIONS[args["output_activation"]])
     ys, carried = _JordanSequence.apply(px, args["weight_hh"], args["weight_hy"], _none(args.get("bias_hy"), px),
                                         state[0], mask, kinds, low)
@@ -455,6 +460,9 @@ def _run_jordan(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: 
 #: sequence layer runs them instead (benchmarks/bench_cells.py, docs/benchmarks.md); torch's LSTM (oneDNN) stays
 FASTER_THAN_TORCH = frozenset({"gru", "leaky"})
 
+# family -> runner(px (T, B, G), state fields, mask, kernel arguments, bf16 products, all_states) -> (ys, carried),
+# carried: each state field at every step (T, B, ...) (kernels that keep them anyway), or with all_states False at
+# least the last one; None where the kernel declines the input
 _FAMILIES = {"lstm": _run_lstm, "gated": _run_gated, "leaky": _run_leaky, "gru": _run_gru, "delay": _run_delay,
              "jordan": _run_jordan}
 FAMILIES = tuple(_FAMILIES)
