@@ -2,7 +2,8 @@
 
 For each shape and cell: forward + backward of a one-layer network on a (B, T, D) batch, timed
 alternately with the matching torch.nn module (LSTM for the LSTM family, GRU for the GRUs and MUTs,
-RNN for the Elman family) and with torch.nn.LSTM. Reported: training tokens/s (B·T per step), GFLOP/s
+RNN for the Elman family) and with torch.nn.LSTM: one training step of each in turn, about a second of steps per
+round, the median of ``--repeats`` rounds' ratios. Reported: training tokens/s (B·T per step), GFLOP/s
 (matrix products only, 3 × forward for forward + backward) and ratios measured in the same process:
 
 * ``vs torch``: time of the matching torch.nn module / our time (≥ 1 means faster than torch);
@@ -114,12 +115,18 @@ def main(argv: list[str] | None = None) -> None:
         out = module(x)[0]
         out.pow(2).mean().backward()
 
-    def timed(module, x, iters, python_loop=False):
-        with native.python_loop() if python_loop else contextlib.nullcontext():
-            start = time.perf_counter()
-            for _ in range(iters):
-                train_step(module, x)
-            return (time.perf_counter() - start) / iters
+    def interleaved(runs, x, iters):
+        """Seconds per training step of each (module, python_loop) in ``runs``, their steps taken in turn (one of
+        each, ``iters`` times): a shared VM's speed drifts over seconds, and this way every module sees the same
+        drift (timing each for a second in a row let the ratio of two identical kernels read 0.87x-1.04x)."""
+        totals = [0.0] * len(runs)
+        for _ in range(iters):
+            for i, (module, python_loop) in enumerate(runs):
+                with native.python_loop() if python_loop else contextlib.nullcontext():
+                    start = time.perf_counter()
+                    train_step(module, x)
+                    totals[i] += time.perf_counter() - start
+        return [t / iters for t in totals]
 
     def path(module, x):
         cell = module.cells[0]
@@ -153,18 +160,19 @@ def main(argv: list[str] | None = None) -> None:
             ref, lstm = torch_modules[ref_name], torch_modules["LSTM"]
             flops_ours, flops_lstm = matmul_flops(ours, B, T), matmul_flops(lstm, B, T)
             for m in (ours, ref, lstm):  # warm-up (oneDNN primitive creation, allocator)
-                timed(m, x, 2)
+                interleaved([(m, False)], x, 2)
             t0 = time.perf_counter()
             train_step(ours, x)
             iters = max(2, int(1.0 / max(time.perf_counter() - t0, 1e-3)))
             kind = path(ours, x)
             t_ours, t_ref, t_lstm, t_loop = [], [], [], []
+            runs = [(ours, False), (ref, False), (lstm, False)] + ([(ours, True)] if kind == "native" else [])
             for _ in range(args.repeats):
-                t_ours.append(timed(ours, x, iters))
-                t_ref.append(timed(ref, x, iters))
-                t_lstm.append(timed(lstm, x, iters))
-                if kind == "native":
-                    t_loop.append(timed(ours, x, iters, python_loop=True))
+                times = interleaved(runs, x, iters)
+                t_ours.append(times[0])
+                t_ref.append(times[1])
+                t_lstm.append(times[2])
+                t_loop.extend(times[3:])
             ratio_ref = statistics.median(r / o for r, o in zip(t_ref, t_ours))
             ratio_lstm = statistics.median((flops_ours / o) / (flops_lstm / s) for o, s in zip(t_ours, t_lstm))
             ratio_loop = f"{statistics.median(p / o for p, o in zip(t_loop, t_ours)):.2f}x" if t_loop else "-"
