@@ -191,12 +191,14 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("input_table", [True, False])
 @pytest.mark.parametrize(("strategy", "rows", "stop_id"), [
-    ({}, 1, None), ({"temperature": 0.7}, 3, None), ({"greedy": True}, 2, None), ({"temperature": 1.3}, 2, 4)])
+    ({}, 1, None), ({"temperature": 0.7}, 3, None), ({"greedy": True}, 2, None), ({"temperature": 1.3}, 2, 4),
+    ({"temperature": 0.7, "banned": [0, 3]}, 2, None), ({"greedy": True, "banned": [5]}, 1, None)])
 def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, precision, input_table, strategy,
                                                                    rows, stop_id):
     """generate's native token loop (LanguageModel.sampler: draw, the token's input-table row or embedding, stack
     and output layer, many tokens per call) gives the tokens of the loop of choose_next and step, seed for seed, at
-    any temperature, for the argmax, with a stop token ending rows, in float32 and with bf16 weights."""
+    any temperature, for the argmax, with banned ids, with a stop token ending rows, in float32 and with bf16
+    weights."""
     from rnnkit import native
     from rnnkit.generation import sampling
     from rnnkit.models import language_model
@@ -220,6 +222,7 @@ def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, p
     assert fast == run()
     if stop_id is not None:
         assert all(row[-1] == stop_id or len(row) == 150 for row in fast)
+    assert not set(strategy.get("banned", [])) & {token for row in fast for token in row}
 
 
 def test_gumbel_noise_taken_in_runs_is_the_noise_drawn_one_at_a_time():

@@ -69,6 +69,35 @@ def test_native_equals_python_loop(name, dtype, tol, return_states):
 
 
 @needs_kernels
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+def test_saturated_gates_stay_finite(name):
+    """Pre-activations far past where exp overflows (|a| ~ 1e3): every gate saturates as torch's tanh and sigmoid
+    do, no NaN (the kernels' exponentials are clamped below overflow), in the sequence kernels and the generation
+    step."""
+    torch.manual_seed(0)
+    rnn = RNN(4, 6, cell=name, **cell_kwargs(name))
+    with torch.no_grad():
+        for p in rnn.parameters():
+            p.normal_(0, 300.0)
+    x = torch.randn(3, 9, 4) * 10
+    out, final = rnn(x)
+    with native.python_loop():
+        ref, ref_final = rnn(x)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    for a, b in zip(state_tensors(final), state_tensors(ref_final)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    if name == "lstm":
+        H, K = 20, 7
+        weight, inputs = torch.randn(4 * H, K) * 300, torch.randn(2, K)
+        base, c_prev = torch.randn(4 * H) * 300, torch.randn(2, H) * 100
+        h, c = native.lstm_step(weight, inputs, base, c_prev)
+        h_ref, c_ref = _lstm_step_by_hand(weight, inputs, base, c_prev)
+        torch.testing.assert_close(h.double(), h_ref, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(c.double(), c_ref, rtol=1e-4, atol=1e-3)
+
+
+@needs_kernels
 @pytest.mark.parametrize("options", [{"learn_tau": True, "tau": (1.0, 6.0)}, {"nonlinearity": "sigmoid", "tau": 3.0},
                                      {"nonlinearity": "relu", "tau": 2.0}])
 def test_leaky_options_native_equals_python_loop(options):

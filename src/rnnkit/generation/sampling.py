@@ -129,15 +129,14 @@ def _stepper(model):
 
 def _token_loop(model, rows: int, strategy: dict):
     """The model's native token loop (``model.sampler(rows)``, e.g. :meth:`LanguageModel.sampler`) where the
-    strategy is plain sampling at a temperature or the argmax (no top-k, top-p or banned ids) and the model offers
-    one for ``rows`` rows; else None."""
+    strategy is plain sampling at a temperature or the argmax, with or without banned ids (no top-k or top-p), and
+    the model offers one for ``rows`` rows; else None."""
     unknown = set(strategy) - {"temperature", "top_k", "top_p", "greedy", "banned"}
     if unknown:
         raise TypeError(f"unknown sampling option(s) {sorted(unknown)}; expected temperature, top_k, top_p, greedy "
                         "or banned")
     _check_strategy(strategy.get("temperature", 1.0), strategy.get("top_k", 0), strategy.get("top_p", 1.0))
-    banned = strategy.get("banned")
-    if strategy.get("top_k", 0) or strategy.get("top_p", 1.0) < 1.0 or (banned is not None and len(banned)):
+    if strategy.get("top_k", 0) or strategy.get("top_p", 1.0) < 1.0:
         return None
     sampler = getattr(model, "sampler", None)
     return sampler(rows) if callable(sampler) else None
@@ -168,8 +167,8 @@ def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, s
             block = noise.take(left) if noise is not None else None
             draws = len(block) if block is not None else min(left, 64)
             temperature = 1.0 if strategy.get("greedy") else strategy.get("temperature", 1.0)
-            ids, logits, state = loop(logits, state, draws, block, temperature, stop_id, done,
-                                      step_after_last=produced + draws < max_new_tokens)
+            ids, logits, state = loop(logits, state, draws, block, temperature, strategy.get("banned"), stop_id,
+                                      done, step_after_last=produced + draws < max_new_tokens)
             chosen.append(ids)
             produced += draws
     else:

@@ -195,11 +195,13 @@ def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: T
 
 def lstm_stack_sample(weights: list[Tensor], biases: list[Tensor], table: Tensor, projected: bool, h: Tensor,
                       c: Tensor, head: tuple[Tensor, Tensor | None], logits: Tensor, noise: Tensor | None, draws: int,
-                      temperature: float = 1.0, stop_id: int | None = None, done: Tensor | None = None,
+                      temperature: float = 1.0, banned: Tensor | None = None, stop_id: int | None = None,
+                      done: Tensor | None = None,
                       step_after_last: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Generation's token loop, ``draws`` tokens in one native call: draw one token per row from ``logits`` (B, V)
     (``noise[i]`` (B, V) standard Gumbel noise added to logits / temperature, as
-    ``rnnkit.generation.sampling.choose_next``, or the argmax with ``noise`` None), look up its row of ``table``
+    ``rnnkit.generation.sampling.choose_next``, or the argmax with ``noise`` None; never an id of ``banned``, int64),
+    look up its row of ``table``
     (with ``projected`` the first layer's input term per token, (V_in, 4H); else the embedding, (V_in, D)), run one
     step of the stack (:func:`lstm_stack_step`) and ``head``, and again; after the last draw the stack steps only
     with ``step_after_last``. A row that draws ``stop_id`` is marked in ``done`` (B,) bool, in place, and the loop
@@ -209,7 +211,8 @@ def lstm_stack_sample(weights: list[Tensor], biases: list[Tensor], table: Tensor
     head_w, head_b = head
     return tuple(extension().lstm_stack_sample(
         weights, biases, table, projected, h, c, head_w, empty if head_b is None else head_b, logits,
-        empty if noise is None else noise, draws, temperature, -1 if stop_id is None else stop_id,
+        empty if noise is None else noise, draws, temperature, empty if banned is None else banned,
+        -1 if stop_id is None else stop_id,
         empty if done is None else done, step_after_last))
 
 

@@ -75,11 +75,22 @@ struct StepGrad {
 //   a = px_t + W_hh h_{t-1};  i = σ(a_i + p_i c_{t-1});  f = σ(a_f + p_f c_{t-1});  g = tanh(a_g)
 //   c_t = f c_{t-1} + i g;  o = σ(a_o + p_o c_t);  h_t = o tanh(c_t)
 
+// The exponentials' arguments are clamped below overflow: under -ffast-math the vectorised exp (libmvec) does not
+// return +inf for an overflowing argument, and tanh / sigmoid came out NaN from |pre-activation| of ~44 / ~88 on
+// (test_saturated_gates_stay_finite). The clamp changes no float result: tanh(20) and 1 - sigmoid(-80) round to 1,
+// and sigmoid(-80) ~ 2e-35 stands for anything smaller.
 template <typename scalar_t>
-inline scalar_t sigmoid(scalar_t v) { return scalar_t(1) / (scalar_t(1) + std::exp(-v)); }
+constexpr scalar_t kExpArgMax = std::is_same_v<scalar_t, float> ? scalar_t(80) : scalar_t(700);
 
 template <typename scalar_t>
-inline scalar_t tanh_(scalar_t v) { return scalar_t(1) - scalar_t(2) / (std::exp(scalar_t(2) * v) + scalar_t(1)); }
+inline scalar_t sigmoid(scalar_t v) {
+  return scalar_t(1) / (scalar_t(1) + std::exp(std::min(-v, kExpArgMax<scalar_t>)));
+}
+
+template <typename scalar_t>
+inline scalar_t tanh_(scalar_t v) {
+  return scalar_t(1) - scalar_t(2) / (std::exp(std::min(scalar_t(2) * v, scalar_t(40))) + scalar_t(1));
+}
 
 // One step's gate math after the recurrent product, rows [b0, b1): a (B, 4H) holds the pre-activations on entry
 // and i, f, g, o on exit.
@@ -1301,9 +1312,10 @@ __attribute__((noinline)) void divide_row(const float* x, float t, float* out, i
 
 // One draw per row: id_b = argmax_v (x_bv / temperature + g_bv) (g = 0 without noise: the argmax), a NaN term read
 // as −inf and +∞ as the largest float, as choose_next's guard; ties go to the first index, as torch.argmax. A term
-// that is −inf (a NaN or −inf logit, or −inf noise) never beats another; a row of them all gives index 0.
+// that is −inf (a NaN or −inf logit, −inf noise, or an id marked in ``banned`` (V) when given) never beats another;
+// a row of them all gives index 0.
 void draw_rows(const float* logits, int64_t ld_x, const float* noise, int64_t ld_g, int64_t B, int64_t V,
-               float temperature, int64_t* out, std::vector<float>& scaled) {
+               float temperature, const uint8_t* banned, int64_t* out, std::vector<float>& scaled) {
   constexpr uint32_t kPlusInf = 0x7f800000u, kMinusInf = 0xff800000u;
   for (int64_t b = 0; b < B; ++b) {
     const float* xb = logits + b * ld_x;
@@ -1318,7 +1330,9 @@ void draw_rows(const float* logits, int64_t ld_x, const float* noise, int64_t ld
     bool found = false;
     for (int64_t v = 0; v < V; ++v) {
       const uint32_t lx = float_bits(xb[v]);
-      if (((lx & 0x7fffffffu) >= kPlusInf && lx != kPlusInf) || (gb && float_bits(gb[v]) == kMinusInf)) continue;
+      if (((lx & 0x7fffffffu) >= kPlusInf && lx != kPlusInf) || (gb && float_bits(gb[v]) == kMinusInf) ||
+          (banned && banned[v]))
+        continue;
       const float s = (lx == kPlusInf ? std::numeric_limits<float>::max() : xb[v]) + (gb ? gb[v] : 0.f);
       if (!found || s > best) best = s, best_v = v, found = true;
     }
@@ -1354,17 +1368,19 @@ std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const st
 }
 
 // The token loop of generation from an LSTM language model, ``draws`` tokens in one call: draw a token per row from
-// the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``), look up its row of ``table``
-// (V_in, N): with ``projected`` layer 0's input term for every token (N = 4H, W_ih E + b), else the embedding
-// (N = D), step the stack (lstm_stack_step) and its output layer, and again. After the last draw the stack steps only with ``step_after_last``. With stop_id >= 0
-// a row whose draw is stop_id is marked in ``done`` (B) (bool, in and out), and the loop ends once every row is.
-// logits (B, V) float32 are the first draw's. Returns {ids (m, B) of the m <= draws tokens drawn, the logits after
-// the last step, h_n, c_n}.
+// the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``; an id in ``banned`` (int64, may be
+// empty) never), look up its row of ``table`` (V_in, N): with ``projected`` layer 0's input term for every token
+// (N = 4H, W_ih E + b), else the embedding (N = D); step the stack (lstm_stack_step) and its output layer, and
+// again. After the last draw the stack steps only with ``step_after_last``. With stop_id >= 0 a row whose draw is
+// stop_id is marked in ``done`` (B) (bool, in and out), and the loop ends once every row is. logits (B, V) float32
+// are the first draw's. Returns {ids (m, B) of the m <= draws tokens drawn, the logits after the last step, h_n,
+// c_n}.
 std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
                                       const Tensor& table, bool projected, const Tensor& h, const Tensor& c,
                                       const Tensor& head_w,
                                       const Tensor& head_b, const Tensor& logits, const Tensor& noise, int64_t draws,
-                                      double temperature, int64_t stop_id, const Tensor& done, bool step_after_last) {
+                                      double temperature, const Tensor& banned, int64_t stop_id, const Tensor& done,
+                                      bool step_after_last) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   TORCH_CHECK(head_w.defined() && head_w.numel(), "lstm_stack_sample: the output layer's weight is required");
   const bool with_bias = check_stack(weights, biases, h, c, projected, head_w, head_b, "lstm_stack_sample");
@@ -1386,6 +1402,18 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
   TORCH_CHECK(!stops || (done.scalar_type() == at::kBool && done.numel() == B && done.is_contiguous()),
               "lstm_stack_sample: done must be a (B) bool tensor");
   TORCH_CHECK(draws >= 0 && temperature > 0, "lstm_stack_sample: draws >= 0 and temperature > 0");
+  std::vector<uint8_t> banned_ids;  // (V) 1 for an id never drawn
+  if (banned.defined() && banned.numel()) {
+    TORCH_CHECK(banned.scalar_type() == at::kLong && banned.dim() == 1 && banned.is_contiguous(),
+                "lstm_stack_sample: banned must be a 1-D int64 tensor of ids");
+    banned_ids.assign(V, 0);
+    for (int64_t i = 0; i < banned.numel(); ++i) {
+      const int64_t id = banned.data_ptr<int64_t>()[i];
+      TORCH_CHECK(id >= 0 && id < V, "lstm_stack_sample: banned id ", id, " is not in [0, ", V, ")");
+      banned_ids[id] = 1;
+    }
+  }
+  const uint8_t* banned_mask = banned_ids.empty() ? nullptr : banned_ids.data();
   auto ids = torch::empty({draws, B}, logits.options().dtype(at::kLong));
   auto x = torch::empty({B, N}, h.options());
   auto cur = logits.clone();
@@ -1396,7 +1424,7 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
   for (; m < draws;) {
     int64_t* row_ids = ids.data_ptr<int64_t>() + m * B;
     draw_rows(cur.data_ptr<float>(), V, noisy ? noise.data_ptr<float>() + m * B * V : nullptr, V, B, V,
-              static_cast<float>(temperature), row_ids, scaled);
+              static_cast<float>(temperature), banned_mask, row_ids, scaled);
     ++m;
     if (stops) {
       bool all = true;
@@ -1426,7 +1454,7 @@ Tensor gumbel_argmax(const Tensor& logits, const Tensor& noise) {
   const int64_t B = logits.size(0), V = logits.size(1);
   auto ids = torch::empty({B}, logits.options().dtype(at::kLong));
   std::vector<float> unused;
-  draw_rows(logits.data_ptr<float>(), logits.stride(0), noise.data_ptr<float>(), noise.stride(0), B, V, 1.f,
+  draw_rows(logits.data_ptr<float>(), logits.stride(0), noise.data_ptr<float>(), noise.stride(0), B, V, 1.f, nullptr,
             ids.data_ptr<int64_t>(), unused);
   return ids;
 }

@@ -97,7 +97,7 @@ class FusedLSTMSteps:
 
     def sample_stack(self, table: Tensor, projected: bool, h: Tensor, c: Tensor, head: torch.nn.Linear,
                      logits: Tensor, noise: Tensor | None, draws: int, temperature: float = 1.0,
-                     stop_id: int | None = None, done: Tensor | None = None,
+                     banned: Tensor | None = None, stop_id: int | None = None, done: Tensor | None = None,
                      step_after_last: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Generation's token loop over the whole stack, ``draws`` tokens in one native call
         (:func:`rnnkit.native.lstm_stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
@@ -105,7 +105,8 @@ class FusedLSTMSteps:
         (:attr:`native`, at most :data:`NATIVE_STEP_MAX_ROWS` rows). Returns (ids (m, B), logits, h_n, c_n)."""
         weights, biases = self._stack[projected]
         return lstm_stack_sample(weights, biases, table, projected, h, c, (head.weight, head.bias),
-                                 logits.float().contiguous(), noise, draws, temperature, stop_id, done, step_after_last)
+                                 logits.float().contiguous(), noise, draws, temperature, banned, stop_id, done,
+                                 step_after_last)
 
     @property
     def native(self) -> bool:
