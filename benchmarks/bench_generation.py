@@ -10,6 +10,7 @@ Usage: ``python benchmarks/bench_generation.py``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -36,6 +37,43 @@ def cell_generate(emb, cells, head, first: torch.Tensor, n: int) -> None:
             states[i] = cell(h, states[i])
             h = states[i][0]
         x = torch.multinomial(head(h).softmax(-1), 1)[:, 0]
+
+
+def step_routes(model, repeats: int) -> None:
+    """One step of the stack and its output layer at B rows, three ways, alternately: rnnkit's native few-row kernel
+    (the weights read once per row), the native GEMM route (each layer's product in row blocks, one per thread, then
+    the gate math in one pass) and the same blocked products through torch with torch's gate math (the route before
+    the native one). Where the first two cross sets ``rnnkit.native.steps.NATIVE_STEP_MAX_ROWS``."""
+    from unittest import mock
+
+    from rnnkit.native import steps as native_steps
+
+    fused = model.rnn._fused_steps
+    fused.prepare(model.rnn.cells)
+    table, head = model.input_table(), model.head
+    routes = {"few-row kernel": lambda: mock.patch.object(native_steps, "NATIVE_STEP_MAX_ROWS", 1 << 30),
+              "GEMM in row blocks, native gate math": lambda: mock.patch.object(native_steps, "NATIVE_STEP_MAX_ROWS",
+                                                                                 0),
+              "the same products through torch, torch's gate math": lambda: torch_route()}
+
+    @contextlib.contextmanager
+    def torch_route():
+        with mock.patch.object(native_steps.FusedLSTMSteps, "native_rows", lambda self, rows: False), \
+                mock.patch.object(native_steps, "NATIVE_STEP_MAX_ROWS", 0):
+            yield
+    print("\n| rows | " + " | ".join(f"{name} (µs per step)" for name in routes) + " |")
+    print("|---:|" + "---:|" * len(routes))
+    for rows in (1, 2, 4, 8, 12, 16, 24, 32, 64):
+        x = table[torch.zeros(rows, dtype=torch.long)]
+        h, c = torch.zeros(2, rows, 512), torch.zeros(2, rows, 512)
+        times = {name: [] for name in routes}
+        for _ in range(repeats):
+            for name, route in routes.items():
+                with route():
+                    times[name].append(timed(lambda: [fused.step_stack(x, h, c, projected=True, head=head)
+                                                      for _ in range(20)], 1) / 20)
+        print(f"| {rows} | " + " | ".join(f"{statistics.median(t) * 1e6:,.0f}" for t in times.values()) + " |",
+              flush=True)
 
 
 @torch.no_grad()
@@ -89,6 +127,9 @@ def main() -> None:
                    lambda: cell_generate(model.embedding, cells, model.head, first, args.tokens)):
             speeds.append(batch * args.tokens / timed(fn, args.repeats))
         print(f"| {batch} | " + " | ".join(f"{v:,.0f}" for v in speeds) + " |", flush=True)
+
+    if native.extension() is not None:
+        step_routes(model, args.repeats)
 
     # where the batch-1 speed comes from: the same generate() with parts of the fast path switched off
     from rnnkit.models import language_model

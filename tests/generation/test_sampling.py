@@ -192,16 +192,18 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
 @pytest.mark.parametrize("input_table", [True, False])
 @pytest.mark.parametrize(("strategy", "rows", "stop_id"), [
     ({}, 1, None), ({"temperature": 0.7}, 3, None), ({"greedy": True}, 2, None), ({"temperature": 1.3}, 2, 4),
-    ({"temperature": 0.7, "banned": [0, 3]}, 2, None), ({"greedy": True, "banned": [5]}, 1, None)])
+    ({"temperature": 0.7, "banned": [0, 3]}, 2, None), ({"greedy": True, "banned": [5]}, 1, None),
+    ({"temperature": 0.9}, 6, 4), ({"greedy": True}, 9, None)])
 def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, precision, input_table, strategy,
                                                                    rows, stop_id):
     """generate's native token loop (LanguageModel.sampler: draw, the token's input-table row or embedding, stack
     and output layer, many tokens per call) gives the tokens of the loop of choose_next and step, seed for seed, at
-    any temperature, for the argmax, with banned ids, with a stop token ending rows, in float32 and with bf16
-    weights."""
+    any temperature, for the argmax, with banned ids, with a stop token ending rows, at few rows and at more (the
+    stack's products as GEMMs), in float32 and with bf16 weights (few rows only)."""
     from rnnkit import native
     from rnnkit.generation import sampling
     from rnnkit.models import language_model
+    from rnnkit.native.steps import NATIVE_STEP_MAX_ROWS
     from rnnkit.precision import autocast
 
     if not input_table:  # a vocabulary too large for the table: the embedding is looked up
@@ -214,9 +216,10 @@ def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, p
         with autocast(precision, "cpu"):
             return generate(model, prompt, 150, num_samples=rows, stop_id=stop_id,
                             generator=torch.Generator().manual_seed(5), **strategy)
-    with torch.inference_mode():
-        assert (model.sampler(rows) is not None) == (native.extension() is not None)
-        assert model.sampler(5) is None  # beyond the native step kernel's rows: the loop of steps
+    with torch.inference_mode(), autocast(precision, "cpu"):
+        # bf16 weights beyond the few-row kernel: the loop of steps (torch's products)
+        native_loop = native.extension() is not None and (rows <= NATIVE_STEP_MAX_ROWS or precision == "fp32")
+        assert (model.sampler(rows) is not None) == native_loop
     fast = run()
     monkeypatch.setattr(sampling, "_token_loop", lambda *args: None)
     assert fast == run()

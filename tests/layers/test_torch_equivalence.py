@@ -140,6 +140,36 @@ def test_fused_lstm_steps_without_autograd_match_torch(parts, bidirectional):
                 p_ref.add_(0.1)
 
 
+@pytest.mark.parametrize("parts", [1, 2, 8])
+@pytest.mark.parametrize("rows", [3, 9])
+@pytest.mark.parametrize("projected", [False, True])
+def test_native_stack_step_matches_torch_at_few_and_many_rows(parts, rows, projected):
+    """The whole-stack step of generation in float32 (rnnkit.native.lstm_stack_step through FusedLSTMSteps): the
+    few-row kernel (3 rows) and, beyond, the product in ``parts`` row blocks with the gate math after it (8 blocks of
+    4H = 24 rows split each gate across two), with and without the first layer's input term, and the output layer,
+    equal nn.LSTM and nn.Linear."""
+    from rnnkit import native
+
+    torch.manual_seed(0)
+    ref = nn.LSTM(D, H, num_layers=2, batch_first=True)
+    head = nn.Linear(H, 7)
+    ours = from_torch(ref)
+    ours._fused_steps.parts = parts
+    x = torch.randn(rows, D)
+    h0, c0 = torch.randn(2, rows, H), torch.randn(2, rows, H)
+    with torch.no_grad():
+        out_ref, (h_ref, c_ref) = ref(x.unsqueeze(1), (h0, c0))
+        logits_ref = head(out_ref[:, 0])
+        steps = ours._fused_steps
+        steps.prepare(ours.cells)
+        assert steps.native_rows(rows) == (native.extension() is not None)
+        inputs = ours.cells[0].input_projection(x) if projected else x
+        logits, h_n, c_n = steps.step_stack(inputs, h0, c0, projected=projected, head=head)
+    torch.testing.assert_close(logits, logits_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(h_n, h_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(c_n, c_ref, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mut1"])
 @pytest.mark.parametrize("batch", [2, 9], ids=["small-batch", "large-batch"])
 @pytest.mark.parametrize("grad", [True, False], ids=["autograd", "no-grad"])

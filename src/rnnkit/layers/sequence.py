@@ -28,7 +28,7 @@ from ..cells.base import (
     state_from_tensors,
     state_tensors,
 )
-from ..native.steps import NATIVE_STEP_MAX_ROWS, FusedLSTMSteps, stack_applies
+from ..native.steps import FusedLSTMSteps, stack_applies
 from ..precision import active_dtype, step_linear
 from ..registry import build_cell
 from .recurrent import (
@@ -264,7 +264,7 @@ class RNN(nn.Module):
         projected)``, or with ``head`` (a linear layer on the output, e.g. a language model's) ``(head(output),
         state)`` (``rnnkit.precision.step_linear``: few rows in float32 under CPU autocast). Where the fused LSTM
         stack runs the steps, its weights are prepared here once, a state is checked only when it is not the one the
-        previous call returned, and a step of a few rows is one native call, head included
+        previous call returned, and on the CPU a step is one native call, head included
         (``benchmarks/bench_generation.py``). Take a new one after changing a parameter."""
         def general(x: Tensor, state: State | None) -> tuple[Tensor, State]:
             out, state = self.step(x, state, projected)
@@ -296,11 +296,10 @@ class RNN(nn.Module):
         """The fused LSTM stack, prepared, when a run of steps of ``rows`` rows on ``device`` can go through rnnkit's
         native step kernel without leaving it (a language model's token loop, ``FusedLSTMSteps.sample_stack``);
         else None. Take a new one after changing a parameter."""
-        if not (torch.device(device).type == "cpu" and rows <= NATIVE_STEP_MAX_ROWS
-                and self._fused_stack_runs(rows, cuda=False)):
+        if not (torch.device(device).type == "cpu" and self._fused_stack_runs(rows, cuda=False)):
             return None
         self._fused_steps.prepare(self.cells)
-        return self._fused_steps if self._fused_steps.native else None
+        return self._fused_steps if self._fused_steps.native_rows(rows) else None
 
     def stack_state(self, state: State, rows: int) -> tuple[Tensor, ...]:
         """``state`` checked as :meth:`step` checks it, as the fused stack's tensors (h, c), each (L, B, H)."""

@@ -179,17 +179,20 @@ def gumbel_argmax(logits: Tensor, noise: Tensor) -> Tensor | None:
 
 
 def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: Tensor, c: Tensor, projected: bool,
-                    head: tuple[Tensor, Tensor | None] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                    head: tuple[Tensor, Tensor | None] | None = None,
+                    *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor]:
     """One step of a unidirectional LSTM stack in one call (generation): layer k reads ``weights[k]`` (4H, K)
     (its fused [W_ih | W_hh], float32 or bfloat16; with ``projected`` layer 0's W_hh alone, ``x`` being its input
     term) and adds ``biases[k]``, as :func:`lstm_step`; then ``head`` = (weight (V, H), bias or None), float32,
-    turns the last h into logits. x (B, ·), h, c, biases and head float32 (the kernel checks). Returns (the last h
-    or the logits, h_n, c_n)."""
+    turns the last h into logits. x (B, ·), h, c, biases and head float32 (the kernel checks). Up to ``max_rows``
+    rows the weights are read once per row (:func:`lstm_step`'s kernel); beyond, each layer's product is one GEMM
+    in ``parts`` row blocks (one per thread; one block where 4H does not divide), then the same gate math in one
+    pass (float32 weights only). Returns (the last h or the logits, h_n, c_n)."""
     head_w, head_b = head if head is not None else (None, None)
     empty = _empty(x.device)
     out, h_n, c_n = extension().lstm_stack_step(weights, biases, x, h, c, projected,
                                                 empty if head_w is None else head_w,
-                                                empty if head_b is None else head_b)
+                                                empty if head_b is None else head_b, max_rows, parts)
     return out, h_n, c_n
 
 
@@ -197,7 +200,8 @@ def lstm_stack_sample(weights: list[Tensor], biases: list[Tensor], table: Tensor
                       c: Tensor, head: tuple[Tensor, Tensor | None], logits: Tensor, noise: Tensor | None, draws: int,
                       temperature: float = 1.0, banned: Tensor | None = None, stop_id: int | None = None,
                       done: Tensor | None = None,
-                      step_after_last: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                      step_after_last: bool = True, *, max_rows: int,
+                      parts: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Generation's token loop, ``draws`` tokens in one native call: draw one token per row from ``logits`` (B, V)
     (``noise[i]`` (B, V) standard Gumbel noise added to logits / temperature, as
     ``rnnkit.generation.sampling.choose_next``, or the argmax with ``noise`` None; never an id of ``banned``, int64),
@@ -205,15 +209,15 @@ def lstm_stack_sample(weights: list[Tensor], biases: list[Tensor], table: Tensor
     (with ``projected`` the first layer's input term per token, (V_in, 4H); else the embedding, (V_in, D)), run one
     step of the stack (:func:`lstm_stack_step`) and ``head``, and again; after the last draw the stack steps only
     with ``step_after_last``. A row that draws ``stop_id`` is marked in ``done`` (B,) bool, in place, and the loop
-    ends once all are. Returns (ids (m, B) of the m <= draws tokens drawn, the logits after the last step, h_n,
-    c_n)."""
+    ends once all are. ``max_rows`` and ``parts`` as :func:`lstm_stack_step`'s. Returns (ids (m, B) of the m <=
+    draws tokens drawn, the logits after the last step, h_n, c_n)."""
     empty = _empty(h.device)
     head_w, head_b = head
     return tuple(extension().lstm_stack_sample(
         weights, biases, table, projected, h, c, head_w, empty if head_b is None else head_b, logits,
         empty if noise is None else noise, draws, temperature, empty if banned is None else banned,
         -1 if stop_id is None else stop_id,
-        empty if done is None else done, step_after_last))
+        empty if done is None else done, step_after_last, max_rows, parts))
 
 
 def _empty(device) -> Tensor:

@@ -1253,26 +1253,125 @@ std::vector<Tensor> lstm_step(const Tensor& weight, const Tensor& inputs, const 
 
 namespace {
 
+// The gate math of a step whose product came out in p row blocks: pre (p, B, N) with N = 4H / p holds, for each
+// row b, block q's gate rows [qN, (q + 1)N) of the (i, f, g, o) order; base rows (stride base_stride, 0: one row for
+// all) add the input term or the bias. c_prev (B, H) in; h, c (B, H) out. Sixteen units at a time, as
+// lstm_rows_step: gathered (a gate's units are contiguous unless a block boundary splits them), then one
+// vectorised pass.
+void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base, int64_t base_stride,
+                      const float* c_prev, float* h, float* c, int64_t B, int64_t H) {
+  constexpr int64_t kUnits = 16;
+  at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+    float a[4][kUnits];
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* base_b = base + b * base_stride;
+      for (int64_t u0 = 0; u0 < H; u0 += kUnits) {
+        const int64_t n = std::min(kUnits, H - u0);
+        for (int64_t g = 0; g < 4; ++g) {
+          const int64_t r0 = g * H + u0;
+          if (r0 % N + n <= N) {
+            const float* src = pre + (r0 / N) * B * N + b * N + r0 % N;
+            for (int64_t u = 0; u < n; ++u) a[g][u] = src[u] + base_b[r0 + u];
+          } else {
+            for (int64_t u = 0; u < n; ++u) {
+              const int64_t r = r0 + u;
+              a[g][u] = pre[(r / N) * B * N + b * N + r % N] + base_b[r];
+            }
+          }
+        }
+        const float* cp = c_prev + b * H + u0;
+        float *c_b = c + b * H + u0, *h_b = h + b * H + u0;
+#pragma omp simd
+        for (int64_t u = 0; u < n; ++u) {
+          const float i = sigmoid(a[0][u]), f = sigmoid(a[1][u]), g = tanh_(a[2][u]), o = sigmoid(a[3][u]);
+          const float cv = f * cp[u] + i * g;
+          c_b[u] = cv;
+          h_b[u] = o * tanh_(cv);
+        }
+      }
+    }
+  });
+}
+
+// Scratch buffers of a stack step, kept across the steps of a token loop
+struct StackScratch {
+  std::vector<float> v;  // [x_k, h_{t-1}] rows for the few-row kernel
+  Tensor inputs, pre;    // the same rows, and the blocked product, for the GEMM route
+};
+
 // One step of a unidirectional LSTM stack at B rows (see lstm_stack_step): x (B, ·) layer 0's input (its input
-// term with ``projected``); hp, cp (L, B, H) in; hn, cn (L, B, H) out; v a scratch row buffer
+// term with ``projected``); hp, cp (L, B, H) in; hn, cn (L, B, H) out.
+//
+// Up to ``max_rows`` rows each layer is lstm_rows (the weights read once per row, bound by memory). Beyond, each
+// layer's product is a GEMM split by output rows into ``parts`` blocks (one per thread; 1 where 4H does not divide),
+// (p, B, K) @ (p, K, 4H / p) as one batched product (each thread streams its share of the weight), then
+// lstm_block_gates. The GEMM route needs
+// float32 weights.
 void stack_rows(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const float* x, int64_t D,
                 const float* hp, const float* cp, float* hn, float* cn, int64_t L, int64_t B, int64_t H,
-                bool projected, std::vector<float>& v) {
+                bool projected, int64_t max_rows, int64_t parts, StackScratch& scratch) {
+  const bool gemm = B > max_rows;
+  const int64_t p = gemm && parts > 0 && (4 * H) % parts == 0 ? parts : 1;
+  const int64_t N = 4 * H / p;
+  const auto options = torch::TensorOptions().dtype(at::kFloat);
   const float* layer_in = x;
   for (int64_t k = 0; k < L; ++k) {
     const int64_t at = k * B * H;
-    if (projected && k == 0) {  // the input term is the base; only W_hh is read
-      lstm_rows(weights[0], hp, layer_in, 4 * H, cp, hn, cn, B, H, H);
-    } else {  // [x_k, h_{t-1}] for the fused weight, and the bias
-      v.resize(static_cast<size_t>(B * (D + H)));
-      for (int64_t b = 0; b < B; ++b) {
-        std::memcpy(v.data() + b * (D + H), layer_in + b * D, D * sizeof(float));
-        std::memcpy(v.data() + b * (D + H) + D, hp + at + b * H, H * sizeof(float));
+    const bool input_term = projected && k == 0;  // the input term is the base; only W_hh is read
+    const int64_t K = input_term ? H : D + H;
+    const float* rows = input_term ? hp : nullptr;
+    if (!input_term) {  // [x_k, h_{t-1}] for the fused weight
+      float* v;
+      if (gemm) {
+        scratch.inputs = scratch.inputs.defined() ? scratch.inputs : torch::empty({0}, options);
+        scratch.inputs.resize_({B, K});
+        v = scratch.inputs.data_ptr<float>();
+      } else {
+        scratch.v.resize(static_cast<size_t>(B * K));
+        v = scratch.v.data();
       }
-      lstm_rows(weights[k], v.data(), biases[k].data_ptr<float>(), 0, cp + at, hn + at, cn + at, B, H, D + H);
+      for (int64_t b = 0; b < B; ++b) {
+        std::memcpy(v + b * K, layer_in + b * D, D * sizeof(float));
+        std::memcpy(v + b * K + D, hp + at + b * H, H * sizeof(float));
+      }
+      rows = v;
+    }
+    const float* base = input_term ? layer_in : biases[k].data_ptr<float>();
+    const int64_t base_stride = input_term ? 4 * H : 0;
+    if (!gemm) {
+      lstm_rows(weights[k], rows, base, base_stride, cp + at, hn + at, cn + at, B, H, K);
+    } else {
+      TORCH_CHECK(weights[k].scalar_type() == at::kFloat && weights[k].stride(1) == 1 &&
+                  weights[k].size(0) == 4 * H && weights[k].size(1) == K,
+                  "lstm_stack_step: beyond a few rows the weights must be (4H, K) float32 with rows contiguous");
+      // a view of the rows, not a copy (the projected layer 0's rows come from the state h)
+      const Tensor lhs = torch::from_blob(const_cast<float*>(rows), {1, B, K}, options).expand({p, B, K});
+      const Tensor blocks = weights[k].unflatten(0, {p, N}).transpose(1, 2);  // (p, K, N), a view
+      scratch.pre = scratch.pre.defined() ? scratch.pre : torch::empty({0}, options);
+      scratch.pre.resize_({p, B, N});
+      at::bmm_out(scratch.pre, lhs, blocks);
+      lstm_block_gates(scratch.pre.data_ptr<float>(), p, N, base, base_stride, cp + at, hn + at, cn + at, B, H);
     }
     layer_in = hn + at;
     D = H;
+  }
+}
+
+// The output layer on B rows, out (B, V) = h (B, K) Wᵀ + bias: head_rows up to ``max_rows`` rows, a GEMM beyond
+void head_step(const Tensor& head_w, const float* bias, const float* h, float* out, int64_t B, int64_t K,
+               int64_t max_rows) {
+  const int64_t V = head_w.size(0);
+  if (B <= max_rows) {
+    head_rows(head_w.data_ptr<float>(), V, head_w.stride(0), bias, h, out, B, K);
+    return;
+  }
+  const auto options = torch::TensorOptions().dtype(at::kFloat);
+  Tensor result = torch::from_blob(out, {B, V}, options);
+  const Tensor lhs = torch::from_blob(const_cast<float*>(h), {B, K}, options);
+  if (bias) {
+    at::addmm_out(result, torch::from_blob(const_cast<float*>(bias), {V}, options), lhs, head_w.t());
+  } else {
+    at::mm_out(result, lhs, head_w.t());
   }
 }
 
@@ -1342,28 +1441,30 @@ void draw_rows(const float* logits, int64_t ld_x, const float* noise, int64_t ld
 
 }  // namespace
 
-// One step of a unidirectional LSTM stack at a few rows and, with ``head_w``, its output layer: a whole generation
-// step in one call. weights[k] (4H, K_k) float32 or bfloat16 with unit stride along K: layer k's fused
+// One step of a unidirectional LSTM stack and, with ``head_w``, its output layer: a whole generation step in one
+// call (stack_rows: up to ``max_rows`` rows the weights are read once per row; beyond, each layer is a GEMM in
+// ``parts`` blocks, one per thread, which needs float32 weights). weights[k] (4H, K_k) float32 or bfloat16 with unit stride along
+// K: layer k's fused
 // [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone, x then being layer 0's input term
 // W_ih x + b (B, 4H); biases[k] (4H) float32 (unused for a projected layer 0); x, h, c (L, B, H) float32; head_w
 // (V, H) and head_b (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H), or the logits (B, V)
 // with head_w; h_n (L, B, H); c_n (L, B, H)}.
 std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
                                     const Tensor& x, const Tensor& h, const Tensor& c, bool projected,
-                                    const Tensor& head_w, const Tensor& head_b) {
+                                    const Tensor& head_w, const Tensor& head_b, int64_t max_rows, int64_t parts) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 here, as asked
   const bool with_bias = check_stack(weights, biases, h, c, projected, head_w, head_b, "lstm_stack_step");
   check_float(x, "x");
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
   auto h_n = torch::empty({L, B, H}, h.options());
   auto c_n = torch::empty({L, B, H}, c.options());
-  std::vector<float> v;
+  StackScratch scratch;
   stack_rows(weights, biases, x.data_ptr<float>(), x.size(1), h.data_ptr<float>(), c.data_ptr<float>(),
-             h_n.data_ptr<float>(), c_n.data_ptr<float>(), L, B, H, projected, v);
+             h_n.data_ptr<float>(), c_n.data_ptr<float>(), L, B, H, projected, max_rows, parts, scratch);
   if (!(head_w.defined() && head_w.numel())) return {h_n[L - 1], h_n, c_n};
   auto logits = torch::empty({B, head_w.size(0)}, h_n.options());
-  head_rows(head_w.data_ptr<float>(), head_w.size(0), head_w.stride(0), with_bias ? head_b.data_ptr<float>() : nullptr,
-            h_n.data_ptr<float>() + (L - 1) * B * H, logits.data_ptr<float>(), B, H);
+  head_step(head_w, with_bias ? head_b.data_ptr<float>() : nullptr, h_n.data_ptr<float>() + (L - 1) * B * H,
+            logits.data_ptr<float>(), B, H, max_rows);
   return {logits, h_n, c_n};
 }
 
@@ -1374,13 +1475,13 @@ std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const st
 // again. After the last draw the stack steps only with ``step_after_last``. With stop_id >= 0 a row whose draw is
 // stop_id is marked in ``done`` (B) (bool, in and out), and the loop ends once every row is. logits (B, V) float32
 // are the first draw's. Returns {ids (m, B) of the m <= draws tokens drawn, the logits after the last step, h_n,
-// c_n}.
+// c_n}. ``max_rows`` and ``parts`` as lstm_stack_step's.
 std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
                                       const Tensor& table, bool projected, const Tensor& h, const Tensor& c,
                                       const Tensor& head_w,
                                       const Tensor& head_b, const Tensor& logits, const Tensor& noise, int64_t draws,
                                       double temperature, const Tensor& banned, int64_t stop_id, const Tensor& done,
-                                      bool step_after_last) {
+                                      bool step_after_last, int64_t max_rows, int64_t parts) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   TORCH_CHECK(head_w.defined() && head_w.numel(), "lstm_stack_sample: the output layer's weight is required");
   const bool with_bias = check_stack(weights, biases, h, c, projected, head_w, head_b, "lstm_stack_sample");
@@ -1418,7 +1519,8 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
   auto x = torch::empty({B, N}, h.options());
   auto cur = logits.clone();
   Tensor state[2][2] = {{h.clone(), c.clone()}, {torch::empty_like(h), torch::empty_like(c)}};
-  std::vector<float> v, scaled;
+  std::vector<float> scaled;
+  StackScratch scratch;
   bool* finished = stops ? done.data_ptr<bool>() : nullptr;
   int64_t m = 0, now = 0;
   for (; m < draws;) {
@@ -1436,9 +1538,9 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
       std::memcpy(x.data_ptr<float>() + b * N, table.data_ptr<float>() + row_ids[b] * N, N * sizeof(float));
     const Tensor *in = state[now], *out = state[1 - now];
     stack_rows(weights, biases, x.data_ptr<float>(), N, in[0].data_ptr<float>(), in[1].data_ptr<float>(),
-               out[0].data_ptr<float>(), out[1].data_ptr<float>(), L, B, H, projected, v);
-    head_rows(head_w.data_ptr<float>(), V, head_w.stride(0), with_bias ? head_b.data_ptr<float>() : nullptr,
-              out[0].data_ptr<float>() + (L - 1) * B * H, cur.data_ptr<float>(), B, H);
+               out[0].data_ptr<float>(), out[1].data_ptr<float>(), L, B, H, projected, max_rows, parts, scratch);
+    head_step(head_w, with_bias ? head_b.data_ptr<float>() : nullptr, out[0].data_ptr<float>() + (L - 1) * B * H,
+              cur.data_ptr<float>(), B, H, max_rows);
     now = 1 - now;
   }
   return {ids.narrow(0, 0, m), cur, state[now][0], state[now][1]};
@@ -1547,6 +1649,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_step", &lstm_step, "one LSTM step at a few rows without autograd (generation)");
   m.def("cross_entropy_forward", &cross_entropy_forward, "mean cross-entropy over a vocabulary and its gradient");
   m.def("gumbel_argmax", &gumbel_argmax, "one Gumbel-max draw per row of (B, V) logits (generation)");
-  m.def("lstm_stack_step", &lstm_stack_step, "one step of an LSTM stack and its output layer at a few rows (generation)");
+  m.def("lstm_stack_step", &lstm_stack_step, "one step of an LSTM stack and its output layer (generation)");
   m.def("lstm_stack_sample", &lstm_stack_sample, "generation's token loop: draw, look up, step the stack and its head");
 }

@@ -7,12 +7,13 @@ the cell's own order (i, f, g, o):
 
     i, f, o = σ(·),  g = tanh(·),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
 
-Steps of a few rows (:data:`NATIVE_STEP_MAX_ROWS`) run in rnnkit's native kernel on the CPU
-(``rnnkit.native.lstm_step``: each thread reads the four gate rows of its units once and applies the gate math,
-no other call per layer; under bf16 autocast it reads the weights in bfloat16). Larger batches, and every step
-where the kernel does not run (a GPU, no compiler), split the weight by output rows into one block per thread
-and run them as one batched product, so every core streams its share (the fastest layout measured;
-``benchmarks/bench_generation.py``).
+On the CPU a step of the whole stack is one call of rnnkit's native kernel (``rnnkit.native.lstm_stack_step``).
+Steps of a few rows (:data:`NATIVE_STEP_MAX_ROWS`) read the weights once per row: each thread reads the four gate
+rows of its units and applies the gate math, no other call per layer; under bf16 autocast it reads the weights in
+bfloat16. Larger batches split the weight by output rows into one block per thread and run them as one batched
+product, so every core streams its share (the fastest layout measured; ``benchmarks/bench_generation.py``), then
+the gate math of the whole layer in one pass. Where the kernel does not run (a GPU, no compiler, bf16 weights
+beyond a few rows) the same blocked product runs through torch, with the gate math in torch's operations.
 
 A language model's generation runs its whole token loop there too (:meth:`FusedLSTMSteps.sample_stack`: draw the
 token, look up its input, step the stack and the output layer, up to 64 tokens per native call), the same numbers
@@ -38,9 +39,10 @@ def stack_applies(cells) -> bool:
     return all(getattr(c, "native_mode", None) == "LSTM" and getattr(c, "weight_hr", None) is None for c in cells)
 
 
-#: Steps of at most this many rows run in rnnkit's native step kernel (a matrix-vector product per row, bound by
-#: reading the weights); more rows run the batched product (a GEMM). benchmarks/bench_generation.py.
-NATIVE_STEP_MAX_ROWS = 4
+#: Steps of at most this many rows run in rnnkit's native step kernel (the weights read once per row, dot products
+#: in registers); more rows run the batched product (a GEMM in row blocks). Where the two cross on a 2x512 LSTM
+#: stack: ``python benchmarks/bench_generation.py`` (its table of routes per row count; docs/text.md).
+NATIVE_STEP_MAX_ROWS = 8
 
 
 class FusedLSTMSteps:
@@ -57,6 +59,8 @@ class FusedLSTMSteps:
         self._recurrent: Tensor | None = None  # cell 0's W_hh columns of its fused weight (4H, H)
         self._stack: dict = {}  # projected -> (weights, biases) of every cell, as lstm_stack_step takes them
         self._native = False  # whether rnnkit.native.lstm_step runs the steps of few rows
+        self._dtype: torch.dtype | None = None  # the weights' autocast dtype as prepared (None: as the parameters)
+        self._parts = 1  # row blocks of a batched step's product, as prepared
 
     @staticmethod
     def _weights(cell) -> list[Tensor]:
@@ -74,7 +78,7 @@ class FusedLSTMSteps:
         use_native = step_applies(cells[0].weight_ih, dtype)
         key = (parts, dtype, use_native, *((w.data_ptr(), tensor_version(w)) for c in cells for w in self._weights(c)))
         if key != self._key:
-            self._native = use_native
+            self._native, self._dtype, self._parts = use_native, dtype, parts
             self._build(cells, parts, dtype)
             self._key = key
 
@@ -101,17 +105,22 @@ class FusedLSTMSteps:
                      step_after_last: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Generation's token loop over the whole stack, ``draws`` tokens in one native call
         (:func:`rnnkit.native.lstm_stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
-        with ``projected``, else its input — step every cell and ``head``). Only where the native step kernel runs
-        (:attr:`native`, at most :data:`NATIVE_STEP_MAX_ROWS` rows). Returns (ids (m, B), logits, h_n, c_n)."""
+        with ``projected``, else its input — step every cell and ``head``). Only where the native kernel runs the
+        stack at this batch (:meth:`native_rows`). Returns (ids (m, B), logits, h_n, c_n)."""
         weights, biases = self._stack[projected]
         return lstm_stack_sample(weights, biases, table, projected, h, c, (head.weight, head.bias),
                                  logits.float().contiguous(), noise, draws, temperature, banned, stop_id, done,
-                                 step_after_last)
+                                 step_after_last, max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
 
     @property
     def native(self) -> bool:
         """Whether steps of few rows run in rnnkit's native step kernel (as prepared last)."""
         return self._native
+
+    def native_rows(self, rows: int) -> bool:
+        """Whether a step of the stack at ``rows`` rows is one native call (as prepared last): a few rows in the
+        weights' prepared dtype, any number with float32 weights."""
+        return self._native and (rows <= NATIVE_STEP_MAX_ROWS or self._dtype in (None, torch.float32))
 
     def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor]:
         """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
@@ -138,12 +147,13 @@ class FusedLSTMSteps:
                    head: torch.nn.Linear | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, 4H) with
         ``projected``), h and c (L, B, H) → (output (B, H), h_n, c_n) with h_n and c_n (L, B, H). With ``head`` (a
-        linear layer on the output), its result instead of the output (``rnnkit.precision.step_linear``). Steps of
-        few rows run in one native call (the stack and the head)."""
-        if self._native and h.shape[1] <= NATIVE_STEP_MAX_ROWS:
+        linear layer on the output), its result instead of the output (``rnnkit.precision.step_linear``). Where
+        :meth:`native_rows` holds, one native call (the stack and the head)."""
+        if self.native_rows(h.shape[1]) and (head is None or head.weight.dtype == torch.float32):
             weights, biases = self._stack[projected]
-            return lstm_stack_step(weights, biases, x, h, c, projected,
-                                   None if head is None else (head.weight, head.bias))
+            return lstm_stack_step(weights, biases, x.contiguous(), h.contiguous(), c.contiguous(), projected,
+                                   None if head is None else (head.weight, head.bias),
+                                   max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
         hs, cs = [], []
         for k, (h_k, c_k) in enumerate(zip(h.unbind(0), c.unbind(0))):
             x, c_k = self.step(k, x, h_k, c_k, projected and k == 0)
