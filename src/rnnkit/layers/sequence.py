@@ -79,7 +79,8 @@ TORCH_KERNELS = {"LSTM": TorchKernel(_VF.lstm, torch.lstm_cell, True, onednn=Tru
 STEP_KERNEL_MAX_BATCH = 4
 #: an LSTM stack stepped without autograd runs rnnkit's fused steps (rnnkit.native.steps) up to this many rows
 #: on the CPU: faster than torch's sequence kernel per step at every batch measured (generate() on a 2x512 char
-#: LSTM, Intel Xeon: 8 rows 1.23x, 16 1.11x, 64 1.09x, 256 1.02x; benchmarks/bench_generation.py --batches ...)
+#: LSTM, Intel Xeon: 8 rows 1.23x, 16 1.11x, 64 1.09x, 256 1.02x; AMD EPYC (AVX2) with the native GEMM route of
+#: rnnkit.native.steps: 16 rows 1.71x, 64 1.70x, 256 1.26x; benchmarks/bench_generation.py --batches ...)
 FUSED_STEP_MAX_BATCH = 256
 STEP_KERNEL_ON_CUDA = True
 
