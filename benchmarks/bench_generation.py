@@ -177,6 +177,11 @@ def main() -> None:
                 mock.patch.object(native, "gumbel_argmax", lambda *a: None):
             generate(model, prompt, args.tokens)
 
+    def nucleus_per_token():  # top-k and top-p as before the native pass kept them: torch's operations per token
+        with mock.patch.object(sampling, "_token_loop", lambda *a: None), \
+                mock.patch.object(native, "gumbel_argmax", lambda *a: None):
+            generate(model, prompt, args.tokens, top_k=10, top_p=0.9)
+
     table = language_model.INPUT_TABLE_MAX_ENTRIES
     variants = {
         "generate (LanguageModel.sampler: draw, input-table row, stack and head, up to 64 tokens per native call)":
@@ -191,6 +196,9 @@ def main() -> None:
                                                                                              args.tokens),
         "through forward on (1, 1) ids (a model without .step)": lambda: generate(ForwardOnly(model), prompt,
                                                                                    args.tokens),
+        "generate with top_k=10, top_p=0.9 (the token loop keeps what they keep, natively)":
+            lambda: generate(model, prompt, args.tokens, top_k=10, top_p=0.9),
+        "the same top-k / top-p through torch's topk, sort, softmax, cumsum, one token per call": nucleus_per_token,
     }
     print("\n| batch 1, same process, alternately | chars/s |\n|---|---:|")
     times = {name: [] for name in variants}

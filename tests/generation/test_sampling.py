@@ -1,5 +1,7 @@
 """Sampling strategies and beam search, with the state carried token to token."""
 
+from unittest import mock
+
 import pytest
 import torch
 
@@ -71,8 +73,8 @@ class CountingLM(LanguageModel):
         if prepared is None:
             return None
 
-        def run(logits, state, draws, *args, step_after_last=True):
-            ids, logits, state = prepared(logits, state, draws, *args, step_after_last=step_after_last)
+        def run(logits, state, draws, *args, step_after_last=True, **options):
+            ids, logits, state = prepared(logits, state, draws, *args, step_after_last=step_after_last, **options)
             self.calls += [("step", (rows,))] * (len(ids) - (not step_after_last and len(ids) == draws))
             return ids, logits, state
         return run
@@ -193,12 +195,15 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
 @pytest.mark.parametrize(("strategy", "rows", "stop_id"), [
     ({}, 1, None), ({"temperature": 0.7}, 3, None), ({"greedy": True}, 2, None), ({"temperature": 1.3}, 2, 4),
     ({"temperature": 0.7, "banned": [0, 3]}, 2, None), ({"greedy": True, "banned": [5]}, 1, None),
-    ({"temperature": 0.9}, 6, 4), ({"greedy": True}, 9, None)])
+    ({"temperature": 0.9}, 6, 4), ({"greedy": True}, 9, None), ({"top_k": 4}, 2, None),
+    ({"top_p": 0.8, "temperature": 0.7}, 3, None), ({"top_k": 6, "top_p": 0.9, "banned": [2]}, 9, 4),
+    ({"greedy": True, "top_k": 3, "top_p": 0.5}, 1, None)])
 def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, precision, input_table, strategy,
                                                                    rows, stop_id):
     """generate's native token loop (LanguageModel.sampler: draw, the token's input-table row or embedding, stack
     and output layer, many tokens per call) gives the tokens of the loop of choose_next and step, seed for seed, at
-    any temperature, for the argmax, with banned ids, with a stop token ending rows, at few rows and at more (the
+    any temperature, with top-k and top-p, for the argmax, with banned ids, with a stop token ending rows, at few
+    rows and at more (the
     stack's products as GEMMs), in float32 and with bf16 weights (few rows only)."""
     from rnnkit import native
     from rnnkit.generation import sampling
@@ -236,6 +241,43 @@ def test_gumbel_noise_taken_in_runs_is_the_noise_drawn_one_at_a_time():
     taken = [runs.take(3), runs.take(3), runs.take(9), runs.take(9)]  # never past a block: 3, 1, 4, 1
     assert [len(t) for t in taken] == [3, 1, 4, 1]
     torch.testing.assert_close(torch.cat(taken), torch.stack([one.next() for _ in range(9)]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("temperature", "top_k", "top_p", "banned"), [
+    (1.0, 0, 0.9, None), (0.7, 10, 1.0, None), (1.3, 5, 0.8, [3, 4]), (1.0, 0, 0.5, [0]), (0.8, 20, 0.95, None),
+    (1.0, 1, 1.0, None), (1.0, 0, 0.999, [7]), (0.5, 64, 0.3, None), (2.0, 300, 0.9, None)])
+def test_the_native_draw_keeps_what_top_k_and_top_p_keep(temperature, top_k, top_p, banned):
+    """choose_next's draw at any temperature, top-k, top-p and ban in one native pass (draw_rows / keep_row): the
+    tokens of the tensor operations (ban, divide, topk mask, sorted softmax and cumsum, + noise, argmax) for 200
+    rows of 65 and 300 logits, with NaN, ±inf, repeated values and a temperature that overflows the largest float.
+    Not compared: a row of −inf, where nothing may be drawn (torch's argmax then gives an index that depends on the
+    memory layout; the native pass gives 0), and the rows of repeated values cut by top-p (torch's sort orders ties
+    as it likes, the native one by id)."""
+    from rnnkit import native
+    from rnnkit.generation.sampling import GumbelNoise
+
+    torch.manual_seed(0)
+    for V in (65, 300):
+        logits = torch.randn(200, V) * 3
+        logits[0, 5] = float("nan")
+        logits[1, :] = -float("inf")
+        logits[2, 7] = float("inf")
+        logits[3, :] = 1.0
+        logits[4, ::2] = float("nan")
+        logits[5, : V // 2] = logits[5, V // 2: 2 * (V // 2)]  # every value twice
+        logits[6, 9] = torch.finfo(torch.float32).max
+        noise = GumbelNoise(logits.shape, 1, torch.Generator().manual_seed(V)).next()
+        ids = None if banned is None else torch.tensor(banned)
+        drawn = native.gumbel_argmax(logits, noise, temperature, top_k, top_p, ids)
+        if native.extension() is None:
+            assert drawn is None
+            return
+        with mock.patch.object(native, "gumbel_argmax", lambda *args: None):  # the tensor operations
+            expected = choose_next(logits, temperature, top_k, top_p, banned=banned, noise=noise)
+        compared = [r for r in range(len(logits)) if r != 1 and not (r in (3, 5) and top_p < 1)]
+        torch.testing.assert_close(drawn[compared], expected[compared], rtol=0, atol=0)
+        assert drawn[1] == 0
+        assert not set(banned or []) & set(drawn[compared].tolist())
 
 
 def test_the_native_draw_equals_the_three_tensor_operations_it_replaces():

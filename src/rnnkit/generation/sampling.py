@@ -34,6 +34,11 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
     logits = logits.float()
     if greedy:
         return _ban(logits, banned).argmax(-1)
+    if noise is not None:  # every step below in one native pass (draw_rows / keep_row), where it runs
+        ids = None if banned is None else torch.as_tensor(banned, dtype=torch.long, device=logits.device)
+        drawn = native.gumbel_argmax(logits, noise, temperature, top_k, top_p, ids)
+        if drawn is not None:
+            return drawn
     if banned is not None or top_k or top_p < 1.0:  # before top-k / top-p, so the kept set holds allowed tokens only
         logits = _ban(logits, banned)
     if temperature != 1.0:
@@ -46,10 +51,6 @@ def choose_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         drop = cumulative - sorted_logits.softmax(-1) >= top_p  # tokens after the nucleus is complete
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
-    if noise is not None and (banned is None or not len(banned)):
-        drawn = native.gumbel_argmax(logits, noise)  # the guard below, the noise and the argmax in one native pass
-        if drawn is not None:
-            return drawn
     logits = _ban(logits, banned)  # again last: scaling can turn −inf into NaN
     return gumbel_argmax(logits, generator) if noise is None else (logits + noise).argmax(-1)
 
@@ -128,16 +129,13 @@ def _stepper(model):
 
 
 def _token_loop(model, rows: int, strategy: dict):
-    """The model's native token loop (``model.sampler(rows)``, e.g. :meth:`LanguageModel.sampler`) where the
-    strategy is plain sampling at a temperature or the argmax, with or without banned ids (no top-k or top-p), and
-    the model offers one for ``rows`` rows; else None."""
+    """The model's native token loop (``model.sampler(rows)``, e.g. :meth:`LanguageModel.sampler`) where the model
+    offers one for ``rows`` rows (any strategy of :func:`choose_next`); else None."""
     unknown = set(strategy) - {"temperature", "top_k", "top_p", "greedy", "banned"}
     if unknown:
         raise TypeError(f"unknown sampling option(s) {sorted(unknown)}; expected temperature, top_k, top_p, greedy "
                         "or banned")
     _check_strategy(strategy.get("temperature", 1.0), strategy.get("top_k", 0), strategy.get("top_p", 1.0))
-    if strategy.get("top_k", 0) or strategy.get("top_p", 1.0) < 1.0:
-        return None
     sampler = getattr(model, "sampler", None)
     return sampler(rows) if callable(sampler) else None
 
@@ -166,9 +164,12 @@ def generate(model, prompt: Tensor, max_new_tokens: int, num_samples: int = 1, s
             left = max_new_tokens - produced
             block = noise.take(left) if noise is not None else None
             draws = len(block) if block is not None else min(left, 64)
-            temperature = 1.0 if strategy.get("greedy") else strategy.get("temperature", 1.0)
-            ids, logits, state = loop(logits, state, draws, block, temperature, strategy.get("banned"), stop_id,
-                                      done, step_after_last=produced + draws < max_new_tokens)
+            greedy = strategy.get("greedy", False)  # the argmax: temperature, top-k and top-p change nothing
+            ids, logits, state = loop(logits, state, draws, block, 1.0 if greedy else strategy.get("temperature", 1.0),
+                                      strategy.get("banned"), stop_id, done,
+                                      step_after_last=produced + draws < max_new_tokens,
+                                      top_k=0 if greedy else strategy.get("top_k", 0),
+                                      top_p=1.0 if greedy else strategy.get("top_p", 1.0))
             chosen.append(ids)
             produced += draws
     else:

@@ -166,16 +166,23 @@ def lstm_step(weight: Tensor, inputs: Tensor, base: Tensor, c_prev: Tensor) -> t
     return h, c
 
 
-def gumbel_argmax(logits: Tensor, noise: Tensor) -> Tensor | None:
-    """argmax_v (logits + noise) per row, a NaN logit read as −inf and +inf as the largest float, in one native pass
-    (the draw of ``rnnkit.generation.sampling.choose_next``), for float32 (B, V) CPU tensors; None where the kernels
-    do not apply (the caller then runs the same three tensor operations)."""
+def gumbel_argmax(logits: Tensor, noise: Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                  banned: Tensor | None = None) -> Tensor | None:
+    """The draw of ``rnnkit.generation.sampling.choose_next`` in one native pass, for float32 (B, V) CPU tensors:
+    argmax_v (logits / temperature + noise) per row over the ids that ``top_k`` (0: all) and ``top_p`` (1: all)
+    keep and ``banned`` (int64 ids, or None) does not name, a NaN logit read as −inf and +inf as the largest float.
+    None where the kernels do not apply (the caller then runs the tensor operations). With top_p < 1 the nucleus is
+    torch's except where a running probability sum falls within float rounding of top_p (the native softmax
+    rounds differently in the last place) or tied logits straddle its end."""
     if (_python_loop_forced or logits.device.type != "cpu" or logits.dtype != torch.float32 or logits.dim() != 2
             or noise.dtype != torch.float32 or noise.shape != logits.shape or noise.device.type != "cpu"
             or logits.stride(1) != 1 or noise.stride(1) != 1):
         return None
     ext = extension()
-    return None if ext is None else ext.gumbel_argmax(logits, noise)
+    if ext is None:
+        return None
+    return ext.gumbel_argmax(logits, noise, temperature, top_k, top_p,
+                             _empty(logits.device) if banned is None else banned)
 
 
 def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: Tensor, c: Tensor, projected: bool,
@@ -199,13 +206,12 @@ def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: T
 def lstm_stack_sample(weights: list[Tensor], biases: list[Tensor], table: Tensor, projected: bool, h: Tensor,
                       c: Tensor, head: tuple[Tensor, Tensor | None], logits: Tensor, noise: Tensor | None, draws: int,
                       temperature: float = 1.0, banned: Tensor | None = None, stop_id: int | None = None,
-                      done: Tensor | None = None,
-                      step_after_last: bool = True, *, max_rows: int,
-                      parts: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                      done: Tensor | None = None, step_after_last: bool = True, top_k: int = 0, top_p: float = 1.0,
+                      *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Generation's token loop, ``draws`` tokens in one native call: draw one token per row from ``logits`` (B, V)
-    (``noise[i]`` (B, V) standard Gumbel noise added to logits / temperature, as
-    ``rnnkit.generation.sampling.choose_next``, or the argmax with ``noise`` None; never an id of ``banned``, int64),
-    look up its row of ``table``
+    (``noise[i]`` (B, V) standard Gumbel noise added to logits / temperature over what ``top_k`` and ``top_p`` keep,
+    as :func:`gumbel_argmax` and ``rnnkit.generation.sampling.choose_next``, or the argmax with ``noise`` None; never
+    an id of ``banned``, int64), look up its row of ``table``
     (with ``projected`` the first layer's input term per token, (V_in, 4H); else the embedding, (V_in, D)), run one
     step of the stack (:func:`lstm_stack_step`) and ``head``, and again; after the last draw the stack steps only
     with ``step_after_last``. A row that draws ``stop_id`` is marked in ``done`` (B,) bool, in place, and the loop
@@ -215,9 +221,8 @@ def lstm_stack_sample(weights: list[Tensor], biases: list[Tensor], table: Tensor
     head_w, head_b = head
     return tuple(extension().lstm_stack_sample(
         weights, biases, table, projected, h, c, head_w, empty if head_b is None else head_b, logits,
-        empty if noise is None else noise, draws, temperature, empty if banned is None else banned,
-        -1 if stop_id is None else stop_id,
-        empty if done is None else done, step_after_last, max_rows, parts))
+        empty if noise is None else noise, draws, temperature, top_k, top_p, empty if banned is None else banned,
+        -1 if stop_id is None else stop_id, empty if done is None else done, step_after_last, max_rows, parts))
 
 
 def _empty(device) -> Tensor:

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <type_traits>
 #include <string>
@@ -1409,19 +1410,94 @@ __attribute__((noinline)) void divide_row(const float* x, float t, float* out, i
 }
 #pragma GCC pop_options
 
+// What a draw keeps of a row (rnnkit.generation.sampling.choose_next's order): top_k > 0 keeps the logits at least
+// the k-th largest (ties at the k-th all kept; torch.topk), top_p < 1 then the nucleus, the smallest prefix of the
+// logits sorted in descending order whose softmax sums to top_p (a logit is dropped when the probability before it
+// reaches top_p; Holtzman et al. 2020). Dropped logits become −inf.
+struct Keep {
+  int64_t top_k = 0;
+  float top_p = 1.f;
+  bool active() const { return top_k > 0 || top_p < 1.f; }
+};
+
+// Scratch rows of a draw, kept across the draws of a token loop
+struct DrawScratch {
+  std::vector<float> scaled, sorted, e;
+  std::vector<int64_t> order;
+};
+
+inline float minus_inf() {
+  constexpr uint32_t bits = 0xff800000u;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// s (V) finite or ±inf (no NaN): apply ``keep`` in place (see Keep). The softmax of the nucleus is taken as torch
+// does (max, exp(s - max), one sum, times its reciprocal; the running sum in double, as torch's cumsum on the CPU):
+// the set kept is torch's except where a running sum falls within float rounding of top_p, or ties straddle its end
+// (torch's sort orders ties as it likes, this one by id).
+void keep_row(float* s, int64_t V, const Keep& keep, DrawScratch& d) {
+  constexpr uint32_t kPlusInf = 0x7f800000u, kMinusInf = 0xff800000u;
+  const float drop = minus_inf();
+  if (keep.top_k > 0 && keep.top_k < V) {
+    d.sorted.assign(s, s + V);
+    std::nth_element(d.sorted.begin(), d.sorted.begin() + (keep.top_k - 1), d.sorted.end(), std::greater<float>());
+    const float kth = d.sorted[keep.top_k - 1];
+    for (int64_t v = 0; v < V; ++v)
+      if (s[v] < kth) s[v] = drop;
+  }
+  if (!(keep.top_p < 1.f)) return;
+  d.order.resize(V);
+  for (int64_t v = 0; v < V; ++v) d.order[v] = v;
+  std::stable_sort(d.order.begin(), d.order.end(), [s](int64_t a, int64_t b) { return s[a] > s[b]; });
+  const float top = s[d.order[0]];
+  const uint32_t top_bits = float_bits(top);
+  if (top_bits == kPlusInf || top_bits == kMinusInf) return;  // torch's softmax is NaN there: nothing is dropped
+  d.e.resize(V);
+  float sum = 0.f;
+  for (int64_t i = 0; i < V; ++i) {
+    const float v = s[d.order[i]];
+    const float a = v - top;  // exp of anything below -kExpArgMax is taken as 0 (e^-80 ~ 2e-35)
+    d.e[i] = float_bits(v) == kMinusInf || a < -kExpArgMax<float> ? 0.f : std::exp(a);
+    sum += d.e[i];
+  }
+  const float inv = 1.f / sum;
+  double running = 0.0;
+  int64_t i = 0;
+  for (; i < V; ++i) {
+    const float p_i = d.e[i] * inv;
+    running += p_i;
+    if (static_cast<float>(running) - p_i >= keep.top_p) break;  // the nucleus was complete before token i
+  }
+  for (; i < V; ++i) s[d.order[i]] = drop;
+}
+
 // One draw per row: id_b = argmax_v (x_bv / temperature + g_bv) (g = 0 without noise: the argmax), a NaN term read
 // as −inf and +∞ as the largest float, as choose_next's guard; ties go to the first index, as torch.argmax. A term
 // that is −inf (a NaN or −inf logit, −inf noise, or an id marked in ``banned`` (V) when given) never beats another;
-// a row of them all gives index 0.
+// a row of them all gives index 0. With ``keep`` active, the row is first guarded and banned, divided by the
+// temperature and restricted (keep_row), as choose_next does.
 void draw_rows(const float* logits, int64_t ld_x, const float* noise, int64_t ld_g, int64_t B, int64_t V,
-               float temperature, const uint8_t* banned, int64_t* out, std::vector<float>& scaled) {
+               float temperature, const uint8_t* banned, int64_t* out, DrawScratch& d, const Keep& keep = Keep()) {
   constexpr uint32_t kPlusInf = 0x7f800000u, kMinusInf = 0xff800000u;
   for (int64_t b = 0; b < B; ++b) {
     const float* xb = logits + b * ld_x;
-    if (temperature != 1.f) {
-      scaled.resize(V);
-      divide_row(xb, temperature, scaled.data(), V);
-      xb = scaled.data();
+    if (keep.active()) {
+      d.scaled.resize(V);
+      for (int64_t v = 0; v < V; ++v) {
+        const uint32_t lx = float_bits(xb[v]);
+        const bool nan = (lx & 0x7fffffffu) > kPlusInf;
+        d.scaled[v] = nan || (banned && banned[v]) ? minus_inf()
+                      : lx == kPlusInf ? std::numeric_limits<float>::max() : xb[v];
+      }
+      if (temperature != 1.f) divide_row(d.scaled.data(), temperature, d.scaled.data(), V);
+      keep_row(d.scaled.data(), V, keep, d);
+      xb = d.scaled.data();
+    } else if (temperature != 1.f) {
+      d.scaled.resize(V);
+      divide_row(xb, temperature, d.scaled.data(), V);
+      xb = d.scaled.data();
     }
     const float* gb = noise ? noise + b * ld_g : nullptr;
     int64_t best_v = 0;
@@ -1437,6 +1513,35 @@ void draw_rows(const float* logits, int64_t ld_x, const float* noise, int64_t ld
     }
     out[b] = best_v;
   }
+}
+
+}  // namespace
+
+namespace {
+
+// The options of a draw, checked: temperature > 0, top_k >= 0, top_p in (0, 1]
+Keep draw_options(double temperature, int64_t top_k, double top_p, const char* name) {
+  TORCH_CHECK(temperature > 0 && top_k >= 0 && top_p > 0 && top_p <= 1, name,
+              ": temperature > 0, top_k >= 0 and top_p in (0, 1]");
+  Keep keep;
+  keep.top_k = top_k;
+  keep.top_p = static_cast<float>(top_p);  // as torch compares a float32 tensor with a Python float
+  return keep;
+}
+
+// (V) 1 for an id in ``banned`` (a 1-D int64 tensor, may be empty: then an empty mask)
+std::vector<uint8_t> banned_mask(const Tensor& banned, int64_t V, const char* name) {
+  std::vector<uint8_t> mask;
+  if (!(banned.defined() && banned.numel())) return mask;
+  TORCH_CHECK(banned.scalar_type() == at::kLong && banned.dim() == 1 && banned.is_contiguous(), name,
+              ": banned must be a 1-D int64 tensor of ids");
+  mask.assign(V, 0);
+  for (int64_t i = 0; i < banned.numel(); ++i) {
+    const int64_t id = banned.data_ptr<int64_t>()[i];
+    TORCH_CHECK(id >= 0 && id < V, name, ": banned id ", id, " is not in [0, ", V, ")");
+    mask[id] = 1;
+  }
+  return mask;
 }
 
 }  // namespace
@@ -1469,8 +1574,8 @@ std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const st
 }
 
 // The token loop of generation from an LSTM language model, ``draws`` tokens in one call: draw a token per row from
-// the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``; an id in ``banned`` (int64, may be
-// empty) never), look up its row of ``table`` (V_in, N): with ``projected`` layer 0's input term for every token
+// the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``; top_k (0: all) and top_p (1: all)
+// as keep_row; an id in ``banned`` (int64, may be empty) never), look up its row of ``table`` (V_in, N): with ``projected`` layer 0's input term for every token
 // (N = 4H, W_ih E + b), else the embedding (N = D); step the stack (lstm_stack_step) and its output layer, and
 // again. After the last draw the stack steps only with ``step_after_last``. With stop_id >= 0 a row whose draw is
 // stop_id is marked in ``done`` (B) (bool, in and out), and the loop ends once every row is. logits (B, V) float32
@@ -1480,8 +1585,9 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
                                       const Tensor& table, bool projected, const Tensor& h, const Tensor& c,
                                       const Tensor& head_w,
                                       const Tensor& head_b, const Tensor& logits, const Tensor& noise, int64_t draws,
-                                      double temperature, const Tensor& banned, int64_t stop_id, const Tensor& done,
-                                      bool step_after_last, int64_t max_rows, int64_t parts) {
+                                      double temperature, int64_t top_k, double top_p, const Tensor& banned,
+                                      int64_t stop_id, const Tensor& done, bool step_after_last, int64_t max_rows,
+                                      int64_t parts) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   TORCH_CHECK(head_w.defined() && head_w.numel(), "lstm_stack_sample: the output layer's weight is required");
   const bool with_bias = check_stack(weights, biases, h, c, projected, head_w, head_b, "lstm_stack_sample");
@@ -1502,31 +1608,22 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
   const bool stops = stop_id >= 0;
   TORCH_CHECK(!stops || (done.scalar_type() == at::kBool && done.numel() == B && done.is_contiguous()),
               "lstm_stack_sample: done must be a (B) bool tensor");
-  TORCH_CHECK(draws >= 0 && temperature > 0, "lstm_stack_sample: draws >= 0 and temperature > 0");
-  std::vector<uint8_t> banned_ids;  // (V) 1 for an id never drawn
-  if (banned.defined() && banned.numel()) {
-    TORCH_CHECK(banned.scalar_type() == at::kLong && banned.dim() == 1 && banned.is_contiguous(),
-                "lstm_stack_sample: banned must be a 1-D int64 tensor of ids");
-    banned_ids.assign(V, 0);
-    for (int64_t i = 0; i < banned.numel(); ++i) {
-      const int64_t id = banned.data_ptr<int64_t>()[i];
-      TORCH_CHECK(id >= 0 && id < V, "lstm_stack_sample: banned id ", id, " is not in [0, ", V, ")");
-      banned_ids[id] = 1;
-    }
-  }
-  const uint8_t* banned_mask = banned_ids.empty() ? nullptr : banned_ids.data();
+  TORCH_CHECK(draws >= 0, "lstm_stack_sample: draws >= 0");
+  const Keep keep = draw_options(temperature, top_k, top_p, "lstm_stack_sample");
+  const std::vector<uint8_t> banned_ids = banned_mask(banned, V, "lstm_stack_sample");
+  const uint8_t* banned_ptr = banned_ids.empty() ? nullptr : banned_ids.data();
   auto ids = torch::empty({draws, B}, logits.options().dtype(at::kLong));
   auto x = torch::empty({B, N}, h.options());
   auto cur = logits.clone();
   Tensor state[2][2] = {{h.clone(), c.clone()}, {torch::empty_like(h), torch::empty_like(c)}};
-  std::vector<float> scaled;
+  DrawScratch drawing;
   StackScratch scratch;
   bool* finished = stops ? done.data_ptr<bool>() : nullptr;
   int64_t m = 0, now = 0;
   for (; m < draws;) {
     int64_t* row_ids = ids.data_ptr<int64_t>() + m * B;
     draw_rows(cur.data_ptr<float>(), V, noisy ? noise.data_ptr<float>() + m * B * V : nullptr, V, B, V,
-              static_cast<float>(temperature), banned_mask, row_ids, scaled);
+              static_cast<float>(temperature), banned_ptr, row_ids, drawing, keep);
     ++m;
     if (stops) {
       bool all = true;
@@ -1547,17 +1644,22 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
 }
 
 // ---- One draw per row by the Gumbel-max trick (generation's sampler, rnnkit.generation.sampling) ----------------
-//   id_b = argmax_v (x_bv + g_bv) (draw_rows). One pass instead of three tensor operations per token.
-Tensor gumbel_argmax(const Tensor& logits, const Tensor& noise) {
+//   id_b = argmax_v (x_bv / temperature + g_bv) over the ids that top_k / top_p keep and ``banned`` (int64, may be
+//   empty) does not name (draw_rows, keep_row): choose_next's draw in one pass instead of its tensor operations.
+Tensor gumbel_argmax(const Tensor& logits, const Tensor& noise, double temperature, int64_t top_k, double top_p,
+                     const Tensor& banned) {
   TORCH_CHECK(logits.dim() == 2 && logits.scalar_type() == at::kFloat && logits.stride(1) == 1,
               "gumbel_argmax: logits must be (B, V) float32 with unit stride along V");
   TORCH_CHECK(noise.sizes() == logits.sizes() && noise.scalar_type() == at::kFloat && noise.stride(1) == 1,
               "gumbel_argmax: noise must be float32 of the logits' shape");
   const int64_t B = logits.size(0), V = logits.size(1);
+  const Keep keep = draw_options(temperature, top_k, top_p, "gumbel_argmax");
+  const std::vector<uint8_t> banned_ids = banned_mask(banned, V, "gumbel_argmax");
   auto ids = torch::empty({B}, logits.options().dtype(at::kLong));
-  std::vector<float> unused;
-  draw_rows(logits.data_ptr<float>(), logits.stride(0), noise.data_ptr<float>(), noise.stride(0), B, V, 1.f, nullptr,
-            ids.data_ptr<int64_t>(), unused);
+  DrawScratch drawing;
+  draw_rows(logits.data_ptr<float>(), logits.stride(0), noise.data_ptr<float>(), noise.stride(0), B, V,
+            static_cast<float>(temperature), banned_ids.empty() ? nullptr : banned_ids.data(),
+            ids.data_ptr<int64_t>(), drawing, keep);
   return ids;
 }
 

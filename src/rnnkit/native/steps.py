@@ -102,7 +102,8 @@ class FusedLSTMSteps:
     def sample_stack(self, table: Tensor, projected: bool, h: Tensor, c: Tensor, head: torch.nn.Linear,
                      logits: Tensor, noise: Tensor | None, draws: int, temperature: float = 1.0,
                      banned: Tensor | None = None, stop_id: int | None = None, done: Tensor | None = None,
-                     step_after_last: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                     step_after_last: bool = True, top_k: int = 0,
+                     top_p: float = 1.0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Generation's token loop over the whole stack, ``draws`` tokens in one native call
         (:func:`rnnkit.native.lstm_stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
         with ``projected``, else its input — step every cell and ``head``). Only where the native kernel runs the
@@ -110,7 +111,7 @@ class FusedLSTMSteps:
         weights, biases = self._stack[projected]
         return lstm_stack_sample(weights, biases, table, projected, h, c, (head.weight, head.bias),
                                  logits.float().contiguous(), noise, draws, temperature, banned, stop_id, done,
-                                 step_after_last, max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
+                                 step_after_last, top_k, top_p, max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
 
     @property
     def native(self) -> bool:
