@@ -323,8 +323,17 @@ void product_add(const Rows& out, const Rows& lhs, const StepWeight& w) { produc
 
 // out = base + lhs · W (base undefined: out = lhs · W; base (N) is a row broadcast)
 void product_into(const Rows& out, const Tensor& base, const Rows& lhs, const StepWeight& w) {
-  if (base.defined() && base.numel()) out.view().copy_(base);
-  product_step(out, lhs, w, base.defined() && base.numel() ? 1.f : 0.f);
+  const bool with_base = base.defined() && base.numel();
+  if (with_base && out.owner->scalar_type() == at::kFloat && base.scalar_type() == at::kFloat &&
+      base.dim() == 1 && base.is_contiguous()) {
+    // the bias row into each output row in place: a copy_ through the dispatcher (and a view) cost ~15 µs per step
+    float* o = out.ptr<float>();
+    const float* b = base.data_ptr<float>();
+    for (int64_t r = 0; r < out.rows; ++r) std::memcpy(o + r * out.ld, b, out.cols * sizeof(float));
+  } else if (with_base) {
+    out.view().copy_(base);
+  }
+  product_step(out, lhs, w, with_base ? 1.f : 0.f);
 }
 
 // lhsᵀ · rhs over all steps (the weight gradients), in bfloat16 operands with ``low``; returned in lhs's dtype
