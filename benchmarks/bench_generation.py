@@ -76,6 +76,46 @@ def step_routes(model, repeats: int) -> None:
               flush=True)
 
 
+def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool = False) -> None:
+    """generate at batch 1 from a 2x512 language model of each cell (vocabulary 65, embedding 128), one run of each
+    in turn per round: chars/s, median over the rounds. With ``compare_steps``, the cells of families that run
+    rnnkit's kernels in training instead of torch's (native.FASTER_THAN_TORCH) also with their single steps forced
+    into rnnkit's kernel and into torch's one-step kernels (native.STEPS_FASTER_THAN_TORCH)."""
+    from unittest import mock
+
+    from rnnkit import native
+    from rnnkit.generation import generate
+    from rnnkit.models import LanguageModel
+    from rnnkit.precision import cpu_model
+
+    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; native kernels "
+          f"{native.status()}\n")
+    models = {}
+    for cell in cells:
+        torch.manual_seed(0)
+        models[cell] = LanguageModel(65, 128, 512, 2, cell=cell).eval()
+    prompt = torch.tensor([0])
+    routes = {"as dispatched": None}
+    if compare_steps:
+        routes.update({"steps in rnnkit's kernel": native.FASTER_THAN_TORCH,
+                       "steps in torch's one-step kernels": frozenset()})
+    times = {(cell, route): [] for cell in cells for route in routes}
+    for _ in range(repeats):
+        for cell, model in models.items():
+            for route, families in routes.items():
+                if families is not None and model.rnn.cells[0].kernel_family not in native.FASTER_THAN_TORCH:
+                    continue
+                with mock.patch.object(native, "STEPS_FASTER_THAN_TORCH",
+                                       native.STEPS_FASTER_THAN_TORCH if families is None else families):
+                    times[cell, route].append(timed(lambda m=model: generate(m, prompt, tokens), 1))
+    print("| cell (2x512, batch 1) | " + " | ".join(f"generate, {route} (chars/s)" for route in routes) + " |")
+    print("|---|" + "---:|" * len(routes))
+    for cell in cells:
+        cols = [times[cell, route] for route in routes]
+        print(f"| {cell} | " + " | ".join(f"{tokens / statistics.median(ts):,.0f}" if ts else "" for ts in cols)
+              + " |")
+
+
 @torch.no_grad()
 def main() -> None:
     from rnnkit.generation import generate
@@ -87,7 +127,16 @@ def main() -> None:
     p.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     p.add_argument("--long", type=int, default=10_000, help="step at which the late window is timed")
     p.add_argument("--no-malloc-tuning", action="store_true")
+    p.add_argument("--cells", nargs="*", default=None,
+                   help="only time generate at batch 1 for language models of these cells (e.g. lstm gru gru-cho "
+                        "mut1 peephole-lstm rnn), in turn, and stop")
+    p.add_argument("--compare-steps", action="store_true",
+                   help="with --cells: also time the cells that torch has kernels for (GRU, Elman) with their single "
+                        "steps in rnnkit's kernel and in torch's one-step kernels")
     args = p.parse_args()
+    if args.cells:
+        cell_table(args.cells, args.tokens, args.repeats, args.compare_steps)
+        return
 
     torch.manual_seed(0)
     V = 65

@@ -70,6 +70,46 @@ def test_native_equals_python_loop(name, dtype, tol, return_states):
 
 @needs_kernels
 @pytest.mark.parametrize("name", NATIVE_CELLS)
+@pytest.mark.parametrize("rows", [1, 3, 6])
+def test_float32_products_at_few_and_many_rows(name, rows):
+    """In float32 a kernel's per-step products take dot products over the weight's rows up to
+    native.DOT_MAX_ROWS rows (the forward passes: generation steps), MKL's packed GEMM beyond: both give the
+    Python loop's outputs, states and gradients, for one step and for seven."""
+    rnn = RNN(6, 5, num_layers=2, cell=name, use_native=False, **cell_kwargs(name))
+    with torch.no_grad():
+        for p in rnn.parameters():
+            p.normal_(0, 0.5)
+    tol = 1e-4  # float32 sums in another order, through two layers
+    for steps in (1, 7):
+        x = torch.randn(rows, steps, 6, requires_grad=True)
+        state = map_state(lambda t: torch.randn_like(t).requires_grad_(), rnn.initial_state(rows))
+        fast, reference = _run_both(rnn, x, state, None, False)
+        for a, b in zip(fast, reference, strict=True):
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+@needs_kernels
+@pytest.mark.parametrize("rows", [(1,), (3,), (2, 2), (1, 1, 4)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_native_linear_equals_f_linear_at_few_rows(rows, bias):
+    """rnnkit.native.linear (a generation step's input projections) is F.linear for at most DOT_MAX_ROWS rows in
+    float32 without autograd, on a weight that is a row slice of a wider one too; it declines (None) otherwise."""
+    torch.manual_seed(0)
+    wide = torch.randn(37, 20)
+    weight, b = wide[:, 3:16], torch.randn(37) if bias else None  # rows of stride 20
+    x = torch.randn(*rows, 13)
+    with torch.no_grad():
+        torch.testing.assert_close(native.linear(x, weight, b), torch.nn.functional.linear(x, weight, b),
+                                   rtol=1e-6, atol=1e-5)
+        assert native.linear(torch.randn(native.DOT_MAX_ROWS + 1, 13), weight, b) is None  # a GEMM's work
+        assert native.linear(x.double(), weight.double()) is None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert native.linear(x, weight, b) is None
+    assert native.linear(x.requires_grad_(), weight, b) is None  # autograd: torch's product and its backward
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", NATIVE_CELLS)
 def test_saturated_gates_stay_finite(name):
     """Pre-activations far past where exp overflows (|a| ~ 1e3): every gate saturates as torch's tanh and sigmoid
     do, no NaN (the kernels' exponentials are clamped below overflow), in the sequence kernels and the generation
@@ -371,7 +411,8 @@ def test_backward_inside_autocast_runs_the_kernels_in_float32(name):
 @pytest.mark.parametrize("bf16_products", [True, False])
 def test_gru_layer_picks_the_faster_kernel(bf16_products, monkeypatch):
     """A GRU stack runs rnnkit's kernel where it measured faster than torch's (float32; bf16 autocast with bf16
-    products), torch's fused kernel under autocast otherwise; single steps keep torch's step kernel."""
+    products), torch's fused kernel under autocast otherwise; single steps of a few rows (generation) run rnnkit's
+    kernel too, larger single steps torch's."""
     calls = []
     run = native.run_sequence
     monkeypatch.setattr(native, "run_sequence", lambda *a, **k: calls.append(1) or run(*a, **k))
@@ -384,8 +425,11 @@ def test_gru_layer_picks_the_faster_kernel(bf16_products, monkeypatch):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             rnn(x)
         assert len(calls) == (4 if bf16_products else 2)
+        before = len(calls)
         rnn(x[:, :1])
-        assert len(calls) == (4 if bf16_products else 2)
+        assert len(calls) == before + 2
+        rnn(torch.randn(native.DOT_MAX_ROWS + 1, 1, 5))
+        assert len(calls) == before + 2
 
 
 _ROUTES_SCRIPT = """

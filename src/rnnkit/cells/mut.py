@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from .base import Cell, uniform_init_
+from .base import Cell, linear, uniform_init_
 
 
 class _MUTBase(Cell):
@@ -50,7 +49,7 @@ class _MUTBase(Cell):
 
     def _raw(self, x: Tensor) -> Tensor:
         """x_t as the note writes it, or P x_t when sizes differ."""
-        return x if self.weight_xp is None else F.linear(x, self.weight_xp)
+        return x if self.weight_xp is None else linear(x, self.weight_xp)
 
     def _bias(self, k: int) -> Tensor | None:
         """b_z, b_r, b_h for k = 0, 1, 2."""
@@ -94,7 +93,7 @@ class MUT1Cell(_MUTBase):
     def input_projection(self, x: Tensor) -> Tensor:
         H = self.hidden_size
         # [W_xz; W_xr] x + [b_z; b_r] in one product
-        zr = F.linear(x, self.weight_ih, None if self.bias_ih is None else self.bias_ih[: 2 * H])
+        zr = linear(x, self.weight_ih, None if self.bias_ih is None else self.bias_ih[: 2 * H])
         ph = torch.tanh(self._raw(x))
         if self.bias_ih is not None:
             ph = ph + self._bias(2)
@@ -136,7 +135,7 @@ class MUT2Cell(_MUTBase):
     def input_projection(self, x: Tensor) -> Tensor:
         # [W_xz; W_xh] x + [b_z; b_h] in one product
         bias = None if self.bias_ih is None else torch.cat([self._bias(0), self._bias(2)])
-        zh = F.linear(x, self.weight_ih, bias)
+        zh = linear(x, self.weight_ih, bias)
         pr = self._raw(x)
         if self.bias_ih is not None:
             pr = pr + self._bias(1)

@@ -249,7 +249,7 @@ class RNN(nn.Module):
             return out, _state_in(final, dtype, x.device.type)
         if projected:  # rnnkit's loop takes the input term as it is (torch's kernels want the input itself)
             out, final, _ = self._run_loop(x.unsqueeze(1), state, None, False, projected=True)
-        elif self._native_ok(False, x.device.type):
+        elif self._native_ok(False, x.device.type) and not self._own_kernel_preferred(x.unsqueeze(1)):
             if self._native_step_ok(x):
                 out, final = self._run_native_step(x, state)
                 return out, _state_in(final, dtype, x.device.type)
@@ -327,7 +327,11 @@ class RNN(nn.Module):
         """Whether a step of a batch like ``x`` (B, ...) gains from being fed the first cell's input term
         (``step(..., projected=True)``): when the fused LSTM step or rnnkit's own loop runs it, which take the term
         as it is; not where torch's kernels run the stack, which want the input itself."""
-        return self.num_directions == 1 and (self._fused_stack_ok(x) or not self._native_ok(False, x.device.type))
+        if self.num_directions != 1:
+            return False
+        weight = next(self.cells[0].parameters())  # (x may hold token ids: the kernels see the cell's dtype)
+        return (self._fused_stack_ok(x) or not self._native_ok(False, x.device.type)
+                or self._own_kernel_runs(1, x.shape[0], weight))
 
     def _projected_size(self) -> int:
         """G, the width of the first cell's input term (computed once on a zero input)."""
@@ -393,11 +397,19 @@ class RNN(nn.Module):
         """Whether rnnkit's native sequence kernel (rnnkit.native, through the loop of :meth:`_run_loop`) should run
         instead of torch's: for the cell families it measured faster than torch's own on the CPU (GRU, Elman; not
         the LSTM, whose torch kernel is oneDNN's), in float32, and under bf16 autocast where the kernels' products run
-        in bf16 too (native.bf16_products); with float32 products torch's bf16 kernels measured faster. Single steps
-        keep torch's one-step kernels."""
-        return (x.shape[1] > 1 and self.cells[0].kernel_family in native.FASTER_THAN_TORCH
-                and (not torch.is_autocast_enabled(x.device.type) or native.bf16_products())
-                and native.applies(self.cells[0], x))
+        in bf16 too (native.bf16_products); with float32 products torch's bf16 kernels measured faster. For single
+        steps of a few rows (generation) only the families of native.STEPS_FASTER_THAN_TORCH (the GRU); other single
+        steps keep torch's one-step kernels."""
+        return self._own_kernel_runs(x.shape[1], x.shape[0], x)
+
+    def _own_kernel_runs(self, steps: int, rows: int, like: Tensor) -> bool:
+        """:meth:`_own_kernel_preferred` for ``steps`` steps of ``rows`` rows of inputs like ``like`` (its device and
+        dtype)."""
+        family = self.cells[0].kernel_family
+        steps_ok = steps > 1 or (rows <= native.DOT_MAX_ROWS and family in native.STEPS_FASTER_THAN_TORCH)
+        return (steps_ok and family in native.FASTER_THAN_TORCH
+                and (not torch.is_autocast_enabled(like.device.type) or native.bf16_products())
+                and native.applies(self.cells[0], like))
 
     def _native_step_ok(self, x: Tensor) -> bool:
         """Whether one step of the batch ``x`` should skip the sequence kernel (no projection): on the CPU at small

@@ -185,6 +185,32 @@ def gumbel_argmax(logits: Tensor, noise: Tensor, temperature: float = 1.0, top_k
                              _empty(logits.device) if banned is None else banned)
 
 
+#: A product of at most this many rows runs as dot products over the weight's rows (:func:`linear`), as the
+#: sequence kernels' recurrent products do at as few rows (kDotRows in kernels.cpp)
+DOT_MAX_ROWS = 4
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor | None:
+    """``F.linear(x, weight, bias)`` for at most :data:`DOT_MAX_ROWS` rows (x (..., K), the rows its leading
+    dimensions hold) in rnnkit's native dot products: float32 on the CPU, outside autocast, with nothing that needs
+    a gradient. None where it does not apply (the caller runs F.linear)."""
+    if (_python_loop_forced or x.device.type != "cpu" or x.dtype != torch.float32
+            or weight.dtype != torch.float32 or weight.dim() != 2 or weight.stride(1) != 1
+            or x.dim() < 1 or x.shape[-1] != weight.shape[1] or x.numel() > DOT_MAX_ROWS * max(x.shape[-1], 1)
+            or (bias is not None and (bias.dtype != torch.float32 or bias.dim() != 1))
+            or torch.is_autocast_enabled("cpu")):
+        return None
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                    or (bias is not None and bias.requires_grad)):
+        return None
+    ext = extension()
+    if ext is None:
+        return None
+    rows = x.reshape(-1, x.shape[-1]).contiguous()
+    out = ext.linear_rows(rows, weight, _empty(x.device) if bias is None else bias.contiguous())
+    return out.view(*x.shape[:-1], weight.shape[0])
+
+
 def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: Tensor, c: Tensor, projected: bool,
                     head: tuple[Tensor, Tensor | None] | None = None,
                     *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -471,6 +497,11 @@ def _run_jordan(px: Tensor, state: list[Tensor], mask: Tensor, args: dict, low: 
 #: families whose kernel here trains faster than torch's own fused kernel for the same cell on the CPU, so the
 #: sequence layer runs them instead (benchmarks/bench_cells.py, docs/benchmarks.md); torch's LSTM (oneDNN) stays
 FASTER_THAN_TORCH = frozenset({"gru", "leaky"})
+#: of those, the families whose single steps of a few rows (generation) run faster here than in torch's one-step
+#: kernels: the GRU (its cell makes two products per layer at one row, in ATen's slow matrix-vector route); not the
+#: Elman cell, whose smaller step torch runs faster than rnnkit's loop gets there (``python
+#: benchmarks/bench_generation.py --cells gru rnn --compare-steps``)
+STEPS_FASTER_THAN_TORCH = frozenset({"gru"})
 
 # family -> runner(px (T, B, G), state fields, mask, kernel arguments, bf16 products, all_states) -> (ys, carried),
 # carried: each state field at every step (T, B, ...) (kernels that keep them anyway), or with all_states False at

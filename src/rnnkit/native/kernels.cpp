@@ -250,7 +250,17 @@ struct StepWeight {
   Tensor packed;    // float32 route: MKL's packed W (bytes)
   Tensor lhs_bf16;  // bf16 route: (rows, K) scratch for the left operand
   int64_t rows = 0, K = 0, N = 0;
+  bool dot = false;  // dot_rows over the rows of the (N, K) weight that `w` transposes
 };
+
+// Up to this many rows, a float32 product whose W is the transpose of a row-major (N, K) weight (the forward
+// passes, W_hhᵀ as a view) runs as dot products over W's rows (dot_rows): a generation step reads W once, where
+// MKL's packing (or an unpacked product at one row) cost several times the dot products
+// (benchmarks/bench_generation.py --cells)
+constexpr int64_t kDotRows = 4;
+
+void dot_rows(const float* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
+              int64_t ld_o, int64_t B, int64_t K, bool accumulate);
 
 // w_kn: W as (K, N), any strides; rows: the left operands' row count (the batch)
 StepWeight step_weight(const Tensor& w_kn, bool low, int64_t rows) {
@@ -262,6 +272,11 @@ StepWeight step_weight(const Tensor& w_kn, bool low, int64_t rows) {
   if (low) {
     s.w = w_kn.to(at::kBFloat16).contiguous();
     if (fits && mkl_bf16()) s.lhs_bf16 = torch::empty({rows, s.K}, w_kn.options().dtype(at::kBFloat16));
+    return s;
+  }
+  if (!low && rows <= kDotRows && w_kn.scalar_type() == at::kFloat && w_kn.stride(0) == 1) {
+    s.w = w_kn;  // read as rows of the (N, K) weight
+    s.dot = true;
     return s;
   }
   if (fits && w_kn.scalar_type() == at::kFloat && mkl_float_packed()) {
@@ -276,7 +291,8 @@ StepWeight step_weight(const Tensor& w_kn, bool low, int64_t rows) {
     s.w = w_kn;  // (a view: only a fallback product reads it)
     return s;
   }
-  s.w = w_kn.contiguous();
+  // a transposed view as it is (the product reads either layout): no copy of W per call
+  s.w = w_kn.stride(0) == 1 || w_kn.stride(1) == 1 ? w_kn : w_kn.contiguous();
   return s;
 }
 
@@ -299,7 +315,10 @@ inline Rows all_rows(const Tensor& x) { return {&x, 0, x.size(0), x.size(1), x.s
 void product_step(const Rows& out, const Rows& lhs, const StepWeight& w, float beta) {
   const bool mkl = out.owner->scalar_type() == at::kFloat && lhs.owner->scalar_type() == at::kFloat &&
                    lhs.rows == w.rows && out.rows == w.rows;
-  if (mkl && w.packed.defined()) {
+  if (mkl && w.dot) {
+    dot_rows(w.w.data_ptr<float>(), w.N, w.w.stride(1), nullptr, lhs.ptr<float>(), lhs.ld, out.ptr<float>(), out.ld,
+             w.rows, w.K, beta != 0.f);
+  } else if (mkl && w.packed.defined()) {
     cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, w.rows, w.N, w.K, lhs.ptr<float>(), lhs.ld,
                         w.packed.data_ptr<float>(), w.N, beta, out.ptr<float>(), out.ld);
   } else if (mkl && w.lhs_bf16.defined()) {
@@ -1220,24 +1239,33 @@ void lstm_rows(const Tensor& weight, const float* v, const float* base, int64_t 
   }
 }
 
-// out (B, V) = h (B, K) Wᵀ + bias for W (V, K) with rows of stride ld: the output layer of a few-row step, four rows
-// of W at a time through dot4 (a GEMM call at one row costs more than the products)
-void head_rows(const float* w, int64_t V, int64_t ld, const float* bias, const float* h, float* out, int64_t B,
-               int64_t K) {
-  const int64_t quads = (V + 3) / 4;
+// out (B, N) (row stride ld_o) = x (B, K) (row stride ld_x) Wᵀ (+ bias) (+ out with ``accumulate``) for W (N, K)
+// with rows of stride ld_w: a few rows' product as dot products, four rows of W at a time through dot4 (a GEMM
+// call at one row costs more than the products). The output layer of a generation step, and the recurrent product
+// of the sequence kernels at a few rows (StepWeight::dot).
+void dot_rows(const float* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
+              int64_t ld_o, int64_t B, int64_t K, bool accumulate) {
+  const int64_t quads = (N + 3) / 4;
   // a thread's share is at least ~128K multiply-adds (a character vocabulary's head runs on one thread)
   at::parallel_for(0, quads, std::max<int64_t>(1, 32768 / std::max<int64_t>(K, 1)), [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
-      const int64_t v0 = 4 * q, n = std::min<int64_t>(4, V - v0);
+      const int64_t v0 = 4 * q, n = std::min<int64_t>(4, N - v0);
       const float* rows[4];
-      for (int64_t g = 0; g < 4; ++g) rows[g] = w + (v0 + std::min(g, n - 1)) * ld;  // a last quad repeats a row
+      for (int64_t g = 0; g < 4; ++g) rows[g] = w + (v0 + std::min(g, n - 1)) * ld_w;  // a last quad repeats a row
       for (int64_t b = 0; b < B; ++b) {
         float s[4];
-        dot4(rows, h + b * K, K, s);
-        for (int64_t g = 0; g < n; ++g) out[b * V + v0 + g] = s[g] + (bias ? bias[v0 + g] : 0.f);
+        dot4(rows, x + b * ld_x, K, s);
+        float* o = out + b * ld_o + v0;
+        for (int64_t g = 0; g < n; ++g) o[g] = s[g] + (bias ? bias[v0 + g] : 0.f) + (accumulate ? o[g] : 0.f);
       }
     }
   });
+}
+
+// out (B, V) = h (B, K) Wᵀ + bias for W (V, K) with rows of stride ld: the output layer of a few-row step
+void head_rows(const float* w, int64_t V, int64_t ld, const float* bias, const float* h, float* out, int64_t B,
+               int64_t K) {
+  dot_rows(w, V, ld, bias, h, K, out, V, B, K, false);
 }
 
 void check_float(const Tensor& t, const char* what) {
@@ -1652,6 +1680,25 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
   return {ids.narrow(0, 0, m), cur, state[now][0], state[now][1]};
 }
 
+// ---- A few rows through a linear layer: x (R, K) Wᵀ + bias, W (N, K) ----------------------------------------------
+//   dot_rows: a generation step's input projections, where ATen's product at one row ran 1.6-3x slower (a
+//   matrix-vector product that does not stream W at the rate the dot products do; benchmarks/bench_generation.py).
+Tensor linear_rows(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat && x.is_contiguous(),
+              "linear_rows: x must be (R, K) float32, contiguous");
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == at::kFloat && w.stride(1) == 1 && w.size(1) == x.size(1),
+              "linear_rows: the weight must be (N, K) float32 with rows contiguous");
+  const bool with_bias = bias.defined() && bias.numel();
+  if (with_bias)
+    TORCH_CHECK(bias.dim() == 1 && bias.size(0) == w.size(0) && bias.scalar_type() == at::kFloat &&
+                bias.is_contiguous(), "linear_rows: the bias must be (N) float32");
+  const int64_t R = x.size(0), K = x.size(1), N = w.size(0);
+  auto out = torch::empty({R, N}, x.options());
+  dot_rows(w.data_ptr<float>(), N, w.stride(0), with_bias ? bias.data_ptr<float>() : nullptr, x.data_ptr<float>(), K,
+           out.data_ptr<float>(), N, R, K, false);
+  return out;
+}
+
 // ---- One draw per row by the Gumbel-max trick (generation's sampler, rnnkit.generation.sampling) ----------------
 //   id_b = argmax_v (x_bv / temperature + g_bv) over the ids that top_k / top_p keep and ``banned`` (int64, may be
 //   empty) does not name (draw_rows, keep_row): choose_next's draw in one pass instead of its tensor operations.
@@ -1759,6 +1806,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("jordan_backward", &jordan_backward, "Jordan network sequence, backward");
   m.def("lstm_step", &lstm_step, "one LSTM step at a few rows without autograd (generation)");
   m.def("cross_entropy_forward", &cross_entropy_forward, "mean cross-entropy over a vocabulary and its gradient");
+  m.def("linear_rows", &linear_rows, "a few rows through a linear layer as dot products (generation steps)");
   m.def("gumbel_argmax", &gumbel_argmax, "one Gumbel-max draw per row of (B, V) logits (generation)");
   m.def("lstm_stack_step", &lstm_stack_step, "one step of an LSTM stack and its output layer (generation)");
   m.def("lstm_stack_sample", &lstm_stack_sample, "generation's token loop: draw, look up, step the stack and its head");
