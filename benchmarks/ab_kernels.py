@@ -6,7 +6,8 @@ runs, which hides a 10-20% change when two runs are compared).
 Cases (generation's step kernels, 2x512 LSTM at one row, the tinyshakespeare model's shapes):
 
 * ``lstm_step K=512 / K=1024``: one layer's step, W (2048 x K) in float32 and bfloat16;
-* ``stack + head``: ``lstm_stack_step`` for both layers and the 65-way output layer (a generated token's step);
+* ``stack + head``: the native stack step (``stack_step``) for both layers and the 65-way output layer (a
+  generated token's step);
 * ``train <cell> BxTxH``: with ``--cells``, a forward + backward through the cell's sequence kernel.
 
 Usage: ``python benchmarks/ab_kernels.py [--rev HEAD] [--rounds 7] [--cells gru jordan]`` (the first build of a
@@ -69,13 +70,16 @@ def step_cases() -> dict:
     return cases
 
 
-_STACK_STEP_EXTRA: dict = {}  # extension -> the arguments its lstm_stack_step takes after the first eight
+_STACK_STEP_EXTRA: dict = {}  # extension -> the arguments its stack step takes after the first eight
 
 
 def stack_step(ext, *args):
-    """ext.lstm_stack_step on ``args`` at a few rows, whichever signature the build has (later ones add max_rows and
-    parts, the few-row kernel's limit and the GEMM route's blocks). Tried once per build: a failed call formats
-    every tensor argument into its error message, which costs milliseconds."""
+    """The LSTM stack step on ``args`` at a few rows, whichever signature the build has: ``stack_step("lstm", ...,
+    max_rows, parts)`` in later builds, ``lstm_stack_step`` before (with max_rows and parts, or without them at
+    first). Tried once per build: a failed call formats every tensor argument into its error message, which costs
+    milliseconds."""
+    if hasattr(ext, "stack_step"):
+        return ext.stack_step("lstm", *args, 8, 1)
     if ext not in _STACK_STEP_EXTRA:
         try:
             ext.lstm_stack_step(*args, 8, 1)

@@ -58,7 +58,7 @@ def step_routes(model, repeats: int) -> None:
 
     @contextlib.contextmanager
     def torch_route():
-        with mock.patch.object(native_steps.FusedLSTMSteps, "native_rows", lambda self, rows: False), \
+        with mock.patch.object(native_steps.FusedSteps, "native_rows", lambda self, rows: False), \
                 mock.patch.object(native_steps, "NATIVE_STEP_MAX_ROWS", 0):
             yield
     print("\n| rows | " + " | ".join(f"{name} (µs per step)" for name in routes) + " |")
@@ -70,22 +70,25 @@ def step_routes(model, repeats: int) -> None:
         for _ in range(repeats):
             for name, route in routes.items():
                 with route():
-                    times[name].append(timed(lambda: [fused.step_stack(x, h, c, projected=True, head=head)
+                    times[name].append(timed(lambda: [fused.step_stack(x, (h, c), projected=True, head=head)
                                                       for _ in range(20)], 1) / 20)
         print(f"| {rows} | " + " | ".join(f"{statistics.median(t) * 1e6:,.0f}" for t in times.values()) + " |",
               flush=True)
 
 
-def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool = False) -> None:
-    """generate at batch 1 from a 2x512 language model of each cell (vocabulary 65, embedding 128), one run of each
-    in turn per round: chars/s, median over the rounds. With ``compare_steps``, the cells of families that run
-    rnnkit's kernels in training instead of torch's (native.FASTER_THAN_TORCH) also with their single steps forced
-    into rnnkit's kernel and into torch's one-step kernels (native.STEPS_FASTER_THAN_TORCH)."""
+def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool = False, batch: int = 1) -> None:
+    """generate at ``batch`` rows from a 2x512 language model of each cell (vocabulary 65, embedding 128), one run of
+    each in turn per round: chars/s (all rows), median over the rounds. With ``compare_steps``, the cells of families
+    that run rnnkit's kernels in training instead of torch's (native.FASTER_THAN_TORCH) also with their single steps
+    forced into rnnkit's kernel and into torch's one-step kernels (native.STEPS_FASTER_THAN_TORCH), and the cells of
+    a native stack step (LSTM, GRU) also without it (the GRU's route before it had one: layer by layer, a Python
+    call per token)."""
     from unittest import mock
 
     from rnnkit import native
     from rnnkit.generation import generate
     from rnnkit.models import LanguageModel
+    from rnnkit.native.steps import FusedSteps
     from rnnkit.precision import cpu_model
 
     print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; native kernels "
@@ -95,25 +98,43 @@ def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool 
         torch.manual_seed(0)
         models[cell] = LanguageModel(65, 128, 512, 2, cell=cell).eval()
     prompt = torch.tensor([0])
+    no_stack = "without the native stack step"
     routes = {"as dispatched": None}
     if compare_steps:
         routes.update({"steps in rnnkit's kernel": native.FASTER_THAN_TORCH,
-                       "steps in torch's one-step kernels": frozenset()})
+                       "steps in torch's one-step kernels": frozenset(), no_stack: no_stack})
+
+    def route_scope(route, families):
+        if families is None:
+            return contextlib.nullcontext()
+        if families == no_stack:  # the GRU before its stack step (layer by layer); the LSTM's torch operations
+            scope = contextlib.ExitStack()
+            scope.enter_context(mock.patch.object(FusedSteps, "native_rows", lambda self, rows: False))
+            scope.enter_context(mock.patch.object(FusedSteps, "covers",
+                                                  lambda self, cells, rows, cuda: self.family == "lstm"))
+            return scope
+        return mock.patch.object(native, "STEPS_FASTER_THAN_TORCH", families)
+
+    def applies(model, families) -> bool:
+        if families == no_stack:
+            return model.rnn._fused_steps_apply
+        return families is None or model.rnn.cells[0].kernel_family in native.FASTER_THAN_TORCH
+
     times = {(cell, route): [] for cell in cells for route in routes}
     for _ in range(repeats):
         for cell, model in models.items():
             for route, families in routes.items():
-                if families is not None and model.rnn.cells[0].kernel_family not in native.FASTER_THAN_TORCH:
+                if not applies(model, families):
                     continue
-                with (contextlib.nullcontext() if families is None else
-                      mock.patch.object(native, "STEPS_FASTER_THAN_TORCH", families)):
-                    times[cell, route].append(timed(lambda m=model: generate(m, prompt, tokens), 1))
-    print("| cell (2x512, batch 1) | " + " | ".join(f"generate, {route} (chars/s)" for route in routes) + " |")
+                with route_scope(route, families):
+                    times[cell, route].append(timed(lambda m=model: generate(m, prompt, tokens, num_samples=batch),
+                                                    1))
+    print(f"| cell (2x512, batch {batch}) | " + " | ".join(f"generate, {route} (chars/s)" for route in routes) + " |")
     print("|---|" + "---:|" * len(routes))
     for cell in cells:
         cols = [times[cell, route] for route in routes]
-        print(f"| {cell} | " + " | ".join(f"{tokens / statistics.median(ts):,.0f}" if ts else "" for ts in cols)
-              + " |")
+        print(f"| {cell} | " + " | ".join(f"{batch * tokens / statistics.median(ts):,.0f}" if ts else ""
+                                           for ts in cols) + " |")
 
 
 @torch.no_grad()
@@ -128,14 +149,15 @@ def main() -> None:
     p.add_argument("--long", type=int, default=10_000, help="step at which the late window is timed")
     p.add_argument("--no-malloc-tuning", action="store_true")
     p.add_argument("--cells", nargs="*", default=None,
-                   help="only time generate at batch 1 for language models of these cells (e.g. lstm gru gru-cho "
-                        "mut1 peephole-lstm rnn), in turn, and stop")
+                   help="only time generate at batch 1 (or at each of --batches, when given) for language models of "
+                        "these cells (e.g. lstm gru gru-cho mut1 peephole-lstm rnn), in turn, and stop")
     p.add_argument("--compare-steps", action="store_true",
                    help="with --cells: also time the cells that torch has kernels for (GRU, Elman) with their single "
                         "steps in rnnkit's kernel and in torch's one-step kernels")
     args = p.parse_args()
     if args.cells:
-        cell_table(args.cells, args.tokens, args.repeats, args.compare_steps)
+        for batch in args.batches if "--batches" in sys.argv else [1]:
+            cell_table(args.cells, args.tokens, args.repeats, args.compare_steps, batch)
         return
 
     torch.manual_seed(0)
@@ -267,7 +289,7 @@ def main() -> None:
                 steps.prepare(model.rnn.cells)
                 rows = model.input_table()[torch.zeros(1, dtype=torch.long)]
                 state = torch.zeros(2, 1, 512)
-                seconds = timed(lambda: [steps.step_stack(rows, state, state, projected=True) for _ in range(100)],
+                seconds = timed(lambda: [steps.step_stack(rows, (state, state), projected=True) for _ in range(100)],
                                 args.repeats) / 100
             weights = sum(w.numel() * w.element_size() for w, *_ in steps._layers[1:]) + \
                 steps._recurrent.numel() * steps._recurrent.element_size()
@@ -278,9 +300,9 @@ def main() -> None:
         steps.prepare(model.rnn.cells)
         rows, state = model.input_table()[torch.zeros(1, dtype=torch.long)], torch.zeros(2, 1, 512)
         w, b = model.head.weight, model.head.bias
-        pairs = [(timed(lambda: [steps.step_stack(rows, state, state, projected=True, head=model.head)
+        pairs = [(timed(lambda: [steps.step_stack(rows, (state, state), projected=True, head=model.head)
                                  for _ in range(100)], 1),
-                  timed(lambda: [steps.step_stack(rows, state, state, projected=True) for _ in range(100)], 1),
+                  timed(lambda: [steps.step_stack(rows, (state, state), projected=True) for _ in range(100)], 1),
                   timed(lambda: [torch.addmm(b, state[1], w.t()) for _ in range(100)], 1))
                  for _ in range(args.repeats)]
         inside = statistics.median(a - n for a, n, _ in pairs) / 100

@@ -190,6 +190,7 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
     torch.testing.assert_close(drawn, -(-u.log()).log(), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("input_table", [True, False])
 @pytest.mark.parametrize(("strategy", "rows", "stop_id"), [
@@ -198,13 +199,13 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
     ({"temperature": 0.9}, 6, 4), ({"greedy": True}, 9, None), ({"top_k": 4}, 2, None),
     ({"top_p": 0.8, "temperature": 0.7}, 3, None), ({"top_k": 6, "top_p": 0.9, "banned": [2]}, 9, 4),
     ({"greedy": True, "top_k": 3, "top_p": 0.5}, 1, None)])
-def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, precision, input_table, strategy,
-                                                                   rows, stop_id):
+def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, cell, precision, input_table,
+                                                                   strategy, rows, stop_id):
     """generate's native token loop (LanguageModel.sampler: draw, the token's input-table row or embedding, stack
     and output layer, many tokens per call) gives the tokens of the loop of choose_next and step, seed for seed, at
     any temperature, with top-k and top-p, for the argmax, with banned ids, with a stop token ending rows, at few
     rows and at more (the
-    stack's products as GEMMs), in float32 and with bf16 weights (few rows only)."""
+    stack's products as GEMMs), in float32 and with bf16 weights (few rows only), for an LSTM and a GRU stack."""
     from rnnkit import native
     from rnnkit.generation import sampling
     from rnnkit.models import language_model
@@ -214,7 +215,7 @@ def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, p
     if not input_table:  # a vocabulary too large for the table: the embedding is looked up
         monkeypatch.setattr(language_model, "INPUT_TABLE_MAX_ENTRIES", 0)
     torch.manual_seed(0)
-    model = LanguageModel(11, 6, 20, 2, cell="lstm").eval()
+    model = LanguageModel(11, 6, 20, 2, cell=cell).eval()
     prompt = torch.tensor([1, 2, 3])
 
     def run():

@@ -140,34 +140,66 @@ def test_fused_lstm_steps_without_autograd_match_torch(parts, bidirectional):
                 p_ref.add_(0.1)
 
 
+@pytest.mark.parametrize("family", ["lstm", "gru"])
 @pytest.mark.parametrize("parts", [1, 2, 8])
 @pytest.mark.parametrize("rows", [3, 9])
 @pytest.mark.parametrize("projected", [False, True])
-def test_native_stack_step_matches_torch_at_few_and_many_rows(parts, rows, projected):
-    """The whole-stack step of generation in float32 (rnnkit.native.lstm_stack_step through FusedLSTMSteps): the
-    few-row kernel (3 rows) and, beyond, the product in ``parts`` row blocks with the gate math after it (8 blocks of
-    4H = 24 rows split each gate across two), with and without the first layer's input term, and the output layer,
-    equal nn.LSTM and nn.Linear."""
+def test_native_stack_step_matches_torch_at_few_and_many_rows(family, parts, rows, projected):
+    """The whole-stack step of generation in float32 (rnnkit.native.stack_step through FusedSteps): the few-row
+    kernel (3 rows) and, beyond, the GEMM route (the LSTM's product in ``parts`` row blocks with the gate math after
+    it: 8 blocks of 4H = 24 rows split each gate across two; the GRU's two products), with and without the first
+    layer's input term, and the output layer, equal nn.LSTM / nn.GRU and nn.Linear."""
     from rnnkit import native
 
     torch.manual_seed(0)
-    ref = nn.LSTM(D, H, num_layers=2, batch_first=True)
+    ref = (nn.LSTM if family == "lstm" else nn.GRU)(D, H, num_layers=2, batch_first=True)
     head = nn.Linear(H, 7)
     ours = from_torch(ref)
     ours._fused_steps.parts = parts
     x = torch.randn(rows, D)
-    h0, c0 = torch.randn(2, rows, H), torch.randn(2, rows, H)
+    state = (torch.randn(2, rows, H), torch.randn(2, rows, H))[: 2 if family == "lstm" else 1]
     with torch.no_grad():
-        out_ref, (h_ref, c_ref) = ref(x.unsqueeze(1), (h0, c0))
+        out_ref, final_ref = ref(x.unsqueeze(1), state if family == "lstm" else state[0])
         logits_ref = head(out_ref[:, 0])
         steps = ours._fused_steps
+        assert steps.family == family
         steps.prepare(ours.cells)
         assert steps.native_rows(rows) == (native.extension() is not None)
+        if family == "gru" and native.extension() is None:
+            return  # a GRU stack steps only in the native kernel
         inputs = ours.cells[0].input_projection(x) if projected else x
-        logits, h_n, c_n = steps.step_stack(inputs, h0, c0, projected=projected, head=head)
+        logits, finals = steps.step_stack(inputs, state, projected=projected, head=head)
     torch.testing.assert_close(logits, logits_ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(h_n, h_ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(c_n, c_ref, rtol=1e-5, atol=1e-5)
+    for ours_t, ref_t in zip(finals, final_ref if family == "lstm" else (final_ref,), strict=True):
+        torch.testing.assert_close(ours_t, ref_t, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["lstm", "gru"])
+def test_native_stack_step_reads_bf16_weights_at_few_rows(family):
+    """Under bf16 autocast the few-row stack step reads its fused weights as bfloat16 (sums, state and gate math in
+    float32): nn.LSTM / nn.GRU with every weight matrix rounded to bfloat16, to float32 rounding."""
+    from rnnkit import native
+    from rnnkit.precision import autocast
+
+    if native.extension() is None:
+        pytest.skip("needs rnnkit's native kernels")
+    torch.manual_seed(0)
+    ref = (nn.LSTM if family == "lstm" else nn.GRU)(D, H, num_layers=2, batch_first=True)
+    ours = from_torch(ref)
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            if name.startswith("weight"):
+                p.copy_(p.to(torch.bfloat16).float())
+    x = torch.randn(3, D)
+    state = (torch.randn(2, 3, H), torch.randn(2, 3, H))[: 2 if family == "lstm" else 1]
+    with torch.no_grad():
+        out_ref, _ = ref(x.unsqueeze(1), state if family == "lstm" else state[0])
+        with autocast("bf16", "cpu"):
+            steps = ours._fused_steps
+            steps.prepare(ours.cells)
+            assert steps._stack[False][0][0].dtype == torch.bfloat16 and steps.native_rows(3)
+            out, _ = steps.step_stack(x, state)
+    torch.testing.assert_close(out, out_ref[:, 0], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "mut1"])

@@ -28,7 +28,7 @@ from ..cells.base import (
     state_from_tensors,
     state_tensors,
 )
-from ..native.steps import FusedLSTMSteps, stack_applies
+from ..native.steps import FusedSteps, stack_family
 from ..precision import active_dtype, step_linear
 from ..registry import build_cell
 from .recurrent import (
@@ -163,12 +163,13 @@ class RNN(nn.Module):
         if self.weight_dropout:
             check_recurrent_weights(cells, f"RNN(cell={type(cells[0]).__name__})")
         self._state_templates: dict[int, State] = {}
-        self._fused_steps = FusedLSTMSteps()  # LSTM steps without autograd (generation)
+        family = stack_family(cells)
+        self._fused_steps = FusedSteps(family or "lstm")  # LSTM / GRU steps without autograd (generation)
         self._input_term_size: int | None = None
         modes = {c.native_mode for c in cells}
         mode = modes.pop() if len(modes) == 1 else None
         self._torch_kernel = TORCH_KERNELS.get(mode)  # torch's kernels run every cell, or None
-        self._fused_steps_apply = stack_applies(cells)
+        self._fused_steps_apply = family is not None
         self._no_projection = all(getattr(c, "weight_hr", None) is None for c in cells)
         self.output_size = layer_input
 
@@ -286,16 +287,16 @@ class RNN(nn.Module):
                     return general(x, state)  # step raises the error
                 state = self._check_state(state, x.shape[0])
                 check_dtype([x, *state_tensors(state)], dtype, "RNN.step", "x and state")
-            out, h_n, c_n = steps.step_stack(x, *state_tensors(state), projected=projected, head=head)
-            returned[0] = state_from_tensors(state, (h_n, c_n))
-            if h_n.dtype != dtype:
+            out, finals = steps.step_stack(x, state_tensors(state), projected=projected, head=head)
+            returned[0] = state_from_tensors(state, finals)
+            if finals[0].dtype != dtype:
                 returned[0] = _state_in(returned[0], dtype, x.device.type)
             return out, returned[0]
         return fused
 
-    def sampling_stack(self, rows: int, device: torch.device) -> FusedLSTMSteps | None:
-        """The fused LSTM stack, prepared, when a run of steps of ``rows`` rows on ``device`` can go through rnnkit's
-        native step kernel without leaving it (a language model's token loop, ``FusedLSTMSteps.sample_stack``);
+    def sampling_stack(self, rows: int, device: torch.device) -> FusedSteps | None:
+        """The fused LSTM or GRU stack, prepared, when a run of steps of ``rows`` rows on ``device`` can go through
+        rnnkit's native step kernel without leaving it (a language model's token loop, ``FusedSteps.sample_stack``);
         else None. Take a new one after changing a parameter."""
         if not (torch.device(device).type == "cpu" and self._fused_stack_runs(rows, cuda=False)):
             return None
@@ -303,21 +304,22 @@ class RNN(nn.Module):
         return self._fused_steps if self._fused_steps.native_rows(rows) else None
 
     def stack_state(self, state: State, rows: int) -> tuple[Tensor, ...]:
-        """``state`` checked as :meth:`step` checks it, as the fused stack's tensors (h, c), each (L, B, H)."""
+        """``state`` checked as :meth:`step` checks it, as the fused stack's tensors ((h, c) for an LSTM stack, (h,)
+        for a GRU's), each (L, B, H)."""
         state = self._check_state(state, rows)
         tensors = state_tensors(state)
         check_dtype(list(tensors), module_dtype(self), "RNN.step", "state")
         return tensors
 
-    def state_from_stack(self, template: State, h_n: Tensor, c_n: Tensor) -> State:
-        """The stack's (h_n, c_n) as a state of the form of ``template`` (:meth:`stack_state`'s inverse)."""
-        state = state_from_tensors(template, (h_n, c_n))
+    def state_from_stack(self, template: State, tensors: tuple[Tensor, ...]) -> State:
+        """The stack's tensors as a state of the form of ``template`` (:meth:`stack_state`'s inverse)."""
+        state = state_from_tensors(template, tensors)
         dtype = module_dtype(self)
-        return state if h_n.dtype == dtype else _state_in(state, dtype, h_n.device.type)
+        return state if tensors[0].dtype == dtype else _state_in(state, dtype, tensors[0].device.type)
 
     def native_stack_steps(self) -> bool:
-        """Whether generation steps of a few rows run the whole stack in rnnkit's native step kernel (an LSTM stack
-        in one direction, on the CPU, the kernels built), which under bf16 autocast reads the weights as bfloat16:
+        """Whether generation steps of a few rows run the whole stack in rnnkit's native step kernel (an LSTM or GRU
+        stack in one direction, on the CPU, the kernels built), which under bf16 autocast reads the weights as bfloat16:
         ``rnnkit.precision.resolve(..., step_kernel=...)`` lets ``auto`` pick bf16 for such steps."""
         weight = self.cells[0].weight_ih
         return (self._fused_steps_apply and self.use_native and self.num_directions == 1
@@ -419,8 +421,9 @@ class RNN(nn.Module):
         return small and self._no_projection
 
     def _fused_stack_ok(self, x: Tensor) -> bool:
-        """Whether one step can run the whole stack through ``rnnkit.native.steps.FusedLSTMSteps.step_stack``: LSTMs
-        without autograd, one direction, no dropout to apply, a batch that :meth:`_native_step_ok` steps."""
+        """Whether one step can run the whole stack through ``rnnkit.native.steps.FusedSteps.step_stack``: LSTMs (or
+        GRUs where the native kernel runs them) without autograd, one direction, no dropout to apply, a batch that
+        :meth:`_native_step_ok` steps."""
         return self._fused_stack_runs(x.shape[0], x.is_cuda)
 
     def _fused_stack_runs(self, rows: int, cuda: bool) -> bool:
@@ -428,21 +431,22 @@ class RNN(nn.Module):
         rows_ok = rows <= FUSED_STEP_MAX_BATCH or (cuda and STEP_KERNEL_ON_CUDA)
         return (self._fused_steps_apply and self.use_native and not torch.is_grad_enabled()
                 and self.num_directions == 1 and rows_ok
-                and (not self.training or (self.dropout == 0 and self.weight_dropout == 0)))
+                and (not self.training or (self.dropout == 0 and self.weight_dropout == 0))
+                and self._fused_steps.covers(self.cells, rows, cuda))
 
     def _run_fused_stack_step(self, x: Tensor, state: State | None, projected: bool = False):
         """The generation hot path, in the fewest calls: x (B, D), or the first cell's input term (B, 4H)."""
         self._fused_steps.prepare(self.cells)
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
-        out, h_n, c_n = self._fused_steps.step_stack(x, *state_tensors(state), projected=projected)
-        return out, state_from_tensors(state, (h_n, c_n))
+        out, finals = self._fused_steps.step_stack(x, state_tensors(state), projected=projected)
+        return out, state_from_tensors(state, finals)
 
     def _run_native_step(self, x: Tensor, state: State | None):
         """One time step, x (B, D), layer by layer: the same math as :meth:`_run_native`, without its per-call
-        set-up. LSTMs without autograd use fused, thread-split weights (``rnnkit.native.steps.FusedLSTMSteps``);
+        set-up. LSTMs without autograd use fused, thread-split weights (``rnnkit.native.steps.FusedSteps``);
         otherwise torch's one-step kernels (those of nn.LSTMCell & co.)."""
-        fused = (self._fused_steps_apply and not torch.is_grad_enabled()
+        fused = (self._fused_steps.family == "lstm" and self._fused_steps_apply and not torch.is_grad_enabled()
                  and not (self.training and self.weight_dropout))  # its cache is keyed on the parameters
         if fused:
             self._fused_steps.prepare(self.cells)

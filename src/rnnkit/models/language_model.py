@@ -92,13 +92,13 @@ class LanguageModel(nn.Module):
 
     def sampler(self, rows: int):
         """Generation's token loop in native calls, for a batch of ``rows`` rows, or None where it does not run (it
-        needs an LSTM stack that rnnkit's native step kernel runs, see :meth:`RNN.sampling_stack`, and float32
+        needs an LSTM or GRU stack that rnnkit's native step kernel runs, see :meth:`RNN.sampling_stack`, and float32
         weights): ``(logits (B, V), state, draws, noise (draws, B, V) | None, temperature, banned, stop_id, done,
         step_after_last, top_k, top_p) -> (ids (m, B), logits, state)``, each call drawing up to ``draws`` tokens as
         :func:`rnnkit.generation.sampling.choose_next` does (Gumbel noise over what top-k and top-p keep, or the
         argmax without; never a banned id) and
         stepping the model on each, token lookup, stack and output layer inside one native call
-        (``rnnkit.native.lstm_stack_sample``; the same numbers as :meth:`stepper` and ``choose_next``, without a
+        (``rnnkit.native.stack_sample``; the same numbers as :meth:`stepper` and ``choose_next``, without a
         Python call per token)."""
         if (self.training and self._regularised()) or self.head.weight.dtype != torch.float32:
             return None
@@ -115,11 +115,10 @@ class LanguageModel(nn.Module):
         def run(logits: Tensor, state, draws: int, noise: Tensor | None, temperature: float = 1.0,
                 banned: Tensor | None = None, stop_id: int | None = None, done: Tensor | None = None,
                 step_after_last: bool = True, top_k: int = 0, top_p: float = 1.0):
-            h, c = self.rnn.stack_state(state, rows)
-            ids, logits, h_n, c_n = stack.sample_stack(table, projected, h, c, self.head, logits, noise, draws,
-                                                       temperature, banned, stop_id, done, step_after_last, top_k,
-                                                       top_p)
-            return ids, logits, self.rnn.state_from_stack(state, h_n, c_n)
+            ids, logits, finals = stack.sample_stack(table, projected, self.rnn.stack_state(state, rows), self.head,
+                                                     logits, noise, draws, temperature, banned, stop_id, done,
+                                                     step_after_last, top_k, top_p)
+            return ids, logits, self.rnn.state_from_stack(state, finals)
         return run
 
     def input_table(self) -> Tensor | None:

@@ -211,44 +211,48 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor | No
     return out.view(*x.shape[:-1], weight.shape[0])
 
 
-def lstm_stack_step(weights: list[Tensor], biases: list[Tensor], x: Tensor, h: Tensor, c: Tensor, projected: bool,
-                    head: tuple[Tensor, Tensor | None] | None = None,
-                    *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One step of a unidirectional LSTM stack in one call (generation): layer k reads ``weights[k]`` (4H, K)
-    (its fused [W_ih | W_hh], float32 or bfloat16; with ``projected`` layer 0's W_hh alone, ``x`` being its input
-    term) and adds ``biases[k]``, as :func:`lstm_step`; then ``head`` = (weight (V, H), bias or None), float32,
-    turns the last h into logits. x (B, ·), h, c, biases and head float32 (the kernel checks). Up to ``max_rows``
-    rows the weights are read once per row (:func:`lstm_step`'s kernel); beyond, each layer's product is one GEMM
-    in ``parts`` row blocks (one per thread; one block where 4H does not divide), then the same gate math in one
-    pass (float32 weights only). Returns (the last h or the logits, h_n, c_n)."""
+def stack_step(family: str, weights: list[Tensor], biases: list[Tensor], x: Tensor, h: Tensor, c: Tensor | None,
+               projected: bool, head: tuple[Tensor, Tensor | None] | None = None,
+               *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One step of a unidirectional LSTM or GRU stack (``family`` "lstm" / "gru") in one call (generation): layer k
+    reads ``weights[k]`` (G·H, K) (its fused [W_ih | W_hh], float32 or bfloat16, G = 4 for the LSTM, 3 for the GRU;
+    with ``projected`` layer 0's W_hh alone, ``x`` being its input term W_ih x + b_ih) and ``biases[k]`` (the LSTM's
+    b (4H), as :func:`lstm_step`; the GRU's [b_ih | b_hh] (6H)); then ``head`` = (weight (V, H), bias or None),
+    float32, turns the last h into logits. x (B, ·), h (L, B, H), the LSTM's c (the GRU's None), biases and head
+    float32 (the kernel checks). Up to ``max_rows`` rows the weights are read once per row; beyond, each layer's
+    products are GEMMs (the LSTM's in ``parts`` row blocks, one per thread; one block where 4H does not divide), then
+    the gate math in one pass (float32 weights only). Returns (the last h or the logits, h_n, c_n or None)."""
     head_w, head_b = head if head is not None else (None, None)
     empty = _empty(x.device)
-    out, h_n, c_n = extension().lstm_stack_step(weights, biases, x, h, c, projected,
-                                                empty if head_w is None else head_w,
-                                                empty if head_b is None else head_b, max_rows, parts)
-    return out, h_n, c_n
+    out, h_n, c_n = extension().stack_step(family, weights, biases, x, h, empty if c is None else c, projected,
+                                           empty if head_w is None else head_w,
+                                           empty if head_b is None else head_b, max_rows, parts)
+    return out, h_n, (c_n if family == "lstm" else None)
 
 
-def lstm_stack_sample(weights: list[Tensor], biases: list[Tensor], table: Tensor, projected: bool, h: Tensor,
-                      c: Tensor, head: tuple[Tensor, Tensor | None], logits: Tensor, noise: Tensor | None, draws: int,
-                      temperature: float = 1.0, banned: Tensor | None = None, stop_id: int | None = None,
-                      done: Tensor | None = None, step_after_last: bool = True, top_k: int = 0, top_p: float = 1.0,
-                      *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def stack_sample(family: str, weights: list[Tensor], biases: list[Tensor], table: Tensor, projected: bool,
+                 h: Tensor, c: Tensor | None, head: tuple[Tensor, Tensor | None], logits: Tensor,
+                 noise: Tensor | None, draws: int, temperature: float = 1.0, banned: Tensor | None = None,
+                 stop_id: int | None = None, done: Tensor | None = None, step_after_last: bool = True,
+                 top_k: int = 0, top_p: float = 1.0,
+                 *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Generation's token loop, ``draws`` tokens in one native call: draw one token per row from ``logits`` (B, V)
     (``noise[i]`` (B, V) standard Gumbel noise added to logits / temperature over what ``top_k`` and ``top_p`` keep,
     as :func:`gumbel_argmax` and ``rnnkit.generation.sampling.choose_next``, or the argmax with ``noise`` None; never
-    an id of ``banned``, int64), look up its row of ``table``
-    (with ``projected`` the first layer's input term per token, (V_in, 4H); else the embedding, (V_in, D)), run one
-    step of the stack (:func:`lstm_stack_step`) and ``head``, and again; after the last draw the stack steps only
-    with ``step_after_last``. A row that draws ``stop_id`` is marked in ``done`` (B,) bool, in place, and the loop
-    ends once all are. ``max_rows`` and ``parts`` as :func:`lstm_stack_step`'s. Returns (ids (m, B) of the m <=
-    draws tokens drawn, the logits after the last step, h_n, c_n)."""
+    an id of ``banned``, int64), look up its row of ``table`` (with ``projected`` the first layer's input term per
+    token, (V_in, G·H); else the embedding, (V_in, D)), run one step of the stack (:func:`stack_step`) and ``head``,
+    and again; after the last draw the stack steps only with ``step_after_last``. A row that draws ``stop_id`` is
+    marked in ``done`` (B,) bool, in place, and the loop ends once all are. ``family``, ``max_rows`` and ``parts`` as
+    :func:`stack_step`'s. Returns (ids (m, B) of the m <= draws tokens drawn, the logits after the last step, h_n,
+    c_n or None)."""
     empty = _empty(h.device)
     head_w, head_b = head
-    return tuple(extension().lstm_stack_sample(
-        weights, biases, table, projected, h, c, head_w, empty if head_b is None else head_b, logits,
-        empty if noise is None else noise, draws, temperature, top_k, top_p, empty if banned is None else banned,
-        -1 if stop_id is None else stop_id, empty if done is None else done, step_after_last, max_rows, parts))
+    ids, logits, h_n, c_n = extension().stack_sample(
+        family, weights, biases, table, projected, h, empty if c is None else c, head_w,
+        empty if head_b is None else head_b, logits, empty if noise is None else noise, draws, temperature, top_k,
+        top_p, empty if banned is None else banned, -1 if stop_id is None else stop_id,
+        empty if done is None else done, step_after_last, max_rows, parts)
+    return ids, logits, h_n, (c_n if family == "lstm" else None)
 
 
 def _empty(device) -> Tensor:

@@ -1151,43 +1151,41 @@ inline float sum8(__m256 v) {
 }
 #endif
 
-// s[g] = Σ_k w_g[k] v[k] for the four rows w_g (vectorised by hand: a compiler keeps a float sum in order, scalar)
-template <typename w_t>
-inline void dot4(const w_t* const* w, const float* v, int64_t K, float* s) {
+// s[g] = Σ_k w_g[k] v[k] for the R rows w_g (vectorised by hand: a compiler keeps a float sum in order, scalar)
+template <int R, typename w_t>
+inline void dotr(const w_t* const* w, const float* v, int64_t K, float* s) {
   int64_t k = 0;
-  s[0] = s[1] = s[2] = s[3] = 0.f;
+  for (int g = 0; g < R; ++g) s[g] = 0.f;
 #if defined(__AVX512F__)
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m512 a[R];
+  for (auto& r : a) r = _mm512_setzero_ps();
   for (; k + 16 <= K; k += 16) {
     const __m512 x = _mm512_loadu_ps(v + k);
-    a0 = _mm512_fmadd_ps(load16(w[0] + k), x, a0);
-    a1 = _mm512_fmadd_ps(load16(w[1] + k), x, a1);
-    a2 = _mm512_fmadd_ps(load16(w[2] + k), x, a2);
-    a3 = _mm512_fmadd_ps(load16(w[3] + k), x, a3);
+    for (int g = 0; g < R; ++g) a[g] = _mm512_fmadd_ps(load16(w[g] + k), x, a[g]);
   }
-  s[0] = _mm512_reduce_add_ps(a0);
-  s[1] = _mm512_reduce_add_ps(a1);
-  s[2] = _mm512_reduce_add_ps(a2);
-  s[3] = _mm512_reduce_add_ps(a3);
+  for (int g = 0; g < R; ++g) s[g] = _mm512_reduce_add_ps(a[g]);
 #elif defined(__AVX2__) && defined(__FMA__)
-  __m256 a[8];  // two accumulators per row: eight independent FMA chains cover the FMA latency
+  __m256 a[2 * R];  // two accumulators per row: 2R independent FMA chains cover the FMA latency
   for (auto& r : a) r = _mm256_setzero_ps();
   for (; k + 16 <= K; k += 16) {
     const __m256 x0 = _mm256_loadu_ps(v + k), x1 = _mm256_loadu_ps(v + k + 8);
-    for (int g = 0; g < 4; ++g) {
+    for (int g = 0; g < R; ++g) {
       a[g] = _mm256_fmadd_ps(load8(w[g] + k), x0, a[g]);
-      a[4 + g] = _mm256_fmadd_ps(load8(w[g] + k + 8), x1, a[4 + g]);
+      a[R + g] = _mm256_fmadd_ps(load8(w[g] + k + 8), x1, a[R + g]);
     }
   }
   for (; k + 8 <= K; k += 8) {
     const __m256 x0 = _mm256_loadu_ps(v + k);
-    for (int g = 0; g < 4; ++g) a[g] = _mm256_fmadd_ps(load8(w[g] + k), x0, a[g]);
+    for (int g = 0; g < R; ++g) a[g] = _mm256_fmadd_ps(load8(w[g] + k), x0, a[g]);
   }
-  for (int g = 0; g < 4; ++g) s[g] = sum8(_mm256_add_ps(a[g], a[4 + g]));
+  for (int g = 0; g < R; ++g) s[g] = sum8(_mm256_add_ps(a[g], a[R + g]));
 #endif
   for (; k < K; ++k)
-    for (int g = 0; g < 4; ++g) s[g] += to_float(w[g][k]) * v[k];
+    for (int g = 0; g < R; ++g) s[g] += to_float(w[g][k]) * v[k];
 }
+
+template <typename w_t>
+inline void dot4(const w_t* const* w, const float* v, int64_t K, float* s) { dotr<4>(w, v, K, s); }
 
 template <typename w_t>
 void lstm_rows_step(const w_t* w, int64_t ld, const float* v, const float* base, int64_t base_stride,
@@ -1333,62 +1331,195 @@ void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base,
 
 // Scratch buffers of a stack step, kept across the steps of a token loop
 struct StackScratch {
-  std::vector<float> v;  // [x_k, h_{t-1}] rows for the few-row kernel
-  Tensor inputs, pre;    // the same rows, and the blocked product, for the GEMM route
+  std::vector<float> v;  // [x_k, h_{t-1}] rows for the LSTM's few-row kernel
+  Tensor inputs, pre;    // the same rows, and the blocked product, for the LSTM's GEMM route
+  Tensor gi, gh;         // the GRU's input and recurrent terms, for its GEMM route
 };
 
-// One step of a unidirectional LSTM stack at B rows (see lstm_stack_step): x (B, ·) layer 0's input (its input
-// term with ``projected``); hp, cp (L, B, H) in; hn, cn (L, B, H) out.
-//
-// Up to ``max_rows`` rows each layer is lstm_rows (the weights read once per row, bound by memory). Beyond, each
-// layer's product is a GEMM split by output rows into ``parts`` blocks (one per thread; 1 where 4H does not divide),
-// (p, B, K) @ (p, K, 4H / p) as one batched product (each thread streams its share of the weight), then
-// lstm_block_gates. The GEMM route needs
-// float32 weights.
-void stack_rows(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const float* x, int64_t D,
-                const float* hp, const float* cp, float* hn, float* cn, int64_t L, int64_t B, int64_t H,
-                bool projected, int64_t max_rows, int64_t parts, StackScratch& scratch) {
+// The cell families a generation stack step runs: the gates per unit, and whether a cell carries c beside h
+enum class Family { kLSTM, kGRU };
+
+Family family_of(const std::string& name) {
+  TORCH_CHECK(name == "lstm" || name == "gru", "stack step: the family must be \"lstm\" or \"gru\", got \"", name,
+              "\"");
+  return name == "gru" ? Family::kGRU : Family::kLSTM;
+}
+
+inline int64_t gates_of(Family f) { return f == Family::kGRU ? 3 : 4; }
+
+// One LSTM layer of a stack step (see stack_rows): x (B, D) its input (the input term (B, 4H) with ``input_term``,
+// then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out. Up to ``max_rows`` rows lstm_rows (the weights read
+// once per row, bound by memory); beyond, a GEMM split by output rows into ``parts`` blocks (one per thread; 1 where
+// 4H does not divide), (p, B, K) @ (p, K, 4H / p) as one batched product (each thread streams its share of the
+// weight), then lstm_block_gates. The GEMM route needs float32 weights.
+void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* x, int64_t D, const float* hp,
+                     const float* cp, float* hn, float* cn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
+                     int64_t parts, StackScratch& scratch) {
   const bool gemm = B > max_rows;
   const int64_t p = gemm && parts > 0 && (4 * H) % parts == 0 ? parts : 1;
   const int64_t N = 4 * H / p;
   const auto options = torch::TensorOptions().dtype(at::kFloat);
+  const int64_t K = input_term ? H : D + H;
+  const float* rows = input_term ? hp : nullptr;
+  if (!input_term) {  // [x_k, h_{t-1}] for the fused weight
+    float* v;
+    if (gemm) {
+      scratch.inputs = scratch.inputs.defined() ? scratch.inputs : torch::empty({0}, options);
+      scratch.inputs.resize_({B, K});
+      v = scratch.inputs.data_ptr<float>();
+    } else {
+      scratch.v.resize(static_cast<size_t>(B * K));
+      v = scratch.v.data();
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      std::memcpy(v + b * K, x + b * D, D * sizeof(float));
+      std::memcpy(v + b * K + D, hp + b * H, H * sizeof(float));
+    }
+    rows = v;
+  }
+  const float* base = input_term ? x : bias.data_ptr<float>();
+  const int64_t base_stride = input_term ? 4 * H : 0;
+  if (!gemm) {
+    lstm_rows(weight, rows, base, base_stride, cp, hn, cn, B, H, K);
+    return;
+  }
+  TORCH_CHECK(weight.scalar_type() == at::kFloat && weight.stride(1) == 1 && weight.size(0) == 4 * H &&
+              weight.size(1) == K,
+              "stack step: beyond a few rows the weights must be (4H, K) float32 with rows contiguous");
+  // a view of the rows, not a copy (the projected layer 0's rows come from the state h)
+  const Tensor lhs = torch::from_blob(const_cast<float*>(rows), {1, B, K}, options).expand({p, B, K});
+  const Tensor blocks = weight.unflatten(0, {p, N}).transpose(1, 2);  // (p, K, N), a view
+  scratch.pre = scratch.pre.defined() ? scratch.pre : torch::empty({0}, options);
+  scratch.pre.resize_({p, B, N});
+  at::bmm_out(scratch.pre, lhs, blocks);
+  lstm_block_gates(scratch.pre.data_ptr<float>(), p, N, base, base_stride, cp, hn, cn, B, H);
+}
+
+// ---- One GRU step (torch's form) at B rows without autograd: generation, as the LSTM's above -----------------
+//   gi = W_i x + b_i (or a precomputed input term),  gh = W_h h_{t-1} + b_h
+//   r = σ(gi_r + gh_r),  z = σ(gi_z + gh_z),  n = tanh(gi_n + r ⊙ gh_n),  h_t = n + z ⊙ (h_{t-1} − n)
+// (torch.nn.GRU; the reset gate multiplies the recurrent term after its product, so W_i x and W_h h stay apart.)
+
+// The gate math of units [u0, u0 + n) of one row, from gi and gh gathered per gate (kUnits wide) or read in place
+template <int64_t kUnits>
+inline void gru_units(const float (&gi)[3][kUnits], const float (&gh)[3][kUnits], const float* hp, float* h,
+                      int64_t n) {
+#pragma omp simd
+  for (int64_t u = 0; u < n; ++u) {
+    const float r = sigmoid(gi[0][u] + gh[0][u]), z = sigmoid(gi[1][u] + gh[1][u]);
+    const float nv = tanh_(gi[2][u] + r * gh[2][u]);
+    h[u] = nv + z * (hp[u] - nv);
+  }
+}
+
+// A few rows: each thread takes a range of units j and reads rows j, H + j, 2H + j of W_i (when given; else the
+// input term is the base) and of W_h once for all rows. wi and wh share the row stride ld (the fused [W_i | W_h]).
+// base: b_i (base_stride 0) or the rows of the input term; b_h may be null.
+template <typename w_t>
+void gru_rows_step(const w_t* wi, const w_t* wh, int64_t ld, const float* x, int64_t D, const float* base,
+                   int64_t base_stride, const float* b_h, const float* h_prev, float* h, int64_t B, int64_t H) {
+  constexpr int64_t kUnits = 16;
+  at::parallel_for(0, H, kUnits, [&](int64_t j0, int64_t j1) {
+    float gi[3][kUnits], gh[3][kUnits];
+    for (int64_t u0 = j0; u0 < j1; u0 += kUnits) {
+      const int64_t n = std::min(kUnits, j1 - u0);
+      for (int64_t b = 0; b < B; ++b) {
+        const float* base_b = base + b * base_stride;
+        for (int64_t u = 0; u < n; ++u) {
+          const int64_t j = u0 + u;
+          float s[3] = {0.f, 0.f, 0.f};
+          if (wi) {
+            const w_t* rows[3] = {wi + j * ld, wi + (H + j) * ld, wi + (2 * H + j) * ld};
+            dotr<3>(rows, x + b * D, D, s);
+          }
+          for (int g = 0; g < 3; ++g) gi[g][u] = s[g] + base_b[g * H + j];
+          const w_t* rows[3] = {wh + j * ld, wh + (H + j) * ld, wh + (2 * H + j) * ld};
+          dotr<3>(rows, h_prev + b * H, H, s);
+          for (int g = 0; g < 3; ++g) gh[g][u] = s[g] + (b_h ? b_h[g * H + j] : 0.f);
+        }
+        gru_units<kUnits>(gi, gh, h_prev + b * H + u0, h + b * H + u0, n);
+      }
+    }
+  });
+}
+
+// The gate math over B rows of gi (row stride ld_i) and gh (B, 3H), after the GEMM route's products
+void gru_gates(const float* gi, int64_t ld_i, const float* gh, const float* hp, float* h, int64_t B, int64_t H) {
+  constexpr int64_t kUnits = 16;
+  at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+    float a[3][kUnits], c[3][kUnits];
+    for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t u0 = 0; u0 < H; u0 += kUnits) {
+        const int64_t n = std::min(kUnits, H - u0);
+        for (int g = 0; g < 3; ++g) {
+          std::memcpy(a[g], gi + b * ld_i + g * H + u0, n * sizeof(float));
+          std::memcpy(c[g], gh + b * 3 * H + g * H + u0, n * sizeof(float));
+        }
+        gru_units<kUnits>(a, c, hp + b * H + u0, h + b * H + u0, n);
+      }
+    }
+  });
+}
+
+// One GRU layer of a stack step: weight the fused [W_i | W_h] (3H, D + H) (with ``input_term`` W_h's columns alone,
+// (3H, H), x then being the input term W_i x + b_i (B, 3H)); bias [b_i | b_h] (6H). Up to ``max_rows`` rows
+// gru_rows_step (float32 or bfloat16 weights); beyond, W_i x + b_i and W_h h + b_h as two GEMMs (float32), then
+// gru_gates.
+void gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, int64_t D, const float* hp, float* hn,
+                    int64_t B, int64_t H, bool input_term, int64_t max_rows, StackScratch& scratch) {
+  const int64_t K = input_term ? H : D + H;
+  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 3 * H && weight.size(1) == K,
+              "stack step: a GRU layer's weight must be (3H, K) with rows contiguous");
+  const float* b_i = bias.data_ptr<float>();
+  const float* b_h = b_i + 3 * H;
+  const float* base = input_term ? x : b_i;
+  const int64_t base_stride = input_term ? 3 * H : 0;
+  if (B <= max_rows) {
+    if (weight.scalar_type() == at::kBFloat16) {
+      const auto* w = weight.data_ptr<at::BFloat16>();
+      gru_rows_step(input_term ? nullptr : w, input_term ? w : w + D, weight.stride(0), x, D, base, base_stride, b_h,
+                    hp, hn, B, H);
+    } else {
+      TORCH_CHECK(weight.scalar_type() == at::kFloat, "stack step: weights must be float32 or bfloat16");
+      const float* w = weight.data_ptr<float>();
+      gru_rows_step(input_term ? nullptr : w, input_term ? w : w + D, weight.stride(0), x, D, base, base_stride, b_h,
+                    hp, hn, B, H);
+    }
+    return;
+  }
+  TORCH_CHECK(weight.scalar_type() == at::kFloat,
+              "stack step: beyond a few rows the weights must be float32");
+  const auto options = torch::TensorOptions().dtype(at::kFloat);
+  const auto rows = [&](const float* p, int64_t n) { return torch::from_blob(const_cast<float*>(p), {B, n}, options); };
+  const auto vec = [&](const float* p) { return torch::from_blob(const_cast<float*>(p), {3 * H}, options); };
+  const float* gi = x;
+  int64_t ld_i = 3 * H;
+  if (!input_term) {
+    scratch.gi = scratch.gi.defined() ? scratch.gi : torch::empty({0}, options);
+    scratch.gi.resize_({B, 3 * H});
+    at::addmm_out(scratch.gi, vec(b_i), rows(x, D), weight.narrow(1, 0, D).t());
+    gi = scratch.gi.data_ptr<float>();
+  }
+  scratch.gh = scratch.gh.defined() ? scratch.gh : torch::empty({0}, options);
+  scratch.gh.resize_({B, 3 * H});
+  at::addmm_out(scratch.gh, vec(b_h), rows(hp, H), weight.narrow(1, K - H, H).t());
+  gru_gates(gi, ld_i, scratch.gh.data_ptr<float>(), hp, hn, B, H);
+}
+
+// One step of a unidirectional stack of one family at B rows (see stack_step): x (B, ·) layer 0's input (its input
+// term with ``projected``); hp (L, B, H) in, hn (L, B, H) out, and for the LSTM cp, cn likewise (null for the GRU).
+void stack_rows(Family family, const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const float* x,
+                int64_t D, const float* hp, const float* cp, float* hn, float* cn, int64_t L, int64_t B, int64_t H,
+                bool projected, int64_t max_rows, int64_t parts, StackScratch& scratch) {
   const float* layer_in = x;
   for (int64_t k = 0; k < L; ++k) {
     const int64_t at = k * B * H;
-    const bool input_term = projected && k == 0;  // the input term is the base; only W_hh is read
-    const int64_t K = input_term ? H : D + H;
-    const float* rows = input_term ? hp : nullptr;
-    if (!input_term) {  // [x_k, h_{t-1}] for the fused weight
-      float* v;
-      if (gemm) {
-        scratch.inputs = scratch.inputs.defined() ? scratch.inputs : torch::empty({0}, options);
-        scratch.inputs.resize_({B, K});
-        v = scratch.inputs.data_ptr<float>();
-      } else {
-        scratch.v.resize(static_cast<size_t>(B * K));
-        v = scratch.v.data();
-      }
-      for (int64_t b = 0; b < B; ++b) {
-        std::memcpy(v + b * K, layer_in + b * D, D * sizeof(float));
-        std::memcpy(v + b * K + D, hp + at + b * H, H * sizeof(float));
-      }
-      rows = v;
-    }
-    const float* base = input_term ? layer_in : biases[k].data_ptr<float>();
-    const int64_t base_stride = input_term ? 4 * H : 0;
-    if (!gemm) {
-      lstm_rows(weights[k], rows, base, base_stride, cp + at, hn + at, cn + at, B, H, K);
+    const bool input_term = projected && k == 0;  // the input term is given; only W_hh is read
+    if (family == Family::kGRU) {
+      gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
     } else {
-      TORCH_CHECK(weights[k].scalar_type() == at::kFloat && weights[k].stride(1) == 1 &&
-                  weights[k].size(0) == 4 * H && weights[k].size(1) == K,
-                  "lstm_stack_step: beyond a few rows the weights must be (4H, K) float32 with rows contiguous");
-      // a view of the rows, not a copy (the projected layer 0's rows come from the state h)
-      const Tensor lhs = torch::from_blob(const_cast<float*>(rows), {1, B, K}, options).expand({p, B, K});
-      const Tensor blocks = weights[k].unflatten(0, {p, N}).transpose(1, 2);  // (p, K, N), a view
-      scratch.pre = scratch.pre.defined() ? scratch.pre : torch::empty({0}, options);
-      scratch.pre.resize_({p, B, N});
-      at::bmm_out(scratch.pre, lhs, blocks);
-      lstm_block_gates(scratch.pre.data_ptr<float>(), p, N, base, base_stride, cp + at, hn + at, cn + at, B, H);
+      lstm_layer_step(weights[k], biases[k], layer_in, D, hp + at, cp + at, hn + at, cn + at, B, H, input_term,
+                      max_rows, parts, scratch);
     }
     layer_in = hn + at;
     D = H;
@@ -1413,15 +1544,28 @@ void head_step(const Tensor& head_w, const float* bias, const float* h, float* o
   }
 }
 
-// The checks that lstm_stack_step and lstm_stack_sample share: the state, one weight and bias per layer, and the
+// The checks that stack_step and stack_sample share: the state (h, and c for the LSTM; c empty for the GRU), one
+// weight and bias per layer (an LSTM's b (4H), unused for a projected layer 0; a GRU's [b_i | b_h] (6H)), and the
 // output layer (when given; returns whether it has a bias)
-bool check_stack(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const Tensor& h,
-                 const Tensor& c, bool projected, const Tensor& head_w, const Tensor& head_b, const char* name) {
-  TORCH_CHECK(h.dim() == 3 && c.sizes() == h.sizes() && static_cast<int64_t>(weights.size()) == h.size(0) &&
-              biases.size() == weights.size(), name, ": one weight and bias per layer of h, c (L, B, H)");
+bool check_stack(Family family, const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
+                 const Tensor& h, const Tensor& c, bool projected, const Tensor& head_w, const Tensor& head_b,
+                 const char* name) {
+  const bool lstm = family == Family::kLSTM;
+  TORCH_CHECK(h.dim() == 3 && static_cast<int64_t>(weights.size()) == h.size(0) && biases.size() == weights.size(),
+              name, ": one weight and bias per layer of h (L, B, H)");
   check_float(h, "h");
-  check_float(c, "c");
-  for (size_t k = projected ? 1 : 0; k < biases.size(); ++k) check_float(biases[k], "a bias");
+  if (lstm) {
+    TORCH_CHECK(c.sizes() == h.sizes(), name, ": an LSTM stack's c must be (L, B, H) as h");
+    check_float(c, "c");
+  } else {
+    TORCH_CHECK(!c.defined() || c.numel() == 0, name, ": a GRU stack carries h alone (c empty)");
+  }
+  const int64_t G = gates_of(family), H = h.size(2);
+  for (size_t k = lstm && projected ? 1 : 0; k < biases.size(); ++k) {
+    check_float(biases[k], "a bias");
+    TORCH_CHECK(biases[k].numel() == (lstm ? G * H : 2 * G * H), name, ": layer ", k, "'s bias must have ",
+                lstm ? G * H : 2 * G * H, " entries");
+  }
   if (!(head_w.defined() && head_w.numel())) return false;
   TORCH_CHECK(head_w.dim() == 2 && head_w.size(1) == h.size(2) && head_w.stride(1) == 1 &&
               head_w.scalar_type() == at::kFloat,
@@ -1583,26 +1727,31 @@ std::vector<uint8_t> banned_mask(const Tensor& banned, int64_t V, const char* na
 
 }  // namespace
 
-// One step of a unidirectional LSTM stack and, with ``head_w``, its output layer: a whole generation step in one
-// call (stack_rows: up to ``max_rows`` rows the weights are read once per row; beyond, each layer is a GEMM in
-// ``parts`` blocks, one per thread, which needs float32 weights). weights[k] (4H, K_k) float32 or bfloat16 with unit stride along
-// K: layer k's fused
-// [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone, x then being layer 0's input term
-// W_ih x + b (B, 4H); biases[k] (4H) float32 (unused for a projected layer 0); x, h, c (L, B, H) float32; head_w
-// (V, H) and head_b (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H), or the logits (B, V)
-// with head_w; h_n (L, B, H); c_n (L, B, H)}.
-std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
-                                    const Tensor& x, const Tensor& h, const Tensor& c, bool projected,
-                                    const Tensor& head_w, const Tensor& head_b, int64_t max_rows, int64_t parts) {
+// One step of a unidirectional LSTM or GRU stack (``family`` "lstm" / "gru") and, with ``head_w``, its output
+// layer: a whole generation step in one call (stack_rows: up to ``max_rows`` rows the weights are read once per row;
+// beyond, each layer's products are GEMMs (the LSTM's in ``parts`` blocks, one per thread), which need float32
+// weights). weights[k] (G·H, K_k) float32 or bfloat16 with unit stride along K (G = 4 for the LSTM, 3 for the GRU):
+// layer k's fused [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone, x then being layer 0's input
+// term W_ih x + b_ih (B, G·H); biases[k] float32, the LSTM's b (4H) (unused for a projected layer 0), the GRU's
+// [b_ih | b_hh] (6H); x, h (L, B, H), and the LSTM's c (L, B, H) (the GRU's empty) float32; head_w (V, H) and head_b
+// (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H), or the logits (B, V) with head_w; h_n
+// (L, B, H); c_n (L, B, H), empty for the GRU}.
+std::vector<Tensor> stack_step(const std::string& family_name, const std::vector<Tensor>& weights,
+                               const std::vector<Tensor>& biases, const Tensor& x, const Tensor& h, const Tensor& c,
+                               bool projected, const Tensor& head_w, const Tensor& head_b, int64_t max_rows,
+                               int64_t parts) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float32 here, as asked
-  const bool with_bias = check_stack(weights, biases, h, c, projected, head_w, head_b, "lstm_stack_step");
+  const Family family = family_of(family_name);
+  const bool with_bias = check_stack(family, weights, biases, h, c, projected, head_w, head_b, "stack_step");
   check_float(x, "x");
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
+  const bool lstm = family == Family::kLSTM;
   auto h_n = torch::empty({L, B, H}, h.options());
-  auto c_n = torch::empty({L, B, H}, c.options());
+  auto c_n = lstm ? torch::empty({L, B, H}, h.options()) : torch::empty({0}, h.options());
   StackScratch scratch;
-  stack_rows(weights, biases, x.data_ptr<float>(), x.size(1), h.data_ptr<float>(), c.data_ptr<float>(),
-             h_n.data_ptr<float>(), c_n.data_ptr<float>(), L, B, H, projected, max_rows, parts, scratch);
+  stack_rows(family, weights, biases, x.data_ptr<float>(), x.size(1), h.data_ptr<float>(),
+             lstm ? c.data_ptr<float>() : nullptr, h_n.data_ptr<float>(), lstm ? c_n.data_ptr<float>() : nullptr, L,
+             B, H, projected, max_rows, parts, scratch);
   if (!(head_w.defined() && head_w.numel())) return {h_n[L - 1], h_n, c_n};
   auto logits = torch::empty({B, head_w.size(0)}, h_n.options());
   head_step(head_w, with_bias ? head_b.data_ptr<float>() : nullptr, h_n.data_ptr<float>() + (L - 1) * B * H,
@@ -1610,49 +1759,53 @@ std::vector<Tensor> lstm_stack_step(const std::vector<Tensor>& weights, const st
   return {logits, h_n, c_n};
 }
 
-// The token loop of generation from an LSTM language model, ``draws`` tokens in one call: draw a token per row from
-// the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``; top_k (0: all) and top_p (1: all)
-// as keep_row; an id in ``banned`` (int64, may be empty) never), look up its row of ``table`` (V_in, N): with ``projected`` layer 0's input term for every token
-// (N = 4H, W_ih E + b), else the embedding (N = D); step the stack (lstm_stack_step) and its output layer, and
-// again. After the last draw the stack steps only with ``step_after_last``. With stop_id >= 0 a row whose draw is
-// stop_id is marked in ``done`` (B) (bool, in and out), and the loop ends once every row is. logits (B, V) float32
-// are the first draw's. Returns {ids (m, B) of the m <= draws tokens drawn, the logits after the last step, h_n,
-// c_n}. ``max_rows`` and ``parts`` as lstm_stack_step's.
-std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
-                                      const Tensor& table, bool projected, const Tensor& h, const Tensor& c,
-                                      const Tensor& head_w,
-                                      const Tensor& head_b, const Tensor& logits, const Tensor& noise, int64_t draws,
-                                      double temperature, int64_t top_k, double top_p, const Tensor& banned,
-                                      int64_t stop_id, const Tensor& done, bool step_after_last, int64_t max_rows,
-                                      int64_t parts) {
+// The token loop of generation from an LSTM or GRU language model, ``draws`` tokens in one call: draw a token per
+// row from the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``; top_k (0: all) and top_p
+// (1: all) as keep_row; an id in ``banned`` (int64, may be empty) never), look up its row of ``table`` (V_in, N):
+// with ``projected`` layer 0's input term for every token (N = G·H, W_ih E + b_ih), else the embedding (N = D); step
+// the stack (stack_step) and its output layer, and again. After the last draw the stack steps only with
+// ``step_after_last``. With stop_id >= 0 a row whose draw is stop_id is marked in ``done`` (B) (bool, in and out),
+// and the loop ends once every row is. logits (B, V) float32 are the first draw's. Returns {ids (m, B) of the m <=
+// draws tokens drawn, the logits after the last step, h_n, c_n (empty for the GRU)}. The other arguments as
+// stack_step's.
+std::vector<Tensor> stack_sample(const std::string& family_name, const std::vector<Tensor>& weights,
+                                 const std::vector<Tensor>& biases, const Tensor& table, bool projected,
+                                 const Tensor& h, const Tensor& c, const Tensor& head_w, const Tensor& head_b,
+                                 const Tensor& logits, const Tensor& noise, int64_t draws, double temperature,
+                                 int64_t top_k, double top_p, const Tensor& banned, int64_t stop_id, const Tensor& done,
+                                 bool step_after_last, int64_t max_rows, int64_t parts) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-  TORCH_CHECK(head_w.defined() && head_w.numel(), "lstm_stack_sample: the output layer's weight is required");
-  const bool with_bias = check_stack(weights, biases, h, c, projected, head_w, head_b, "lstm_stack_sample");
-  const int64_t L = h.size(0), B = h.size(1), H = h.size(2), V = head_w.size(0);
+  const Family family = family_of(family_name);
+  TORCH_CHECK(head_w.defined() && head_w.numel(), "stack_sample: the output layer's weight is required");
+  const bool with_bias = check_stack(family, weights, biases, h, c, projected, head_w, head_b, "stack_sample");
+  const bool lstm = family == Family::kLSTM;
+  const int64_t L = h.size(0), B = h.size(1), H = h.size(2), V = head_w.size(0), G = gates_of(family);
   check_float(table, "the input table");
   check_float(logits, "the logits");
   const int64_t N = table.dim() == 2 ? table.size(1) : -1;
-  TORCH_CHECK(table.dim() == 2 && table.size(0) >= V && N == (projected ? 4 * H : weights[0].size(1) - H),
-              "lstm_stack_sample: the table must be (V_in, 4H) (projected) or (V_in, D) (the embedding), with a row ",
+  TORCH_CHECK(table.dim() == 2 && table.size(0) >= V && N == (projected ? G * H : weights[0].size(1) - H),
+              "stack_sample: the table must be (V_in, ", G, "H) (projected) or (V_in, D) (the embedding), with a row ",
               "for each of the V outputs");
-  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == B && logits.size(1) == V, "lstm_stack_sample: logits (B, V)");
+  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == B && logits.size(1) == V, "stack_sample: logits (B, V)");
   const bool noisy = noise.defined() && noise.numel();
   if (noisy) {
     check_float(noise, "the noise");
     TORCH_CHECK(noise.dim() == 3 && noise.size(0) >= draws && noise.size(1) == B && noise.size(2) == V,
-                "lstm_stack_sample: noise (draws, B, V)");
+                "stack_sample: noise (draws, B, V)");
   }
   const bool stops = stop_id >= 0;
   TORCH_CHECK(!stops || (done.scalar_type() == at::kBool && done.numel() == B && done.is_contiguous()),
-              "lstm_stack_sample: done must be a (B) bool tensor");
-  TORCH_CHECK(draws >= 0, "lstm_stack_sample: draws >= 0");
-  const Keep keep = draw_options(temperature, top_k, top_p, "lstm_stack_sample");
-  const std::vector<uint8_t> banned_ids = banned_mask(banned, V, "lstm_stack_sample");
+              "stack_sample: done must be a (B) bool tensor");
+  TORCH_CHECK(draws >= 0, "stack_sample: draws >= 0");
+  const Keep keep = draw_options(temperature, top_k, top_p, "stack_sample");
+  const std::vector<uint8_t> banned_ids = banned_mask(banned, V, "stack_sample");
   const uint8_t* banned_ptr = banned_ids.empty() ? nullptr : banned_ids.data();
   auto ids = torch::empty({draws, B}, logits.options().dtype(at::kLong));
   auto x = torch::empty({B, N}, h.options());
   auto cur = logits.clone();
-  Tensor state[2][2] = {{h.clone(), c.clone()}, {torch::empty_like(h), torch::empty_like(c)}};
+  const auto c_like = [&] { return lstm ? torch::empty_like(h) : torch::empty({0}, h.options()); };
+  Tensor state[2][2] = {{h.clone(), lstm ? c.clone() : c_like()}, {torch::empty_like(h), c_like()}};
+  const auto c_ptr = [&](const Tensor& t) { return lstm ? t.data_ptr<float>() : nullptr; };
   DrawScratch drawing;
   StackScratch scratch;
   bool* finished = stops ? done.data_ptr<bool>() : nullptr;
@@ -1671,8 +1824,8 @@ std::vector<Tensor> lstm_stack_sample(const std::vector<Tensor>& weights, const 
     for (int64_t b = 0; b < B; ++b)
       std::memcpy(x.data_ptr<float>() + b * N, table.data_ptr<float>() + row_ids[b] * N, N * sizeof(float));
     const Tensor *in = state[now], *out = state[1 - now];
-    stack_rows(weights, biases, x.data_ptr<float>(), N, in[0].data_ptr<float>(), in[1].data_ptr<float>(),
-               out[0].data_ptr<float>(), out[1].data_ptr<float>(), L, B, H, projected, max_rows, parts, scratch);
+    stack_rows(family, weights, biases, x.data_ptr<float>(), N, in[0].data_ptr<float>(), c_ptr(in[1]),
+               out[0].data_ptr<float>(), c_ptr(out[1]), L, B, H, projected, max_rows, parts, scratch);
     head_step(head_w, with_bias ? head_b.data_ptr<float>() : nullptr, out[0].data_ptr<float>() + (L - 1) * B * H,
               cur.data_ptr<float>(), B, H, max_rows);
     now = 1 - now;
@@ -1808,6 +1961,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cross_entropy_forward", &cross_entropy_forward, "mean cross-entropy over a vocabulary and its gradient");
   m.def("linear_rows", &linear_rows, "a few rows through a linear layer as dot products (generation steps)");
   m.def("gumbel_argmax", &gumbel_argmax, "one Gumbel-max draw per row of (B, V) logits (generation)");
-  m.def("lstm_stack_step", &lstm_stack_step, "one step of an LSTM stack and its output layer (generation)");
-  m.def("lstm_stack_sample", &lstm_stack_sample, "generation's token loop: draw, look up, step the stack and its head");
+  m.def("stack_step", &stack_step, "one step of an LSTM or GRU stack and its output layer (generation)");
+  m.def("stack_sample", &stack_sample, "generation's token loop: draw, look up, step the stack and its head");
 }

@@ -1,4 +1,4 @@
-"""The LSTM family's step at small batch without autograd: the generation hot path.
+"""The LSTM's and the GRU's step at small batch without autograd: the generation hot path.
 
 Sampling a token from a 2x512 character LSTM at batch 1 is a chain of matrix-vector products, and those are
 bound by memory traffic, not arithmetic. Here, per layer and token, the two products of the notes' LSTM
@@ -7,7 +7,7 @@ the cell's own order (i, f, g, o):
 
     i, f, o = σ(·),  g = tanh(·),  c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
 
-On the CPU a step of the whole stack is one call of rnnkit's native kernel (``rnnkit.native.lstm_stack_step``).
+On the CPU a step of the whole stack is one call of rnnkit's native kernel (``rnnkit.native.stack_step``).
 Steps of a few rows (:data:`NATIVE_STEP_MAX_ROWS`) read the weights once per row: each thread reads the four gate
 rows of its units and applies the gate math, no other call per layer; under bf16 autocast it reads the weights in
 bfloat16. Larger batches split the weight by output rows into one block per thread and run them as one batched
@@ -15,12 +15,20 @@ product, so every core streams its share (the fastest layout measured; ``benchma
 the gate math of the whole layer in one pass. Where the kernel does not run (a GPU, no compiler, bf16 weights
 beyond a few rows) the same blocked product runs through torch, with the gate math in torch's operations.
 
-A language model's generation runs its whole token loop there too (:meth:`FusedLSTMSteps.sample_stack`: draw the
+A GRU stack (torch's form) steps the same way in the native kernel, with its own gate math (seed 000 / torch.nn.GRU):
+
+    r, z = σ(W_i x + b_i + W_h h + b_h)_{r, z},  n = tanh((W_i x + b_i)_n + r ⊙ (W_h h + b_h)_n),  h_t = n + z ⊙ (h − n)
+
+where the reset gate multiplies the recurrent term after its product, so the two products stay apart (each row of
+[W_i | W_h] is read in two dot products); beyond a few rows they are two GEMMs. Where the native kernel does not
+run a GRU step (a GPU, no compiler, bf16 weights beyond a few rows), the layer keeps its other routes.
+
+A language model's generation runs its whole token loop there too (:meth:`FusedSteps.sample_stack`: draw the
 token, look up its input, step the stack and the output layer, up to 64 tokens per native call), the same numbers
 as a Python call per token without the ~100 µs per token those calls cost.
 
 The fused weights are a cache, rebuilt whenever a parameter changes (its version counter or storage), so
-training between samples is safe. They double the LSTM weights' memory while generating.
+training between samples is safe. They double the recurrent weights' memory while generating.
 """
 
 from __future__ import annotations
@@ -30,13 +38,17 @@ from torch import Tensor
 
 from ..cells.base import tensor_version
 from ..precision import active_dtype, step_linear
-from . import lstm_stack_sample, lstm_stack_step, lstm_step, step_applies
+from . import lstm_step, stack_sample, stack_step, step_applies
 
 
-def stack_applies(cells) -> bool:
-    """Whether :class:`FusedLSTMSteps` can step ``cells``: every one an LSTM in torch's form (the cell declares the
-    torch kernel ``"LSTM"``) without a projection."""
-    return all(getattr(c, "native_mode", None) == "LSTM" and getattr(c, "weight_hr", None) is None for c in cells)
+def stack_family(cells) -> str | None:
+    """The family :class:`FusedSteps` steps ``cells`` as: ``"lstm"`` when every one is an LSTM in torch's form (the
+    cell declares the torch kernel ``"LSTM"``) without a projection, ``"gru"`` when every one is a GRU in torch's
+    form (``"GRU"``); else None."""
+    modes = {getattr(c, "native_mode", None) for c in cells}
+    if modes == {"LSTM"} and all(getattr(c, "weight_hr", None) is None for c in cells):
+        return "lstm"
+    return "gru" if modes == {"GRU"} else None
 
 
 #: Steps of at most this many rows run in rnnkit's native step kernel (the weights read once per row, dot products
@@ -45,26 +57,44 @@ def stack_applies(cells) -> bool:
 NATIVE_STEP_MAX_ROWS = 8
 
 
-class FusedLSTMSteps:
-    """Fused, row-split weights for a unidirectional or bidirectional list of (non-projected) LSTM cells, and one
-    step through any of them.
+def _native_at(rows: int, dtype: torch.dtype | None) -> bool:
+    """Whether the native stack step takes ``rows`` rows with weights prepared in ``dtype`` (None: the parameters'
+    float32): a few rows in either dtype, any number in float32 (the GEMM route reads float32 only)."""
+    return rows <= NATIVE_STEP_MAX_ROWS or dtype in (None, torch.float32)
 
-    Given cell 0's input term already projected (W_ih x + b, e.g. a row of a language model's input table), that
+
+class FusedSteps:
+    """Fused weights for a list of (non-projected) LSTM cells, or of GRU cells in torch's form (``family``, as
+    :func:`stack_family` names it), and a step of the whole stack through them; for the LSTM also row-split weights
+    and one step through any cell, unidirectional or bidirectional.
+
+    Given cell 0's input term already projected (W_ih x + b_ih, e.g. a row of a language model's input table), that
     cell reads only W_hh per step."""
 
-    def __init__(self, parts: int | None = None):
+    def __init__(self, family: str = "lstm", parts: int | None = None):
+        self.family = family
         self.parts = parts  # None: torch.get_num_threads()
         self._key = None
-        self._layers: list[tuple[Tensor, Tensor, int, int]] = []  # per cell: weight (4H, D + H), bias, H, blocks
-        self._recurrent: Tensor | None = None  # cell 0's W_hh columns of its fused weight (4H, H)
-        self._stack: dict = {}  # projected -> (weights, biases) of every cell, as lstm_stack_step takes them
+        self._layers: list[tuple[Tensor, Tensor, int, int]] = []  # per cell: weight (G·H, D + H), bias, H, blocks
+        self._recurrent: Tensor | None = None  # cell 0's W_hh columns of its fused weight (G·H, H)
+        self._stack: dict = {}  # projected -> (weights, biases) of every cell, as stack_step takes them
         self._native = False  # whether rnnkit.native.lstm_step runs the steps of few rows
         self._dtype: torch.dtype | None = None  # the weights' autocast dtype as prepared (None: as the parameters)
         self._parts = 1  # row blocks of a batched step's product, as prepared
 
     @staticmethod
     def _weights(cell) -> list[Tensor]:
-        return [w for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih) if w is not None]
+        return [w for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih, getattr(cell, "bias_hh", None))
+                if w is not None]
+
+    def covers(self, cells, rows: int, cuda: bool) -> bool:
+        """Whether :meth:`step_stack` takes a step of ``cells`` at ``rows`` rows: the LSTM's at any (torch's
+        operations where the native kernel does not run); the GRU's where the native kernel runs it (on the CPU, the
+        kernels built, float32 parameters read in float32 or, at a few rows, as bf16 under bf16 autocast)."""
+        if self.family == "lstm":
+            return True
+        dtype = active_dtype("cpu")
+        return not cuda and step_applies(cells[0].weight_ih, dtype) and _native_at(rows, dtype)
 
     def prepare(self, cells) -> None:
         """Build (or keep) the fused weights for ``cells``; rebuilt when a tensor they come from changes (its
@@ -86,32 +116,37 @@ class FusedLSTMSteps:
         self._layers = []
         for k, cell in enumerate(cells):
             H = cell.hidden_size
-            weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()  # (4H, D + H), rows i f g o
-            bias = (cell.bias_ih.detach() if cell.bias_ih is not None else
-                    torch.zeros(4 * H, dtype=weight.dtype, device=weight.device))
+            weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()  # (G·H, D + H): i f g o, or r z n
+            zeros = torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
+            biases = [cell.bias_ih] + ([getattr(cell, "bias_hh", None)] if self.family == "gru" else [])
+            bias = torch.cat([zeros if b is None else b.detach() for b in biases])  # b (4H), or [b_ih | b_hh] (6H)
             if dtype is not None:  # the weight in the autocast dtype; the native kernel adds a float32 bias
                 weight = weight.to(dtype)
-            p = parts if (4 * H) % parts == 0 else 1
+            p = parts if weight.shape[0] % parts == 0 else 1
             self._layers.append((weight, bias, H, p))
             if k == 0:
                 self._recurrent = weight[:, weight.shape[1] - H:]
-        biases = [b for _, b, _, _ in self._layers]  # lstm_stack_step's arguments, with and without cell 0's term
+        biases = [b for _, b, _, _ in self._layers]  # stack_step's arguments, with and without cell 0's term
         self._stack = {False: ([w for w, _, _, _ in self._layers], biases),
                        True: ([self._recurrent] + [w for w, _, _, _ in self._layers[1:]], biases)}
 
-    def sample_stack(self, table: Tensor, projected: bool, h: Tensor, c: Tensor, head: torch.nn.Linear,
+    def sample_stack(self, table: Tensor, projected: bool, state: tuple[Tensor, ...], head: torch.nn.Linear,
                      logits: Tensor, noise: Tensor | None, draws: int, temperature: float = 1.0,
                      banned: Tensor | None = None, stop_id: int | None = None, done: Tensor | None = None,
                      step_after_last: bool = True, top_k: int = 0,
-                     top_p: float = 1.0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                     top_p: float = 1.0) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
         """Generation's token loop over the whole stack, ``draws`` tokens in one native call
-        (:func:`rnnkit.native.lstm_stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
-        with ``projected``, else its input — step every cell and ``head``). Only where the native kernel runs the
-        stack at this batch (:meth:`native_rows`). Returns (ids (m, B), logits, h_n, c_n)."""
+        (:func:`rnnkit.native.stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
+        with ``projected``, else its input — step every cell and ``head``). ``state``: (h, c) for the LSTM, (h,) for
+        the GRU, each (L, B, H). Only where the native kernel runs the stack at this batch (:meth:`native_rows`).
+        Returns (ids (m, B), logits, the state after)."""
         weights, biases = self._stack[projected]
-        return lstm_stack_sample(weights, biases, table, projected, h, c, (head.weight, head.bias),
-                                 logits.float().contiguous(), noise, draws, temperature, banned, stop_id, done,
-                                 step_after_last, top_k, top_p, max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
+        h, c = state if self.family == "lstm" else (state[0], None)
+        ids, logits, h_n, c_n = stack_sample(self.family, weights, biases, table, projected, h, c,
+                                             (head.weight, head.bias), logits.float().contiguous(), noise, draws,
+                                             temperature, banned, stop_id, done, step_after_last, top_k, top_p,
+                                             max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
+        return ids, logits, (h_n,) if c_n is None else (h_n, c_n)
 
     @property
     def native(self) -> bool:
@@ -121,10 +156,10 @@ class FusedLSTMSteps:
     def native_rows(self, rows: int) -> bool:
         """Whether a step of the stack at ``rows`` rows is one native call (as prepared last): a few rows in the
         weights' prepared dtype, any number with float32 weights."""
-        return self._native and (rows <= NATIVE_STEP_MAX_ROWS or self._dtype in (None, torch.float32))
+        return self._native and _native_at(rows, self._dtype)
 
     def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor]:
-        """Cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
+        """LSTM cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
         term W_ih x + b (B, 4H) already, in the cell's gate order."""
         weight, bias, H, p = self._layers[k]
         B = h.shape[0]
@@ -144,20 +179,26 @@ class FusedLSTMSteps:
         c_t = torch.addcmul(f * c, i, gates[:, 2 * H: 3 * H].tanh())
         return gates[:, 3 * H:].sigmoid() * c_t.tanh(), c_t
 
-    def step_stack(self, x: Tensor, h: Tensor, c: Tensor, projected: bool = False,
-                   head: torch.nn.Linear | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, 4H) with
-        ``projected``), h and c (L, B, H) → (output (B, H), h_n, c_n) with h_n and c_n (L, B, H). With ``head`` (a
-        linear layer on the output), its result instead of the output (``rnnkit.precision.step_linear``). Where
-        :meth:`native_rows` holds, one native call (the stack and the head)."""
+    def step_stack(self, x: Tensor, state: tuple[Tensor, ...], projected: bool = False,
+                   head: torch.nn.Linear | None = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, G·H) with
+        ``projected``), ``state`` (h, c) for the LSTM, (h,) for the GRU, each (L, B, H) → (output (B, H), the state
+        after). With ``head`` (a linear layer on the output), its result instead of the output
+        (``rnnkit.precision.step_linear``). Where :meth:`native_rows` holds, one native call (the stack and the head);
+        else (the LSTM only, see :meth:`covers`) torch's operations cell by cell."""
+        h = state[0]
         if self.native_rows(h.shape[1]) and (head is None or head.weight.dtype == torch.float32):
             weights, biases = self._stack[projected]
-            return lstm_stack_step(weights, biases, x.contiguous(), h.contiguous(), c.contiguous(), projected,
-                                   None if head is None else (head.weight, head.bias),
-                                   max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
+            c = state[1].contiguous() if self.family == "lstm" else None
+            out, h_n, c_n = stack_step(self.family, weights, biases, x.contiguous(), h.contiguous(), c, projected,
+                                       None if head is None else (head.weight, head.bias),
+                                       max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
+            return out, (h_n,) if c_n is None else (h_n, c_n)
+        if self.family != "lstm":
+            raise RuntimeError(f"FusedSteps: a {self.family} stack steps only in the native kernel (covers)")
         hs, cs = [], []
-        for k, (h_k, c_k) in enumerate(zip(h.unbind(0), c.unbind(0))):
+        for k, (h_k, c_k) in enumerate(zip(h.unbind(0), state[1].unbind(0))):
             x, c_k = self.step(k, x, h_k, c_k, projected and k == 0)
             hs.append(x)
             cs.append(c_k)
-        return (x if head is None else step_linear(head, x)), torch.stack(hs), torch.stack(cs)
+        return (x if head is None else step_linear(head, x)), (torch.stack(hs), torch.stack(cs))
