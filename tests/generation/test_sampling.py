@@ -190,7 +190,7 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
     torch.testing.assert_close(drawn, -(-u.log()).log(), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole-lstm"])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("input_table", [True, False])
 @pytest.mark.parametrize(("strategy", "rows", "stop_id"), [
@@ -205,7 +205,7 @@ def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, c
     and output layer, many tokens per call) gives the tokens of the loop of choose_next and step, seed for seed, at
     any temperature, with top-k and top-p, for the argmax, with banned ids, with a stop token ending rows, at few
     rows and at more (the
-    stack's products as GEMMs), in float32 and with bf16 weights (few rows only), for an LSTM and a GRU stack."""
+    stack's products as GEMMs), in float32 and with bf16 weights (few rows only), for an LSTM, a GRU and a peephole LSTM stack."""
     from rnnkit import native
     from rnnkit.generation import sampling
     from rnnkit.models import language_model

@@ -174,6 +174,34 @@ def test_native_stack_step_matches_torch_at_few_and_many_rows(family, parts, row
         torch.testing.assert_close(ours_t, ref_t, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [3, 9])
+@pytest.mark.parametrize("projected", [False, True])
+def test_native_peephole_stack_step_equals_the_cells_equations(rows, projected):
+    """The peephole LSTM's stack step (i, f read p ⊙ c_{t-1}, o reads p_o ⊙ c_t) at few rows and through the GEMM
+    route equals PeepholeLSTMCell.step, the notes' equations, run by rnnkit's Python loop."""
+    from rnnkit import native
+    from rnnkit.layers import RNN
+
+    if native.extension() is None:
+        pytest.skip("needs rnnkit's native kernels")
+    torch.manual_seed(0)
+    rnn = RNN(D, H, num_layers=2, cell="peephole-lstm")
+    head = nn.Linear(H, 7)
+    x = torch.randn(rows, D)
+    state = (torch.randn(2, rows, H), torch.randn(2, rows, H))
+    with torch.no_grad():
+        with native.python_loop():
+            out_ref, final_ref = rnn(x.unsqueeze(1), type(rnn.initial_state(1))(*state))
+        steps = rnn._fused_steps
+        assert steps.family == "peephole-lstm"
+        steps.prepare(rnn.cells)
+        inputs = rnn.cells[0].input_projection(x) if projected else x
+        logits, finals = steps.step_stack(inputs, state, projected=projected, head=head)
+    torch.testing.assert_close(logits, head(out_ref[:, 0]), rtol=1e-5, atol=1e-5)
+    for ours_t, ref_t in zip(finals, final_ref, strict=True):
+        torch.testing.assert_close(ours_t, ref_t, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("family", ["lstm", "gru"])
 def test_native_stack_step_reads_bf16_weights_at_few_rows(family):
     """Under bf16 autocast the few-row stack step reads its fused weights as bfloat16 (sums, state and gate math in

@@ -116,6 +116,9 @@ class Cell(nn.Module):
     * ``kernel_family``: the family of rnnkit's native sequence kernels (:mod:`rnnkit.native`) whose equations
       are this cell's, with ``kernel_arguments()`` giving its weights in that family's form; the sequence loop
       then runs the whole sequence in one native call (the cell's ``step`` stays the reference).
+    * ``stack_step_family``: the family of rnnkit's native generation step (``rnnkit.native.stack_step``:
+      ``"lstm"``, ``"peephole-lstm"`` or ``"gru"``) whose equations are this cell's; a one-direction stack of such
+      cells then generates through it, the whole token loop in native calls (``rnnkit.native.steps``).
     * ``recurrent_weights``: the names of the parameters that multiply the previous state (default
       ``("weight_hh",)``): what the sequence layer's ``weight_dropout`` (DropConnect) drops; empty for a cell whose
       recurrence is structured (unitary).
@@ -127,6 +130,7 @@ class Cell(nn.Module):
     native_mode: str | None = None
     feedback_size: int | None = None
     kernel_family: str | None = None
+    stack_step_family: str | None = None
     recurrent_weights: tuple[str, ...] = ("weight_hh",)
 
     # ---- the contract -------------------------------------------------------------------------

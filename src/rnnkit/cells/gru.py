@@ -62,6 +62,7 @@ class GRUCell(_GRUBase):
 
     native_mode = "GRU"
     kernel_family = "gru"  # rnnkit.native's kernel: faster than torch's on the CPU (docs/benchmarks.md)
+    stack_step_family = "gru"  # rnnkit.native.stack_step: generation's token loop
 
     def kernel_arguments(self) -> dict:
         return {"weight_hh": self.weight_hh, "bias_hh": self.bias_hh}

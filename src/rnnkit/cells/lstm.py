@@ -78,6 +78,12 @@ class LSTMCell(Cell):
     def kernel_family(self) -> str | None:
         return "lstm" if self.weight_hr is None else None  # the native kernel has no projection
 
+    _step_family = "lstm"
+
+    @property
+    def stack_step_family(self) -> str | None:
+        return self._step_family if self.weight_hr is None else None  # nor has the native generation step
+
     def kernel_arguments(self) -> dict:
         return {"weight_hh": self.weight_hh}
 
@@ -121,6 +127,7 @@ class PeepholeLSTMCell(LSTMCell):
     """
 
     native_mode = None
+    _step_family = "peephole-lstm"
 
     def _init_peepholes(self) -> None:
         H = self.hidden_size

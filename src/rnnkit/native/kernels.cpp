@@ -1187,33 +1187,51 @@ inline void dotr(const w_t* const* w, const float* v, int64_t K, float* s) {
 template <typename w_t>
 inline void dot4(const w_t* const* w, const float* v, int64_t K, float* s) { dotr<4>(w, v, K, s); }
 
+// The gate math of units [u0, u0 + n) of one row from their pre-activations a[g][u] (bias or input term added),
+// c_prev, peep, c and h pointing at unit u0:
+//   c_t = σ(a_f + p_f c_{t-1}) c_{t-1} + σ(a_i + p_i c_{t-1}) tanh(a_g),  h_t = σ(a_o + p_o c_t) tanh(c_t)
+// with the diagonal peepholes p = (p_i, p_f, p_o) at peep, peep + H, peep + 2H (Gers & Schmidhuber 2000), or none
+// (peep null: seed 000's LSTM)
+template <int64_t kUnits>
+inline void lstm_units(const float (&a)[4][kUnits], const float* cp, const float* peep, int64_t H, float* c, float* h,
+                       int64_t n) {
+  if (peep) {
+#pragma omp simd
+    for (int64_t u = 0; u < n; ++u) {
+      const float i = sigmoid(a[0][u] + peep[u] * cp[u]), f = sigmoid(a[1][u] + peep[H + u] * cp[u]);
+      const float cv = f * cp[u] + i * tanh_(a[2][u]);
+      c[u] = cv;
+      h[u] = sigmoid(a[3][u] + peep[2 * H + u] * cv) * tanh_(cv);
+    }
+    return;
+  }
+#pragma omp simd
+  for (int64_t u = 0; u < n; ++u) {
+    const float i = sigmoid(a[0][u]), f = sigmoid(a[1][u]), g = tanh_(a[2][u]), o = sigmoid(a[3][u]);
+    const float cv = f * cp[u] + i * g;
+    c[u] = cv;
+    h[u] = o * tanh_(cv);
+  }
+}
+
 template <typename w_t>
 void lstm_rows_step(const w_t* w, int64_t ld, const float* v, const float* base, int64_t base_stride,
-                    const float* c_prev, float* h, float* c, int64_t B, int64_t H, int64_t K) {
+                    const float* c_prev, const float* peep, float* h, float* c, int64_t B, int64_t H, int64_t K) {
   constexpr int64_t kUnits = 16;  // units whose dot products are gathered before their gate math runs vectorised
   at::parallel_for(0, H, kUnits, [&](int64_t j0, int64_t j1) {
     float a[4][kUnits];
     for (int64_t u0 = j0; u0 < j1; u0 += kUnits) {
       const int64_t n = std::min(kUnits, j1 - u0);
       for (int64_t b = 0; b < B; ++b) {
+        const float* base_b = base + b * base_stride;
         for (int64_t u = 0; u < n; ++u) {
           const int64_t j = u0 + u;
           const w_t* rows[4] = {w + j * ld, w + (H + j) * ld, w + (2 * H + j) * ld, w + (3 * H + j) * ld};
           float s[4];
           dot4(rows, v + b * K, K, s);
-          for (int g = 0; g < 4; ++g) a[g][u] = s[g];
+          for (int g = 0; g < 4; ++g) a[g][u] = s[g] + base_b[g * H + j];
         }
-        const float* base_b = base + b * base_stride + u0;
-        const float* cp = c_prev + b * H + u0;
-        float *c_b = c + b * H + u0, *h_b = h + b * H + u0;
-#pragma omp simd
-        for (int64_t u = 0; u < n; ++u) {
-          const float i = sigmoid(a[0][u] + base_b[u]), f = sigmoid(a[1][u] + base_b[H + u]);
-          const float g = tanh_(a[2][u] + base_b[2 * H + u]), o = sigmoid(a[3][u] + base_b[3 * H + u]);
-          const float cv = f * cp[u] + i * g;
-          c_b[u] = cv;
-          h_b[u] = o * tanh_(cv);
-        }
+        lstm_units<kUnits>(a, c_prev + b * H + u0, peep ? peep + u0 : nullptr, H, c + b * H + u0, h + b * H + u0, n);
       }
     }
   });
@@ -1224,16 +1242,17 @@ void lstm_rows_step(const w_t* w, int64_t ld, const float* v, const float* base,
 namespace {
 
 // lstm_rows_step on ``weight`` (4H, K) float32 or bfloat16 with unit stride along K; v (B, K), base rows of stride
-// base_stride (0: one row for all), c_prev (B, H), h and c out (B, H): raw float32 rows
+// base_stride (0: one row for all), c_prev (B, H), the peepholes (3, H) or null, h and c out (B, H): raw float32 rows
 void lstm_rows(const Tensor& weight, const float* v, const float* base, int64_t base_stride, const float* c_prev,
-               float* h, float* c, int64_t B, int64_t H, int64_t K) {
+               const float* peep, float* h, float* c, int64_t B, int64_t H, int64_t K) {
   TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 4 * H && weight.size(1) == K,
               "lstm_step: weight must be (4H, K) with rows contiguous");
   if (weight.scalar_type() == at::kBFloat16) {
-    lstm_rows_step(weight.data_ptr<at::BFloat16>(), weight.stride(0), v, base, base_stride, c_prev, h, c, B, H, K);
+    lstm_rows_step(weight.data_ptr<at::BFloat16>(), weight.stride(0), v, base, base_stride, c_prev, peep, h, c, B, H,
+                   K);
   } else {
     TORCH_CHECK(weight.scalar_type() == at::kFloat, "lstm_step: weight must be float32 or bfloat16");
-    lstm_rows_step(weight.data_ptr<float>(), weight.stride(0), v, base, base_stride, c_prev, h, c, B, H, K);
+    lstm_rows_step(weight.data_ptr<float>(), weight.stride(0), v, base, base_stride, c_prev, peep, h, c, B, H, K);
   }
 }
 
@@ -1282,7 +1301,7 @@ std::vector<Tensor> lstm_step(const Tensor& weight, const Tensor& inputs, const 
   const int64_t B = v.size(0), K = v.size(1), H = cp.size(1);
   auto h = torch::empty({B, H}, cp.options());
   auto c = torch::empty({B, H}, cp.options());
-  lstm_rows(weight, v.data_ptr<float>(), bs.data_ptr<float>(), bs.dim() == 2 ? 4 * H : 0, cp.data_ptr<float>(),
+  lstm_rows(weight, v.data_ptr<float>(), bs.data_ptr<float>(), bs.dim() == 2 ? 4 * H : 0, cp.data_ptr<float>(), nullptr,
             h.data_ptr<float>(), c.data_ptr<float>(), B, H, K);
   return {h, c};
 }
@@ -1291,11 +1310,11 @@ namespace {
 
 // The gate math of a step whose product came out in p row blocks: pre (p, B, N) with N = 4H / p holds, for each
 // row b, block q's gate rows [qN, (q + 1)N) of the (i, f, g, o) order; base rows (stride base_stride, 0: one row for
-// all) add the input term or the bias. c_prev (B, H) in; h, c (B, H) out. Sixteen units at a time, as
-// lstm_rows_step: gathered (a gate's units are contiguous unless a block boundary splits them), then one
-// vectorised pass.
+// all) add the input term or the bias. c_prev (B, H) and the peepholes (3, H) (or null) in; h, c (B, H) out. Sixteen
+// units at a time, as lstm_rows_step: gathered (a gate's units are contiguous unless a block boundary splits them),
+// then lstm_units.
 void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base, int64_t base_stride,
-                      const float* c_prev, float* h, float* c, int64_t B, int64_t H) {
+                      const float* c_prev, const float* peep, float* h, float* c, int64_t B, int64_t H) {
   constexpr int64_t kUnits = 16;
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
     float a[4][kUnits];
@@ -1315,15 +1334,7 @@ void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base,
             }
           }
         }
-        const float* cp = c_prev + b * H + u0;
-        float *c_b = c + b * H + u0, *h_b = h + b * H + u0;
-#pragma omp simd
-        for (int64_t u = 0; u < n; ++u) {
-          const float i = sigmoid(a[0][u]), f = sigmoid(a[1][u]), g = tanh_(a[2][u]), o = sigmoid(a[3][u]);
-          const float cv = f * cp[u] + i * g;
-          c_b[u] = cv;
-          h_b[u] = o * tanh_(cv);
-        }
+        lstm_units<kUnits>(a, c_prev + b * H + u0, peep ? peep + u0 : nullptr, H, c + b * H + u0, h + b * H + u0, n);
       }
     }
   });
@@ -1336,25 +1347,26 @@ struct StackScratch {
   Tensor gi, gh;         // the GRU's input and recurrent terms, for its GEMM route
 };
 
-// The cell families a generation stack step runs: the gates per unit, and whether a cell carries c beside h
-enum class Family { kLSTM, kGRU };
+// The cell families a generation stack step runs: the LSTM (seed 000), the LSTM with diagonal peepholes (Gers &
+// Schmidhuber 2000) and the GRU in torch's form
+enum class Family { kLSTM, kPeephole, kGRU };
 
 Family family_of(const std::string& name) {
-  TORCH_CHECK(name == "lstm" || name == "gru", "stack step: the family must be \"lstm\" or \"gru\", got \"", name,
-              "\"");
-  return name == "gru" ? Family::kGRU : Family::kLSTM;
+  TORCH_CHECK(name == "lstm" || name == "peephole-lstm" || name == "gru",
+              "stack step: the family must be \"lstm\", \"peephole-lstm\" or \"gru\", got \"", name, "\"");
+  return name == "gru" ? Family::kGRU : name == "lstm" ? Family::kLSTM : Family::kPeephole;
 }
 
 inline int64_t gates_of(Family f) { return f == Family::kGRU ? 3 : 4; }
 
 // One LSTM layer of a stack step (see stack_rows): x (B, D) its input (the input term (B, 4H) with ``input_term``,
-// then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out. Up to ``max_rows`` rows lstm_rows (the weights read
+// then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out; the peepholes (3, H) or null. Up to ``max_rows`` rows lstm_rows (the weights read
 // once per row, bound by memory); beyond, a GEMM split by output rows into ``parts`` blocks (one per thread; 1 where
 // 4H does not divide), (p, B, K) @ (p, K, 4H / p) as one batched product (each thread streams its share of the
 // weight), then lstm_block_gates. The GEMM route needs float32 weights.
-void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* x, int64_t D, const float* hp,
-                     const float* cp, float* hn, float* cn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
-                     int64_t parts, StackScratch& scratch) {
+void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* peep, const float* x, int64_t D,
+                     const float* hp, const float* cp, float* hn, float* cn, int64_t B, int64_t H, bool input_term,
+                     int64_t max_rows, int64_t parts, StackScratch& scratch) {
   const bool gemm = B > max_rows;
   const int64_t p = gemm && parts > 0 && (4 * H) % parts == 0 ? parts : 1;
   const int64_t N = 4 * H / p;
@@ -1380,7 +1392,7 @@ void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* x, i
   const float* base = input_term ? x : bias.data_ptr<float>();
   const int64_t base_stride = input_term ? 4 * H : 0;
   if (!gemm) {
-    lstm_rows(weight, rows, base, base_stride, cp, hn, cn, B, H, K);
+    lstm_rows(weight, rows, base, base_stride, cp, peep, hn, cn, B, H, K);
     return;
   }
   TORCH_CHECK(weight.scalar_type() == at::kFloat && weight.stride(1) == 1 && weight.size(0) == 4 * H &&
@@ -1392,7 +1404,7 @@ void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* x, i
   scratch.pre = scratch.pre.defined() ? scratch.pre : torch::empty({0}, options);
   scratch.pre.resize_({p, B, N});
   at::bmm_out(scratch.pre, lhs, blocks);
-  lstm_block_gates(scratch.pre.data_ptr<float>(), p, N, base, base_stride, cp, hn, cn, B, H);
+  lstm_block_gates(scratch.pre.data_ptr<float>(), p, N, base, base_stride, cp, peep, hn, cn, B, H);
 }
 
 // ---- One GRU step (torch's form) at B rows without autograd: generation, as the LSTM's above -----------------
@@ -1507,7 +1519,7 @@ void gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, in
 }
 
 // One step of a unidirectional stack of one family at B rows (see stack_step): x (B, ·) layer 0's input (its input
-// term with ``projected``); hp (L, B, H) in, hn (L, B, H) out, and for the LSTM cp, cn likewise (null for the GRU).
+// term with ``projected``); hp (L, B, H) in, hn (L, B, H) out, and for the LSTMs cp, cn likewise (null for the GRU).
 void stack_rows(Family family, const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const float* x,
                 int64_t D, const float* hp, const float* cp, float* hn, float* cn, int64_t L, int64_t B, int64_t H,
                 bool projected, int64_t max_rows, int64_t parts, StackScratch& scratch) {
@@ -1517,8 +1529,9 @@ void stack_rows(Family family, const std::vector<Tensor>& weights, const std::ve
     const bool input_term = projected && k == 0;  // the input term is given; only W_hh is read
     if (family == Family::kGRU) {
       gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
-    } else {
-      lstm_layer_step(weights[k], biases[k], layer_in, D, hp + at, cp + at, hn + at, cn + at, B, H, input_term,
+    } else {  // a peephole LSTM's bias row holds [b | p_i | p_f | p_o]
+      const float* peep = family == Family::kPeephole ? biases[k].data_ptr<float>() + 4 * H : nullptr;
+      lstm_layer_step(weights[k], biases[k], peep, layer_in, D, hp + at, cp + at, hn + at, cn + at, B, H, input_term,
                       max_rows, parts, scratch);
     }
     layer_in = hn + at;
@@ -1544,13 +1557,13 @@ void head_step(const Tensor& head_w, const float* bias, const float* h, float* o
   }
 }
 
-// The checks that stack_step and stack_sample share: the state (h, and c for the LSTM; c empty for the GRU), one
-// weight and bias per layer (an LSTM's b (4H), unused for a projected layer 0; a GRU's [b_i | b_h] (6H)), and the
-// output layer (when given; returns whether it has a bias)
+// The checks that stack_step and stack_sample share: the state (h, and c for the LSTMs; c empty for the GRU), one
+// weight and bias per layer (an LSTM's b (4H), unused for a projected layer 0; a peephole LSTM's [b | p_i | p_f |
+// p_o] (7H); a GRU's [b_i | b_h] (6H)), and the output layer (when given; returns whether it has a bias)
 bool check_stack(Family family, const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
                  const Tensor& h, const Tensor& c, bool projected, const Tensor& head_w, const Tensor& head_b,
                  const char* name) {
-  const bool lstm = family == Family::kLSTM;
+  const bool lstm = family != Family::kGRU;
   TORCH_CHECK(h.dim() == 3 && static_cast<int64_t>(weights.size()) == h.size(0) && biases.size() == weights.size(),
               name, ": one weight and bias per layer of h (L, B, H)");
   check_float(h, "h");
@@ -1560,11 +1573,11 @@ bool check_stack(Family family, const std::vector<Tensor>& weights, const std::v
   } else {
     TORCH_CHECK(!c.defined() || c.numel() == 0, name, ": a GRU stack carries h alone (c empty)");
   }
-  const int64_t G = gates_of(family), H = h.size(2);
-  for (size_t k = lstm && projected ? 1 : 0; k < biases.size(); ++k) {
+  const int64_t H = h.size(2);
+  const int64_t entries = family == Family::kLSTM ? 4 * H : family == Family::kPeephole ? 7 * H : 6 * H;
+  for (size_t k = family == Family::kLSTM && projected ? 1 : 0; k < biases.size(); ++k) {
     check_float(biases[k], "a bias");
-    TORCH_CHECK(biases[k].numel() == (lstm ? G * H : 2 * G * H), name, ": layer ", k, "'s bias must have ",
-                lstm ? G * H : 2 * G * H, " entries");
+    TORCH_CHECK(biases[k].numel() == entries, name, ": layer ", k, "'s bias must have ", entries, " entries");
   }
   if (!(head_w.defined() && head_w.numel())) return false;
   TORCH_CHECK(head_w.dim() == 2 && head_w.size(1) == h.size(2) && head_w.stride(1) == 1 &&
@@ -1727,15 +1740,16 @@ std::vector<uint8_t> banned_mask(const Tensor& banned, int64_t V, const char* na
 
 }  // namespace
 
-// One step of a unidirectional LSTM or GRU stack (``family`` "lstm" / "gru") and, with ``head_w``, its output
-// layer: a whole generation step in one call (stack_rows: up to ``max_rows`` rows the weights are read once per row;
-// beyond, each layer's products are GEMMs (the LSTM's in ``parts`` blocks, one per thread), which need float32
-// weights). weights[k] (G·H, K_k) float32 or bfloat16 with unit stride along K (G = 4 for the LSTM, 3 for the GRU):
-// layer k's fused [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone, x then being layer 0's input
-// term W_ih x + b_ih (B, G·H); biases[k] float32, the LSTM's b (4H) (unused for a projected layer 0), the GRU's
-// [b_ih | b_hh] (6H); x, h (L, B, H), and the LSTM's c (L, B, H) (the GRU's empty) float32; head_w (V, H) and head_b
-// (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H), or the logits (B, V) with head_w; h_n
-// (L, B, H); c_n (L, B, H), empty for the GRU}.
+// One step of a unidirectional LSTM, peephole LSTM or GRU stack (``family`` "lstm" / "peephole-lstm" / "gru") and,
+// with ``head_w``, its output layer: a whole generation step in one call (stack_rows: up to ``max_rows`` rows the
+// weights are read once per row; beyond, each layer's products are GEMMs (the LSTMs' in ``parts`` blocks, one per
+// thread), which need float32 weights). weights[k] (G·H, K_k) float32 or bfloat16 with unit stride along K (G = 4
+// for the LSTMs, 3 for the GRU): layer k's fused [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone,
+// x then being layer 0's input term W_ih x + b_ih (B, G·H); biases[k] float32, the LSTM's b (4H) (unused for a
+// projected layer 0), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H); x, h (L, B, H),
+// and the LSTMs' c (L, B, H) (the GRU's empty) float32; head_w (V, H) and head_b (V) float32 (head_b may be empty).
+// Returns {the last layer's h_t (B, H), or the logits (B, V) with head_w; h_n (L, B, H); c_n (L, B, H), empty for
+// the GRU}.
 std::vector<Tensor> stack_step(const std::string& family_name, const std::vector<Tensor>& weights,
                                const std::vector<Tensor>& biases, const Tensor& x, const Tensor& h, const Tensor& c,
                                bool projected, const Tensor& head_w, const Tensor& head_b, int64_t max_rows,
@@ -1745,7 +1759,7 @@ std::vector<Tensor> stack_step(const std::string& family_name, const std::vector
   const bool with_bias = check_stack(family, weights, biases, h, c, projected, head_w, head_b, "stack_step");
   check_float(x, "x");
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
-  const bool lstm = family == Family::kLSTM;
+  const bool lstm = family != Family::kGRU;
   auto h_n = torch::empty({L, B, H}, h.options());
   auto c_n = lstm ? torch::empty({L, B, H}, h.options()) : torch::empty({0}, h.options());
   StackScratch scratch;
@@ -1759,7 +1773,7 @@ std::vector<Tensor> stack_step(const std::string& family_name, const std::vector
   return {logits, h_n, c_n};
 }
 
-// The token loop of generation from an LSTM or GRU language model, ``draws`` tokens in one call: draw a token per
+// The token loop of generation from an LSTM, peephole LSTM or GRU language model, ``draws`` tokens in one call: draw a token per
 // row from the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``; top_k (0: all) and top_p
 // (1: all) as keep_row; an id in ``banned`` (int64, may be empty) never), look up its row of ``table`` (V_in, N):
 // with ``projected`` layer 0's input term for every token (N = G·H, W_ih E + b_ih), else the embedding (N = D); step
@@ -1778,7 +1792,7 @@ std::vector<Tensor> stack_sample(const std::string& family_name, const std::vect
   const Family family = family_of(family_name);
   TORCH_CHECK(head_w.defined() && head_w.numel(), "stack_sample: the output layer's weight is required");
   const bool with_bias = check_stack(family, weights, biases, h, c, projected, head_w, head_b, "stack_sample");
-  const bool lstm = family == Family::kLSTM;
+  const bool lstm = family != Family::kGRU;
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2), V = head_w.size(0), G = gates_of(family);
   check_float(table, "the input table");
   check_float(logits, "the logits");
@@ -1961,6 +1975,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cross_entropy_forward", &cross_entropy_forward, "mean cross-entropy over a vocabulary and its gradient");
   m.def("linear_rows", &linear_rows, "a few rows through a linear layer as dot products (generation steps)");
   m.def("gumbel_argmax", &gumbel_argmax, "one Gumbel-max draw per row of (B, V) logits (generation)");
-  m.def("stack_step", &stack_step, "one step of an LSTM or GRU stack and its output layer (generation)");
+  m.def("stack_step", &stack_step, "one step of an LSTM, peephole LSTM or GRU stack and its output layer");
   m.def("stack_sample", &stack_sample, "generation's token loop: draw, look up, step the stack and its head");
 }

@@ -15,13 +15,15 @@ product, so every core streams its share (the fastest layout measured; ``benchma
 the gate math of the whole layer in one pass. Where the kernel does not run (a GPU, no compiler, bf16 weights
 beyond a few rows) the same blocked product runs through torch, with the gate math in torch's operations.
 
-A GRU stack (torch's form) steps the same way in the native kernel, with its own gate math (seed 000 / torch.nn.GRU):
+A peephole LSTM stack steps the same way, with the peepholes in the gate math (i, f read p ⊙ c_{t-1}, o reads
+p_o ⊙ c_t; Gers & Schmidhuber 2000). A GRU stack (torch's form) steps the same way in the native kernel, with its
+own gate math (seed 000 / torch.nn.GRU):
 
     r, z = σ(W_i x + b_i + W_h h + b_h)_{r, z},  n = tanh((W_i x + b_i)_n + r ⊙ (W_h h + b_h)_n),  h_t = n + z ⊙ (h − n)
 
 where the reset gate multiplies the recurrent term after its product, so the two products stay apart (each row of
 [W_i | W_h] is read in two dot products); beyond a few rows they are two GEMMs. Where the native kernel does not
-run a GRU step (a GPU, no compiler, bf16 weights beyond a few rows), the layer keeps its other routes.
+run a GRU or peephole step (a GPU, no compiler, bf16 weights beyond a few rows), the layer keeps its other routes.
 
 A language model's generation runs its whole token loop there too (:meth:`FusedSteps.sample_stack`: draw the
 token, look up its input, step the stack and the output layer, up to 64 tokens per native call), the same numbers
@@ -42,13 +44,23 @@ from . import lstm_step, stack_sample, stack_step, step_applies
 
 
 def stack_family(cells) -> str | None:
-    """The family :class:`FusedSteps` steps ``cells`` as: ``"lstm"`` when every one is an LSTM in torch's form (the
-    cell declares the torch kernel ``"LSTM"``) without a projection, ``"gru"`` when every one is a GRU in torch's
-    form (``"GRU"``); else None."""
-    modes = {getattr(c, "native_mode", None) for c in cells}
-    if modes == {"LSTM"} and all(getattr(c, "weight_hr", None) is None for c in cells):
-        return "lstm"
-    return "gru" if modes == {"GRU"} else None
+    """The family :class:`FusedSteps` steps ``cells`` as, the one every cell declares (``Cell.stack_step_family``:
+    ``"lstm"`` for an LSTM without projection, ``"peephole-lstm"``, ``"gru"`` for torch's form); else None."""
+    families = {getattr(c, "stack_step_family", None) for c in cells}
+    return families.pop() if len(families) == 1 else None
+
+
+def _bias_row(family: str, cell) -> Tensor:
+    """The one float32 row of a cell's vectors that :func:`rnnkit.native.stack_step` takes per layer: the LSTM's b
+    (4H), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H); an absent bias as zeros."""
+    H = cell.hidden_size
+    gates = 3 * H if family == "gru" else 4 * H
+    parts = {"lstm": [cell.bias_ih], "gru": [cell.bias_ih, getattr(cell, "bias_hh", None)],
+             "peephole-lstm": [cell.bias_ih, getattr(cell, "peephole_i", None), getattr(cell, "peephole_f", None),
+                               getattr(cell, "peephole_o", None)]}[family]
+    like = cell.weight_ih
+    return torch.cat([torch.zeros(gates, dtype=like.dtype, device=like.device) if k == 0 and p is None else p.detach()
+                      for k, p in enumerate(parts)])
 
 
 #: Steps of at most this many rows run in rnnkit's native step kernel (the weights read once per row, dot products
@@ -64,9 +76,9 @@ def _native_at(rows: int, dtype: torch.dtype | None) -> bool:
 
 
 class FusedSteps:
-    """Fused weights for a list of (non-projected) LSTM cells, or of GRU cells in torch's form (``family``, as
-    :func:`stack_family` names it), and a step of the whole stack through them; for the LSTM also row-split weights
-    and one step through any cell, unidirectional or bidirectional.
+    """Fused weights for a list of (non-projected) LSTM cells, peephole LSTM cells or GRU cells in torch's form
+    (``family``, as :func:`stack_family` names it), and a step of the whole stack through them; for the LSTM also
+    row-split weights and one step through any cell, unidirectional or bidirectional.
 
     Given cell 0's input term already projected (W_ih x + b_ih, e.g. a row of a language model's input table), that
     cell reads only W_hh per step."""
@@ -84,13 +96,13 @@ class FusedSteps:
 
     @staticmethod
     def _weights(cell) -> list[Tensor]:
-        return [w for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih, getattr(cell, "bias_hh", None))
-                if w is not None]
+        return list(cell.parameters())
 
     def covers(self, cells, rows: int, cuda: bool) -> bool:
         """Whether :meth:`step_stack` takes a step of ``cells`` at ``rows`` rows: the LSTM's at any (torch's
-        operations where the native kernel does not run); the GRU's where the native kernel runs it (on the CPU, the
-        kernels built, float32 parameters read in float32 or, at a few rows, as bf16 under bf16 autocast)."""
+        operations where the native kernel does not run); the peephole LSTM's and the GRU's where the native kernel
+        runs it (on the CPU, the kernels built, float32 parameters read in float32 or, at a few rows, as bf16 under
+        bf16 autocast)."""
         if self.family == "lstm":
             return True
         dtype = active_dtype("cpu")
@@ -117,9 +129,7 @@ class FusedSteps:
         for k, cell in enumerate(cells):
             H = cell.hidden_size
             weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()  # (G·H, D + H): i f g o, or r z n
-            zeros = torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
-            biases = [cell.bias_ih] + ([getattr(cell, "bias_hh", None)] if self.family == "gru" else [])
-            bias = torch.cat([zeros if b is None else b.detach() for b in biases])  # b (4H), or [b_ih | b_hh] (6H)
+            bias = _bias_row(self.family, cell)
             if dtype is not None:  # the weight in the autocast dtype; the native kernel adds a float32 bias
                 weight = weight.to(dtype)
             p = parts if weight.shape[0] % parts == 0 else 1
@@ -137,11 +147,11 @@ class FusedSteps:
                      top_p: float = 1.0) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
         """Generation's token loop over the whole stack, ``draws`` tokens in one native call
         (:func:`rnnkit.native.stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
-        with ``projected``, else its input — step every cell and ``head``). ``state``: (h, c) for the LSTM, (h,) for
-        the GRU, each (L, B, H). Only where the native kernel runs the stack at this batch (:meth:`native_rows`).
+        with ``projected``, else its input — step every cell and ``head``). ``state``: (h, c) for the LSTMs, (h,)
+        for the GRU, each (L, B, H). Only where the native kernel runs the stack at this batch (:meth:`native_rows`).
         Returns (ids (m, B), logits, the state after)."""
         weights, biases = self._stack[projected]
-        h, c = state if self.family == "lstm" else (state[0], None)
+        h, c = state if self.family != "gru" else (state[0], None)
         ids, logits, h_n, c_n = stack_sample(self.family, weights, biases, table, projected, h, c,
                                              (head.weight, head.bias), logits.float().contiguous(), noise, draws,
                                              temperature, banned, stop_id, done, step_after_last, top_k, top_p,
@@ -182,14 +192,14 @@ class FusedSteps:
     def step_stack(self, x: Tensor, state: tuple[Tensor, ...], projected: bool = False,
                    head: torch.nn.Linear | None = None) -> tuple[Tensor, tuple[Tensor, ...]]:
         """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, G·H) with
-        ``projected``), ``state`` (h, c) for the LSTM, (h,) for the GRU, each (L, B, H) → (output (B, H), the state
+        ``projected``), ``state`` (h, c) for the LSTMs, (h,) for the GRU, each (L, B, H) → (output (B, H), the state
         after). With ``head`` (a linear layer on the output), its result instead of the output
         (``rnnkit.precision.step_linear``). Where :meth:`native_rows` holds, one native call (the stack and the head);
         else (the LSTM only, see :meth:`covers`) torch's operations cell by cell."""
         h = state[0]
         if self.native_rows(h.shape[1]) and (head is None or head.weight.dtype == torch.float32):
             weights, biases = self._stack[projected]
-            c = state[1].contiguous() if self.family == "lstm" else None
+            c = state[1].contiguous() if self.family != "gru" else None
             out, h_n, c_n = stack_step(self.family, weights, biases, x.contiguous(), h.contiguous(), c, projected,
                                        None if head is None else (head.weight, head.bias),
                                        max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
