@@ -140,19 +140,22 @@ def test_fused_lstm_steps_without_autograd_match_torch(parts, bidirectional):
                 p_ref.add_(0.1)
 
 
-@pytest.mark.parametrize("family", ["lstm", "gru"])
+@pytest.mark.parametrize("family", ["lstm", "gru", "rnn-tanh", "rnn-relu"])
 @pytest.mark.parametrize("parts", [1, 2, 8])
 @pytest.mark.parametrize("rows", [3, 9])
 @pytest.mark.parametrize("projected", [False, True])
 def test_native_stack_step_matches_torch_at_few_and_many_rows(family, parts, rows, projected):
     """The whole-stack step of generation in float32 (rnnkit.native.stack_step through FusedSteps): the few-row
     kernel (3 rows) and, beyond, the GEMM route (the LSTM's product in ``parts`` row blocks with the gate math after
-    it: 8 blocks of 4H = 24 rows split each gate across two; the GRU's two products), with and without the first
-    layer's input term, and the output layer, equal nn.LSTM / nn.GRU and nn.Linear."""
+    it: 8 blocks of 4H = 24 rows split each gate across two; the GRU's two products; the Elman network's one), with
+    and without the first layer's input term, and the output layer, equal nn.LSTM / nn.GRU / nn.RNN and nn.Linear."""
     from rnnkit import native
 
     torch.manual_seed(0)
-    ref = (nn.LSTM if family == "lstm" else nn.GRU)(D, H, num_layers=2, batch_first=True)
+    if family.startswith("rnn"):
+        ref = nn.RNN(D, H, num_layers=2, batch_first=True, nonlinearity=family[4:])
+    else:
+        ref = (nn.LSTM if family == "lstm" else nn.GRU)(D, H, num_layers=2, batch_first=True)
     head = nn.Linear(H, 7)
     ours = from_torch(ref)
     ours._fused_steps.parts = parts
@@ -165,8 +168,8 @@ def test_native_stack_step_matches_torch_at_few_and_many_rows(family, parts, row
         assert steps.family == family
         steps.prepare(ours.cells)
         assert steps.native_rows(rows) == (native.extension() is not None)
-        if family == "gru" and native.extension() is None:
-            return  # a GRU stack steps only in the native kernel
+        if family != "lstm" and native.extension() is None:
+            return  # only an LSTM stack steps outside the native kernel
         inputs = ours.cells[0].input_projection(x) if projected else x
         logits, finals = steps.step_stack(inputs, state, projected=projected, head=head)
     torch.testing.assert_close(logits, logits_ref, rtol=1e-5, atol=1e-5)

@@ -63,6 +63,10 @@ class ElmanCell(Cell):
 
     kernel_family = "leaky"  # rnnkit.native: the Elman family with every leak rate 1
 
+    @property
+    def stack_step_family(self) -> str:
+        return f"rnn-{self.nonlinearity}"  # rnnkit.native.stack_step: generation's token loop
+
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
         h = self._phi(torch.addmm(px_t, h_prev, self.weight_hh.t()))
         return h, h

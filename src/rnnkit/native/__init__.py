@@ -211,15 +211,20 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor | No
     return out.view(*x.shape[:-1], weight.shape[0])
 
 
+#: The stack step's families whose cells carry c beside h (their state is (h, c); the others' is h)
+CELL_STATE_FAMILIES = frozenset({"lstm", "peephole-lstm"})
+
+
 def stack_step(family: str, weights: list[Tensor], biases: list[Tensor], x: Tensor, h: Tensor, c: Tensor | None,
                projected: bool, head: tuple[Tensor, Tensor | None] | None = None,
                *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor | None]:
-    """One step of a unidirectional LSTM, peephole LSTM or GRU stack (``family`` "lstm" / "peephole-lstm" / "gru")
-    in one call (generation): layer k reads ``weights[k]`` (G·H, K) (its fused [W_ih | W_hh], float32 or bfloat16,
-    G = 4 for the LSTMs, 3 for the GRU; with ``projected`` layer 0's W_hh alone, ``x`` being its input term
-    W_ih x + b_ih) and ``biases[k]`` (the LSTM's b (4H), as :func:`lstm_step`; the peephole LSTM's [b | p_i | p_f |
-    p_o] (7H); the GRU's [b_ih | b_hh] (6H)); then ``head`` = (weight (V, H), bias or None), float32, turns the last
-    h into logits. x (B, ·), h (L, B, H), the LSTMs' c (the GRU's None), biases and head
+    """One step of a unidirectional LSTM, peephole LSTM, GRU or Elman stack (``family`` "lstm" / "peephole-lstm" /
+    "gru" / "rnn-tanh" / "rnn-relu") in one call (generation): layer k reads ``weights[k]`` (G·H, K) (its fused
+    [W_ih | W_hh], float32 or, but for the Elman network, bfloat16; G = 4 for the LSTMs, 3 for the GRU, 1 for the
+    Elman network; with ``projected`` layer 0's W_hh alone, ``x`` being its input term W_ih x + b_ih) and
+    ``biases[k]`` (the LSTM's b (4H), as :func:`lstm_step`; the peephole LSTM's [b | p_i | p_f | p_o] (7H); the
+    GRU's [b_ih | b_hh] (6H); the Elman network's b (H)); then ``head`` = (weight (V, H), bias or None), float32,
+    turns the last h into logits. x (B, ·), h (L, B, H), the LSTMs' c (the others' None), biases and head
     float32 (the kernel checks). Up to ``max_rows`` rows the weights are read once per row; beyond, each layer's
     products are GEMMs (the LSTMs' in ``parts`` row blocks, one per thread; one block where 4H does not divide), then
     the gate math in one pass (float32 weights only). Returns (the last h or the logits, h_n, c_n or None)."""
@@ -228,7 +233,7 @@ def stack_step(family: str, weights: list[Tensor], biases: list[Tensor], x: Tens
     out, h_n, c_n = extension().stack_step(family, weights, biases, x, h, empty if c is None else c, projected,
                                            empty if head_w is None else head_w,
                                            empty if head_b is None else head_b, max_rows, parts)
-    return out, h_n, (c_n if family != "gru" else None)
+    return out, h_n, (c_n if family in CELL_STATE_FAMILIES else None)
 
 
 def stack_sample(family: str, weights: list[Tensor], biases: list[Tensor], table: Tensor, projected: bool,
@@ -253,7 +258,7 @@ def stack_sample(family: str, weights: list[Tensor], biases: list[Tensor], table
         empty if head_b is None else head_b, logits, empty if noise is None else noise, draws, temperature, top_k,
         top_p, empty if banned is None else banned, -1 if stop_id is None else stop_id,
         empty if done is None else done, step_after_last, max_rows, parts)
-    return ids, logits, h_n, (c_n if family != "gru" else None)
+    return ids, logits, h_n, (c_n if family in CELL_STATE_FAMILIES else None)
 
 
 def _empty(device) -> Tensor:

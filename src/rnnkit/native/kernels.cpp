@@ -1348,16 +1348,22 @@ struct StackScratch {
 };
 
 // The cell families a generation stack step runs: the LSTM (seed 000), the LSTM with diagonal peepholes (Gers &
-// Schmidhuber 2000) and the GRU in torch's form
-enum class Family { kLSTM, kPeephole, kGRU };
+// Schmidhuber 2000), the GRU in torch's form and the Elman network with tanh or ReLU (seed 000)
+enum class Family { kLSTM, kPeephole, kGRU, kElmanTanh, kElmanRelu };
 
 Family family_of(const std::string& name) {
-  TORCH_CHECK(name == "lstm" || name == "peephole-lstm" || name == "gru",
-              "stack step: the family must be \"lstm\", \"peephole-lstm\" or \"gru\", got \"", name, "\"");
-  return name == "gru" ? Family::kGRU : name == "lstm" ? Family::kLSTM : Family::kPeephole;
+  if (name == "lstm") return Family::kLSTM;
+  if (name == "peephole-lstm") return Family::kPeephole;
+  if (name == "gru") return Family::kGRU;
+  if (name == "rnn-tanh") return Family::kElmanTanh;
+  TORCH_CHECK(name == "rnn-relu", "stack step: the family must be \"lstm\", \"peephole-lstm\", \"gru\", ",
+              "\"rnn-tanh\" or \"rnn-relu\", got \"", name, "\"");
+  return Family::kElmanRelu;
 }
 
-inline int64_t gates_of(Family f) { return f == Family::kGRU ? 3 : 4; }
+inline bool is_lstm(Family f) { return f == Family::kLSTM || f == Family::kPeephole; }
+inline bool is_elman(Family f) { return f == Family::kElmanTanh || f == Family::kElmanRelu; }
+inline int64_t gates_of(Family f) { return is_lstm(f) ? 4 : f == Family::kGRU ? 3 : 1; }
 
 // One LSTM layer of a stack step (see stack_rows): x (B, D) its input (the input term (B, 4H) with ``input_term``,
 // then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out; the peepholes (3, H) or null. Up to ``max_rows`` rows lstm_rows (the weights read
@@ -1518,6 +1524,43 @@ void gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, in
   gru_gates(gi, ld_i, scratch.gh.data_ptr<float>(), hp, hn, B, H);
 }
 
+// ---- One Elman step at B rows without autograd: h_t = φ(W [x, h_{t-1}] + b), φ = tanh or ReLU (seed 000) ---------
+// weight the fused [W_xh | W_hh] (H, D + H) (with ``input_term`` W_hh's columns alone, x then being W_xh x + b);
+// bias (H). Up to ``max_rows`` rows the products are dot_rows (each weight row read once per row); beyond, a GEMM.
+void elman_layer_step(const Tensor& weight, const Tensor& bias, Family family, const float* x, int64_t D,
+                      const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
+                      StackScratch& scratch) {
+  const int64_t K = input_term ? H : D + H;
+  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == H && weight.size(1) == K &&
+              weight.scalar_type() == at::kFloat,
+              "stack step: an Elman layer's weight must be (H, K) float32 with rows contiguous");
+  const float* v = hp;
+  if (!input_term) {  // [x_k, h_{t-1}] for the fused weight
+    scratch.v.resize(static_cast<size_t>(B * K));
+    for (int64_t b = 0; b < B; ++b) {
+      std::memcpy(scratch.v.data() + b * K, x + b * D, D * sizeof(float));
+      std::memcpy(scratch.v.data() + b * K + D, hp + b * H, H * sizeof(float));
+    }
+    v = scratch.v.data();
+  } else {
+    std::memcpy(hn, x, B * H * sizeof(float));  // the input term, to which the recurrent product adds
+  }
+  const float* b = input_term ? nullptr : bias.data_ptr<float>();
+  if (B <= max_rows) {
+    dot_rows(weight.data_ptr<float>(), H, weight.stride(0), b, v, K, hn, H, B, K, input_term);
+  } else {
+    const auto options = torch::TensorOptions().dtype(at::kFloat);
+    Tensor out = torch::from_blob(hn, {B, H}, options);
+    const Tensor lhs = torch::from_blob(const_cast<float*>(v), {B, K}, options);
+    if (input_term) {
+      out.addmm_(lhs, weight.t());
+    } else {
+      at::addmm_out(out, torch::from_blob(const_cast<float*>(b), {H}, options), lhs, weight.t());
+    }
+  }
+  activate_rows(hn, family == Family::kElmanTanh ? 0 : 1, B, H);
+}
+
 // One step of a unidirectional stack of one family at B rows (see stack_step): x (B, ·) layer 0's input (its input
 // term with ``projected``); hp (L, B, H) in, hn (L, B, H) out, and for the LSTMs cp, cn likewise (null for the GRU).
 void stack_rows(Family family, const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const float* x,
@@ -1529,6 +1572,9 @@ void stack_rows(Family family, const std::vector<Tensor>& weights, const std::ve
     const bool input_term = projected && k == 0;  // the input term is given; only W_hh is read
     if (family == Family::kGRU) {
       gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
+    } else if (is_elman(family)) {
+      elman_layer_step(weights[k], biases[k], family, layer_in, D, hp + at, hn + at, B, H, input_term, max_rows,
+                       scratch);
     } else {  // a peephole LSTM's bias row holds [b | p_i | p_f | p_o]
       const float* peep = family == Family::kPeephole ? biases[k].data_ptr<float>() + 4 * H : nullptr;
       lstm_layer_step(weights[k], biases[k], peep, layer_in, D, hp + at, cp + at, hn + at, cn + at, B, H, input_term,
@@ -1563,7 +1609,7 @@ void head_step(const Tensor& head_w, const float* bias, const float* h, float* o
 bool check_stack(Family family, const std::vector<Tensor>& weights, const std::vector<Tensor>& biases,
                  const Tensor& h, const Tensor& c, bool projected, const Tensor& head_w, const Tensor& head_b,
                  const char* name) {
-  const bool lstm = family != Family::kGRU;
+  const bool lstm = is_lstm(family);
   TORCH_CHECK(h.dim() == 3 && static_cast<int64_t>(weights.size()) == h.size(0) && biases.size() == weights.size(),
               name, ": one weight and bias per layer of h (L, B, H)");
   check_float(h, "h");
@@ -1571,11 +1617,13 @@ bool check_stack(Family family, const std::vector<Tensor>& weights, const std::v
     TORCH_CHECK(c.sizes() == h.sizes(), name, ": an LSTM stack's c must be (L, B, H) as h");
     check_float(c, "c");
   } else {
-    TORCH_CHECK(!c.defined() || c.numel() == 0, name, ": a GRU stack carries h alone (c empty)");
+    TORCH_CHECK(!c.defined() || c.numel() == 0, name, ": a GRU or Elman stack carries h alone (c empty)");
   }
   const int64_t H = h.size(2);
-  const int64_t entries = family == Family::kLSTM ? 4 * H : family == Family::kPeephole ? 7 * H : 6 * H;
-  for (size_t k = family == Family::kLSTM && projected ? 1 : 0; k < biases.size(); ++k) {
+  const int64_t entries = family == Family::kLSTM ? 4 * H : family == Family::kPeephole ? 7 * H
+                          : family == Family::kGRU ? 6 * H : H;
+  const bool unused_at_0 = family == Family::kLSTM || is_elman(family);  // the input term holds layer 0's bias
+  for (size_t k = unused_at_0 && projected ? 1 : 0; k < biases.size(); ++k) {
     check_float(biases[k], "a bias");
     TORCH_CHECK(biases[k].numel() == entries, name, ": layer ", k, "'s bias must have ", entries, " entries");
   }
@@ -1759,7 +1807,7 @@ std::vector<Tensor> stack_step(const std::string& family_name, const std::vector
   const bool with_bias = check_stack(family, weights, biases, h, c, projected, head_w, head_b, "stack_step");
   check_float(x, "x");
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
-  const bool lstm = family != Family::kGRU;
+  const bool lstm = is_lstm(family);
   auto h_n = torch::empty({L, B, H}, h.options());
   auto c_n = lstm ? torch::empty({L, B, H}, h.options()) : torch::empty({0}, h.options());
   StackScratch scratch;
@@ -1792,7 +1840,7 @@ std::vector<Tensor> stack_sample(const std::string& family_name, const std::vect
   const Family family = family_of(family_name);
   TORCH_CHECK(head_w.defined() && head_w.numel(), "stack_sample: the output layer's weight is required");
   const bool with_bias = check_stack(family, weights, biases, h, c, projected, head_w, head_b, "stack_sample");
-  const bool lstm = family != Family::kGRU;
+  const bool lstm = is_lstm(family);
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2), V = head_w.size(0), G = gates_of(family);
   check_float(table, "the input table");
   check_float(logits, "the logits");

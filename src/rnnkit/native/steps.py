@@ -40,7 +40,7 @@ from torch import Tensor
 
 from ..cells.base import tensor_version
 from ..precision import active_dtype, step_linear
-from . import lstm_step, stack_sample, stack_step, step_applies
+from . import CELL_STATE_FAMILIES, lstm_step, stack_sample, stack_step, step_applies
 
 
 def stack_family(cells) -> str | None:
@@ -52,15 +52,18 @@ def stack_family(cells) -> str | None:
 
 def _bias_row(family: str, cell) -> Tensor:
     """The one float32 row of a cell's vectors that :func:`rnnkit.native.stack_step` takes per layer: the LSTM's b
-    (4H), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H); an absent bias as zeros."""
-    H = cell.hidden_size
-    gates = 3 * H if family == "gru" else 4 * H
-    parts = {"lstm": [cell.bias_ih], "gru": [cell.bias_ih, getattr(cell, "bias_hh", None)],
+    (4H), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H), the Elman network's b (H);
+    an absent bias as zeros."""
+    parts = {"gru": [cell.bias_ih, getattr(cell, "bias_hh", None)],
              "peephole-lstm": [cell.bias_ih, getattr(cell, "peephole_i", None), getattr(cell, "peephole_f", None),
-                               getattr(cell, "peephole_o", None)]}[family]
+                               getattr(cell, "peephole_o", None)]}.get(family, [cell.bias_ih])
     like = cell.weight_ih
-    return torch.cat([torch.zeros(gates, dtype=like.dtype, device=like.device) if k == 0 and p is None else p.detach()
-                      for k, p in enumerate(parts)])
+    zeros = torch.zeros(like.shape[0], dtype=like.dtype, device=like.device)  # a bias per gate row
+    return torch.cat([zeros if p is None else p.detach() for p in parts])
+
+
+#: The families whose few-row kernels read bf16 weights (under bf16 autocast); the Elman network's reads float32
+BF16_FAMILIES = frozenset({"lstm", "peephole-lstm", "gru"})
 
 
 #: Steps of at most this many rows run in rnnkit's native step kernel (the weights read once per row, dot products
@@ -69,10 +72,13 @@ def _bias_row(family: str, cell) -> Tensor:
 NATIVE_STEP_MAX_ROWS = 8
 
 
-def _native_at(rows: int, dtype: torch.dtype | None) -> bool:
-    """Whether the native stack step takes ``rows`` rows with weights prepared in ``dtype`` (None: the parameters'
-    float32): a few rows in either dtype, any number in float32 (the GEMM route reads float32 only)."""
-    return rows <= NATIVE_STEP_MAX_ROWS or dtype in (None, torch.float32)
+def _native_at(rows: int, dtype: torch.dtype | None, family: str) -> bool:
+    """Whether the native stack step takes ``rows`` rows of ``family`` with weights prepared in ``dtype`` (None: the
+    parameters' float32): any number in float32; in bf16 a few rows of the families that read it (the GEMM route
+    reads float32 only)."""
+    if dtype in (None, torch.float32):
+        return True
+    return rows <= NATIVE_STEP_MAX_ROWS and family in BF16_FAMILIES
 
 
 class FusedSteps:
@@ -100,13 +106,13 @@ class FusedSteps:
 
     def covers(self, cells, rows: int, cuda: bool) -> bool:
         """Whether :meth:`step_stack` takes a step of ``cells`` at ``rows`` rows: the LSTM's at any (torch's
-        operations where the native kernel does not run); the peephole LSTM's and the GRU's where the native kernel
-        runs it (on the CPU, the kernels built, float32 parameters read in float32 or, at a few rows, as bf16 under
-        bf16 autocast)."""
+        operations where the native kernel does not run); the other families' where the native kernel runs it (on
+        the CPU, the kernels built, float32 parameters read in float32 or, at a few rows, as bf16 under bf16
+        autocast where the family's kernel reads it)."""
         if self.family == "lstm":
             return True
         dtype = active_dtype("cpu")
-        return not cuda and step_applies(cells[0].weight_ih, dtype) and _native_at(rows, dtype)
+        return not cuda and step_applies(cells[0].weight_ih, dtype) and _native_at(rows, dtype, self.family)
 
     def prepare(self, cells) -> None:
         """Build (or keep) the fused weights for ``cells``; rebuilt when a tensor they come from changes (its
@@ -148,15 +154,20 @@ class FusedSteps:
         """Generation's token loop over the whole stack, ``draws`` tokens in one native call
         (:func:`rnnkit.native.stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
         with ``projected``, else its input — step every cell and ``head``). ``state``: (h, c) for the LSTMs, (h,)
-        for the GRU, each (L, B, H). Only where the native kernel runs the stack at this batch (:meth:`native_rows`).
+        for the others, each (L, B, H). Only where the native kernel runs the stack at this batch (:meth:`native_rows`).
         Returns (ids (m, B), logits, the state after)."""
         weights, biases = self._stack[projected]
-        h, c = state if self.family != "gru" else (state[0], None)
+        h, c = state if self.carries_c else (state[0], None)
         ids, logits, h_n, c_n = stack_sample(self.family, weights, biases, table, projected, h, c,
                                              (head.weight, head.bias), logits.float().contiguous(), noise, draws,
                                              temperature, banned, stop_id, done, step_after_last, top_k, top_p,
                                              max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
         return ids, logits, (h_n,) if c_n is None else (h_n, c_n)
+
+    @property
+    def carries_c(self) -> bool:
+        """Whether a cell of the family carries c beside h (the LSTMs); the state is then (h, c), else (h,)."""
+        return self.family in CELL_STATE_FAMILIES
 
     @property
     def native(self) -> bool:
@@ -166,7 +177,7 @@ class FusedSteps:
     def native_rows(self, rows: int) -> bool:
         """Whether a step of the stack at ``rows`` rows is one native call (as prepared last): a few rows in the
         weights' prepared dtype, any number with float32 weights."""
-        return self._native and _native_at(rows, self._dtype)
+        return self._native and _native_at(rows, self._dtype, self.family)
 
     def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor]:
         """LSTM cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
@@ -192,14 +203,14 @@ class FusedSteps:
     def step_stack(self, x: Tensor, state: tuple[Tensor, ...], projected: bool = False,
                    head: torch.nn.Linear | None = None) -> tuple[Tensor, tuple[Tensor, ...]]:
         """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, G·H) with
-        ``projected``), ``state`` (h, c) for the LSTMs, (h,) for the GRU, each (L, B, H) → (output (B, H), the state
+        ``projected``), ``state`` (h, c) for the LSTMs, (h,) for the others, each (L, B, H) → (output (B, H), the state
         after). With ``head`` (a linear layer on the output), its result instead of the output
         (``rnnkit.precision.step_linear``). Where :meth:`native_rows` holds, one native call (the stack and the head);
         else (the LSTM only, see :meth:`covers`) torch's operations cell by cell."""
         h = state[0]
         if self.native_rows(h.shape[1]) and (head is None or head.weight.dtype == torch.float32):
             weights, biases = self._stack[projected]
-            c = state[1].contiguous() if self.family != "gru" else None
+            c = state[1].contiguous() if self.carries_c else None
             out, h_n, c_n = stack_step(self.family, weights, biases, x.contiguous(), h.contiguous(), c, projected,
                                        None if head is None else (head.weight, head.bias),
                                        max_rows=NATIVE_STEP_MAX_ROWS, parts=self._parts)
