@@ -177,31 +177,34 @@ def test_native_stack_step_matches_torch_at_few_and_many_rows(family, parts, row
         torch.testing.assert_close(ours_t, ref_t, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["peephole-lstm", "gru-cho"])
 @pytest.mark.parametrize("rows", [3, 9])
 @pytest.mark.parametrize("projected", [False, True])
-def test_native_peephole_stack_step_equals_the_cells_equations(rows, projected):
-    """The peephole LSTM's stack step (i, f read p ⊙ c_{t-1}, o reads p_o ⊙ c_t) at few rows and through the GEMM
-    route equals PeepholeLSTMCell.step, the notes' equations, run by rnnkit's Python loop."""
+def test_native_stack_step_of_cells_without_a_torch_module(cell, rows, projected):
+    """The peephole LSTM's stack step (i, f read p ⊙ c_{t-1}, o reads p_o ⊙ c_t) and the Cho GRU's (W_hh (r ⊙ h),
+    two rounds of products) at few rows and through the GEMM route equal the cells' ``step``, the notes' equations,
+    run by rnnkit's Python loop."""
     from rnnkit import native
     from rnnkit.layers import RNN
 
     if native.extension() is None:
         pytest.skip("needs rnnkit's native kernels")
     torch.manual_seed(0)
-    rnn = RNN(D, H, num_layers=2, cell="peephole-lstm")
+    rnn = RNN(D, H, num_layers=2, cell=cell)
     head = nn.Linear(H, 7)
     x = torch.randn(rows, D)
-    state = (torch.randn(2, rows, H), torch.randn(2, rows, H))
+    state = (torch.randn(2, rows, H), torch.randn(2, rows, H))[: 2 if cell == "peephole-lstm" else 1]
     with torch.no_grad():
         with native.python_loop():
-            out_ref, final_ref = rnn(x.unsqueeze(1), type(rnn.initial_state(1))(*state))
+            initial = type(rnn.initial_state(1))(*state) if len(state) == 2 else state[0]
+            out_ref, final_ref = rnn(x.unsqueeze(1), initial)
         steps = rnn._fused_steps
-        assert steps.family == "peephole-lstm"
+        assert steps.family == cell
         steps.prepare(rnn.cells)
         inputs = rnn.cells[0].input_projection(x) if projected else x
         logits, finals = steps.step_stack(inputs, state, projected=projected, head=head)
     torch.testing.assert_close(logits, head(out_ref[:, 0]), rtol=1e-5, atol=1e-5)
-    for ours_t, ref_t in zip(finals, final_ref, strict=True):
+    for ours_t, ref_t in zip(finals, final_ref if len(state) == 2 else (final_ref,), strict=True):
         torch.testing.assert_close(ours_t, ref_t, rtol=1e-5, atol=1e-5)
 
 

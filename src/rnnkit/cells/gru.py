@@ -112,6 +112,7 @@ class ChoGRUCell(_GRUBase):
     """
 
     kernel_family = "gated"
+    stack_step_family = "gru-cho"  # rnnkit.native.stack_step: generation's token loop
     recurrent_weights = ("weight_hrz", "weight_hh")
 
     def _recurrent_parameters(self, H: int, bias: bool) -> None:

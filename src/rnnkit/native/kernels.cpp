@@ -1342,28 +1342,30 @@ void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base,
 
 // Scratch buffers of a stack step, kept across the steps of a token loop
 struct StackScratch {
-  std::vector<float> v;  // [x_k, h_{t-1}] rows for the LSTM's few-row kernel
+  std::vector<float> v;  // [x_k, h_{t-1}] rows for the LSTM's few-row kernel and the Elman step; the Cho GRU's terms
+  std::vector<float> c;  // the Cho GRU's W_hh (r ⊙ h)
   Tensor inputs, pre;    // the same rows, and the blocked product, for the LSTM's GEMM route
   Tensor gi, gh;         // the GRU's input and recurrent terms, for its GEMM route
 };
 
 // The cell families a generation stack step runs: the LSTM (seed 000), the LSTM with diagonal peepholes (Gers &
 // Schmidhuber 2000), the GRU in torch's form and the Elman network with tanh or ReLU (seed 000)
-enum class Family { kLSTM, kPeephole, kGRU, kElmanTanh, kElmanRelu };
+enum class Family { kLSTM, kPeephole, kGRU, kChoGRU, kElmanTanh, kElmanRelu };
 
 Family family_of(const std::string& name) {
   if (name == "lstm") return Family::kLSTM;
   if (name == "peephole-lstm") return Family::kPeephole;
   if (name == "gru") return Family::kGRU;
+  if (name == "gru-cho") return Family::kChoGRU;
   if (name == "rnn-tanh") return Family::kElmanTanh;
   TORCH_CHECK(name == "rnn-relu", "stack step: the family must be \"lstm\", \"peephole-lstm\", \"gru\", ",
-              "\"rnn-tanh\" or \"rnn-relu\", got \"", name, "\"");
+              "\"gru-cho\", \"rnn-tanh\" or \"rnn-relu\", got \"", name, "\"");
   return Family::kElmanRelu;
 }
 
 inline bool is_lstm(Family f) { return f == Family::kLSTM || f == Family::kPeephole; }
 inline bool is_elman(Family f) { return f == Family::kElmanTanh || f == Family::kElmanRelu; }
-inline int64_t gates_of(Family f) { return is_lstm(f) ? 4 : f == Family::kGRU ? 3 : 1; }
+inline int64_t gates_of(Family f) { return is_lstm(f) ? 4 : is_elman(f) ? 1 : 3; }
 
 // One LSTM layer of a stack step (see stack_rows): x (B, D) its input (the input term (B, 4H) with ``input_term``,
 // then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out; the peepholes (3, H) or null. Up to ``max_rows`` rows lstm_rows (the weights read
@@ -1524,6 +1526,82 @@ void gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, in
   gru_gates(gi, ld_i, scratch.gh.data_ptr<float>(), hp, hn, B, H);
 }
 
+// out (B, N) (row stride ld_o) = x (B, K) (row stride ld_x) Wᵀ (+ bias) (+ out with ``accumulate``) for a float32
+// W (N, K) with rows of stride ld_w: up to ``max_rows`` rows dot_rows (each weight row read once per row of the
+// batch), beyond one GEMM
+void product_rows(const float* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
+                  int64_t ld_o, int64_t B, int64_t K, bool accumulate, int64_t max_rows) {
+  if (B <= max_rows) {
+    dot_rows(w, N, ld_w, bias, x, ld_x, out, ld_o, B, K, accumulate);
+    return;
+  }
+  const auto options = torch::TensorOptions().dtype(at::kFloat);
+  Tensor result = torch::from_blob(out, {B, N}, {ld_o, 1}, options);
+  const Tensor lhs = torch::from_blob(const_cast<float*>(x), {B, K}, {ld_x, 1}, options);
+  const Tensor wt = torch::from_blob(const_cast<float*>(w), {K, N}, {1, ld_w}, options);  // Wᵀ, a view
+  if (accumulate) {
+    result.addmm_(lhs, wt);
+    if (bias) result.add_(torch::from_blob(const_cast<float*>(bias), {N}, options));
+  } else if (bias) {
+    at::addmm_out(result, torch::from_blob(const_cast<float*>(bias), {N}, options), lhs, wt);
+  } else {
+    at::mm_out(result, lhs, wt);
+  }
+}
+
+// ---- One Cho GRU step at B rows without autograd (seed 000; the reset gate before the recurrent product) ---------
+//   r = σ(W_xr x + W_hr h + b_r),  z = σ(W_xz x + W_hz h + b_z),  h̃ = tanh(W_xh x + W_hh (r ⊙ h) + b_h)
+//   h_t = z ⊙ h + (1 − z) ⊙ h̃
+// weight the fused [W_x | W_h] (3H, D + H), W_x = [W_xr; W_xz; W_xh], W_h = [W_hr; W_hz; W_hh] (with
+// ``input_term`` W_h's columns alone, x then being W_x x + b); bias b (3H). W_hh needs the whole of r ⊙ h, so a step
+// is two rounds of products (product_rows) with the gate math between: float32 weights.
+void cho_gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, int64_t D, const float* hp,
+                        float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows, StackScratch& scratch) {
+  const int64_t K = input_term ? H : D + H;
+  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 3 * H && weight.size(1) == K &&
+              weight.scalar_type() == at::kFloat,
+              "stack step: a Cho GRU layer's weight must be (3H, K) float32 with rows contiguous");
+  const float* w = weight.data_ptr<float>();
+  const int64_t ld = weight.stride(0);
+  const float* wh = w + (K - H);  // W_h's columns
+  scratch.v.resize(static_cast<size_t>(B * 6 * H));
+  float* gi = scratch.v.data();       // (B, 3H): W_x x + b
+  float* gh = gi + B * 3 * H;         // (B, 2H): W_hr h, W_hz h; then z in the second block
+  float* rh = gh + B * 2 * H;         // (B, H): r ⊙ h
+  if (input_term) {
+    std::memcpy(gi, x, B * 3 * H * sizeof(float));
+  } else {
+    product_rows(w, 3 * H, ld, bias.data_ptr<float>(), x, D, gi, 3 * H, B, D, false, max_rows);
+  }
+  product_rows(wh, 2 * H, ld, nullptr, hp, H, gh, 2 * H, B, H, false, max_rows);
+  at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float *gi_b = gi + b * 3 * H, *hp_b = hp + b * H;
+      float *gh_b = gh + b * 2 * H, *rh_b = rh + b * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        rh_b[j] = sigmoid(gi_b[j] + gh_b[j]) * hp_b[j];
+        gh_b[H + j] = sigmoid(gi_b[H + j] + gh_b[H + j]);
+      }
+    }
+  });
+  scratch.c.resize(static_cast<size_t>(B * H));
+  float* c = scratch.c.data();
+  product_rows(wh + 2 * H * ld, H, ld, nullptr, rh, H, c, H, B, H, false, max_rows);
+  at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float *gi_b = gi + b * 3 * H + 2 * H, *z = gh + b * 2 * H + H, *c_b = c + b * H;
+      const float* hp_b = hp + b * H;
+      float* h_b = hn + b * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        const float n = tanh_(gi_b[j] + c_b[j]);
+        h_b[j] = n + z[j] * (hp_b[j] - n);
+      }
+    }
+  });
+}
+
 // ---- One Elman step at B rows without autograd: h_t = φ(W [x, h_{t-1}] + b), φ = tanh or ReLU (seed 000) ---------
 // weight the fused [W_xh | W_hh] (H, D + H) (with ``input_term`` W_hh's columns alone, x then being W_xh x + b);
 // bias (H). Up to ``max_rows`` rows the products are dot_rows (each weight row read once per row); beyond, a GEMM.
@@ -1545,19 +1623,8 @@ void elman_layer_step(const Tensor& weight, const Tensor& bias, Family family, c
   } else {
     std::memcpy(hn, x, B * H * sizeof(float));  // the input term, to which the recurrent product adds
   }
-  const float* b = input_term ? nullptr : bias.data_ptr<float>();
-  if (B <= max_rows) {
-    dot_rows(weight.data_ptr<float>(), H, weight.stride(0), b, v, K, hn, H, B, K, input_term);
-  } else {
-    const auto options = torch::TensorOptions().dtype(at::kFloat);
-    Tensor out = torch::from_blob(hn, {B, H}, options);
-    const Tensor lhs = torch::from_blob(const_cast<float*>(v), {B, K}, options);
-    if (input_term) {
-      out.addmm_(lhs, weight.t());
-    } else {
-      at::addmm_out(out, torch::from_blob(const_cast<float*>(b), {H}, options), lhs, weight.t());
-    }
-  }
+  product_rows(weight.data_ptr<float>(), H, weight.stride(0), input_term ? nullptr : bias.data_ptr<float>(), v, K, hn,
+               H, B, K, input_term, max_rows);
   activate_rows(hn, family == Family::kElmanTanh ? 0 : 1, B, H);
 }
 
@@ -1572,6 +1639,8 @@ void stack_rows(Family family, const std::vector<Tensor>& weights, const std::ve
     const bool input_term = projected && k == 0;  // the input term is given; only W_hh is read
     if (family == Family::kGRU) {
       gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
+    } else if (family == Family::kChoGRU) {
+      cho_gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
     } else if (is_elman(family)) {
       elman_layer_step(weights[k], biases[k], family, layer_in, D, hp + at, hn + at, B, H, input_term, max_rows,
                        scratch);
@@ -1621,8 +1690,9 @@ bool check_stack(Family family, const std::vector<Tensor>& weights, const std::v
   }
   const int64_t H = h.size(2);
   const int64_t entries = family == Family::kLSTM ? 4 * H : family == Family::kPeephole ? 7 * H
-                          : family == Family::kGRU ? 6 * H : H;
-  const bool unused_at_0 = family == Family::kLSTM || is_elman(family);  // the input term holds layer 0's bias
+                          : family == Family::kGRU ? 6 * H : family == Family::kChoGRU ? 3 * H : H;
+  // the input term holds layer 0's bias
+  const bool unused_at_0 = family == Family::kLSTM || family == Family::kChoGRU || is_elman(family);
   for (size_t k = unused_at_0 && projected ? 1 : 0; k < biases.size(); ++k) {
     check_float(biases[k], "a bias");
     TORCH_CHECK(biases[k].numel() == entries, name, ": layer ", k, "'s bias must have ", entries, " entries");

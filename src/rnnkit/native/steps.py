@@ -52,8 +52,8 @@ def stack_family(cells) -> str | None:
 
 def _bias_row(family: str, cell) -> Tensor:
     """The one float32 row of a cell's vectors that :func:`rnnkit.native.stack_step` takes per layer: the LSTM's b
-    (4H), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H), the Elman network's b (H);
-    an absent bias as zeros."""
+    (4H), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H), the Cho GRU's b (3H), the
+    Elman network's b (H); an absent bias as zeros."""
     parts = {"gru": [cell.bias_ih, getattr(cell, "bias_hh", None)],
              "peephole-lstm": [cell.bias_ih, getattr(cell, "peephole_i", None), getattr(cell, "peephole_f", None),
                                getattr(cell, "peephole_o", None)]}.get(family, [cell.bias_ih])
@@ -62,7 +62,8 @@ def _bias_row(family: str, cell) -> Tensor:
     return torch.cat([zeros if p is None else p.detach() for p in parts])
 
 
-#: The families whose few-row kernels read bf16 weights (under bf16 autocast); the Elman network's reads float32
+#: The families whose few-row kernels read bf16 weights (under bf16 autocast); the Elman network's and the Cho
+#: GRU's read float32
 BF16_FAMILIES = frozenset({"lstm", "peephole-lstm", "gru"})
 
 
@@ -134,7 +135,8 @@ class FusedSteps:
         self._layers = []
         for k, cell in enumerate(cells):
             H = cell.hidden_size
-            weight = torch.cat([cell.weight_ih, cell.weight_hh], 1).detach()  # (G·H, D + H): i f g o, or r z n
+            recurrent = torch.cat([cell.weight_hrz, cell.weight_hh]) if self.family == "gru-cho" else cell.weight_hh
+            weight = torch.cat([cell.weight_ih, recurrent], 1).detach()  # (G·H, D + H): i f g o, or r z n
             bias = _bias_row(self.family, cell)
             if dtype is not None:  # the weight in the autocast dtype; the native kernel adds a float32 bias
                 weight = weight.to(dtype)
