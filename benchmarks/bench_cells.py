@@ -134,6 +134,13 @@ def main(argv: list[str] | None = None) -> None:
             return "torch"
         return "native" if native.applies(cell, x) else "Python loop"
 
+    def gemm_ceiling(B, T, H):
+        """GFLOP/s of one float32 product of a training step's largest shape, (B·T × H) @ (H × 3H) (a GRU's input
+        projection; its weight gradients are the same product transposed): what no kernel's products can beat
+        here, however its steps are arranged."""
+        a, w = torch.randn(B * T, H), torch.randn(H, 3 * H)
+        return 2 * B * T * H * 3 * H / timed(lambda: torch.mm(a, w), max(5, args.repeats)) / 1e9
+
     def matmul_flops(module, B, T):
         """2·B·T·(elements of every weight matrix, each used once per step), × 3 for forward + backward."""
         return 3 * 2 * B * T * sum(p.numel() for p in module.parameters() if p.dim() == 2)
@@ -148,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
         torch_modules = {"LSTM": nn.LSTM(D, H, batch_first=True), "GRU": nn.GRU(D, H, batch_first=True),
                          "RNN": nn.RNN(D, H, batch_first=True)}
         print(f"\n## B={B}, T={T}, D=H={H}\n")
+        print(f"The GEMM ceiling: torch.mm of ({B * T} x {H}) by ({H} x {3 * H}) in float32 at "
+              f"{gemm_ceiling(B, T, H):.0f} GFLOP/s. The GFLOP/s column counts 3 x the forward products; here the "
+              "input needs no gradient, so an LSTM or GRU layer runs 5/6 of them (no product for dx).\n")
         print("| cell | path | tokens/s | GFLOP/s | vs torch (same cell family) | GFLOP/s vs nn.LSTM "
               "| vs Python loop |")
         print("|---|---|---:|---:|---|---:|---:|")
