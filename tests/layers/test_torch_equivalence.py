@@ -177,13 +177,13 @@ def test_native_stack_step_matches_torch_at_few_and_many_rows(family, parts, row
         torch.testing.assert_close(ours_t, ref_t, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["peephole-lstm", "gru-cho"])
+@pytest.mark.parametrize("cell", ["peephole-lstm", "gru-cho", "mut3"])
 @pytest.mark.parametrize("rows", [3, 9])
 @pytest.mark.parametrize("projected", [False, True])
 def test_native_stack_step_of_cells_without_a_torch_module(cell, rows, projected):
-    """The peephole LSTM's stack step (i, f read p ⊙ c_{t-1}, o reads p_o ⊙ c_t) and the Cho GRU's (W_hh (r ⊙ h),
-    two rounds of products) at few rows and through the GEMM route equal the cells' ``step``, the notes' equations,
-    run by rnnkit's Python loop."""
+    """The peephole LSTM's stack step (i, f read p ⊙ c_{t-1}, o reads p_o ⊙ c_t), the Cho GRU's and MUT3's (W_hh
+    (r ⊙ h), two rounds of products; MUT3's z reads tanh(h)) at few rows and through the GEMM route equal the cells'
+    ``step``, the notes' equations, run by rnnkit's Python loop."""
     from rnnkit import native
     from rnnkit.layers import RNN
 

@@ -117,8 +117,10 @@ class Cell(nn.Module):
       are this cell's, with ``kernel_arguments()`` giving its weights in that family's form; the sequence loop
       then runs the whole sequence in one native call (the cell's ``step`` stays the reference).
     * ``stack_step_family``: the family of rnnkit's native generation step (``rnnkit.native.stack_step``:
-      ``"lstm"``, ``"peephole-lstm"`` or ``"gru"``) whose equations are this cell's; a one-direction stack of such
-      cells then generates through it, the whole token loop in native calls (``rnnkit.native.steps``).
+      ``"lstm"``, ``"peephole-lstm"``, ``"gru"``, ``"gru-cho"``, ``"mut3"``, ``"rnn-tanh"`` or ``"rnn-relu"``) whose
+      equations are this cell's, with ``stack_step_weights()`` giving its weights in that family's form; a
+      one-direction stack of such cells then generates through it, the whole token loop in native calls
+      (``rnnkit.native.steps``).
     * ``recurrent_weights``: the names of the parameters that multiply the previous state (default
       ``("weight_hh",)``): what the sequence layer's ``weight_dropout`` (DropConnect) drops; empty for a cell whose
       recurrence is structured (unitary).
@@ -153,6 +155,19 @@ class Cell(nn.Module):
     def kernel_arguments(self) -> dict:
         """The weights and options ``rnnkit.native``'s ``kernel_family`` kernel takes (cells with a family only)."""
         raise NotImplementedError(f"{type(self).__name__} declares no native kernel family")
+
+    def stack_step_weights(self) -> tuple[Tensor, Tensor]:
+        """The weights ``rnnkit.native.stack_step`` takes for this cell (cells with a ``stack_step_family`` only):
+        the fused [W_x | W_h] (G·H, D + H), the rows of each gate's input and recurrent weights side by side, and
+        one row of the family's vectors. By default [``weight_ih`` | ``weight_hh``] and ``bias_ih`` (zeros
+        without)."""
+        weight = torch.cat([self.weight_ih, self.weight_hh], 1)
+        return weight, self._bias_or_zeros(self.bias_ih, weight)
+
+    @staticmethod
+    def _bias_or_zeros(bias: Tensor | None, weight: Tensor) -> Tensor:
+        """``bias``, or zeros of one entry per row of ``weight`` where the cell has none."""
+        return bias if bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
 
     def force(self, state: State, feedback: Tensor) -> State:
         """Replace the fed-back part of ``state`` by ``feedback`` (teacher forcing)."""

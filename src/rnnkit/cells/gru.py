@@ -84,6 +84,11 @@ class GRUCell(_GRUBase):
         h = n + z * (h_prev - n)
         return h, h
 
+    def stack_step_weights(self) -> tuple[Tensor, Tensor]:
+        """[W_x | W_h] (3H, D + H) and [b_ih | b_hh] (6H): b_hh sits inside the reset product."""
+        weight = torch.cat([self.weight_ih, self.weight_hh], 1)
+        return weight, torch.cat([self._bias_or_zeros(self.bias_ih, weight), self._bias_or_zeros(self.bias_hh, weight)])
+
     def native_weights(self) -> list[Tensor]:
         if self.bias_ih is None:
             return [self.weight_ih, self.weight_hh]
@@ -129,6 +134,11 @@ class ChoGRUCell(_GRUBase):
         h_tilde = torch.tanh(torch.addmm(px_t[:, 2 * H:], r * h_prev, self.weight_hh.t()))
         h = h_tilde + z * (h_prev - h_tilde)
         return h, h
+
+    def stack_step_weights(self) -> tuple[Tensor, Tensor]:
+        """[W_x | [W_hr; W_hz; W_hh]] (3H, D + H) and b (3H)."""
+        weight = torch.cat([self.weight_ih, torch.cat([self.weight_hrz, self.weight_hh])], 1)
+        return weight, self._bias_or_zeros(self.bias_ih, weight)
 
     def kernel_arguments(self) -> dict:
         # px = [r, z, h̃] blocks; W_hrz adds to the first two; h_t = z h_{t-1} + (1 - z) h̃

@@ -150,6 +150,11 @@ class PeepholeLSTMCell(LSTMCell):
         return {"weight_hh": self.weight_hh,
                 "peepholes": torch.stack([self.peephole_i, self.peephole_f, self.peephole_o])}
 
+    def stack_step_weights(self) -> tuple[Tensor, Tensor]:
+        """[W_x | W_h] (4H, D + H) and [b | p_i | p_f | p_o] (7H)."""
+        weight, bias = super().stack_step_weights()
+        return weight, torch.cat([bias, self.peephole_i, self.peephole_f, self.peephole_o])
+
     def note_weights(self) -> dict[str, Tensor]:
         return {**super().note_weights(), "p_i": self.peephole_i, "p_f": self.peephole_f,
                 "p_o": self.peephole_o}

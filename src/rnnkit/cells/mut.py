@@ -173,6 +173,12 @@ class MUT3Cell(_MUTBase):
     recurrent_weights = ("weight_hz", "weight_hr", "weight_hh")
     n_input_matrices = 3
     raw_input = False
+    stack_step_family = "mut3"  # rnnkit.native.stack_step: generation's token loop
+
+    def stack_step_weights(self) -> tuple[Tensor, Tensor]:
+        """[W_x | [W_hz; W_hr; W_hh]] (3H, D + H) and [b_z; b_r; b_h] (3H)."""
+        weight = torch.cat([self.weight_ih, torch.cat([self.weight_hz, self.weight_hr, self.weight_hh])], 1)
+        return weight, self._bias_or_zeros(self.bias_ih, weight)
 
     def _recurrent_parameters(self, H: int) -> None:
         self.weight_hz = nn.Parameter(torch.empty(H, H))

@@ -1342,29 +1342,32 @@ void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base,
 
 // Scratch buffers of a stack step, kept across the steps of a token loop
 struct StackScratch {
-  std::vector<float> v;  // [x_k, h_{t-1}] rows for the LSTM's few-row kernel and the Elman step; the Cho GRU's terms
-  std::vector<float> c;  // the Cho GRU's W_hh (r ⊙ h)
+  std::vector<float> v;  // [x_k, h_{t-1}] rows for the LSTM's few-row kernel and the Elman step; the gated terms
+  std::vector<float> c;  // the gated family's W_hh (r ⊙ h)
   Tensor inputs, pre;    // the same rows, and the blocked product, for the LSTM's GEMM route
   Tensor gi, gh;         // the GRU's input and recurrent terms, for its GEMM route
 };
 
 // The cell families a generation stack step runs: the LSTM (seed 000), the LSTM with diagonal peepholes (Gers &
-// Schmidhuber 2000), the GRU in torch's form and the Elman network with tanh or ReLU (seed 000)
-enum class Family { kLSTM, kPeephole, kGRU, kChoGRU, kElmanTanh, kElmanRelu };
+// Schmidhuber 2000), the GRU in torch's form, the gated-update cells (Cho GRU, MUT3) and the Elman network with tanh
+// or ReLU (seed 000)
+enum class Family { kLSTM, kPeephole, kGRU, kChoGRU, kMUT3, kElmanTanh, kElmanRelu };
 
 Family family_of(const std::string& name) {
   if (name == "lstm") return Family::kLSTM;
   if (name == "peephole-lstm") return Family::kPeephole;
   if (name == "gru") return Family::kGRU;
   if (name == "gru-cho") return Family::kChoGRU;
+  if (name == "mut3") return Family::kMUT3;
   if (name == "rnn-tanh") return Family::kElmanTanh;
   TORCH_CHECK(name == "rnn-relu", "stack step: the family must be \"lstm\", \"peephole-lstm\", \"gru\", ",
-              "\"gru-cho\", \"rnn-tanh\" or \"rnn-relu\", got \"", name, "\"");
+              "\"gru-cho\", \"mut3\", \"rnn-tanh\" or \"rnn-relu\", got \"", name, "\"");
   return Family::kElmanRelu;
 }
 
 inline bool is_lstm(Family f) { return f == Family::kLSTM || f == Family::kPeephole; }
 inline bool is_elman(Family f) { return f == Family::kElmanTanh || f == Family::kElmanRelu; }
+inline bool is_gated(Family f) { return f == Family::kChoGRU || f == Family::kMUT3; }
 inline int64_t gates_of(Family f) { return is_lstm(f) ? 4 : is_elman(f) ? 1 : 3; }
 
 // One LSTM layer of a stack step (see stack_rows): x (B, D) its input (the input term (B, 4H) with ``input_term``,
@@ -1549,39 +1552,56 @@ void product_rows(const float* w, int64_t N, int64_t ld_w, const float* bias, co
   }
 }
 
-// ---- One Cho GRU step at B rows without autograd (seed 000; the reset gate before the recurrent product) ---------
-//   r = σ(W_xr x + W_hr h + b_r),  z = σ(W_xz x + W_hz h + b_z),  h̃ = tanh(W_xh x + W_hh (r ⊙ h) + b_h)
-//   h_t = z ⊙ h + (1 − z) ⊙ h̃
-// weight the fused [W_x | W_h] (3H, D + H), W_x = [W_xr; W_xz; W_xh], W_h = [W_hr; W_hz; W_hh] (with
-// ``input_term`` W_h's columns alone, x then being W_x x + b); bias b (3H). W_hh needs the whole of r ⊙ h, so a step
-// is two rounds of products (product_rows) with the gate math between: float32 weights.
-void cho_gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, int64_t D, const float* hp,
-                        float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows, StackScratch& scratch) {
+// ---- One step of the gated-update family at B rows without autograd: the Cho GRU and MUT3 (seed 000) -----------
+//   Cho GRU, blocks [r, z, h̃]:  r = σ(W_xr x + W_hr h + b_r),  z = σ(W_xz x + W_hz h + b_z)
+//                               h̃ = tanh(W_xh x + W_hh (r ⊙ h) + b_h),  h_t = z ⊙ h + (1 − z) ⊙ h̃
+//   MUT3, blocks [z, r, h̃]:     z = σ(W_xz x + W_hz tanh(h) + b_z),  r and h̃ as above,  h_t = z ⊙ h̃ + (1 − z) ⊙ h
+// weight the fused [W_x | W_h] (3H, D + H), the rows of each block side by side (with ``input_term`` W_h's columns
+// alone, x then being W_x x + b); bias b (3H). W_hh needs the whole of r ⊙ h, so a step is two rounds of products
+// (product_rows) with the gate math between: float32 weights.
+struct GatedStep {
+  int64_t z_block;  // which of the first two blocks is z (r is the other)
+  bool z_reads_tanh;  // z's recurrent term is W_hz tanh(h) (MUT3), else W_hz h
+  bool z_keeps;       // h_t = z h + (1 − z) h̃ (Cho), else z h̃ + (1 − z) h
+};
+
+void gated_layer_step(const Tensor& weight, const Tensor& bias, const GatedStep& spec, const float* x, int64_t D,
+                      const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
+                      StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
   TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 3 * H && weight.size(1) == K &&
               weight.scalar_type() == at::kFloat,
-              "stack step: a Cho GRU layer's weight must be (3H, K) float32 with rows contiguous");
+              "stack step: a gated-update layer's weight must be (3H, K) float32 with rows contiguous");
   const float* w = weight.data_ptr<float>();
   const int64_t ld = weight.stride(0);
   const float* wh = w + (K - H);  // W_h's columns
-  scratch.v.resize(static_cast<size_t>(B * 6 * H));
-  float* gi = scratch.v.data();       // (B, 3H): W_x x + b
-  float* gh = gi + B * 3 * H;         // (B, 2H): W_hr h, W_hz h; then z in the second block
-  float* rh = gh + B * 2 * H;         // (B, H): r ⊙ h
+  const int64_t zb = spec.z_block, rb = 1 - zb;
+  scratch.v.resize(static_cast<size_t>(B * 7 * H));
+  float* gi = scratch.v.data();  // (B, 3H): W_x x + b
+  float* gh = gi + B * 3 * H;    // (B, 2H): the first two blocks' recurrent terms, then z in its block
+  float* rh = gh + B * 2 * H;    // (B, H): r ⊙ h
+  float* th = rh + B * H;        // (B, H): tanh(h) (MUT3)
   if (input_term) {
     std::memcpy(gi, x, B * 3 * H * sizeof(float));
   } else {
     product_rows(w, 3 * H, ld, bias.data_ptr<float>(), x, D, gi, 3 * H, B, D, false, max_rows);
   }
-  product_rows(wh, 2 * H, ld, nullptr, hp, H, gh, 2 * H, B, H, false, max_rows);
+  if (spec.z_reads_tanh) {
+    std::memcpy(th, hp, B * H * sizeof(float));
+    activate_rows(th, 0, B, H);
+    product_rows(wh + rb * H * ld, H, ld, nullptr, hp, H, gh + rb * H, 2 * H, B, H, false, max_rows);
+    product_rows(wh + zb * H * ld, H, ld, nullptr, th, H, gh + zb * H, 2 * H, B, H, false, max_rows);
+  } else {
+    product_rows(wh, 2 * H, ld, nullptr, hp, H, gh, 2 * H, B, H, false, max_rows);
+  }
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const float *gi_b = gi + b * 3 * H, *hp_b = hp + b * H;
       float *gh_b = gh + b * 2 * H, *rh_b = rh + b * H;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        rh_b[j] = sigmoid(gi_b[j] + gh_b[j]) * hp_b[j];
-        gh_b[H + j] = sigmoid(gi_b[H + j] + gh_b[H + j]);
+        rh_b[j] = sigmoid(gi_b[rb * H + j] + gh_b[rb * H + j]) * hp_b[j];
+        gh_b[zb * H + j] = sigmoid(gi_b[zb * H + j] + gh_b[zb * H + j]);
       }
     }
   });
@@ -1590,13 +1610,21 @@ void cho_gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x
   product_rows(wh + 2 * H * ld, H, ld, nullptr, rh, H, c, H, B, H, false, max_rows);
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const float *gi_b = gi + b * 3 * H + 2 * H, *z = gh + b * 2 * H + H, *c_b = c + b * H;
+      const float *gi_b = gi + b * 3 * H + 2 * H, *z = gh + b * 2 * H + zb * H, *c_b = c + b * H;
       const float* hp_b = hp + b * H;
       float* h_b = hn + b * H;
+      if (spec.z_keeps) {
 #pragma omp simd
-      for (int64_t j = 0; j < H; ++j) {
-        const float n = tanh_(gi_b[j] + c_b[j]);
-        h_b[j] = n + z[j] * (hp_b[j] - n);
+        for (int64_t j = 0; j < H; ++j) {
+          const float n = tanh_(gi_b[j] + c_b[j]);
+          h_b[j] = n + z[j] * (hp_b[j] - n);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const float n = tanh_(gi_b[j] + c_b[j]);
+          h_b[j] = hp_b[j] + z[j] * (n - hp_b[j]);
+        }
       }
     }
   });
@@ -1639,8 +1667,10 @@ void stack_rows(Family family, const std::vector<Tensor>& weights, const std::ve
     const bool input_term = projected && k == 0;  // the input term is given; only W_hh is read
     if (family == Family::kGRU) {
       gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
-    } else if (family == Family::kChoGRU) {
-      cho_gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
+    } else if (is_gated(family)) {
+      const GatedStep spec = family == Family::kChoGRU ? GatedStep{1, false, true} : GatedStep{0, true, false};
+      gated_layer_step(weights[k], biases[k], spec, layer_in, D, hp + at, hn + at, B, H, input_term, max_rows,
+                       scratch);
     } else if (is_elman(family)) {
       elman_layer_step(weights[k], biases[k], family, layer_in, D, hp + at, hn + at, B, H, input_term, max_rows,
                        scratch);
@@ -1690,9 +1720,9 @@ bool check_stack(Family family, const std::vector<Tensor>& weights, const std::v
   }
   const int64_t H = h.size(2);
   const int64_t entries = family == Family::kLSTM ? 4 * H : family == Family::kPeephole ? 7 * H
-                          : family == Family::kGRU ? 6 * H : family == Family::kChoGRU ? 3 * H : H;
+                          : family == Family::kGRU ? 6 * H : is_gated(family) ? 3 * H : H;
   // the input term holds layer 0's bias
-  const bool unused_at_0 = family == Family::kLSTM || family == Family::kChoGRU || is_elman(family);
+  const bool unused_at_0 = family == Family::kLSTM || is_gated(family) || is_elman(family);
   for (size_t k = unused_at_0 && projected ? 1 : 0; k < biases.size(); ++k) {
     check_float(biases[k], "a bias");
     TORCH_CHECK(biases[k].numel() == entries, name, ": layer ", k, "'s bias must have ", entries, " entries");
@@ -1858,16 +1888,17 @@ std::vector<uint8_t> banned_mask(const Tensor& banned, int64_t V, const char* na
 
 }  // namespace
 
-// One step of a unidirectional LSTM, peephole LSTM or GRU stack (``family`` "lstm" / "peephole-lstm" / "gru") and,
-// with ``head_w``, its output layer: a whole generation step in one call (stack_rows: up to ``max_rows`` rows the
-// weights are read once per row; beyond, each layer's products are GEMMs (the LSTMs' in ``parts`` blocks, one per
-// thread), which need float32 weights). weights[k] (G·H, K_k) float32 or bfloat16 with unit stride along K (G = 4
-// for the LSTMs, 3 for the GRU): layer k's fused [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone,
-// x then being layer 0's input term W_ih x + b_ih (B, G·H); biases[k] float32, the LSTM's b (4H) (unused for a
-// projected layer 0), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H); x, h (L, B, H),
-// and the LSTMs' c (L, B, H) (the GRU's empty) float32; head_w (V, H) and head_b (V) float32 (head_b may be empty).
-// Returns {the last layer's h_t (B, H), or the logits (B, V) with head_w; h_n (L, B, H); c_n (L, B, H), empty for
-// the GRU}.
+// One step of a unidirectional stack of one family (``family``: "lstm", "peephole-lstm", "gru", "gru-cho", "mut3",
+// "rnn-tanh", "rnn-relu") and, with ``head_w``, its output layer: a whole generation step in one call (stack_rows: up
+// to ``max_rows`` rows the weights are read once per row; beyond, each layer's products are GEMMs (the LSTMs' in
+// ``parts`` blocks, one per thread), which need float32 weights). weights[k] (G·H, K_k) with unit stride along K
+// (G = 4 for the LSTMs, 3 for the GRUs and MUT3, 1 for the Elman network; bfloat16 is read by the LSTMs' and the
+// GRU's few-row kernels, float32 by all): layer k's fused [W_ih | W_hh], or with ``projected`` layer 0's W_hh
+// columns alone, x then being layer 0's input term W_ih x + b_ih (B, G·H); biases[k] float32, the LSTM's b (4H)
+// (unused for a projected layer 0, as the gated cells' b (3H) and the Elman network's b (H)), the peephole LSTM's
+// [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H); x, h (L, B, H), and the LSTMs' c (L, B, H) (the others'
+// empty) float32; head_w (V, H) and head_b (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H),
+// or the logits (B, V) with head_w; h_n (L, B, H); c_n (L, B, H), empty but for the LSTMs}.
 std::vector<Tensor> stack_step(const std::string& family_name, const std::vector<Tensor>& weights,
                                const std::vector<Tensor>& biases, const Tensor& x, const Tensor& h, const Tensor& c,
                                bool projected, const Tensor& head_w, const Tensor& head_b, int64_t max_rows,
@@ -1891,7 +1922,7 @@ std::vector<Tensor> stack_step(const std::string& family_name, const std::vector
   return {logits, h_n, c_n};
 }
 
-// The token loop of generation from an LSTM, peephole LSTM or GRU language model, ``draws`` tokens in one call: draw a token per
+// The token loop of generation from a language model whose stack stack_step runs, ``draws`` tokens in one call: draw a token per
 // row from the logits (draw_rows: noise[i] (B, V), or the argmax with an empty ``noise``; top_k (0: all) and top_p
 // (1: all) as keep_row; an id in ``banned`` (int64, may be empty) never), look up its row of ``table`` (V_in, N):
 // with ``projected`` layer 0's input term for every token (N = G·H, W_ih E + b_ih), else the embedding (N = D); step
@@ -2093,6 +2124,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cross_entropy_forward", &cross_entropy_forward, "mean cross-entropy over a vocabulary and its gradient");
   m.def("linear_rows", &linear_rows, "a few rows through a linear layer as dot products (generation steps)");
   m.def("gumbel_argmax", &gumbel_argmax, "one Gumbel-max draw per row of (B, V) logits (generation)");
-  m.def("stack_step", &stack_step, "one step of an LSTM, peephole LSTM or GRU stack and its output layer");
+  m.def("stack_step", &stack_step, "one step of a recurrent stack of one family and its output layer (generation)");
   m.def("stack_sample", &stack_sample, "generation's token loop: draw, look up, step the stack and its head");
 }

@@ -50,20 +50,8 @@ def stack_family(cells) -> str | None:
     return families.pop() if len(families) == 1 else None
 
 
-def _bias_row(family: str, cell) -> Tensor:
-    """The one float32 row of a cell's vectors that :func:`rnnkit.native.stack_step` takes per layer: the LSTM's b
-    (4H), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H), the Cho GRU's b (3H), the
-    Elman network's b (H); an absent bias as zeros."""
-    parts = {"gru": [cell.bias_ih, getattr(cell, "bias_hh", None)],
-             "peephole-lstm": [cell.bias_ih, getattr(cell, "peephole_i", None), getattr(cell, "peephole_f", None),
-                               getattr(cell, "peephole_o", None)]}.get(family, [cell.bias_ih])
-    like = cell.weight_ih
-    zeros = torch.zeros(like.shape[0], dtype=like.dtype, device=like.device)  # a bias per gate row
-    return torch.cat([zeros if p is None else p.detach() for p in parts])
-
-
-#: The families whose few-row kernels read bf16 weights (under bf16 autocast); the Elman network's and the Cho
-#: GRU's read float32
+#: The families whose few-row kernels read bf16 weights (under bf16 autocast); the Elman network's, the Cho GRU's
+#: and MUT3's read float32
 BF16_FAMILIES = frozenset({"lstm", "peephole-lstm", "gru"})
 
 
@@ -135,9 +123,7 @@ class FusedSteps:
         self._layers = []
         for k, cell in enumerate(cells):
             H = cell.hidden_size
-            recurrent = torch.cat([cell.weight_hrz, cell.weight_hh]) if self.family == "gru-cho" else cell.weight_hh
-            weight = torch.cat([cell.weight_ih, recurrent], 1).detach()  # (G·H, D + H): i f g o, or r z n
-            bias = _bias_row(self.family, cell)
+            weight, bias = (t.detach() for t in cell.stack_step_weights())  # (G·H, D + H), the family's vectors
             if dtype is not None:  # the weight in the autocast dtype; the native kernel adds a float32 bias
                 weight = weight.to(dtype)
             p = parts if weight.shape[0] % parts == 0 else 1
