@@ -28,7 +28,7 @@ from ..cells.base import (
     state_from_tensors,
     state_tensors,
 )
-from ..native.steps import FusedSteps, stack_family
+from ..native.steps import BF16_FAMILIES, FusedSteps, stack_family
 from ..precision import active_dtype, step_linear
 from ..registry import build_cell
 from .recurrent import (
@@ -318,12 +318,13 @@ class RNN(nn.Module):
         return state if tensors[0].dtype == dtype else _state_in(state, dtype, tensors[0].device.type)
 
     def native_stack_steps(self) -> bool:
-        """Whether generation steps of a few rows run the whole stack in rnnkit's native step kernel (an LSTM or GRU
-        stack in one direction, on the CPU, the kernels built), which under bf16 autocast reads the weights as bfloat16:
-        ``rnnkit.precision.resolve(..., step_kernel=...)`` lets ``auto`` pick bf16 for such steps."""
+        """Whether generation steps of a few rows run the whole stack in rnnkit's native step kernel and it reads the
+        weights as bfloat16 under bf16 autocast (a one-direction stack of a family of ``BF16_FAMILIES``: the LSTMs,
+        the GRU; on the CPU, the kernels built): ``rnnkit.precision.resolve(..., step_kernel=...)`` lets ``auto``
+        pick bf16 for such steps."""
         weight = self.cells[0].weight_ih
-        return (self._fused_steps_apply and self.use_native and self.num_directions == 1
-                and native.step_applies(weight, torch.bfloat16))
+        return (self._fused_steps_apply and self._fused_steps.family in BF16_FAMILIES and self.use_native
+                and self.num_directions == 1 and native.step_applies(weight, torch.bfloat16))
 
     def step_takes_input_term(self, x: Tensor) -> bool:
         """Whether a step of a batch like ``x`` (B, ...) gains from being fed the first cell's input term
