@@ -208,6 +208,24 @@ def test_native_stack_step_of_cells_without_a_torch_module(cell, rows, projected
         torch.testing.assert_close(ours_t, ref_t, rtol=1e-5, atol=1e-5)
 
 
+def test_native_stack_step_names_what_is_wrong():
+    """Bad arguments to the native stack step come back as errors that name the problem and the expected form."""
+    from rnnkit import native
+
+    if native.extension() is None:
+        pytest.skip("needs rnnkit's native kernels")
+    w, h = torch.randn(3 * H, D + H), torch.zeros(1, 2, H)
+    bias, x = torch.zeros(6 * H), torch.randn(2, D)
+    with pytest.raises(RuntimeError, match='the family must be "lstm", "peephole-lstm", "gru"'):
+        native.stack_step("lru", [w], [bias], x, h, None, False, max_rows=8, parts=1)
+    with pytest.raises(RuntimeError, match=f"layer 0's bias must have {6 * H} entries"):
+        native.stack_step("gru", [w], [bias[: 3 * H]], x, h, None, False, max_rows=8, parts=1)
+    with pytest.raises(RuntimeError, match="a GRU or Elman stack carries h alone"):
+        native.stack_step("gru", [w], [bias], x, h, torch.zeros(1, 2, H), False, max_rows=8, parts=1)
+    with pytest.raises(RuntimeError, match=r"a GRU layer's weight must be \(3H, K\)"):
+        native.stack_step("gru", [w[:, 1:]], [bias], x, h, None, False, max_rows=8, parts=1)
+
+
 @pytest.mark.parametrize("family", ["lstm", "gru"])
 def test_native_stack_step_reads_bf16_weights_at_few_rows(family):
     """Under bf16 autocast the few-row stack step reads its fused weights as bfloat16 (sums, state and gate math in
