@@ -1187,6 +1187,22 @@ inline void dotr(const w_t* const* w, const float* v, int64_t K, float* s) {
 template <typename w_t>
 inline void dot4(const w_t* const* w, const float* v, int64_t K, float* s) { dotr<4>(w, v, K, s); }
 
+// Units whose dot products a few-row step kernel gathers before their gate math runs as one vectorised pass
+constexpr int64_t kStepUnits = 16;
+
+// The loop of the few-row step kernels: each thread takes a range of the H units, kStepUnits at a time, and for each
+// row b of the batch calls body(u0, n, b), which gathers units [u0, u0 + n)'s dot products (the weight rows stay in
+// cache across the rows) and applies the gate math to them
+template <typename F>
+void for_unit_blocks(int64_t H, int64_t B, F&& body) {
+  at::parallel_for(0, H, kStepUnits, [&](int64_t j0, int64_t j1) {
+    for (int64_t u0 = j0; u0 < j1; u0 += kStepUnits) {
+      const int64_t n = std::min(kStepUnits, j1 - u0);
+      for (int64_t b = 0; b < B; ++b) body(u0, n, b);
+    }
+  });
+}
+
 // The gate math of units [u0, u0 + n) of one row from their pre-activations a[g][u] (bias or input term added),
 // c_prev, peep, c and h pointing at unit u0:
 //   c_t = σ(a_f + p_f c_{t-1}) c_{t-1} + σ(a_i + p_i c_{t-1}) tanh(a_g),  h_t = σ(a_o + p_o c_t) tanh(c_t)
@@ -1217,23 +1233,17 @@ inline void lstm_units(const float (&a)[4][kUnits], const float* cp, const float
 template <typename w_t>
 void lstm_rows_step(const w_t* w, int64_t ld, const float* v, const float* base, int64_t base_stride,
                     const float* c_prev, const float* peep, float* h, float* c, int64_t B, int64_t H, int64_t K) {
-  constexpr int64_t kUnits = 16;  // units whose dot products are gathered before their gate math runs vectorised
-  at::parallel_for(0, H, kUnits, [&](int64_t j0, int64_t j1) {
-    float a[4][kUnits];
-    for (int64_t u0 = j0; u0 < j1; u0 += kUnits) {
-      const int64_t n = std::min(kUnits, j1 - u0);
-      for (int64_t b = 0; b < B; ++b) {
-        const float* base_b = base + b * base_stride;
-        for (int64_t u = 0; u < n; ++u) {
-          const int64_t j = u0 + u;
-          const w_t* rows[4] = {w + j * ld, w + (H + j) * ld, w + (2 * H + j) * ld, w + (3 * H + j) * ld};
-          float s[4];
-          dot4(rows, v + b * K, K, s);
-          for (int g = 0; g < 4; ++g) a[g][u] = s[g] + base_b[g * H + j];
-        }
-        lstm_units<kUnits>(a, c_prev + b * H + u0, peep ? peep + u0 : nullptr, H, c + b * H + u0, h + b * H + u0, n);
-      }
+  for_unit_blocks(H, B, [&](int64_t u0, int64_t n, int64_t b) {
+    float a[4][kStepUnits];
+    const float* base_b = base + b * base_stride;
+    for (int64_t u = 0; u < n; ++u) {
+      const int64_t j = u0 + u;
+      const w_t* rows[4] = {w + j * ld, w + (H + j) * ld, w + (2 * H + j) * ld, w + (3 * H + j) * ld};
+      float s[4];
+      dot4(rows, v + b * K, K, s);
+      for (int g = 0; g < 4; ++g) a[g][u] = s[g] + base_b[g * H + j];
     }
+    lstm_units<kStepUnits>(a, c_prev + b * H + u0, peep ? peep + u0 : nullptr, H, c + b * H + u0, h + b * H + u0, n);
   });
 }
 
@@ -1315,13 +1325,12 @@ namespace {
 // then lstm_units.
 void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base, int64_t base_stride,
                       const float* c_prev, const float* peep, float* h, float* c, int64_t B, int64_t H) {
-  constexpr int64_t kUnits = 16;
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-    float a[4][kUnits];
+    float a[4][kStepUnits];
     for (int64_t b = b0; b < b1; ++b) {
       const float* base_b = base + b * base_stride;
-      for (int64_t u0 = 0; u0 < H; u0 += kUnits) {
-        const int64_t n = std::min(kUnits, H - u0);
+      for (int64_t u0 = 0; u0 < H; u0 += kStepUnits) {
+        const int64_t n = std::min(kStepUnits, H - u0);
         for (int64_t g = 0; g < 4; ++g) {
           const int64_t r0 = g * H + u0;
           if (r0 % N + n <= N) {
@@ -1334,7 +1343,7 @@ void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base,
             }
           }
         }
-        lstm_units<kUnits>(a, c_prev + b * H + u0, peep ? peep + u0 : nullptr, H, c + b * H + u0, h + b * H + u0, n);
+        lstm_units<kStepUnits>(a, c_prev + b * H + u0, peep ? peep + u0 : nullptr, H, c + b * H + u0, h + b * H + u0, n);
       }
     }
   });
@@ -1371,10 +1380,10 @@ inline bool is_gated(Family f) { return f == Family::kChoGRU || f == Family::kMU
 inline int64_t gates_of(Family f) { return is_lstm(f) ? 4 : is_elman(f) ? 1 : 3; }
 
 // One LSTM layer of a stack step (see stack_rows): x (B, D) its input (the input term (B, 4H) with ``input_term``,
-// then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out; the peepholes (3, H) or null. Up to ``max_rows`` rows lstm_rows (the weights read
-// once per row, bound by memory); beyond, a GEMM split by output rows into ``parts`` blocks (one per thread; 1 where
-// 4H does not divide), (p, B, K) @ (p, K, 4H / p) as one batched product (each thread streams its share of the
-// weight), then lstm_block_gates. The GEMM route needs float32 weights.
+// then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out; the peepholes (3, H) or null. Up to ``max_rows``
+// rows lstm_rows (the weights read once per row, bound by memory); beyond, a GEMM split by output rows into ``parts``
+// blocks (one per thread; 1 where 4H does not divide), (p, B, K) @ (p, K, 4H / p) as one batched product (each
+// thread streams its share of the weight), then lstm_block_gates. The GEMM route needs float32 weights.
 void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* peep, const float* x, int64_t D,
                      const float* hp, const float* cp, float* hn, float* cn, int64_t B, int64_t H, bool input_term,
                      int64_t max_rows, int64_t parts, StackScratch& scratch) {
@@ -1441,44 +1450,37 @@ inline void gru_units(const float (&gi)[3][kUnits], const float (&gh)[3][kUnits]
 template <typename w_t>
 void gru_rows_step(const w_t* wi, const w_t* wh, int64_t ld, const float* x, int64_t D, const float* base,
                    int64_t base_stride, const float* b_h, const float* h_prev, float* h, int64_t B, int64_t H) {
-  constexpr int64_t kUnits = 16;
-  at::parallel_for(0, H, kUnits, [&](int64_t j0, int64_t j1) {
-    float gi[3][kUnits], gh[3][kUnits];
-    for (int64_t u0 = j0; u0 < j1; u0 += kUnits) {
-      const int64_t n = std::min(kUnits, j1 - u0);
-      for (int64_t b = 0; b < B; ++b) {
-        const float* base_b = base + b * base_stride;
-        for (int64_t u = 0; u < n; ++u) {
-          const int64_t j = u0 + u;
-          float s[3] = {0.f, 0.f, 0.f};
-          if (wi) {
-            const w_t* rows[3] = {wi + j * ld, wi + (H + j) * ld, wi + (2 * H + j) * ld};
-            dotr<3>(rows, x + b * D, D, s);
-          }
-          for (int g = 0; g < 3; ++g) gi[g][u] = s[g] + base_b[g * H + j];
-          const w_t* rows[3] = {wh + j * ld, wh + (H + j) * ld, wh + (2 * H + j) * ld};
-          dotr<3>(rows, h_prev + b * H, H, s);
-          for (int g = 0; g < 3; ++g) gh[g][u] = s[g] + (b_h ? b_h[g * H + j] : 0.f);
-        }
-        gru_units<kUnits>(gi, gh, h_prev + b * H + u0, h + b * H + u0, n);
+  for_unit_blocks(H, B, [&](int64_t u0, int64_t n, int64_t b) {
+    float gi[3][kStepUnits], gh[3][kStepUnits];
+    const float* base_b = base + b * base_stride;
+    for (int64_t u = 0; u < n; ++u) {
+      const int64_t j = u0 + u;
+      float s[3] = {0.f, 0.f, 0.f};
+      if (wi) {
+        const w_t* rows[3] = {wi + j * ld, wi + (H + j) * ld, wi + (2 * H + j) * ld};
+        dotr<3>(rows, x + b * D, D, s);
       }
+      for (int g = 0; g < 3; ++g) gi[g][u] = s[g] + base_b[g * H + j];
+      const w_t* rows[3] = {wh + j * ld, wh + (H + j) * ld, wh + (2 * H + j) * ld};
+      dotr<3>(rows, h_prev + b * H, H, s);
+      for (int g = 0; g < 3; ++g) gh[g][u] = s[g] + (b_h ? b_h[g * H + j] : 0.f);
     }
+    gru_units<kStepUnits>(gi, gh, h_prev + b * H + u0, h + b * H + u0, n);
   });
 }
 
 // The gate math over B rows of gi (row stride ld_i) and gh (B, 3H), after the GEMM route's products
 void gru_gates(const float* gi, int64_t ld_i, const float* gh, const float* hp, float* h, int64_t B, int64_t H) {
-  constexpr int64_t kUnits = 16;
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-    float a[3][kUnits], c[3][kUnits];
+    float a[3][kStepUnits], c[3][kStepUnits];
     for (int64_t b = b0; b < b1; ++b) {
-      for (int64_t u0 = 0; u0 < H; u0 += kUnits) {
-        const int64_t n = std::min(kUnits, H - u0);
+      for (int64_t u0 = 0; u0 < H; u0 += kStepUnits) {
+        const int64_t n = std::min(kStepUnits, H - u0);
         for (int g = 0; g < 3; ++g) {
           std::memcpy(a[g], gi + b * ld_i + g * H + u0, n * sizeof(float));
           std::memcpy(c[g], gh + b * 3 * H + g * H + u0, n * sizeof(float));
         }
-        gru_units<kUnits>(a, c, hp + b * H + u0, h + b * H + u0, n);
+        gru_units<kStepUnits>(a, c, hp + b * H + u0, h + b * H + u0, n);
       }
     }
   });
