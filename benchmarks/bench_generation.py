@@ -58,7 +58,7 @@ def step_routes(model, repeats: int) -> None:
 
     @contextlib.contextmanager
     def torch_route():
-        with mock.patch.object(native_steps.FusedSteps, "native_rows", lambda self, rows: False), \
+        with mock.patch.object(native_steps.FusedSteps, "native", property(lambda self: False)), \
                 mock.patch.object(native_steps, "NATIVE_STEP_MAX_ROWS", 0):
             yield
     print("\n| rows | " + " | ".join(f"{name} (µs per step)" for name in routes) + " |")
@@ -76,23 +76,24 @@ def step_routes(model, repeats: int) -> None:
               flush=True)
 
 
-def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool = False, batch: int = 1) -> None:
+def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool = False, batch: int = 1,
+               precision: str = "fp32") -> None:
     """generate at ``batch`` rows from a 2x512 language model of each cell (vocabulary 65, embedding 128), one run of
-    each in turn per round: chars/s (all rows), median over the rounds. With ``compare_steps``, the cells of families
-    that run rnnkit's kernels in training instead of torch's (native.FASTER_THAN_TORCH) also with their single steps
-    forced into rnnkit's kernel and into torch's one-step kernels (native.STEPS_FASTER_THAN_TORCH), and the cells of
-    a native stack step (LSTM, GRU) also without it (the GRU's route before it had one: layer by layer, a Python
-    call per token)."""
+    each in turn per round, under ``precision``'s autocast (bf16: as asked, whatever the CPU reports): chars/s (all
+    rows), median over the rounds. With ``compare_steps``, the cells of families that run rnnkit's kernels in
+    training instead of torch's (native.FASTER_THAN_TORCH) also with their single steps forced into rnnkit's kernel
+    and into torch's one-step kernels (native.STEPS_FASTER_THAN_TORCH), and the cells of a native stack step also
+    without it (their route before it: layer by layer, a Python call per token; the LSTM's torch operations)."""
     from unittest import mock
 
     from rnnkit import native
     from rnnkit.generation import generate
     from rnnkit.models import LanguageModel
     from rnnkit.native.steps import FusedSteps
-    from rnnkit.precision import cpu_model
+    from rnnkit.precision import autocast, cpu_bf16_flags, cpu_model
 
-    print(f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; native kernels "
-          f"{native.status()}\n")
+    print(f"{cpu_model()}; bf16 features: {', '.join(cpu_bf16_flags()) or 'none'}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; native kernels {native.status()}; {precision}\n")
     models = {}
     for cell in cells:
         torch.manual_seed(0)
@@ -109,9 +110,9 @@ def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool 
             return contextlib.nullcontext()
         if families == no_stack:  # the GRU before its stack step (layer by layer); the LSTM's torch operations
             scope = contextlib.ExitStack()
-            scope.enter_context(mock.patch.object(FusedSteps, "native_rows", lambda self, rows: False))
+            scope.enter_context(mock.patch.object(FusedSteps, "native", property(lambda self: False)))
             scope.enter_context(mock.patch.object(FusedSteps, "covers",
-                                                  lambda self, cells, rows, cuda: self.family == "lstm"))
+                                                  lambda self, cells, cuda: self.family == "lstm"))
             return scope
         return mock.patch.object(native, "STEPS_FASTER_THAN_TORCH", families)
 
@@ -126,10 +127,11 @@ def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool 
             for route, families in routes.items():
                 if not applies(model, families):
                     continue
-                with route_scope(route, families):
+                with route_scope(route, families), autocast(precision, "cpu"):
                     times[cell, route].append(timed(lambda m=model: generate(m, prompt, tokens, num_samples=batch),
                                                     1))
-    print(f"| cell (2x512, batch {batch}) | " + " | ".join(f"generate, {route} (chars/s)" for route in routes) + " |")
+    print(f"| cell (2x512, batch {batch}, {precision}) | "
+          + " | ".join(f"generate, {route} (chars/s)" for route in routes) + " |")
     print("|---|" + "---:|" * len(routes))
     for cell in cells:
         cols = [times[cell, route] for route in routes]
@@ -151,13 +153,15 @@ def main() -> None:
     p.add_argument("--cells", nargs="*", default=None,
                    help="only time generate at batch 1 (or at each of --batches, when given) for language models of "
                         "these cells (e.g. lstm gru gru-cho mut1 peephole-lstm rnn), in turn, and stop")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="with --cells: generate under this autocast (bf16 as asked, whatever the CPU reports)")
     p.add_argument("--compare-steps", action="store_true",
                    help="with --cells: also time the cells that torch has kernels for (GRU, Elman) with their single "
                         "steps in rnnkit's kernel and in torch's one-step kernels")
     args = p.parse_args()
     if args.cells:
         for batch in args.batches if "--batches" in sys.argv else [1]:
-            cell_table(args.cells, args.tokens, args.repeats, args.compare_steps, batch)
+            cell_table(args.cells, args.tokens, args.repeats, args.compare_steps, batch, args.precision)
         return
 
     torch.manual_seed(0)

@@ -190,7 +190,7 @@ def test_generate_draws_what_a_step_by_step_sampler_draws(strategy):
     torch.testing.assert_close(drawn, -(-u.log()).log(), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole-lstm", "rnn", "gru-cho", "mut3"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole-lstm", "rnn", "gru-cho", "mut1", "mut2", "mut3"])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("input_table", [True, False])
 @pytest.mark.parametrize(("strategy", "rows", "stop_id"), [
@@ -204,12 +204,11 @@ def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, c
     """generate's native token loop (LanguageModel.sampler: draw, the token's input-table row or embedding, stack
     and output layer, many tokens per call) gives the tokens of the loop of choose_next and step, seed for seed, at
     any temperature, with top-k and top-p, for the argmax, with banned ids, with a stop token ending rows, at few
-    rows and at more (the stack's products as GEMMs), in float32 and with bf16 weights (few rows only; the Elman
-    network's, the Cho GRU's and MUT3's only in float32), for every family of the native stack step."""
+    rows and at more (the stack's products as GEMMs), in float32 and with bf16 weights, for every family of the
+    native stack step."""
     from rnnkit import native
     from rnnkit.generation import sampling
     from rnnkit.models import language_model
-    from rnnkit.native.steps import BF16_FAMILIES, NATIVE_STEP_MAX_ROWS
     from rnnkit.precision import autocast
 
     if not input_table:  # a vocabulary too large for the table: the embedding is looked up
@@ -223,10 +222,7 @@ def test_the_native_token_loop_draws_what_the_loop_of_steps_draws(monkeypatch, c
             return generate(model, prompt, 150, num_samples=rows, stop_id=stop_id,
                             generator=torch.Generator().manual_seed(5), **strategy)
     with torch.inference_mode(), autocast(precision, "cpu"):
-        # bf16 weights beyond the few-row kernel, or those of a family read in float32: the loop of steps
-        native_loop = native.extension() is not None and (
-            precision == "fp32" or (rows <= NATIVE_STEP_MAX_ROWS and model.rnn._fused_steps.family in BF16_FAMILIES))
-        assert (model.sampler(rows) is not None) == native_loop
+        assert (model.sampler(rows) is not None) == (native.extension() is not None)
     fast = run()
     monkeypatch.setattr(sampling, "_token_loop", lambda *args: None)
     assert fast == run()

@@ -79,14 +79,15 @@ def _text_run(tmp_path, *extra):
 
 @pytest.mark.skipif(native.extension() is None, reason="needs rnnkit's native kernels")
 def test_the_step_probe_and_which_stacks_step_natively():
-    """The step probe times the native kernel itself; only a one-direction stack whose few-row kernel reads bf16
-    weights (LSTM, GRU) counts; the Cho GRU's reads float32."""
+    """The step probe times the native kernel itself; a one-direction stack of a family of the native stack step
+    counts (every such family reads bf16 weights), not a bidirectional one, an LSTM with projection or a cell
+    without a stack step."""
     assert precision.probe_step_speedup() > 0
-    assert RNN(4, 8, num_layers=2, cell="lstm").native_stack_steps()
-    assert RNN(4, 8, num_layers=2, cell="gru").native_stack_steps()
+    for cell in ("lstm", "gru", "gru-cho", "mut1", "mut2", "mut3", "peephole-lstm", "rnn"):
+        assert RNN(4, 8, num_layers=2, cell=cell).native_stack_steps(), cell
     assert not RNN(4, 8, cell="lstm", bidirectional=True).native_stack_steps()
-    assert not RNN(4, 8, cell="gru-cho").native_stack_steps()
     assert not RNN(4, 8, cell="lstm", proj_size=4).native_stack_steps()
+    assert not RNN(4, 8, cell="jordan", output_size=8).native_stack_steps()
 
 
 def test_a_bf16_run_keeps_fp32_weights_and_evaluates_in_any_precision(tmp_path, capsys):

@@ -117,7 +117,8 @@ class Cell(nn.Module):
       are this cell's, with ``kernel_arguments()`` giving its weights in that family's form; the sequence loop
       then runs the whole sequence in one native call (the cell's ``step`` stays the reference).
     * ``stack_step_family``: the family of rnnkit's native generation step (``rnnkit.native.stack_step``:
-      ``"lstm"``, ``"peephole-lstm"``, ``"gru"``, ``"gru-cho"``, ``"mut3"``, ``"rnn-tanh"`` or ``"rnn-relu"``) whose
+      ``"lstm"``, ``"peephole-lstm"``, ``"gru"``, ``"gru-cho"``, ``"mut1"``, ``"mut2"``, ``"mut3"``, ``"rnn-tanh"``
+      or ``"rnn-relu"``) whose
       equations are this cell's, with ``stack_step_weights()`` giving its weights in that family's form; a
       one-direction stack of such cells then generates through it, the whole token loop in native calls
       (``rnnkit.native.steps``).

@@ -51,6 +51,12 @@ class _MUTBase(Cell):
         """x_t as the note writes it, or P x_t when sizes differ."""
         return x if self.weight_xp is None else linear(x, self.weight_xp)
 
+    def _raw_map(self) -> Tensor:
+        """The matrix the raw-input term multiplies x_t by: P, or the identity (H, H) where x_t is used as it is."""
+        if self.weight_xp is not None:
+            return self.weight_xp
+        return torch.eye(self.hidden_size, dtype=self.weight_ih.dtype, device=self.weight_ih.device)
+
     def _bias(self, k: int) -> Tensor | None:
         """b_z, b_r, b_h for k = 0, 1, 2."""
         if self.bias_ih is None:
@@ -86,9 +92,18 @@ class MUT1Cell(_MUTBase):
 
     recurrent_weights = ("weight_hr", "weight_hh")
     n_input_matrices = 2
+    stack_step_family = "mut1"  # rnnkit.native.stack_step: generation's token loop
 
     def _recurrent_parameters(self, H: int) -> None:
         self.weight_hr = nn.Parameter(torch.empty(H, H))
+
+    def stack_step_weights(self) -> tuple[Tensor, Tensor]:
+        """[[W_xz; W_xr; I or P] | [0; W_hr; W_hh]] (3H, D + H) and [b_z; b_r; b_h]: the kernel squashes the third
+        block's product (tanh(x_t), or tanh(P x_t)) before adding b_h, and reads no recurrent term for z."""
+        W_x = torch.cat([self.weight_ih, self._raw_map()])
+        W_h = torch.cat([torch.zeros_like(self.weight_hr), self.weight_hr, self.weight_hh])
+        weight = torch.cat([W_x, W_h], 1)
+        return weight, self._bias_or_zeros(self.bias_ih, weight)
 
     def input_projection(self, x: Tensor) -> Tensor:
         H = self.hidden_size
@@ -128,9 +143,18 @@ class MUT2Cell(_MUTBase):
 
     recurrent_weights = ("weight_hzr", "weight_hh")
     n_input_matrices = 2
+    stack_step_family = "mut2"  # rnnkit.native.stack_step: generation's token loop
 
     def _recurrent_parameters(self, H: int) -> None:
         self.weight_hzr = nn.Parameter(torch.empty(2 * H, H))
+
+    def stack_step_weights(self) -> tuple[Tensor, Tensor]:
+        """[[W_xz; I or P; W_xh] | [W_hz; W_hr; W_hh]] (3H, D + H) and [b_z; b_r; b_h]: r's raw-input term x_t (or
+        P x_t) as a product with the identity (or P)."""
+        W_xz, W_xh = self.weight_ih.chunk(2)
+        W_x = torch.cat([W_xz, self._raw_map(), W_xh])
+        weight = torch.cat([W_x, torch.cat([self.weight_hzr, self.weight_hh])], 1)
+        return weight, self._bias_or_zeros(self.bias_ih, weight)
 
     def input_projection(self, x: Tensor) -> Tensor:
         # [W_xz; W_xh] x + [b_z; b_h] in one product

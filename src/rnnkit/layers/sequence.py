@@ -28,7 +28,7 @@ from ..cells.base import (
     state_from_tensors,
     state_tensors,
 )
-from ..native.steps import BF16_FAMILIES, FusedSteps, stack_family
+from ..native.steps import FusedSteps, stack_family
 from ..precision import active_dtype, step_linear
 from ..registry import build_cell
 from .recurrent import (
@@ -301,7 +301,7 @@ class RNN(nn.Module):
         if not (torch.device(device).type == "cpu" and self._fused_stack_runs(rows, cuda=False)):
             return None
         self._fused_steps.prepare(self.cells)
-        return self._fused_steps if self._fused_steps.native_rows(rows) else None
+        return self._fused_steps if self._fused_steps.native else None
 
     def stack_state(self, state: State, rows: int) -> tuple[Tensor, ...]:
         """``state`` checked as :meth:`step` checks it, as the fused stack's tensors ((h, c) for an LSTM stack, (h,)
@@ -318,12 +318,11 @@ class RNN(nn.Module):
         return state if tensors[0].dtype == dtype else _state_in(state, dtype, tensors[0].device.type)
 
     def native_stack_steps(self) -> bool:
-        """Whether generation steps of a few rows run the whole stack in rnnkit's native step kernel and it reads the
-        weights as bfloat16 under bf16 autocast (a one-direction stack of a family of ``BF16_FAMILIES``: the LSTMs,
-        the GRU; on the CPU, the kernels built): ``rnnkit.precision.resolve(..., step_kernel=...)`` lets ``auto``
-        pick bf16 for such steps."""
+        """Whether generation steps run the whole stack in rnnkit's native step kernel, which reads the weights as
+        bfloat16 under bf16 autocast (a one-direction stack of cells of one ``stack_step_family``; on the CPU, the
+        kernels built): ``rnnkit.precision.resolve(..., step_kernel=...)`` lets ``auto`` pick bf16 for such steps."""
         weight = self.cells[0].weight_ih
-        return (self._fused_steps_apply and self._fused_steps.family in BF16_FAMILIES and self.use_native
+        return (self._fused_steps_apply and self.use_native
                 and self.num_directions == 1 and native.step_applies(weight, torch.bfloat16))
 
     def step_takes_input_term(self, x: Tensor) -> bool:
@@ -433,7 +432,7 @@ class RNN(nn.Module):
         return (self._fused_steps_apply and self.use_native and not torch.is_grad_enabled()
                 and self.num_directions == 1 and rows_ok
                 and (not self.training or (self.dropout == 0 and self.weight_dropout == 0))
-                and self._fused_steps.covers(self.cells, rows, cuda))
+                and self._fused_steps.covers(self.cells, cuda))
 
     def _run_fused_stack_step(self, x: Tensor, state: State | None, projected: bool = False):
         """The generation hot path, in the fewest calls: x (B, D), or the first cell's input term (B, 4H)."""

@@ -219,15 +219,16 @@ def stack_step(family: str, weights: list[Tensor], biases: list[Tensor], x: Tens
                projected: bool, head: tuple[Tensor, Tensor | None] | None = None,
                *, max_rows: int, parts: int) -> tuple[Tensor, Tensor, Tensor | None]:
     """One step of a unidirectional stack of one family in one call (generation): ``family`` as the cells declare it
-    (``Cell.stack_step_family``: "lstm", "peephole-lstm", "gru", "gru-cho", "mut3", "rnn-tanh", "rnn-relu"). Layer k
-    reads ``weights[k]`` (G·H, K) (its fused [W_ih | W_hh], ``Cell.stack_step_weights``: float32, or bfloat16 for
-    the LSTMs and the GRU; with ``projected`` layer 0's W_hh alone, ``x`` being its input term W_ih x + b_ih) and
-    ``biases[k]`` (the family's vectors: the LSTM's b, the peephole LSTM's [b | p_i | p_f | p_o], the GRU's
-    [b_ih | b_hh], ...); then ``head`` = (weight (V, H), bias or None), float32, turns the last h into logits. x
-    (B, ·), h (L, B, H), the LSTMs' c (the others' None), biases and head float32 (the kernel checks). Up to
-    ``max_rows`` rows the weights are read once per row; beyond, each layer's products are GEMMs (the LSTMs' in
-    ``parts`` row blocks, one per thread; one block where 4H does not divide), then the gate math in one pass
-    (float32 weights only). Returns (the last h or the logits, h_n, c_n or None)."""
+    (``Cell.stack_step_family``: "lstm", "peephole-lstm", "gru", "gru-cho", "mut1", "mut2", "mut3", "rnn-tanh",
+    "rnn-relu"). Layer k reads ``weights[k]`` (G·H, K) (its fused [W_ih | W_hh], ``Cell.stack_step_weights``:
+    float32, or bfloat16 under bf16 autocast, every sum in float32; with ``projected`` layer 0's W_hh alone, ``x``
+    being its input term W_ih x + b_ih) and ``biases[k]`` (the family's vectors: the LSTM's b, the peephole LSTM's
+    [b | p_i | p_f | p_o], the GRU's [b_ih | b_hh], ...); then ``head`` = (weight (V, H), bias or None), float32,
+    turns the last h into logits. x (B, ·), h (L, B, H), the LSTMs' c (the others' None), biases and head float32
+    (the kernel checks). Up to ``max_rows`` rows the weights are read once per row; beyond, each layer's products
+    are GEMMs (the float32 LSTMs' in ``parts`` row blocks, one per thread; one block where 4H does not divide;
+    bfloat16 weights take the rows rounded to bfloat16 and a bf16 GEMM summing in float32), then the gate math in
+    one pass. Returns (the last h or the logits, h_n, c_n or None)."""
     head_w, head_b = head if head is not None else (None, None)
     empty = _empty(x.device)
     out, h_n, c_n = extension().stack_step(family, weights, biases, x, h, empty if c is None else c, projected,

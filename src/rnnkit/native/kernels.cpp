@@ -259,7 +259,8 @@ struct StepWeight {
 // (benchmarks/bench_generation.py --cells)
 constexpr int64_t kDotRows = 4;
 
-void dot_rows(const float* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
+template <typename w_t>
+void dot_rows(const w_t* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
               int64_t ld_o, int64_t B, int64_t K, bool accumulate);
 
 // w_kn: W as (K, N), any strides; rows: the left operands' row count (the batch)
@@ -1251,33 +1252,44 @@ void lstm_rows_step(const w_t* w, int64_t ld, const float* v, const float* base,
 
 namespace {
 
+// body(w) with ``weight``'s data as the type a step reads it in: float32, or bfloat16 (bf16 autocast: half the
+// memory traffic, every sum in float32)
+template <typename F>
+void with_weight_data(const Tensor& weight, const char* name, F&& body) {
+  if (weight.scalar_type() == at::kBFloat16) {
+    body(weight.data_ptr<at::BFloat16>());
+  } else {
+    TORCH_CHECK(weight.scalar_type() == at::kFloat, name, ": weights must be float32 or bfloat16, got ",
+                weight.scalar_type());
+    body(weight.data_ptr<float>());
+  }
+}
+
 // lstm_rows_step on ``weight`` (4H, K) float32 or bfloat16 with unit stride along K; v (B, K), base rows of stride
 // base_stride (0: one row for all), c_prev (B, H), the peepholes (3, H) or null, h and c out (B, H): raw float32 rows
 void lstm_rows(const Tensor& weight, const float* v, const float* base, int64_t base_stride, const float* c_prev,
                const float* peep, float* h, float* c, int64_t B, int64_t H, int64_t K) {
   TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 4 * H && weight.size(1) == K,
               "lstm_step: weight must be (4H, K) with rows contiguous");
-  if (weight.scalar_type() == at::kBFloat16) {
-    lstm_rows_step(weight.data_ptr<at::BFloat16>(), weight.stride(0), v, base, base_stride, c_prev, peep, h, c, B, H,
-                   K);
-  } else {
-    TORCH_CHECK(weight.scalar_type() == at::kFloat, "lstm_step: weight must be float32 or bfloat16");
-    lstm_rows_step(weight.data_ptr<float>(), weight.stride(0), v, base, base_stride, c_prev, peep, h, c, B, H, K);
-  }
+  with_weight_data(weight, "lstm_step", [&](const auto* w) {
+    lstm_rows_step(w, weight.stride(0), v, base, base_stride, c_prev, peep, h, c, B, H, K);
+  });
 }
 
 // out (B, N) (row stride ld_o) = x (B, K) (row stride ld_x) Wᵀ (+ bias) (+ out with ``accumulate``) for W (N, K)
-// with rows of stride ld_w: a few rows' product as dot products, four rows of W at a time through dot4 (a GEMM
-// call at one row costs more than the products). The output layer of a generation step, and the recurrent product
-// of the sequence kernels at a few rows (StepWeight::dot).
-void dot_rows(const float* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
+// with rows of stride ld_w, float32 or bfloat16 (read as float32): a few rows' product as dot products, four rows of
+// W at a time through dot4 (a GEMM call at one row costs more than the products). The output layer of a generation
+// step, the products of a few-row stack step, and the recurrent product of the sequence kernels at a few rows
+// (StepWeight::dot).
+template <typename w_t>
+void dot_rows(const w_t* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
               int64_t ld_o, int64_t B, int64_t K, bool accumulate) {
   const int64_t quads = (N + 3) / 4;
   // a thread's share is at least ~128K multiply-adds (a character vocabulary's head runs on one thread)
   at::parallel_for(0, quads, std::max<int64_t>(1, 32768 / std::max<int64_t>(K, 1)), [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t v0 = 4 * q, n = std::min<int64_t>(4, N - v0);
-      const float* rows[4];
+      const w_t* rows[4];
       for (int64_t g = 0; g < 4; ++g) rows[g] = w + (v0 + std::min(g, n - 1)) * ld_w;  // a last quad repeats a row
       for (int64_t b = 0; b < B; ++b) {
         float s[4];
@@ -1355,35 +1367,87 @@ struct StackScratch {
   std::vector<float> c;  // the gated family's W_hh (r ⊙ h)
   Tensor inputs, pre;    // the same rows, and the blocked product, for the LSTM's GEMM route
   Tensor gi, gh;         // the GRU's input and recurrent terms, for its GEMM route
+  Tensor low;            // a GEMM's left operand in bfloat16 (bf16 weights beyond a few rows)
 };
 
+// out (B, N) (row stride ld_o) = x (B, K) (row stride ld_x) Wᵀ (+ bias) (+ out with ``accumulate``) for W (N, K)
+// with rows of stride ld_w: up to ``max_rows`` rows dot_rows (each weight row read once per row of the batch),
+// beyond one GEMM: float32, or for bfloat16 weights (bf16 autocast) x rounded to bfloat16 in ``low`` and MKL's
+// bf16 x bf16 -> float32 GEMM adding into out (ATen's bf16 product, widened, where torch has no MKL)
+template <typename w_t>
+void product_rows(const w_t* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
+                  int64_t ld_o, int64_t B, int64_t K, bool accumulate, int64_t max_rows, Tensor& low) {
+  if (B <= max_rows) {
+    dot_rows(w, N, ld_w, bias, x, ld_x, out, ld_o, B, K, accumulate);
+    return;
+  }
+  const auto options = torch::TensorOptions().dtype(at::kFloat);
+  Tensor result = torch::from_blob(out, {B, N}, {ld_o, 1}, options);
+  const Tensor bias_row = bias ? torch::from_blob(const_cast<float*>(bias), {N}, options) : Tensor();
+  if constexpr (std::is_same_v<w_t, float>) {
+    const Tensor lhs = torch::from_blob(const_cast<float*>(x), {B, K}, {ld_x, 1}, options);
+    const Tensor wt = torch::from_blob(const_cast<float*>(w), {K, N}, {1, ld_w}, options);  // Wᵀ, a view
+    if (accumulate) {
+      result.addmm_(lhs, wt);
+      if (bias) result.add_(bias_row);
+    } else if (bias) {
+      at::addmm_out(result, bias_row, lhs, wt);
+    } else {
+      at::mm_out(result, lhs, wt);
+    }
+  } else {
+    if (bias && !accumulate) {  // the bias first, the product added to it
+      for (int64_t b = 0; b < B; ++b) std::memcpy(out + b * ld_o, bias, N * sizeof(float));
+    }
+    const bool adds = accumulate || bias;
+    low = low.defined() ? low : torch::empty({0}, options.dtype(at::kBFloat16));
+    low.resize_({B, K});
+    to_bf16(x, ld_x, B, K, low);
+    if (mkl_bf16()) {
+      cblas_gemm_bf16bf16f32(kRowMajor, kNoTrans, kTrans, B, N, K, 1.f,
+                             reinterpret_cast<const uint16_t*>(low.data_ptr<at::BFloat16>()), K,
+                             reinterpret_cast<const uint16_t*>(w), ld_w, adds ? 1.f : 0.f, out, ld_o);
+    } else {
+      const Tensor wt = torch::from_blob(const_cast<w_t*>(w), {K, N}, {1, ld_w}, options.dtype(at::kBFloat16));
+      add_widened(result, Tensor(), at::mm(low, wt), adds);
+    }
+    if (bias && accumulate) result.add_(bias_row);
+  }
+}
+
+
 // The cell families a generation stack step runs: the LSTM (seed 000), the LSTM with diagonal peepholes (Gers &
-// Schmidhuber 2000), the GRU in torch's form, the gated-update cells (Cho GRU, MUT3) and the Elman network with tanh
-// or ReLU (seed 000)
-enum class Family { kLSTM, kPeephole, kGRU, kChoGRU, kMUT3, kElmanTanh, kElmanRelu };
+// Schmidhuber 2000), the GRU in torch's form, the gated-update cells (Cho GRU, MUT1-3) and the Elman network with
+// tanh or ReLU (seed 000)
+enum class Family { kLSTM, kPeephole, kGRU, kChoGRU, kMUT1, kMUT2, kMUT3, kElmanTanh, kElmanRelu };
 
 Family family_of(const std::string& name) {
   if (name == "lstm") return Family::kLSTM;
   if (name == "peephole-lstm") return Family::kPeephole;
   if (name == "gru") return Family::kGRU;
   if (name == "gru-cho") return Family::kChoGRU;
+  if (name == "mut1") return Family::kMUT1;
+  if (name == "mut2") return Family::kMUT2;
   if (name == "mut3") return Family::kMUT3;
   if (name == "rnn-tanh") return Family::kElmanTanh;
   TORCH_CHECK(name == "rnn-relu", "stack step: the family must be \"lstm\", \"peephole-lstm\", \"gru\", ",
-              "\"gru-cho\", \"mut3\", \"rnn-tanh\" or \"rnn-relu\", got \"", name, "\"");
+              "\"gru-cho\", \"mut1\", \"mut2\", \"mut3\", \"rnn-tanh\" or \"rnn-relu\", got \"", name, "\"");
   return Family::kElmanRelu;
 }
 
 inline bool is_lstm(Family f) { return f == Family::kLSTM || f == Family::kPeephole; }
 inline bool is_elman(Family f) { return f == Family::kElmanTanh || f == Family::kElmanRelu; }
-inline bool is_gated(Family f) { return f == Family::kChoGRU || f == Family::kMUT3; }
+inline bool is_gated(Family f) {
+  return f == Family::kChoGRU || f == Family::kMUT1 || f == Family::kMUT2 || f == Family::kMUT3;
+}
 inline int64_t gates_of(Family f) { return is_lstm(f) ? 4 : is_elman(f) ? 1 : 3; }
 
 // One LSTM layer of a stack step (see stack_rows): x (B, D) its input (the input term (B, 4H) with ``input_term``,
 // then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out; the peepholes (3, H) or null. Up to ``max_rows``
 // rows lstm_rows (the weights read once per row, bound by memory); beyond, a GEMM split by output rows into ``parts``
 // blocks (one per thread; 1 where 4H does not divide), (p, B, K) @ (p, K, 4H / p) as one batched product (each
-// thread streams its share of the weight), then lstm_block_gates. The GEMM route needs float32 weights.
+// thread streams its share of the weight), then lstm_block_gates; bfloat16 weights there take product_rows's bf16
+// GEMM (one block).
 void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* peep, const float* x, int64_t D,
                      const float* hp, const float* cp, float* hn, float* cn, int64_t B, int64_t H, bool input_term,
                      int64_t max_rows, int64_t parts, StackScratch& scratch) {
@@ -1415,13 +1479,20 @@ void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* peep
     lstm_rows(weight, rows, base, base_stride, cp, peep, hn, cn, B, H, K);
     return;
   }
-  TORCH_CHECK(weight.scalar_type() == at::kFloat && weight.stride(1) == 1 && weight.size(0) == 4 * H &&
-              weight.size(1) == K,
-              "stack step: beyond a few rows the weights must be (4H, K) float32 with rows contiguous");
+  TORCH_CHECK(weight.stride(1) == 1 && weight.size(0) == 4 * H && weight.size(1) == K,
+              "stack step: an LSTM layer's weight must be (4H, K) with rows contiguous");
+  scratch.pre = scratch.pre.defined() ? scratch.pre : torch::empty({0}, options);
+  if (weight.scalar_type() == at::kBFloat16) {
+    scratch.pre.resize_({B, 4 * H});
+    product_rows(weight.data_ptr<at::BFloat16>(), 4 * H, weight.stride(0), nullptr, rows, K,
+                 scratch.pre.data_ptr<float>(), 4 * H, B, K, false, max_rows, scratch.low);
+    lstm_block_gates(scratch.pre.data_ptr<float>(), 1, 4 * H, base, base_stride, cp, peep, hn, cn, B, H);
+    return;
+  }
+  TORCH_CHECK(weight.scalar_type() == at::kFloat, "stack step: weights must be float32 or bfloat16");
   // a view of the rows, not a copy (the projected layer 0's rows come from the state h)
   const Tensor lhs = torch::from_blob(const_cast<float*>(rows), {1, B, K}, options).expand({p, B, K});
   const Tensor blocks = weight.unflatten(0, {p, N}).transpose(1, 2);  // (p, K, N), a view
-  scratch.pre = scratch.pre.defined() ? scratch.pre : torch::empty({0}, options);
   scratch.pre.resize_({p, B, N});
   at::bmm_out(scratch.pre, lhs, blocks);
   lstm_block_gates(scratch.pre.data_ptr<float>(), p, N, base, base_stride, cp, peep, hn, cn, B, H);
@@ -1488,8 +1559,8 @@ void gru_gates(const float* gi, int64_t ld_i, const float* gh, const float* hp, 
 
 // One GRU layer of a stack step: weight the fused [W_i | W_h] (3H, D + H) (with ``input_term`` W_h's columns alone,
 // (3H, H), x then being the input term W_i x + b_i (B, 3H)); bias [b_i | b_h] (6H). Up to ``max_rows`` rows
-// gru_rows_step (float32 or bfloat16 weights); beyond, W_i x + b_i and W_h h + b_h as two GEMMs (float32), then
-// gru_gates.
+// gru_rows_step; beyond, W_i x + b_i and W_h h + b_h as two GEMMs (product_rows), then gru_gates. Weights float32 or
+// bfloat16.
 void gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, int64_t D, const float* hp, float* hn,
                     int64_t B, int64_t H, bool input_term, int64_t max_rows, StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
@@ -1497,104 +1568,85 @@ void gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, in
               "stack step: a GRU layer's weight must be (3H, K) with rows contiguous");
   const float* b_i = bias.data_ptr<float>();
   const float* b_h = b_i + 3 * H;
-  const float* base = input_term ? x : b_i;
-  const int64_t base_stride = input_term ? 3 * H : 0;
-  if (B <= max_rows) {
-    if (weight.scalar_type() == at::kBFloat16) {
-      const auto* w = weight.data_ptr<at::BFloat16>();
-      gru_rows_step(input_term ? nullptr : w, input_term ? w : w + D, weight.stride(0), x, D, base, base_stride, b_h,
-                    hp, hn, B, H);
-    } else {
-      TORCH_CHECK(weight.scalar_type() == at::kFloat, "stack step: weights must be float32 or bfloat16");
-      const float* w = weight.data_ptr<float>();
-      gru_rows_step(input_term ? nullptr : w, input_term ? w : w + D, weight.stride(0), x, D, base, base_stride, b_h,
-                    hp, hn, B, H);
+  const int64_t ld = weight.stride(0);
+  with_weight_data(weight, "stack step", [&](const auto* w) {
+    const auto* wh = input_term ? w : w + D;
+    if (B <= max_rows) {
+      gru_rows_step(input_term ? nullptr : w, wh, ld, x, D, input_term ? x : b_i, input_term ? 3 * H : 0, b_h, hp,
+                    hn, B, H);
+      return;
     }
-    return;
-  }
-  TORCH_CHECK(weight.scalar_type() == at::kFloat,
-              "stack step: beyond a few rows the weights must be float32");
-  const auto options = torch::TensorOptions().dtype(at::kFloat);
-  const auto rows = [&](const float* p, int64_t n) { return torch::from_blob(const_cast<float*>(p), {B, n}, options); };
-  const auto vec = [&](const float* p) { return torch::from_blob(const_cast<float*>(p), {3 * H}, options); };
-  const float* gi = x;
-  int64_t ld_i = 3 * H;
-  if (!input_term) {
-    scratch.gi = scratch.gi.defined() ? scratch.gi : torch::empty({0}, options);
-    scratch.gi.resize_({B, 3 * H});
-    at::addmm_out(scratch.gi, vec(b_i), rows(x, D), weight.narrow(1, 0, D).t());
-    gi = scratch.gi.data_ptr<float>();
-  }
-  scratch.gh = scratch.gh.defined() ? scratch.gh : torch::empty({0}, options);
-  scratch.gh.resize_({B, 3 * H});
-  at::addmm_out(scratch.gh, vec(b_h), rows(hp, H), weight.narrow(1, K - H, H).t());
-  gru_gates(gi, ld_i, scratch.gh.data_ptr<float>(), hp, hn, B, H);
+    const auto options = torch::TensorOptions().dtype(at::kFloat);
+    const float* gi = x;
+    if (!input_term) {
+      scratch.gi = scratch.gi.defined() ? scratch.gi : torch::empty({0}, options);
+      scratch.gi.resize_({B, 3 * H});
+      product_rows(w, 3 * H, ld, b_i, x, D, scratch.gi.data_ptr<float>(), 3 * H, B, D, false, max_rows, scratch.low);
+      gi = scratch.gi.data_ptr<float>();
+    }
+    scratch.gh = scratch.gh.defined() ? scratch.gh : torch::empty({0}, options);
+    scratch.gh.resize_({B, 3 * H});
+    product_rows(wh, 3 * H, ld, b_h, hp, H, scratch.gh.data_ptr<float>(), 3 * H, B, H, false, max_rows, scratch.low);
+    gru_gates(gi, 3 * H, scratch.gh.data_ptr<float>(), hp, hn, B, H);
+  });
 }
 
-// out (B, N) (row stride ld_o) = x (B, K) (row stride ld_x) Wᵀ (+ bias) (+ out with ``accumulate``) for a float32
-// W (N, K) with rows of stride ld_w: up to ``max_rows`` rows dot_rows (each weight row read once per row of the
-// batch), beyond one GEMM
-void product_rows(const float* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
-                  int64_t ld_o, int64_t B, int64_t K, bool accumulate, int64_t max_rows) {
-  if (B <= max_rows) {
-    dot_rows(w, N, ld_w, bias, x, ld_x, out, ld_o, B, K, accumulate);
-    return;
-  }
-  const auto options = torch::TensorOptions().dtype(at::kFloat);
-  Tensor result = torch::from_blob(out, {B, N}, {ld_o, 1}, options);
-  const Tensor lhs = torch::from_blob(const_cast<float*>(x), {B, K}, {ld_x, 1}, options);
-  const Tensor wt = torch::from_blob(const_cast<float*>(w), {K, N}, {1, ld_w}, options);  // Wᵀ, a view
-  if (accumulate) {
-    result.addmm_(lhs, wt);
-    if (bias) result.add_(torch::from_blob(const_cast<float*>(bias), {N}, options));
-  } else if (bias) {
-    at::addmm_out(result, torch::from_blob(const_cast<float*>(bias), {N}, options), lhs, wt);
-  } else {
-    at::mm_out(result, lhs, wt);
-  }
-}
-
-// ---- One step of the gated-update family at B rows without autograd: the Cho GRU and MUT3 (seed 000) -----------
+// ---- One step of the gated-update family at B rows without autograd: the Cho GRU and MUT1-3 (seed 000) ---------
 //   Cho GRU, blocks [r, z, h̃]:  r = σ(W_xr x + W_hr h + b_r),  z = σ(W_xz x + W_hz h + b_z)
 //                               h̃ = tanh(W_xh x + W_hh (r ⊙ h) + b_h),  h_t = z ⊙ h + (1 − z) ⊙ h̃
-//   MUT3, blocks [z, r, h̃]:     z = σ(W_xz x + W_hz tanh(h) + b_z),  r and h̃ as above,  h_t = z ⊙ h̃ + (1 − z) ⊙ h
+//   MUT1, blocks [z, r, h̃]:     z = σ(W_xz x + b_z),  r as above,  h̃ = tanh(W_hh (r ⊙ h) + tanh(x) + b_h),
+//                               h_t = z ⊙ h̃ + (1 − z) ⊙ h
+//   MUT2, blocks [z, r, h̃]:     z as the Cho GRU's,  r = σ(x + W_hr h + b_r),  h̃ as the Cho GRU's,  h_t as MUT1's
+//   MUT3, blocks [z, r, h̃]:     z = σ(W_xz x + W_hz tanh(h) + b_z),  r and h̃ as above,  h_t as MUT1's
 // weight the fused [W_x | W_h] (3H, D + H), the rows of each block side by side (with ``input_term`` W_h's columns
-// alone, x then being W_x x + b); bias b (3H). W_hh needs the whole of r ⊙ h, so a step is two rounds of products
-// (product_rows) with the gate math between: float32 weights.
+// alone, x then being the whole input term); bias b (3H). MUT1's and MUT2's raw-input terms are products too: their
+// W_x block is the identity (or the learned map P where the sizes differ; rnnkit.cells.mut), and MUT1's W_hz block
+// is not read. W_hh needs the whole of r ⊙ h, so a step is two rounds of products (product_rows) with the gate math
+// between. Weights float32 or bfloat16.
 struct GatedStep {
-  int64_t z_block;  // which of the first two blocks is z (r is the other)
-  bool z_reads_tanh;  // z's recurrent term is W_hz tanh(h) (MUT3), else W_hz h
-  bool z_keeps;       // h_t = z h + (1 − z) h̃ (Cho), else z h̃ + (1 − z) h
+  int64_t z_block;      // which of the first two blocks is z (r is the other)
+  bool z_reads_tanh;    // z's recurrent term is W_hz tanh(h) (MUT3), else W_hz h
+  bool z_keeps;         // h_t = z h + (1 − z) h̃ (Cho), else z h̃ + (1 − z) h
+  bool z_recurrent;     // z has a recurrent term (all but MUT1)
+  bool squashed_input;  // h̃'s input term is tanh(W_xh x) + b_h (MUT1), else W_xh x + b_h
 };
 
-void gated_layer_step(const Tensor& weight, const Tensor& bias, const GatedStep& spec, const float* x, int64_t D,
-                      const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
-                      StackScratch& scratch) {
+template <typename w_t>
+void gated_rows_step(const w_t* w, int64_t ld, const float* bias, const GatedStep& spec, const float* x, int64_t D,
+                     const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
+                     StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
-  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 3 * H && weight.size(1) == K &&
-              weight.scalar_type() == at::kFloat,
-              "stack step: a gated-update layer's weight must be (3H, K) float32 with rows contiguous");
-  const float* w = weight.data_ptr<float>();
-  const int64_t ld = weight.stride(0);
-  const float* wh = w + (K - H);  // W_h's columns
+  const w_t* wh = w + (K - H);  // W_h's columns
   const int64_t zb = spec.z_block, rb = 1 - zb;
   scratch.v.resize(static_cast<size_t>(B * 7 * H));
-  float* gi = scratch.v.data();  // (B, 3H): W_x x + b
+  float* gi = scratch.v.data();  // (B, 3H): the input term
   float* gh = gi + B * 3 * H;    // (B, 2H): the first two blocks' recurrent terms, then z in its block
   float* rh = gh + B * 2 * H;    // (B, H): r ⊙ h
   float* th = rh + B * H;        // (B, H): tanh(h) (MUT3)
   if (input_term) {
     std::memcpy(gi, x, B * 3 * H * sizeof(float));
+  } else if (spec.squashed_input) {
+    product_rows(w, 2 * H, ld, bias, x, D, gi, 3 * H, B, D, false, max_rows, scratch.low);
+    product_rows(w + 2 * H * ld, H, ld, nullptr, x, D, gi + 2 * H, 3 * H, B, D, false, max_rows, scratch.low);
+    for (int64_t b = 0; b < B; ++b) {
+      float* g = gi + b * 3 * H + 2 * H;
+      const float* b_h = bias + 2 * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) g[j] = tanh_(g[j]) + b_h[j];
+    }
   } else {
-    product_rows(w, 3 * H, ld, bias.data_ptr<float>(), x, D, gi, 3 * H, B, D, false, max_rows);
+    product_rows(w, 3 * H, ld, bias, x, D, gi, 3 * H, B, D, false, max_rows, scratch.low);
   }
-  if (spec.z_reads_tanh) {
+  if (!spec.z_recurrent) {
+    product_rows(wh + rb * H * ld, H, ld, nullptr, hp, H, gh + rb * H, 2 * H, B, H, false, max_rows, scratch.low);
+    for (int64_t b = 0; b < B; ++b) std::memset(gh + b * 2 * H + zb * H, 0, H * sizeof(float));
+  } else if (spec.z_reads_tanh) {
     std::memcpy(th, hp, B * H * sizeof(float));
     activate_rows(th, 0, B, H);
-    product_rows(wh + rb * H * ld, H, ld, nullptr, hp, H, gh + rb * H, 2 * H, B, H, false, max_rows);
-    product_rows(wh + zb * H * ld, H, ld, nullptr, th, H, gh + zb * H, 2 * H, B, H, false, max_rows);
+    product_rows(wh + rb * H * ld, H, ld, nullptr, hp, H, gh + rb * H, 2 * H, B, H, false, max_rows, scratch.low);
+    product_rows(wh + zb * H * ld, H, ld, nullptr, th, H, gh + zb * H, 2 * H, B, H, false, max_rows, scratch.low);
   } else {
-    product_rows(wh, 2 * H, ld, nullptr, hp, H, gh, 2 * H, B, H, false, max_rows);
+    product_rows(wh, 2 * H, ld, nullptr, hp, H, gh, 2 * H, B, H, false, max_rows, scratch.low);
   }
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
@@ -1609,7 +1661,7 @@ void gated_layer_step(const Tensor& weight, const Tensor& bias, const GatedStep&
   });
   scratch.c.resize(static_cast<size_t>(B * H));
   float* c = scratch.c.data();
-  product_rows(wh + 2 * H * ld, H, ld, nullptr, rh, H, c, H, B, H, false, max_rows);
+  product_rows(wh + 2 * H * ld, H, ld, nullptr, rh, H, c, H, B, H, false, max_rows, scratch.low);
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const float *gi_b = gi + b * 3 * H + 2 * H, *z = gh + b * 2 * H + zb * H, *c_b = c + b * H;
@@ -1632,16 +1684,38 @@ void gated_layer_step(const Tensor& weight, const Tensor& bias, const GatedStep&
   });
 }
 
+void gated_layer_step(const Tensor& weight, const Tensor& bias, const GatedStep& spec, const float* x, int64_t D,
+                      const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
+                      StackScratch& scratch) {
+  const int64_t K = input_term ? H : D + H;
+  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 3 * H && weight.size(1) == K,
+              "stack step: a gated-update layer's weight must be (3H, K) with rows contiguous");
+  with_weight_data(weight, "stack step", [&](const auto* w) {
+    gated_rows_step(w, weight.stride(0), input_term ? nullptr : bias.data_ptr<float>(), spec, x, D, hp, hn, B, H,
+                    input_term, max_rows, scratch);
+  });
+}
+
+// The gated-update cells' specifications, as the comment above writes their equations
+GatedStep gated_step_of(Family family) {
+  switch (family) {
+    case Family::kChoGRU: return {1, false, true, true, false};
+    case Family::kMUT1: return {0, false, false, false, true};
+    case Family::kMUT2: return {0, false, false, true, false};
+    default: return {0, true, false, true, false};  // MUT3
+  }
+}
+
 // ---- One Elman step at B rows without autograd: h_t = φ(W [x, h_{t-1}] + b), φ = tanh or ReLU (seed 000) ---------
-// weight the fused [W_xh | W_hh] (H, D + H) (with ``input_term`` W_hh's columns alone, x then being W_xh x + b);
-// bias (H). Up to ``max_rows`` rows the products are dot_rows (each weight row read once per row); beyond, a GEMM.
+// weight the fused [W_xh | W_hh] (H, D + H) (with ``input_term`` W_hh's columns alone, x then being W_xh x + b),
+// float32 or bfloat16; bias (H). Up to ``max_rows`` rows the products are dot_rows (each weight row read once per
+// row); beyond, a GEMM.
 void elman_layer_step(const Tensor& weight, const Tensor& bias, Family family, const float* x, int64_t D,
                       const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
                       StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
-  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == H && weight.size(1) == K &&
-              weight.scalar_type() == at::kFloat,
-              "stack step: an Elman layer's weight must be (H, K) float32 with rows contiguous");
+  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == H && weight.size(1) == K,
+              "stack step: an Elman layer's weight must be (H, K) with rows contiguous");
   const float* v = hp;
   if (!input_term) {  // [x_k, h_{t-1}] for the fused weight
     scratch.v.resize(static_cast<size_t>(B * K));
@@ -1653,8 +1727,10 @@ void elman_layer_step(const Tensor& weight, const Tensor& bias, Family family, c
   } else {
     std::memcpy(hn, x, B * H * sizeof(float));  // the input term, to which the recurrent product adds
   }
-  product_rows(weight.data_ptr<float>(), H, weight.stride(0), input_term ? nullptr : bias.data_ptr<float>(), v, K, hn,
-               H, B, K, input_term, max_rows);
+  with_weight_data(weight, "stack step", [&](const auto* w) {
+    product_rows(w, H, weight.stride(0), input_term ? nullptr : bias.data_ptr<float>(), v, K, hn, H, B, K, input_term,
+                 max_rows, scratch.low);
+  });
   activate_rows(hn, family == Family::kElmanTanh ? 0 : 1, B, H);
 }
 
@@ -1670,7 +1746,7 @@ void stack_rows(Family family, const std::vector<Tensor>& weights, const std::ve
     if (family == Family::kGRU) {
       gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
     } else if (is_gated(family)) {
-      const GatedStep spec = family == Family::kChoGRU ? GatedStep{1, false, true} : GatedStep{0, true, false};
+      const GatedStep spec = gated_step_of(family);
       gated_layer_step(weights[k], biases[k], spec, layer_in, D, hp + at, hn + at, B, H, input_term, max_rows,
                        scratch);
     } else if (is_elman(family)) {

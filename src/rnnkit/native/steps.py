@@ -12,8 +12,9 @@ Steps of a few rows (:data:`NATIVE_STEP_MAX_ROWS`) read the weights once per row
 rows of its units and applies the gate math, no other call per layer; under bf16 autocast it reads the weights in
 bfloat16. Larger batches split the weight by output rows into one block per thread and run them as one batched
 product, so every core streams its share (the fastest layout measured; ``benchmarks/bench_generation.py``), then
-the gate math of the whole layer in one pass. Where the kernel does not run (a GPU, no compiler, bf16 weights
-beyond a few rows) the same blocked product runs through torch, with the gate math in torch's operations.
+the gate math of the whole layer in one pass (with bf16 weights: MKL's bf16 GEMM, summing in float32). Where the
+kernel does not run (a GPU, no compiler) the same blocked product runs through torch, with the gate math in torch's
+operations.
 
 A peephole LSTM stack steps the same way, with the peepholes in the gate math (i, f read p ⊙ c_{t-1}, o reads
 p_o ⊙ c_t; Gers & Schmidhuber 2000). A GRU stack (torch's form) steps the same way in the native kernel, with its
@@ -22,8 +23,9 @@ own gate math (seed 000 / torch.nn.GRU):
     r, z = σ(W_i x + b_i + W_h h + b_h)_{r, z},  n = tanh((W_i x + b_i)_n + r ⊙ (W_h h + b_h)_n),  h_t = n + z ⊙ (h − n)
 
 where the reset gate multiplies the recurrent term after its product, so the two products stay apart (each row of
-[W_i | W_h] is read in two dot products); beyond a few rows they are two GEMMs. Where the native kernel does not
-run a GRU or peephole step (a GPU, no compiler, bf16 weights beyond a few rows), the layer keeps its other routes.
+[W_i | W_h] is read in two dot products); beyond a few rows they are two GEMMs. The Cho GRU, MUT1-3 and the Elman
+network have steps of their own (``rnnkit.native.stack_step``'s families). Where the native kernel does not run
+a step of a family other than the LSTM (a GPU, no compiler), the layer keeps its other routes.
 
 A language model's generation runs its whole token loop there too (:meth:`FusedSteps.sample_stack`: draw the
 token, look up its input, step the stack and the output layer, up to 64 tokens per native call), the same numbers
@@ -50,24 +52,10 @@ def stack_family(cells) -> str | None:
     return families.pop() if len(families) == 1 else None
 
 
-#: The families whose few-row kernels read bf16 weights (under bf16 autocast); the Elman network's, the Cho GRU's
-#: and MUT3's read float32
-BF16_FAMILIES = frozenset({"lstm", "peephole-lstm", "gru"})
-
-
 #: Steps of at most this many rows run in rnnkit's native step kernel (the weights read once per row, dot products
 #: in registers); more rows run the batched product (a GEMM in row blocks). Where the two cross on a 2x512 LSTM
 #: stack: ``python benchmarks/bench_generation.py`` (its table of routes per row count; docs/text.md).
 NATIVE_STEP_MAX_ROWS = 8
-
-
-def _native_at(rows: int, dtype: torch.dtype | None, family: str) -> bool:
-    """Whether the native stack step takes ``rows`` rows of ``family`` with weights prepared in ``dtype`` (None: the
-    parameters' float32): any number in float32; in bf16 a few rows of the families that read it (the GEMM route
-    reads float32 only)."""
-    if dtype in (None, torch.float32):
-        return True
-    return rows <= NATIVE_STEP_MAX_ROWS and family in BF16_FAMILIES
 
 
 class FusedSteps:
@@ -86,22 +74,19 @@ class FusedSteps:
         self._recurrent: Tensor | None = None  # cell 0's W_hh columns of its fused weight (G·H, H)
         self._stack: dict = {}  # projected -> (weights, biases) of every cell, as stack_step takes them
         self._native = False  # whether rnnkit.native.lstm_step runs the steps of few rows
-        self._dtype: torch.dtype | None = None  # the weights' autocast dtype as prepared (None: as the parameters)
         self._parts = 1  # row blocks of a batched step's product, as prepared
 
     @staticmethod
     def _weights(cell) -> list[Tensor]:
         return list(cell.parameters())
 
-    def covers(self, cells, rows: int, cuda: bool) -> bool:
-        """Whether :meth:`step_stack` takes a step of ``cells`` at ``rows`` rows: the LSTM's at any (torch's
-        operations where the native kernel does not run); the other families' where the native kernel runs it (on
-        the CPU, the kernels built, float32 parameters read in float32 or, at a few rows, as bf16 under bf16
-        autocast where the family's kernel reads it)."""
+    def covers(self, cells, cuda: bool) -> bool:
+        """Whether :meth:`step_stack` takes a step of ``cells``: the LSTM's always (torch's operations where the
+        native kernel does not run); the other families' where the native kernel runs it (on the CPU, the kernels
+        built, float32 parameters read in float32 or, under bf16 autocast, as bfloat16)."""
         if self.family == "lstm":
             return True
-        dtype = active_dtype("cpu")
-        return not cuda and step_applies(cells[0].weight_ih, dtype) and _native_at(rows, dtype, self.family)
+        return not cuda and step_applies(cells[0].weight_ih, active_dtype("cpu"))
 
     def prepare(self, cells) -> None:
         """Build (or keep) the fused weights for ``cells``; rebuilt when a tensor they come from changes (its
@@ -115,7 +100,7 @@ class FusedSteps:
         use_native = step_applies(cells[0].weight_ih, dtype)
         key = (parts, dtype, use_native, *((w.data_ptr(), tensor_version(w)) for c in cells for w in self._weights(c)))
         if key != self._key:
-            self._native, self._dtype, self._parts = use_native, dtype, parts
+            self._native, self._parts = use_native, parts
             self._build(cells, parts, dtype)
             self._key = key
 
@@ -142,7 +127,7 @@ class FusedSteps:
         """Generation's token loop over the whole stack, ``draws`` tokens in one native call
         (:func:`rnnkit.native.stack_sample`: draw, look the token's row of ``table`` up — cell 0's input term
         with ``projected``, else its input — step every cell and ``head``). ``state``: (h, c) for the LSTMs, (h,)
-        for the others, each (L, B, H). Only where the native kernel runs the stack at this batch (:meth:`native_rows`).
+        for the others, each (L, B, H). Only where the native kernel runs the stack (:attr:`native`).
         Returns (ids (m, B), logits, the state after)."""
         weights, biases = self._stack[projected]
         h, c = state if self.carries_c else (state[0], None)
@@ -159,13 +144,9 @@ class FusedSteps:
 
     @property
     def native(self) -> bool:
-        """Whether steps of few rows run in rnnkit's native step kernel (as prepared last)."""
+        """Whether a step of the stack is one native call (rnnkit's native step kernel, as prepared last), at any
+        number of rows, in the weights' prepared dtype (float32 or bfloat16)."""
         return self._native
-
-    def native_rows(self, rows: int) -> bool:
-        """Whether a step of the stack at ``rows`` rows is one native call (as prepared last): a few rows in the
-        weights' prepared dtype, any number with float32 weights."""
-        return self._native and _native_at(rows, self._dtype, self.family)
 
     def step(self, k: int, x: Tensor, h: Tensor, c: Tensor, projected: bool = False) -> tuple[Tensor, Tensor]:
         """LSTM cell ``k``: (x (B, D), h (B, H), c (B, H)) → (h_t, c_t). ``projected`` (cell 0 only): x is the input
@@ -193,10 +174,10 @@ class FusedSteps:
         """Every cell in turn, as a unidirectional stack: x (B, D) (cell 0's input term (B, G·H) with
         ``projected``), ``state`` (h, c) for the LSTMs, (h,) for the others, each (L, B, H) → (output (B, H), the state
         after). With ``head`` (a linear layer on the output), its result instead of the output
-        (``rnnkit.precision.step_linear``). Where :meth:`native_rows` holds, one native call (the stack and the head);
+        (``rnnkit.precision.step_linear``). Where :attr:`native` holds, one native call (the stack and the head);
         else (the LSTM only, see :meth:`covers`) torch's operations cell by cell."""
         h = state[0]
-        if self.native_rows(h.shape[1]) and (head is None or head.weight.dtype == torch.float32):
+        if self.native and (head is None or head.weight.dtype == torch.float32):
             weights, biases = self._stack[projected]
             c = state[1].contiguous() if self.carries_c else None
             out, h_n, c_n = stack_step(self.family, weights, biases, x.contiguous(), h.contiguous(), c, projected,
