@@ -8,10 +8,13 @@ Cases (generation's step kernels, 2x512 LSTM at one row, the tinyshakespeare mod
 * ``lstm_step K=512 / K=1024``: one layer's step, W (2048 x K) in float32 and bfloat16;
 * ``stack + head``: the native stack step (``stack_step``) for both layers and the 65-way output layer (a
   generated token's step);
+* ``stack <family> B rows <dtype>``: with ``--stack-families``, a 2x512 stack step of that family (layer 0 fed its
+  input term) at each of ``--stack-rows`` rows, float32 and bfloat16 weights, the weights split into one block per
+  thread beyond a few rows;
 * ``train <cell> BxTxH``: with ``--cells``, a forward + backward through the cell's sequence kernel.
 
-Usage: ``python benchmarks/ab_kernels.py [--rev HEAD] [--rounds 7] [--cells gru jordan]`` (the first build of a
-version takes about a minute)
+Usage: ``python benchmarks/ab_kernels.py [--rev HEAD] [--rounds 7] [--cells gru jordan] [--stack-families gru mut1
+--stack-rows 16 64]`` (the first build of a version takes about a minute)
 """
 
 from __future__ import annotations
@@ -89,6 +92,31 @@ def stack_step(ext, *args):
     return ext.lstm_stack_step(*args, *_STACK_STEP_EXTRA[ext])
 
 
+#: Per family of the native stack step: (gate blocks G of the fused weight, entries of its bias row per unit)
+STACK_SHAPES = {"lstm": (4, 4), "peephole-lstm": (4, 7), "gru": (3, 6), "gru-cho": (3, 3), "mut1": (3, 3),
+                "mut2": (3, 3), "mut3": (3, 3), "rnn-tanh": (1, 1), "rnn-relu": (1, 1)}
+
+
+def stack_cases(families: list[str], rows: list[int], H: int = 512) -> dict:
+    """A two-layer stack step of each family at each row count (``stack_step(family, ...)``; layer 0 reads its
+    input term), in float32 and with bfloat16 weights."""
+    torch.manual_seed(0)
+    cases = {}
+    for family in families:
+        G, entries = STACK_SHAPES[family]
+        for B in rows:
+            for dtype in (torch.float32, torch.bfloat16):
+                ws = [(torch.randn(G * H, H) * 0.05).to(dtype), (torch.randn(G * H, 2 * H) * 0.05).to(dtype)]
+                bs = [torch.randn(entries * H) * 0.1 for _ in range(2)]
+                x, h = torch.randn(B, G * H), torch.zeros(2, B, H)
+                c = torch.zeros(2, B, H) if G == 4 else torch.empty(0)
+                cases[f"stack {family} {B} rows {str(dtype)[6:]}"] = (
+                    lambda ext, ws=ws, bs=bs, x=x, h=h, c=c, family=family:
+                        ext.stack_step(family, ws, bs, x, h, c, True, torch.empty(0), torch.empty(0), 8,
+                                       torch.get_num_threads()), 50 if B > 8 else 200)
+    return cases
+
+
 def training_cases(cells: list[str], shape: str) -> dict:
     """A forward + backward of each cell's native sequence kernel, through rnnkit.native with its extension
     swapped for the version under test."""
@@ -119,6 +147,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--cells", nargs="*", default=[], help="also time these cells' training kernels")
     parser.add_argument("--shape", default="32x100x256", help="BxTxH of the training cases")
+    parser.add_argument("--stack-families", nargs="*", default=[], choices=sorted(STACK_SHAPES),
+                        help="also time the stack step of these families (builds with stack_step(family, ...))")
+    parser.add_argument("--stack-rows", nargs="+", type=int, default=[16, 64])
+    parser.add_argument("--no-lstm-steps", action="store_true", help="skip the LSTM's step cases")
     parser.add_argument("--build-root", default=str(Path.home() / ".cache" / "rnnkit-ab"))
     args = parser.parse_args()
 
@@ -134,10 +166,11 @@ def main() -> None:
           f"{args.rev}, B = the working tree's; median of {args.rounds} alternated rounds\n")
     print("| case | A (µs) | B (µs) | A / B |\n|---|---:|---:|---:|")
     with torch.no_grad():
-        cases = step_cases()
+        cases = {} if args.no_lstm_steps else step_cases()
+        cases.update(stack_cases(args.stack_families, args.stack_rows))
     cases.update(training_cases(args.cells, args.shape))
     for name, (fn, calls) in cases.items():
-        grad = name.startswith("train")
+        grad = name.startswith("train ")
         with torch.set_grad_enabled(grad):
             for ext in versions:
                 fn(ext)  # warm-up

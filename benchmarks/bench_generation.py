@@ -77,13 +77,14 @@ def step_routes(model, repeats: int) -> None:
 
 
 def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool = False, batch: int = 1,
-               precision: str = "fp32") -> None:
+               precisions: tuple[str, ...] = ("fp32",)) -> None:
     """generate at ``batch`` rows from a 2x512 language model of each cell (vocabulary 65, embedding 128), one run of
-    each in turn per round, under ``precision``'s autocast (bf16: as asked, whatever the CPU reports): chars/s (all
-    rows), median over the rounds. With ``compare_steps``, the cells of families that run rnnkit's kernels in
-    training instead of torch's (native.FASTER_THAN_TORCH) also with their single steps forced into rnnkit's kernel
-    and into torch's one-step kernels (native.STEPS_FASTER_THAN_TORCH), and the cells of a native stack step also
-    without it (their route before it: layer by layer, a Python call per token; the LSTM's torch operations)."""
+    each in turn per round and, in each, under each of ``precisions``' autocast (bf16: as asked, whatever the CPU
+    reports): chars/s (all rows), median over the rounds. With ``compare_steps``, the cells of families that run
+    rnnkit's kernels in training instead of torch's (native.FASTER_THAN_TORCH) also with their single steps forced
+    into rnnkit's kernel and into torch's one-step kernels (native.STEPS_FASTER_THAN_TORCH), and the cells of a
+    native stack step also without it (their route before it: layer by layer, a Python call per token; the LSTM's
+    torch operations)."""
     from unittest import mock
 
     from rnnkit import native
@@ -93,7 +94,7 @@ def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool 
     from rnnkit.precision import autocast, cpu_bf16_flags, cpu_model
 
     print(f"{cpu_model()}; bf16 features: {', '.join(cpu_bf16_flags()) or 'none'}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; native kernels {native.status()}; {precision}\n")
+          f"{torch.get_num_threads()} threads; native kernels {native.status()}\n")
     models = {}
     for cell in cells:
         torch.manual_seed(0)
@@ -121,20 +122,21 @@ def cell_table(cells: list[str], tokens: int, repeats: int, compare_steps: bool 
             return model.rnn._fused_steps_apply
         return families is None or model.rnn.cells[0].kernel_family in native.FASTER_THAN_TORCH
 
-    times = {(cell, route): [] for cell in cells for route in routes}
+    columns = [(route, precision) for route in routes for precision in precisions]
+    times = {(cell, column): [] for cell in cells for column in columns}
     for _ in range(repeats):
         for cell, model in models.items():
-            for route, families in routes.items():
-                if not applies(model, families):
+            for route, precision in columns:
+                if not applies(model, routes[route]):
                     continue
-                with route_scope(route, families), autocast(precision, "cpu"):
-                    times[cell, route].append(timed(lambda m=model: generate(m, prompt, tokens, num_samples=batch),
-                                                    1))
-    print(f"| cell (2x512, batch {batch}, {precision}) | "
-          + " | ".join(f"generate, {route} (chars/s)" for route in routes) + " |")
-    print("|---|" + "---:|" * len(routes))
+                with route_scope(route, routes[route]), autocast(precision, "cpu"):
+                    times[cell, (route, precision)].append(
+                        timed(lambda m=model: generate(m, prompt, tokens, num_samples=batch), 1))
+    print(f"| cell (2x512, batch {batch}) | "
+          + " | ".join(f"generate, {route}, {precision} (chars/s)" for route, precision in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
     for cell in cells:
-        cols = [times[cell, route] for route in routes]
+        cols = [times[cell, column] for column in columns]
         print(f"| {cell} | " + " | ".join(f"{batch * tokens / statistics.median(ts):,.0f}" if ts else ""
                                            for ts in cols) + " |")
 
@@ -153,15 +155,16 @@ def main() -> None:
     p.add_argument("--cells", nargs="*", default=None,
                    help="only time generate at batch 1 (or at each of --batches, when given) for language models of "
                         "these cells (e.g. lstm gru gru-cho mut1 peephole-lstm rnn), in turn, and stop")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="with --cells: generate under this autocast (bf16 as asked, whatever the CPU reports)")
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32"],
+                   help="with --cells: generate under each of these autocasts in turn (bf16 as asked, whatever the "
+                        "CPU reports)")
     p.add_argument("--compare-steps", action="store_true",
                    help="with --cells: also time the cells that torch has kernels for (GRU, Elman) with their single "
                         "steps in rnnkit's kernel and in torch's one-step kernels")
     args = p.parse_args()
     if args.cells:
         for batch in args.batches if "--batches" in sys.argv else [1]:
-            cell_table(args.cells, args.tokens, args.repeats, args.compare_steps, batch, args.precision)
+            cell_table(args.cells, args.tokens, args.repeats, args.compare_steps, batch, tuple(args.precisions))
         return
 
     torch.manual_seed(0)

@@ -141,17 +141,19 @@ def test_fused_lstm_steps_without_autograd_match_torch(parts, bidirectional):
 
 
 @pytest.mark.parametrize("family", ["lstm", "gru", "rnn-tanh", "rnn-relu"])
-@pytest.mark.parametrize("parts", [1, 2, 8])
+@pytest.mark.parametrize("parts", [1, 3, 8])
 @pytest.mark.parametrize("rows", [3, 9])
 @pytest.mark.parametrize("projected", [False, True])
-def test_native_stack_step_matches_torch_at_few_and_many_rows(family, parts, rows, projected):
+@pytest.mark.parametrize("hidden", [H, 72])
+def test_native_stack_step_matches_torch_at_few_and_many_rows(family, parts, rows, projected, hidden):
     """The whole-stack step of generation in float32 (rnnkit.native.stack_step through FusedSteps): the few-row
-    kernel (3 rows) and, beyond, the GEMM route (the LSTM's product in ``parts`` row blocks with the gate math after
-    it: 8 blocks of 4H = 24 rows split each gate across two; the GRU's two products; the Elman network's one), with
+    kernel (3 rows) and, beyond, the GEMM route (each product split into up to ``parts`` blocks of the weight's rows,
+    at least 64 each: at H = 72 the LSTM's 288 rows in 3 or 4 blocks, the GRU's 216 in 3; one block at H = 6), with
     and without the first layer's input term, and the output layer, equal nn.LSTM / nn.GRU / nn.RNN and nn.Linear."""
     from rnnkit import native
 
     torch.manual_seed(0)
+    H = hidden
     if family.startswith("rnn"):
         ref = nn.RNN(D, H, num_layers=2, batch_first=True, nonlinearity=family[4:])
     else:
@@ -234,11 +236,13 @@ def test_native_stack_step_names_what_is_wrong():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "rnn-relu", *CELLS_WITHOUT_A_TORCH_MODULE])
 @pytest.mark.parametrize("rows", [3, 9])
-def test_native_stack_step_reads_bf16_weights(cell, rows):
+@pytest.mark.parametrize("hidden", [H, 72])
+def test_native_stack_step_reads_bf16_weights(cell, rows, hidden):
     """Under bf16 autocast the stack step of every family reads its fused weights as bfloat16 (sums, state and gate
     math in float32): at few rows (the weights read as they are) it equals the cells' float32 steps with every weight
     matrix rounded to bfloat16, to float32 rounding; beyond (a bf16 GEMM, whose left operand, the input and the
-    state, is rounded to bfloat16 too) to bf16 rounding, while the float32 step of the unrounded weights differs."""
+    state, is rounded to bfloat16 too; in blocks of the weight's rows at H = 72) to bf16 rounding, while the float32
+    step of the unrounded weights differs."""
     from rnnkit import native
     from rnnkit.layers import RNN
     from rnnkit.precision import autocast
@@ -247,9 +251,10 @@ def test_native_stack_step_reads_bf16_weights(cell, rows):
         pytest.skip("needs rnnkit's native kernels")
     torch.manual_seed(0)
     options = {"nonlinearity": "relu"} if cell == "rnn-relu" else {}
-    rnn = RNN(D, H, num_layers=2, cell="rnn" if cell == "rnn-relu" else cell, **options)
+    rnn = RNN(D, hidden, num_layers=2, cell="rnn" if cell == "rnn-relu" else cell, **options)
+    rnn._fused_steps.parts = 3  # at H = 72, products of 3H and 4H rows in 3 blocks
     x = torch.randn(rows, D)
-    state = tuple(torch.randn(2, rows, H) for _ in range(len(_tensors(rnn.initial_state(1)))))
+    state = tuple(torch.randn(2, rows, hidden) for _ in range(len(_tensors(rnn.initial_state(1)))))
     initial = type(rnn.initial_state(1))(*state) if len(state) == 2 else state[0]
     with torch.no_grad():
         with native.python_loop():

@@ -187,6 +187,8 @@ void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k
                          const float* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
 void cblas_gemm_bf16bf16f32(int layout, int transa, int transb, int m, int n, int k, float alpha, const uint16_t* a,
                             int lda, const uint16_t* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
+void cblas_sgemm(int layout, int transa, int transb, int m, int n, int k, float alpha, const float* a, int lda,
+                 const float* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
 }
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162;
 
@@ -1330,31 +1332,19 @@ std::vector<Tensor> lstm_step(const Tensor& weight, const Tensor& inputs, const 
 
 namespace {
 
-// The gate math of a step whose product came out in p row blocks: pre (p, B, N) with N = 4H / p holds, for each
-// row b, block q's gate rows [qN, (q + 1)N) of the (i, f, g, o) order; base rows (stride base_stride, 0: one row for
-// all) add the input term or the bias. c_prev (B, H) and the peepholes (3, H) (or null) in; h, c (B, H) out. Sixteen
-// units at a time, as lstm_rows_step: gathered (a gate's units are contiguous unless a block boundary splits them),
-// then lstm_units.
-void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base, int64_t base_stride,
-                      const float* c_prev, const float* peep, float* h, float* c, int64_t B, int64_t H) {
+// The gate math of a step after its product: pre (B, 4H) holds each row's gate rows in the (i, f, g, o) order; base
+// rows (stride base_stride, 0: one row for all) add the input term or the bias. c_prev (B, H) and the peepholes
+// (3, H) (or null) in; h, c (B, H) out. Sixteen units at a time, as lstm_rows_step: gathered, then lstm_units.
+void lstm_gates(const float* pre, const float* base, int64_t base_stride, const float* c_prev, const float* peep,
+                float* h, float* c, int64_t B, int64_t H) {
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
     float a[4][kStepUnits];
     for (int64_t b = b0; b < b1; ++b) {
-      const float* base_b = base + b * base_stride;
+      const float *base_b = base + b * base_stride, *pre_b = pre + b * 4 * H;
       for (int64_t u0 = 0; u0 < H; u0 += kStepUnits) {
         const int64_t n = std::min(kStepUnits, H - u0);
-        for (int64_t g = 0; g < 4; ++g) {
-          const int64_t r0 = g * H + u0;
-          if (r0 % N + n <= N) {
-            const float* src = pre + (r0 / N) * B * N + b * N + r0 % N;
-            for (int64_t u = 0; u < n; ++u) a[g][u] = src[u] + base_b[r0 + u];
-          } else {
-            for (int64_t u = 0; u < n; ++u) {
-              const int64_t r = r0 + u;
-              a[g][u] = pre[(r / N) * B * N + b * N + r % N] + base_b[r];
-            }
-          }
-        }
+        for (int64_t g = 0; g < 4; ++g)
+          for (int64_t u = 0; u < n; ++u) a[g][u] = pre_b[g * H + u0 + u] + base_b[g * H + u0 + u];
         lstm_units<kStepUnits>(a, c_prev + b * H + u0, peep ? peep + u0 : nullptr, H, c + b * H + u0, h + b * H + u0, n);
       }
     }
@@ -1363,58 +1353,75 @@ void lstm_block_gates(const float* pre, int64_t p, int64_t N, const float* base,
 
 // Scratch buffers of a stack step, kept across the steps of a token loop
 struct StackScratch {
-  std::vector<float> v;  // [x_k, h_{t-1}] rows for the LSTM's few-row kernel and the Elman step; the gated terms
-  std::vector<float> c;  // the gated family's W_hh (r ⊙ h)
-  Tensor inputs, pre;    // the same rows, and the blocked product, for the LSTM's GEMM route
-  Tensor gi, gh;         // the GRU's input and recurrent terms, for its GEMM route
+  std::vector<float> v;    // [x_k, h_{t-1}] rows for the LSTM and the Elman step; the gated family's terms
+  std::vector<float> c;    // the gated family's W_hh (r ⊙ h)
+  std::vector<float> pre;  // the LSTM's product, for its GEMM route
+  std::vector<float> gi, gh;  // the GRU's input and recurrent terms, for its GEMM route
   Tensor low;            // a GEMM's left operand in bfloat16 (bf16 weights beyond a few rows)
+  int64_t max_rows = 8;  // up to this many rows the few-row kernels (dot products); beyond, GEMMs
+  int64_t parts = 1;     // a GEMM's blocks of the weight's rows, one per thread
 };
 
 // out (B, N) (row stride ld_o) = x (B, K) (row stride ld_x) Wᵀ (+ bias) (+ out with ``accumulate``) for W (N, K)
-// with rows of stride ld_w: up to ``max_rows`` rows dot_rows (each weight row read once per row of the batch),
-// beyond one GEMM: float32, or for bfloat16 weights (bf16 autocast) x rounded to bfloat16 in ``low`` and MKL's
-// bf16 x bf16 -> float32 GEMM adding into out (ATen's bf16 product, widened, where torch has no MKL)
+// with rows of stride ld_w, float32 or bfloat16: up to ``max_rows`` rows dot_rows (each weight row read once per
+// row of the batch); beyond, W's rows split into ``parts`` blocks, one per thread, each block's product a GEMM of its
+// own (each thread streams its share of the weight: the fastest layout measured at a step's few dozen rows,
+// benchmarks/bench_generation.py and ab_kernels.py): MKL's sgemm in float32; for bfloat16 weights x rounded to
+// bfloat16 once (in ``low``) and MKL's bf16 x bf16 -> float32 GEMM, which adds into out; ATen's product of the
+// block where torch has no MKL.
 template <typename w_t>
 void product_rows(const w_t* w, int64_t N, int64_t ld_w, const float* bias, const float* x, int64_t ld_x, float* out,
-                  int64_t ld_o, int64_t B, int64_t K, bool accumulate, int64_t max_rows, Tensor& low) {
-  if (B <= max_rows) {
+                  int64_t ld_o, int64_t B, int64_t K, bool accumulate, StackScratch& scratch) {
+  if (B <= scratch.max_rows) {
     dot_rows(w, N, ld_w, bias, x, ld_x, out, ld_o, B, K, accumulate);
     return;
   }
+  constexpr bool kLow = std::is_same_v<w_t, at::BFloat16>;
+  if (bias && !accumulate) {  // the bias first, the product added to it
+    for (int64_t b = 0; b < B; ++b) std::memcpy(out + b * ld_o, bias, N * sizeof(float));
+  }
+  const float beta = accumulate || bias ? 1.f : 0.f;
   const auto options = torch::TensorOptions().dtype(at::kFloat);
-  Tensor result = torch::from_blob(out, {B, N}, {ld_o, 1}, options);
-  const Tensor bias_row = bias ? torch::from_blob(const_cast<float*>(bias), {N}, options) : Tensor();
-  if constexpr (std::is_same_v<w_t, float>) {
-    const Tensor lhs = torch::from_blob(const_cast<float*>(x), {B, K}, {ld_x, 1}, options);
-    const Tensor wt = torch::from_blob(const_cast<float*>(w), {K, N}, {1, ld_w}, options);  // Wᵀ, a view
-    if (accumulate) {
-      result.addmm_(lhs, wt);
-      if (bias) result.add_(bias_row);
-    } else if (bias) {
-      at::addmm_out(result, bias_row, lhs, wt);
-    } else {
-      at::mm_out(result, lhs, wt);
-    }
-  } else {
-    if (bias && !accumulate) {  // the bias first, the product added to it
-      for (int64_t b = 0; b < B; ++b) std::memcpy(out + b * ld_o, bias, N * sizeof(float));
-    }
-    const bool adds = accumulate || bias;
+  if constexpr (kLow) {
+    Tensor& low = scratch.low;
     low = low.defined() ? low : torch::empty({0}, options.dtype(at::kBFloat16));
     low.resize_({B, K});
     to_bf16(x, ld_x, B, K, low);
-    if (mkl_bf16()) {
-      cblas_gemm_bf16bf16f32(kRowMajor, kNoTrans, kTrans, B, N, K, 1.f,
-                             reinterpret_cast<const uint16_t*>(low.data_ptr<at::BFloat16>()), K,
-                             reinterpret_cast<const uint16_t*>(w), ld_w, adds ? 1.f : 0.f, out, ld_o);
-    } else {
-      const Tensor wt = torch::from_blob(const_cast<w_t*>(w), {K, N}, {1, ld_w}, options.dtype(at::kBFloat16));
-      add_widened(result, Tensor(), at::mm(low, wt), adds);
+  }
+  const bool mkl = kLow ? mkl_bf16() : mkl_step_allowed() && cblas_sgemm;
+  // blocks of whole multiples of 16 rows of W, at least 64 rows each
+  const int64_t p = std::max<int64_t>(1, std::min(scratch.parts, N / 64));
+  const auto row_of = [&](int64_t q) { return q == p ? N : (N * q / p) / 16 * 16; };
+  at::parallel_for(0, p, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t n0 = row_of(q), n = row_of(q + 1) - n0;
+      if (n <= 0) continue;
+      if constexpr (kLow) {
+        const auto* lhs = scratch.low.data_ptr<at::BFloat16>();
+        if (mkl) {
+          cblas_gemm_bf16bf16f32(kRowMajor, kNoTrans, kTrans, B, n, K, 1.f, reinterpret_cast<const uint16_t*>(lhs), K,
+                                 reinterpret_cast<const uint16_t*>(w + n0 * ld_w), ld_w, beta, out + n0, ld_o);
+        } else {
+          Tensor o = torch::from_blob(out + n0, {B, n}, {ld_o, 1}, options);
+          const Tensor wt = torch::from_blob(const_cast<w_t*>(w + n0 * ld_w), {K, n}, {1, ld_w},
+                                             options.dtype(at::kBFloat16));
+          add_widened(o, Tensor(), at::mm(scratch.low, wt), beta != 0.f);
+        }
+      } else if (mkl) {
+        cblas_sgemm(kRowMajor, kNoTrans, kTrans, B, n, K, 1.f, x, ld_x, w + n0 * ld_w, ld_w, beta, out + n0, ld_o);
+      } else {
+        Tensor o = torch::from_blob(out + n0, {B, n}, {ld_o, 1}, options);
+        const Tensor lhs = torch::from_blob(const_cast<float*>(x), {B, K}, {ld_x, 1}, options);
+        const Tensor wt = torch::from_blob(const_cast<float*>(w + n0 * ld_w), {K, n}, {1, ld_w}, options);
+        if (beta != 0.f) o.addmm_(lhs, wt); else at::mm_out(o, lhs, wt);
+      }
     }
-    if (bias && accumulate) result.add_(bias_row);
+  });
+  if (bias && accumulate) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < N; ++j) out[b * ld_o + j] += bias[j];
   }
 }
-
 
 // The cell families a generation stack step runs: the LSTM (seed 000), the LSTM with diagonal peepholes (Gers &
 // Schmidhuber 2000), the GRU in torch's form, the gated-update cells (Cho GRU, MUT1-3) and the Elman network with
@@ -1443,59 +1450,35 @@ inline bool is_gated(Family f) {
 inline int64_t gates_of(Family f) { return is_lstm(f) ? 4 : is_elman(f) ? 1 : 3; }
 
 // One LSTM layer of a stack step (see stack_rows): x (B, D) its input (the input term (B, 4H) with ``input_term``,
-// then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out; the peepholes (3, H) or null. Up to ``max_rows``
-// rows lstm_rows (the weights read once per row, bound by memory); beyond, a GEMM split by output rows into ``parts``
-// blocks (one per thread; 1 where 4H does not divide), (p, B, K) @ (p, K, 4H / p) as one batched product (each
-// thread streams its share of the weight), then lstm_block_gates; bfloat16 weights there take product_rows's bf16
-// GEMM (one block).
+// then only W_hh is read); hp, cp (B, H) in; hn, cn (B, H) out; the peepholes (3, H) or null. Up to
+// ``scratch.max_rows`` rows lstm_rows (the weights read once per row, bound by memory); beyond, the product as GEMMs
+// in row blocks (product_rows), then lstm_gates.
 void lstm_layer_step(const Tensor& weight, const Tensor& bias, const float* peep, const float* x, int64_t D,
                      const float* hp, const float* cp, float* hn, float* cn, int64_t B, int64_t H, bool input_term,
-                     int64_t max_rows, int64_t parts, StackScratch& scratch) {
-  const bool gemm = B > max_rows;
-  const int64_t p = gemm && parts > 0 && (4 * H) % parts == 0 ? parts : 1;
-  const int64_t N = 4 * H / p;
-  const auto options = torch::TensorOptions().dtype(at::kFloat);
+                     StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
-  const float* rows = input_term ? hp : nullptr;
+  const float* rows = hp;
   if (!input_term) {  // [x_k, h_{t-1}] for the fused weight
-    float* v;
-    if (gemm) {
-      scratch.inputs = scratch.inputs.defined() ? scratch.inputs : torch::empty({0}, options);
-      scratch.inputs.resize_({B, K});
-      v = scratch.inputs.data_ptr<float>();
-    } else {
-      scratch.v.resize(static_cast<size_t>(B * K));
-      v = scratch.v.data();
-    }
+    scratch.v.resize(static_cast<size_t>(B * K));
     for (int64_t b = 0; b < B; ++b) {
-      std::memcpy(v + b * K, x + b * D, D * sizeof(float));
-      std::memcpy(v + b * K + D, hp + b * H, H * sizeof(float));
+      std::memcpy(scratch.v.data() + b * K, x + b * D, D * sizeof(float));
+      std::memcpy(scratch.v.data() + b * K + D, hp + b * H, H * sizeof(float));
     }
-    rows = v;
+    rows = scratch.v.data();
   }
   const float* base = input_term ? x : bias.data_ptr<float>();
   const int64_t base_stride = input_term ? 4 * H : 0;
-  if (!gemm) {
+  if (B <= scratch.max_rows) {
     lstm_rows(weight, rows, base, base_stride, cp, peep, hn, cn, B, H, K);
     return;
   }
-  TORCH_CHECK(weight.stride(1) == 1 && weight.size(0) == 4 * H && weight.size(1) == K,
+  TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 4 * H && weight.size(1) == K,
               "stack step: an LSTM layer's weight must be (4H, K) with rows contiguous");
-  scratch.pre = scratch.pre.defined() ? scratch.pre : torch::empty({0}, options);
-  if (weight.scalar_type() == at::kBFloat16) {
-    scratch.pre.resize_({B, 4 * H});
-    product_rows(weight.data_ptr<at::BFloat16>(), 4 * H, weight.stride(0), nullptr, rows, K,
-                 scratch.pre.data_ptr<float>(), 4 * H, B, K, false, max_rows, scratch.low);
-    lstm_block_gates(scratch.pre.data_ptr<float>(), 1, 4 * H, base, base_stride, cp, peep, hn, cn, B, H);
-    return;
-  }
-  TORCH_CHECK(weight.scalar_type() == at::kFloat, "stack step: weights must be float32 or bfloat16");
-  // a view of the rows, not a copy (the projected layer 0's rows come from the state h)
-  const Tensor lhs = torch::from_blob(const_cast<float*>(rows), {1, B, K}, options).expand({p, B, K});
-  const Tensor blocks = weight.unflatten(0, {p, N}).transpose(1, 2);  // (p, K, N), a view
-  scratch.pre.resize_({p, B, N});
-  at::bmm_out(scratch.pre, lhs, blocks);
-  lstm_block_gates(scratch.pre.data_ptr<float>(), p, N, base, base_stride, cp, peep, hn, cn, B, H);
+  scratch.pre.resize(static_cast<size_t>(B * 4 * H));
+  with_weight_data(weight, "stack step", [&](const auto* w) {
+    product_rows(w, 4 * H, weight.stride(0), nullptr, rows, K, scratch.pre.data(), 4 * H, B, K, false, scratch);
+  });
+  lstm_gates(scratch.pre.data(), base, base_stride, cp, peep, hn, cn, B, H);
 }
 
 // ---- One GRU step (torch's form) at B rows without autograd: generation, as the LSTM's above -----------------
@@ -1562,7 +1545,7 @@ void gru_gates(const float* gi, int64_t ld_i, const float* gh, const float* hp, 
 // gru_rows_step; beyond, W_i x + b_i and W_h h + b_h as two GEMMs (product_rows), then gru_gates. Weights float32 or
 // bfloat16.
 void gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, int64_t D, const float* hp, float* hn,
-                    int64_t B, int64_t H, bool input_term, int64_t max_rows, StackScratch& scratch) {
+                    int64_t B, int64_t H, bool input_term, StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
   TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 3 * H && weight.size(1) == K,
               "stack step: a GRU layer's weight must be (3H, K) with rows contiguous");
@@ -1571,23 +1554,20 @@ void gru_layer_step(const Tensor& weight, const Tensor& bias, const float* x, in
   const int64_t ld = weight.stride(0);
   with_weight_data(weight, "stack step", [&](const auto* w) {
     const auto* wh = input_term ? w : w + D;
-    if (B <= max_rows) {
+    if (B <= scratch.max_rows) {
       gru_rows_step(input_term ? nullptr : w, wh, ld, x, D, input_term ? x : b_i, input_term ? 3 * H : 0, b_h, hp,
                     hn, B, H);
       return;
     }
-    const auto options = torch::TensorOptions().dtype(at::kFloat);
     const float* gi = x;
     if (!input_term) {
-      scratch.gi = scratch.gi.defined() ? scratch.gi : torch::empty({0}, options);
-      scratch.gi.resize_({B, 3 * H});
-      product_rows(w, 3 * H, ld, b_i, x, D, scratch.gi.data_ptr<float>(), 3 * H, B, D, false, max_rows, scratch.low);
-      gi = scratch.gi.data_ptr<float>();
+      scratch.gi.resize(static_cast<size_t>(B * 3 * H));
+      product_rows(w, 3 * H, ld, b_i, x, D, scratch.gi.data(), 3 * H, B, D, false, scratch);
+      gi = scratch.gi.data();
     }
-    scratch.gh = scratch.gh.defined() ? scratch.gh : torch::empty({0}, options);
-    scratch.gh.resize_({B, 3 * H});
-    product_rows(wh, 3 * H, ld, b_h, hp, H, scratch.gh.data_ptr<float>(), 3 * H, B, H, false, max_rows, scratch.low);
-    gru_gates(gi, 3 * H, scratch.gh.data_ptr<float>(), hp, hn, B, H);
+    scratch.gh.resize(static_cast<size_t>(B * 3 * H));
+    product_rows(wh, 3 * H, ld, b_h, hp, H, scratch.gh.data(), 3 * H, B, H, false, scratch);
+    gru_gates(gi, 3 * H, scratch.gh.data(), hp, hn, B, H);
   });
 }
 
@@ -1613,8 +1593,7 @@ struct GatedStep {
 
 template <typename w_t>
 void gated_rows_step(const w_t* w, int64_t ld, const float* bias, const GatedStep& spec, const float* x, int64_t D,
-                     const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
-                     StackScratch& scratch) {
+                     const float* hp, float* hn, int64_t B, int64_t H, bool input_term, StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
   const w_t* wh = w + (K - H);  // W_h's columns
   const int64_t zb = spec.z_block, rb = 1 - zb;
@@ -1626,8 +1605,8 @@ void gated_rows_step(const w_t* w, int64_t ld, const float* bias, const GatedSte
   if (input_term) {
     std::memcpy(gi, x, B * 3 * H * sizeof(float));
   } else if (spec.squashed_input) {
-    product_rows(w, 2 * H, ld, bias, x, D, gi, 3 * H, B, D, false, max_rows, scratch.low);
-    product_rows(w + 2 * H * ld, H, ld, nullptr, x, D, gi + 2 * H, 3 * H, B, D, false, max_rows, scratch.low);
+    product_rows(w, 2 * H, ld, bias, x, D, gi, 3 * H, B, D, false, scratch);
+    product_rows(w + 2 * H * ld, H, ld, nullptr, x, D, gi + 2 * H, 3 * H, B, D, false, scratch);
     for (int64_t b = 0; b < B; ++b) {
       float* g = gi + b * 3 * H + 2 * H;
       const float* b_h = bias + 2 * H;
@@ -1635,18 +1614,18 @@ void gated_rows_step(const w_t* w, int64_t ld, const float* bias, const GatedSte
       for (int64_t j = 0; j < H; ++j) g[j] = tanh_(g[j]) + b_h[j];
     }
   } else {
-    product_rows(w, 3 * H, ld, bias, x, D, gi, 3 * H, B, D, false, max_rows, scratch.low);
+    product_rows(w, 3 * H, ld, bias, x, D, gi, 3 * H, B, D, false, scratch);
   }
   if (!spec.z_recurrent) {
-    product_rows(wh + rb * H * ld, H, ld, nullptr, hp, H, gh + rb * H, 2 * H, B, H, false, max_rows, scratch.low);
+    product_rows(wh + rb * H * ld, H, ld, nullptr, hp, H, gh + rb * H, 2 * H, B, H, false, scratch);
     for (int64_t b = 0; b < B; ++b) std::memset(gh + b * 2 * H + zb * H, 0, H * sizeof(float));
   } else if (spec.z_reads_tanh) {
     std::memcpy(th, hp, B * H * sizeof(float));
     activate_rows(th, 0, B, H);
-    product_rows(wh + rb * H * ld, H, ld, nullptr, hp, H, gh + rb * H, 2 * H, B, H, false, max_rows, scratch.low);
-    product_rows(wh + zb * H * ld, H, ld, nullptr, th, H, gh + zb * H, 2 * H, B, H, false, max_rows, scratch.low);
+    product_rows(wh + rb * H * ld, H, ld, nullptr, hp, H, gh + rb * H, 2 * H, B, H, false, scratch);
+    product_rows(wh + zb * H * ld, H, ld, nullptr, th, H, gh + zb * H, 2 * H, B, H, false, scratch);
   } else {
-    product_rows(wh, 2 * H, ld, nullptr, hp, H, gh, 2 * H, B, H, false, max_rows, scratch.low);
+    product_rows(wh, 2 * H, ld, nullptr, hp, H, gh, 2 * H, B, H, false, scratch);
   }
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
@@ -1661,7 +1640,7 @@ void gated_rows_step(const w_t* w, int64_t ld, const float* bias, const GatedSte
   });
   scratch.c.resize(static_cast<size_t>(B * H));
   float* c = scratch.c.data();
-  product_rows(wh + 2 * H * ld, H, ld, nullptr, rh, H, c, H, B, H, false, max_rows, scratch.low);
+  product_rows(wh + 2 * H * ld, H, ld, nullptr, rh, H, c, H, B, H, false, scratch);
   at::parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const float *gi_b = gi + b * 3 * H + 2 * H, *z = gh + b * 2 * H + zb * H, *c_b = c + b * H;
@@ -1685,14 +1664,13 @@ void gated_rows_step(const w_t* w, int64_t ld, const float* bias, const GatedSte
 }
 
 void gated_layer_step(const Tensor& weight, const Tensor& bias, const GatedStep& spec, const float* x, int64_t D,
-                      const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
-                      StackScratch& scratch) {
+                      const float* hp, float* hn, int64_t B, int64_t H, bool input_term, StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
   TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == 3 * H && weight.size(1) == K,
               "stack step: a gated-update layer's weight must be (3H, K) with rows contiguous");
   with_weight_data(weight, "stack step", [&](const auto* w) {
     gated_rows_step(w, weight.stride(0), input_term ? nullptr : bias.data_ptr<float>(), spec, x, D, hp, hn, B, H,
-                    input_term, max_rows, scratch);
+                    input_term, scratch);
   });
 }
 
@@ -1711,8 +1689,7 @@ GatedStep gated_step_of(Family family) {
 // float32 or bfloat16; bias (H). Up to ``max_rows`` rows the products are dot_rows (each weight row read once per
 // row); beyond, a GEMM.
 void elman_layer_step(const Tensor& weight, const Tensor& bias, Family family, const float* x, int64_t D,
-                      const float* hp, float* hn, int64_t B, int64_t H, bool input_term, int64_t max_rows,
-                      StackScratch& scratch) {
+                      const float* hp, float* hn, int64_t B, int64_t H, bool input_term, StackScratch& scratch) {
   const int64_t K = input_term ? H : D + H;
   TORCH_CHECK(weight.dim() == 2 && weight.stride(1) == 1 && weight.size(0) == H && weight.size(1) == K,
               "stack step: an Elman layer's weight must be (H, K) with rows contiguous");
@@ -1729,7 +1706,7 @@ void elman_layer_step(const Tensor& weight, const Tensor& bias, Family family, c
   }
   with_weight_data(weight, "stack step", [&](const auto* w) {
     product_rows(w, H, weight.stride(0), input_term ? nullptr : bias.data_ptr<float>(), v, K, hn, H, B, K, input_term,
-                 max_rows, scratch.low);
+                 scratch);
   });
   activate_rows(hn, family == Family::kElmanTanh ? 0 : 1, B, H);
 }
@@ -1739,23 +1716,23 @@ void elman_layer_step(const Tensor& weight, const Tensor& bias, Family family, c
 void stack_rows(Family family, const std::vector<Tensor>& weights, const std::vector<Tensor>& biases, const float* x,
                 int64_t D, const float* hp, const float* cp, float* hn, float* cn, int64_t L, int64_t B, int64_t H,
                 bool projected, int64_t max_rows, int64_t parts, StackScratch& scratch) {
+  scratch.max_rows = max_rows;
+  scratch.parts = std::max<int64_t>(1, parts);
   const float* layer_in = x;
   for (int64_t k = 0; k < L; ++k) {
     const int64_t at = k * B * H;
     const bool input_term = projected && k == 0;  // the input term is given; only W_hh is read
     if (family == Family::kGRU) {
-      gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, max_rows, scratch);
+      gru_layer_step(weights[k], biases[k], layer_in, D, hp + at, hn + at, B, H, input_term, scratch);
     } else if (is_gated(family)) {
-      const GatedStep spec = gated_step_of(family);
-      gated_layer_step(weights[k], biases[k], spec, layer_in, D, hp + at, hn + at, B, H, input_term, max_rows,
+      gated_layer_step(weights[k], biases[k], gated_step_of(family), layer_in, D, hp + at, hn + at, B, H, input_term,
                        scratch);
     } else if (is_elman(family)) {
-      elman_layer_step(weights[k], biases[k], family, layer_in, D, hp + at, hn + at, B, H, input_term, max_rows,
-                       scratch);
+      elman_layer_step(weights[k], biases[k], family, layer_in, D, hp + at, hn + at, B, H, input_term, scratch);
     } else {  // a peephole LSTM's bias row holds [b | p_i | p_f | p_o]
       const float* peep = family == Family::kPeephole ? biases[k].data_ptr<float>() + 4 * H : nullptr;
       lstm_layer_step(weights[k], biases[k], peep, layer_in, D, hp + at, cp + at, hn + at, cn + at, B, H, input_term,
-                      max_rows, parts, scratch);
+                      scratch);
     }
     layer_in = hn + at;
     D = H;
@@ -1966,17 +1943,17 @@ std::vector<uint8_t> banned_mask(const Tensor& banned, int64_t V, const char* na
 
 }  // namespace
 
-// One step of a unidirectional stack of one family (``family``: "lstm", "peephole-lstm", "gru", "gru-cho", "mut3",
-// "rnn-tanh", "rnn-relu") and, with ``head_w``, its output layer: a whole generation step in one call (stack_rows: up
-// to ``max_rows`` rows the weights are read once per row; beyond, each layer's products are GEMMs (the LSTMs' in
-// ``parts`` blocks, one per thread), which need float32 weights). weights[k] (G·H, K_k) with unit stride along K
-// (G = 4 for the LSTMs, 3 for the GRUs and MUT3, 1 for the Elman network; bfloat16 is read by the LSTMs' and the
-// GRU's few-row kernels, float32 by all): layer k's fused [W_ih | W_hh], or with ``projected`` layer 0's W_hh
-// columns alone, x then being layer 0's input term W_ih x + b_ih (B, G·H); biases[k] float32, the LSTM's b (4H)
-// (unused for a projected layer 0, as the gated cells' b (3H) and the Elman network's b (H)), the peephole LSTM's
-// [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh] (6H); x, h (L, B, H), and the LSTMs' c (L, B, H) (the others'
-// empty) float32; head_w (V, H) and head_b (V) float32 (head_b may be empty). Returns {the last layer's h_t (B, H),
-// or the logits (B, V) with head_w; h_n (L, B, H); c_n (L, B, H), empty but for the LSTMs}.
+// One step of a unidirectional stack of one family (``family``: "lstm", "peephole-lstm", "gru", "gru-cho", "mut1",
+// "mut2", "mut3", "rnn-tanh", "rnn-relu") and, with ``head_w``, its output layer: a whole generation step in one call
+// (stack_rows: up to ``max_rows`` rows the weights are read once per row; beyond, each layer's products are GEMMs in
+// ``parts`` blocks of the weight's rows, one per thread, product_rows). weights[k] (G·H, K_k) float32 or bfloat16
+// with unit stride along K (G = 4 for the LSTMs, 3 for the GRUs and MUT1-3, 1 for the Elman network): layer k's
+// fused [W_ih | W_hh], or with ``projected`` layer 0's W_hh columns alone, x then being layer 0's input term
+// W_ih x + b_ih (B, G·H); biases[k] float32, the LSTM's b (4H) (unused for a projected layer 0, as the gated cells'
+// b (3H) and the Elman network's b (H)), the peephole LSTM's [b | p_i | p_f | p_o] (7H), the GRU's [b_ih | b_hh]
+// (6H); x, h (L, B, H), and the LSTMs' c (L, B, H) (the others' empty) float32; head_w (V, H) and head_b (V)
+// float32 (head_b may be empty). Returns {the last layer's h_t (B, H), or the logits (B, V) with head_w; h_n
+// (L, B, H); c_n (L, B, H), empty but for the LSTMs}.
 std::vector<Tensor> stack_step(const std::string& family_name, const std::vector<Tensor>& weights,
                                const std::vector<Tensor>& biases, const Tensor& x, const Tensor& h, const Tensor& c,
                                bool projected, const Tensor& head_w, const Tensor& head_b, int64_t max_rows,
