@@ -23,6 +23,12 @@ from .cells import (
     JordanCell as JordanCell,
 )
 from .cells import (
+    LayerNormGRUCell as LayerNormGRUCell,
+)
+from .cells import (
+    LayerNormLSTMCell as LayerNormLSTMCell,
+)
+from .cells import (
     LeakyCell as LeakyCell,
 )
 from .cells import (

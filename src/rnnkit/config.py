@@ -77,6 +77,9 @@ class ModelConfig:
                                    "Ghahramani 2016; AWD-LSTM's locked dropout)")
     weight_dropout: float = _f(0.0, "DropConnect on the recurrent matrices W_hh, one mask per batch (AWD-LSTM's "
                                "weight drop)", min=0.0, max=0.99)
+    zoneout: str = _f("0", "zoneout (Krueger et al. 2017): each state unit keeps its previous value with this "
+                      "probability at every training step; one rate, or one per state tensor, comma-separated (an "
+                      "LSTM's h,c: '0.05,0.5'). Runs rnnkit's Python loop")
     embedding_dropout: float = _f(0.0, "language models: drop whole token types from the embedding table (AWD-LSTM's "
                                   "dropoute)", min=0.0, max=0.99)
     embedding_size: int = _f(64, "token embedding size (language models)", min=1)
@@ -330,14 +333,26 @@ def recurrent_kwargs(model: ModelConfig) -> dict:
         kwargs["weight_dropout"] = model.weight_dropout
     if model.variational_dropout:
         kwargs["variational_dropout"] = True
+    rates = zoneout_rates(model)
+    if any(rates):
+        kwargs["zoneout"] = rates[0] if len(rates) == 1 else rates
     return kwargs
+
+
+def zoneout_rates(model: ModelConfig) -> tuple[float, ...]:
+    """``model.zoneout`` ("0.1" or "0.05,0.5") as numbers; a clear error for anything else."""
+    try:
+        return tuple(float(p) for p in model.zoneout.split(","))
+    except ValueError:
+        raise ValueError(f"model.zoneout must be a rate or comma-separated rates (one per state tensor), e.g. "
+                         f"'0.1' or '0.05,0.5'; got {model.zoneout!r}") from None
 
 
 def check_regularisation(config: RunConfig) -> None:
     """The layer's regularisation options only where the task's model is built on ``rnnkit.RNN``."""
     m, task = config.model, config.data.task
-    if (m.weight_dropout or m.variational_dropout) and task not in LAYER_REGULARISED_TASKS:
-        raise ValueError(f"model.weight_dropout and model.variational_dropout apply to the tasks "
+    if (m.weight_dropout or m.variational_dropout or any(zoneout_rates(m))) and task not in LAYER_REGULARISED_TASKS:
+        raise ValueError(f"model.weight_dropout, model.variational_dropout and model.zoneout apply to the tasks "
                          f"{', '.join(LAYER_REGULARISED_TASKS)}; not to {task!r}")
     if m.embedding_dropout and task not in ("char-lm", "word-lm"):
         raise ValueError(f"model.embedding_dropout applies to language models (char-lm, word-lm); not to {task!r}")
@@ -356,9 +371,13 @@ def check_cell_options(model: ModelConfig) -> None:
         raise ValueError(f"model.cell_options: {model.cell!r} takes no option {unknown[0]!r}; valid options: "
                          f"{', '.join(valid) or 'none'}")
     try:  # one cell of the configured size: the cell's own checks name what is wrong
-        build_cell(model.cell, 1, model.hidden_size, **cell_kwargs(model))
+        cell = build_cell(model.cell, 1, model.hidden_size, **cell_kwargs(model))
     except (ValueError, TypeError, RuntimeError) as e:
         raise ValueError(f"model.cell_options for {model.cell!r}: {e}") from None
+    from .layers.regularization import zoneout_rates as rates_per_tensor
+
+    rates = zoneout_rates(model)
+    rates_per_tensor(cell, rates[0] if len(rates) == 1 else rates, f"model.zoneout for {model.cell!r}")
 
 
 def build_config(base: dict | None = None, overrides: dict[str, str] | None = None) -> RunConfig:

@@ -8,6 +8,7 @@ from .cells.elman import ElmanCell
 from .cells.gru import ChoGRUCell, GRUCell
 from .cells.hierarchy import ClockworkCell, DeepTransitionCell
 from .cells.jordan import JordanCell
+from .cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from .cells.leaky import LeakyCell
 from .cells.lstm import LSTMCell, PeepholeLSTMCell
 from .cells.mut import MUT1Cell, MUT2Cell, MUT3Cell
@@ -21,6 +22,8 @@ CELLS: dict[str, type[Cell]] = {
     "peephole-lstm": PeepholeLSTMCell,
     "gru": GRUCell,
     "gru-cho": ChoGRUCell,
+    "layernorm-lstm": LayerNormLSTMCell,
+    "layernorm-gru": LayerNormGRUCell,
     "mut1": MUT1Cell,
     "mut2": MUT2Cell,
     "mut3": MUT3Cell,

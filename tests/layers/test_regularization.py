@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from rnnkit import RNN
 from rnnkit.cells import orthogonal_recurrence
-from rnnkit.config import build_config
+from rnnkit.config import build_config, recurrent_kwargs
 from rnnkit.layers.regularization import embedding_dropout, sequence_dropout
 from rnnkit.models.language_model import LanguageModel
 
@@ -161,3 +161,100 @@ def test_config_passes_the_options_and_refuses_them_where_they_do_not_apply():
         build_config(None, {"model.weight_dropout": "0.5", "data.task": "seq2seq"})
     with pytest.raises(ValueError, match="embedding_dropout applies to language models"):
         build_config(None, {"model.embedding_dropout": "0.1", "data.task": "forecast"})
+
+
+# ---- zoneout --------------------------------------------------------------------------------------------------
+def _steps_from(rnn_cell, px, states):
+    """The cell's own step from each recorded state s_{t-1}: its candidate s̃_t (a list of state tensors per step)."""
+    from rnnkit.cells.base import state_from_tensors, state_tensors
+
+    candidates, prev = [], rnn_cell.initial_state(px.shape[1], dtype=px.dtype)
+    for t in range(px.shape[0]):
+        _, new = rnn_cell.step(px[t], prev)
+        candidates.append(state_tensors(new))
+        prev = state_from_tensors(prev, [s[:, t] for s in states])
+    return candidates
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "layernorm-lstm", "mut1"])
+def test_zoneout_keeps_each_unit_or_takes_the_cells_new_value(cell):
+    """In training every unit of s_t is either s_{t-1} or the cell's s̃_t = step(x_t, s_{t-1}), the output is the
+    zoned-out h, and about a fraction p of the units keep their previous value."""
+    from rnnkit import Recurrent
+    from rnnkit.registry import build_cell
+
+    torch.manual_seed(0)
+    p = (0.3, 0.6) if cell.endswith("lstm") else 0.3
+    layer = Recurrent(build_cell(cell, 5, 200), zoneout=p).double()
+    x = torch.randn(8, 12, 5, dtype=torch.float64)
+    out, _, states = layer(x, return_states=True)
+    fields = [states] if isinstance(states, torch.Tensor) else list(states)
+    px = layer.cell.input_projection(x.transpose(0, 1))
+    with torch.no_grad():
+        candidates = _steps_from(layer.cell, px, fields)
+    rates = p if isinstance(p, tuple) else (p,)
+    for k, (s, rate) in enumerate(zip(fields, rates)):
+        prev = torch.cat([torch.zeros_like(s[:, :1]), s[:, :-1]], 1)
+        new = torch.stack([c[k] for c in candidates], 1)
+        kept = torch.isclose(s, prev, rtol=0, atol=1e-12)  # (the step recomputed on strided states: last bits)
+        took = torch.isclose(s, new, rtol=0, atol=1e-12)
+        assert (kept | took).all()
+        assert abs(kept[:, 1:].double().mean().item() - rate) < 0.02  # (s̃ = s_{t-1} exactly almost never)
+    torch.testing.assert_close(out, fields[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru-cho"])
+def test_zoneout_in_evaluation_is_the_expectation(cell):
+    """s_t = p s_{t-1} + (1 − p) step(x_t, s_{t-1}), written out; the same stack, padded and bidirectional, gives
+    each row what it gives that row alone."""
+    from rnnkit.cells.base import state_from_tensors, state_tensors
+
+    torch.manual_seed(0)
+    p = (0.2, 0.5) if cell == "lstm" else (0.4,)
+    rnn = RNN(5, 6, cell=cell, zoneout=p).double().eval()
+    x = torch.randn(3, 7, 5, dtype=torch.float64)
+    out, final = rnn(x)
+    c = rnn.cells[0]
+    px = c.input_projection(x.transpose(0, 1))
+    s = c.initial_state(3, dtype=torch.float64)
+    for t in range(7):
+        _, new = c.step(px[t], s)
+        s = state_from_tensors(s, [(1 - r) * n + r * o for r, n, o in zip(p, state_tensors(new), state_tensors(s))])
+        torch.testing.assert_close(out[:, t], state_tensors(s)[0], rtol=1e-12, atol=1e-12)
+    bi = RNN(5, 6, num_layers=2, cell=cell, zoneout=p, bidirectional=True).double().eval()
+    lengths = torch.tensor([7, 4, 2])
+    out, final = bi(x, lengths=lengths)
+    for row, n in enumerate(lengths.tolist()):
+        alone, final_alone = bi(x[row:row + 1, :n])
+        torch.testing.assert_close(out[row, :n], alone[0], rtol=1e-12, atol=1e-12)
+        assert (out[row, n:] == 0).all()
+        for a, b in zip(state_tensors(final), state_tensors(final_alone)):
+            torch.testing.assert_close(a[:, row], b[:, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_zoneout_passes_the_gradient_through_the_kept_units():
+    """d s_t / d s_{t-1} is 1 on a kept unit: with every unit kept (p → 1) the gradient reaches the initial state
+    unchanged, where dropout on the state would cut it."""
+    torch.manual_seed(0)
+    layer = RNN(3, 4, cell="gru", zoneout=0.999999).double()
+    h0 = torch.randn(1, 2, 4, dtype=torch.float64, requires_grad=True)
+    out, h_n = layer(torch.randn(2, 5, 3, dtype=torch.float64), h0)
+    h_n.sum().backward()
+    torch.testing.assert_close(h_n, h0)
+    torch.testing.assert_close(h0.grad, torch.ones_like(h0))
+
+
+def test_zoneout_rates_are_checked_and_reach_the_layer_from_the_config():
+    with pytest.raises(ValueError, match=r"one per tensor of the cell's state LSTMState"):
+        RNN(3, 4, cell="lstm", zoneout=(0.1, 0.2, 0.3))
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        RNN(3, 4, cell="gru", zoneout=1.0)
+    assert RNN(3, 4, cell="gru", zoneout=0.0).zoneout is None  # no zoneout: the fused kernels still run
+    config = build_config({"model": {"cell": "lstm", "zoneout": "0.05,0.5", "hidden_size": 8, "num_layers": 1},
+                           "data": {"task": "char-lm"}})
+    lm = LanguageModel(20, 8, 8, 1, **recurrent_kwargs(config.model))
+    assert lm.rnn.zoneout == (0.05, 0.5) and lm.rnn._torch_kernel is None
+    with pytest.raises(ValueError, match="model.zoneout must be"):
+        build_config({"model": {"zoneout": "half"}})
+    with pytest.raises(ValueError, match="model.zoneout"):
+        build_config({"model": {"zoneout": "0.1"}, "data": {"task": "seq2seq"}})

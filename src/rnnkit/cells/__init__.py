@@ -8,6 +8,8 @@ from .elman import ElmanCell as ElmanCell
 from .gru import ChoGRUCell as ChoGRUCell
 from .gru import GRUCell as GRUCell
 from .jordan import JordanCell as JordanCell
+from .layernorm import LayerNormGRUCell as LayerNormGRUCell
+from .layernorm import LayerNormLSTMCell as LayerNormLSTMCell
 from .leaky import LeakyCell as LeakyCell
 from .lstm import LSTMCell as LSTMCell
 from .lstm import PeepholeLSTMCell as PeepholeLSTMCell

@@ -75,7 +75,7 @@ class GRUCell(_GRUBase):
         return self.weight_hh.chunk(3)
 
     def step(self, px_t: Tensor, h_prev: Tensor) -> tuple[Tensor, Tensor]:
-        gh = F.linear(h_prev, self.weight_hh, self.bias_hh)  # (B, 3H)
+        gh = self._recurrent_term(h_prev)  # (B, 3H)
         x_r, x_z, x_n = px_t.chunk(3, 1)
         h_r, h_z, h_n = gh.chunk(3, 1)
         r = torch.sigmoid(x_r + h_r)
@@ -83,6 +83,10 @@ class GRUCell(_GRUBase):
         n = torch.tanh(torch.addcmul(x_n, r, h_n))
         h = n + z * (h_prev - n)
         return h, h
+
+    def _recurrent_term(self, h_prev: Tensor) -> Tensor:
+        """[W_hr; W_hz; W_hh] h_{t-1} + b_hh (B, 3H)."""
+        return F.linear(h_prev, self.weight_hh, self.bias_hh)
 
     def stack_step_weights(self) -> tuple[Tensor, Tensor]:
         """[W_x | W_h] (3H, D + H) and [b_ih | b_hh] (6H): b_hh sits inside the reset product."""

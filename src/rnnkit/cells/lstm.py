@@ -50,14 +50,14 @@ class LSTMCell(Cell):
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, self.output_size))
         self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size)) if bias else None
         self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size)) if proj_size else None
-        self._init_peepholes()
+        self._extra_parameters()
         uniform_init_(self, hidden_size)
         if bias and forget_bias:
             with torch.no_grad():
                 self.bias_ih[hidden_size:2 * hidden_size].add_(forget_bias)
 
-    def _init_peepholes(self) -> None:
-        """Hook for the peephole subclass to add its parameters before initialisation."""
+    def _extra_parameters(self) -> None:
+        """Hook for subclasses to add their parameters before initialisation (peepholes, layer normalisation)."""
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> LSTMState:
         return LSTMState(torch.zeros(batch_size, self.output_size, device=device, dtype=dtype),
@@ -68,11 +68,18 @@ class LSTMCell(Cell):
 
     def step(self, px_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h_prev, c_prev = state
-        gates = torch.addmm(px_t, h_prev, self.weight_hh.t())  # (B, 4H)
-        i, f, g, o = gates.chunk(4, 1)
+        i, f, g, o = self._gates(px_t, h_prev).chunk(4, 1)
         c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
-        h = self._project(torch.sigmoid(o) * torch.tanh(c))
+        h = self._project(torch.sigmoid(o) * torch.tanh(self._cell_read(c)))
         return h, LSTMState(h, c)
+
+    def _gates(self, px_t: Tensor, h_prev: Tensor) -> Tensor:
+        """The gates' pre-activations (B, 4H): px_t + W_h h_{t-1}."""
+        return torch.addmm(px_t, h_prev, self.weight_hh.t())
+
+    def _cell_read(self, c: Tensor) -> Tensor:
+        """What the output gate reads through tanh: c_t itself (the layer-normalised LSTM normalises it)."""
+        return c
 
     @property
     def kernel_family(self) -> str | None:
@@ -129,7 +136,7 @@ class PeepholeLSTMCell(LSTMCell):
     native_mode = None
     _step_family = "peephole-lstm"
 
-    def _init_peepholes(self) -> None:
+    def _extra_parameters(self) -> None:
         H = self.hidden_size
         self.peephole_i = nn.Parameter(torch.empty(H))
         self.peephole_f = nn.Parameter(torch.empty(H))

@@ -15,6 +15,7 @@ from torch.nn.utils import parametrize
 
 from .. import native
 from ..cells.base import Cell, State, check_dtype, check_state, map_state, module_dtype, state_tensors
+from .regularization import zone_out, zoneout_rates
 
 # ---- input checks shared by every sequence module ---------------------------------------------------
 
@@ -125,13 +126,18 @@ class Recurrent(nn.Module):
     * ``return_states=True`` adds a third result: the state after every step, each field stacked as
       (B, T, ...) (e.g. every c_t of an LSTM), zero at padded steps.
 
+    * ``zoneout``: a rate p, or one per tensor of the cell's state (an LSTM's h, c): each unit keeps its previous
+      value with probability p at every step in training, and takes p·old + (1 − p)·new in evaluation
+      (``rnnkit.layers.regularization.zone_out``). The loop then runs in Python, not a native kernel.
+
     Speed: the cell's input projection runs once for all steps; the loop holds only the recurrent
     product and pointwise work.
     """
 
-    def __init__(self, cell: Cell, reverse: bool = False, batch_first: bool = True):
+    def __init__(self, cell: Cell, reverse: bool = False, batch_first: bool = True, zoneout=0.0):
         super().__init__()
         self.cell, self.reverse, self.batch_first = cell, reverse, batch_first
+        self.zoneout = zoneout_rates(cell, zoneout, f"Recurrent({type(cell).__name__})")
 
     def forward(self, x: Tensor, state: State | None = None, lengths=None, feedback: Tensor | None = None,
                 return_states: bool = False):
@@ -149,7 +155,8 @@ class Recurrent(nn.Module):
             feedback = None if feedback is None else feedback.transpose(0, 1)
         if feedback is not None:
             self._check_feedback(feedback, B, T)
-        outputs, state, states = run_cell(self.cell, x, state, lengths, self.reverse, feedback, return_states)
+        outputs, state, states = run_cell(self.cell, x, state, lengths, self.reverse, feedback, return_states,
+                                          zoneout=self.zoneout, training=self.training)
         if not self.batch_first:
             outputs = outputs.transpose(0, 1)
             states = None if states is None else map_state(lambda s: s.transpose(0, 1), states)
@@ -166,13 +173,16 @@ class Recurrent(nn.Module):
                              f"got {tuple(feedback.shape)}")
 
     def extra_repr(self) -> str:
-        return f"reverse={self.reverse}, batch_first={self.batch_first}"
+        zoneout = f", zoneout={list(self.zoneout)}" if self.zoneout else ""
+        return f"reverse={self.reverse}, batch_first={self.batch_first}{zoneout}"
 
 
 def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, reverse: bool = False,
-             feedback: Tensor | None = None, return_states: bool = False, projected: bool = False):
+             feedback: Tensor | None = None, return_states: bool = False, projected: bool = False,
+             zoneout: tuple[float, ...] | None = None, training: bool = False):
     """The loop itself, on batch-first tensors already validated. Returns (outputs, final_state, states).
-    ``projected``: x is ``cell.input_projection`` of the inputs already (B, T, G)."""
+    ``projected``: x is ``cell.input_projection`` of the inputs already (B, T, G). ``zoneout``: one rate per state
+    tensor (``rnnkit.layers.regularization.zone_out``, masks drawn when ``training``), or None."""
     if reverse:
         x = reverse_padded(x, lengths)
     B, T = x.shape[:2]
@@ -187,12 +197,12 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
             px = px[:steps]
         # the one dispatch point for a cell's whole loop: its native kernel where it declares one (rnnkit.native);
         # it lays px out step-major itself (in the same copy as a dtype change under autocast)
-        native_ok = feedback is None and not StepRecorder.active
+        native_ok = feedback is None and zoneout is None and not StepRecorder.active
         ran = native.run_sequence(cell, px, state, valid, return_states) if native_ok else None
         if ran is None:
             outputs: list[Tensor] = []
             history: list[State] | None = [] if return_states else None
-            state = _loop(cell, px.contiguous(), state, valid, feedback, outputs, history)
+            state = _loop(cell, px.contiguous(), state, valid, feedback, outputs, history, zoneout, training)
             out = torch.stack(outputs, 1)  # (B, T', O)
             states = map_state(lambda *s: torch.stack(s, 1), *history) if return_states else None
         else:
@@ -209,11 +219,17 @@ def run_cell(cell: Cell, x: Tensor, state: State, lengths: Tensor | None, revers
 
 
 def _loop(cell: Cell, px: Tensor, state: State, valid: Tensor | None, feedback: Tensor | None,
-          outputs: list[Tensor], history: list[State] | None) -> State:
+          outputs: list[Tensor], history: list[State] | None, zoneout: tuple[float, ...] | None = None,
+          training: bool = False) -> State:
     """Step through ``px`` (T, B, G), appending each output (and state, when ``history`` is a list)."""
     for t, px_t in enumerate(px.unbind(0)):
         fed = cell.force(state, feedback[:, t - 1]) if feedback is not None and t > 0 else state
         y_t, new_state = cell.step(px_t, fed)
+        if zoneout is not None:
+            first = state_tensors(new_state)[0]
+            new_state = zone_out(new_state, fed, zoneout, training)
+            if y_t is first:  # a cell whose output is its hidden state emits the zoned-out one
+                y_t = state_tensors(new_state)[0]
         for recorder in StepRecorder.active:  # the step's own result: its gradient is ∂L/∂h_t in full
             recorder.steps.append(RecordedStep(cell, px_t, fed, new_state, None if valid is None else valid[t]))
         if valid is not None:  # a finished row keeps its state as it was, never a value fed back at its padding

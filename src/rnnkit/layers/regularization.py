@@ -9,6 +9,10 @@
   and kernels are unchanged: they read the dropped matrix where they read W_hh.
 * ``embedding_dropout``: whole rows of an embedding table dropped (every occurrence of a token in the batch loses
   its vector; Gal & Ghahramani 2016 §4, AWD-LSTM's ``dropoute``).
+* ``zone_out``: zoneout (Krueger et al. 2017, "Zoneout: regularizing RNNs by randomly preserving hidden
+  activations"): each unit of the state keeps its previous value with probability p instead of taking the new one,
+  a new mask per step. Unlike dropout it never zeroes the state, so the gradient still flows through the kept units
+  (the identity path). Evaluation uses the mask's expectation.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import contextlib
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from ..cells.base import Cell, State, describe_state, state_from_tensors, state_tensors
 
 
 def sequence_dropout(x: Tensor, p: float, training: bool, variational: bool = False) -> Tensor:
@@ -74,3 +80,36 @@ def recurrent_weights_dropped(cells, p: float):
     finally:
         for cell, name in shadowed:
             object.__delattr__(cell, name)
+
+
+def zoneout_rates(cell: Cell, zoneout, owner: str) -> tuple[float, ...] | None:
+    """``zoneout`` as one rate per tensor of ``cell``'s state, in the order of ``state_tensors`` (an LSTM's h, c):
+    a number for all of them, or a sequence of one per tensor; None when every rate is 0."""
+    count = len(state_tensors(cell.initial_state(1, device="meta")))
+    rates = (float(zoneout),) * count if isinstance(zoneout, (int, float)) else tuple(float(p) for p in zoneout)
+    if len(rates) != count:
+        template = describe_state(cell.initial_state(1, device="meta"))
+        raise ValueError(f"{owner}: zoneout needs one rate, or one per tensor of the cell's state {template} "
+                         f"({count}); got {len(rates)}: {list(rates)}")
+    if not all(0.0 <= p < 1.0 for p in rates):
+        raise ValueError(f"{owner}: zoneout rates must be in [0, 1); got {list(rates)}")
+    return rates if any(rates) else None
+
+
+def zone_out(new: State, old: State, rates: tuple[float, ...], training: bool) -> State:
+    """Zoneout of one step, per tensor of the state with its rate p (Krueger et al. 2017, eq. 4-5)::
+
+        training:    s_t = d ⊙ s_{t-1} + (1 − d) ⊙ s̃_t,   d ~ Bernoulli(p) per unit
+        evaluation:  s_t = p s_{t-1} + (1 − p) s̃_t
+
+    ``new`` is the cell's s̃_t, ``old`` its s_{t-1}."""
+    mixed = []
+    for p, n, o in zip(rates, state_tensors(new), state_tensors(old)):
+        if p == 0:
+            mixed.append(n)
+        elif training:
+            keep = torch.empty_like(n).bernoulli_(p).bool()
+            mixed.append(torch.where(keep, o, n))
+        else:
+            mixed.append(torch.lerp(n, o, p))
+    return state_from_tensors(new, mixed)

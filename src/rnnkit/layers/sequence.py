@@ -39,7 +39,7 @@ from .recurrent import (
     stack_states,
     unstack_states,
 )
-from .regularization import check_recurrent_weights, recurrent_weights_dropped, sequence_dropout
+from .regularization import check_recurrent_weights, recurrent_weights_dropped, sequence_dropout, zoneout_rates
 
 
 class TorchKernel(NamedTuple):
@@ -126,6 +126,9 @@ class RNN(nn.Module):
         weight_dropout: DropConnect on every cell's recurrent matrices (``Cell.recurrent_weights``; the
             weight-dropped LSTM of AWD-LSTM, Merity et al. 2018), one mask per forward call shared by all steps and
             rows; the fused kernels still run. ``rnnkit.layers.regularization`` has the equations.
+        zoneout: a rate p, or one per tensor of the cell's state (an LSTM's h, c): each unit keeps its previous
+            value with probability p at every step in training, p·old + (1 − p)·new in evaluation (Krueger et al.
+            2017). The stack then runs rnnkit's Python loop, in training and in evaluation.
         bidirectional: add a backward-in-time layer per level.
         **cell_kwargs: passed to every cell (e.g. ``forget_bias=1.0``, ``delays=(1, 4)``).
 
@@ -138,7 +141,7 @@ class RNN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, cell="lstm",
                  dropout: float = 0.0, bidirectional: bool = False, batch_first: bool = True,
                  use_native: bool = True, weight_dropout: float = 0.0, variational_dropout: bool = False,
-                 **cell_kwargs):
+                 zoneout=0.0, **cell_kwargs):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1; got {num_layers}")
@@ -162,14 +165,16 @@ class RNN(nn.Module):
         self.cells = nn.ModuleList(cells)  # index 2·l + d, as torch's state layout
         if self.weight_dropout:
             check_recurrent_weights(cells, f"RNN(cell={type(cells[0]).__name__})")
+        # one rate per state tensor, or None; a zoned-out stack runs only rnnkit's loop (no kernel has the masks)
+        self.zoneout = zoneout_rates(cells[0], zoneout, f"RNN(cell={type(cells[0]).__name__})")
         self._state_templates: dict[int, State] = {}
         family = stack_family(cells)
         self._fused_steps = FusedSteps(family or "lstm")  # LSTM / GRU steps without autograd (generation)
         self._input_term_size: int | None = None
         modes = {c.native_mode for c in cells}
         mode = modes.pop() if len(modes) == 1 else None
-        self._torch_kernel = TORCH_KERNELS.get(mode)  # torch's kernels run every cell, or None
-        self._fused_steps_apply = family is not None
+        self._torch_kernel = None if self.zoneout else TORCH_KERNELS.get(mode)  # torch's kernels run every cell
+        self._fused_steps_apply = family is not None and not self.zoneout
         self._no_projection = all(getattr(c, "weight_hr", None) is None for c in cells)
         self.output_size = layer_input
 
@@ -350,7 +355,8 @@ class RNN(nn.Module):
 
     def extra_repr(self) -> str:
         extra = (f", weight_dropout={self.weight_dropout}" if self.weight_dropout else "") + (
-            ", variational_dropout=True" if self.variational_dropout else "")
+            ", variational_dropout=True" if self.variational_dropout else "") + (
+            f", zoneout={list(self.zoneout)}" if self.zoneout else "")
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
                 f"dropout={self.dropout}{extra}, bidirectional={self.bidirectional}, batch_first={self.batch_first}")
 
@@ -382,7 +388,8 @@ class RNN(nn.Module):
                 k = layer * self.num_directions + d
                 want = return_states and layer == self.num_layers - 1
                 out, final, st = run_cell(self.cells[k], layer_input, per_cell[k], lengths, reverse=d == 1,
-                                          return_states=want, projected=projected and layer == 0)
+                                          return_states=want, projected=projected and layer == 0,
+                                          zoneout=self.zoneout, training=self.training)
                 outs.append(out)
                 finals.append(final)
                 layer_states.append(st)
