@@ -3,9 +3,8 @@ torch.nn.LayerNorm modules, finite differences, and the property that makes them
 term's normalisation does not see the scale of W_h."""
 
 import torch
-from torch import nn
+from torch import nn, tanh
 from torch import sigmoid as sigm
-from torch import tanh
 
 from rnnkit import RNN
 from rnnkit.cells import LayerNormGRUCell, LayerNormLSTMCell, LSTMState
