@@ -86,7 +86,7 @@ class ModelConfig:
     tie_weights: bool = _f(False, "share the embedding and output matrices (needs embedding_size == hidden_size)")
     embeddings: str = _f("", "language models: initialise the embedding from `rnnkit word2vec` output (a directory)")
     init_range: float = _f(0.0, "language models: initialise every parameter uniformly in [-r, r] (Zaremba et al.: "
-                           "0.1; 0: each layer's own initialisation)", min=0.0)
+                           "0.1; 0: each layer's own initialisation); layer-normalisation gains stay 1", min=0.0)
 
 
 @dataclass(frozen=True)

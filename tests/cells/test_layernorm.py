@@ -100,3 +100,12 @@ def test_gradients_match_finite_differences():
             return out
 
         assert torch.autograd.gradcheck(f, (x, *params))
+
+
+def test_a_language_models_uniform_initialisation_leaves_the_gains_at_one():
+    from rnnkit.models.language_model import LanguageModel
+
+    lm = LanguageModel(30, 8, 8, 2, cell="layernorm-lstm", init_range=0.1)
+    for cell in lm.rnn.cells:
+        assert torch.equal(cell.ln_h_gain, torch.ones(32)) and torch.equal(cell.ln_c_shift, torch.zeros(8))
+        assert cell.weight_hh.abs().max() <= 0.1

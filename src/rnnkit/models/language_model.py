@@ -49,6 +49,9 @@ class LanguageModel(nn.Module):
         if init_range > 0:  # Zaremba et al. 2014: every parameter ~ U(-0.1, 0.1)
             for p in self.parameters():
                 nn.init.uniform_(p, -init_range, init_range)
+            for module in self.modules():  # but layer normalisation's gains and shifts start at 1 and 0
+                if hasattr(module, "reset_normalization"):
+                    module.reset_normalization()
 
     def initial_state(self, batch_size: int, device=None, dtype=None):
         """The zero state of the recurrent stack (the template a saved state is rebuilt on)."""
