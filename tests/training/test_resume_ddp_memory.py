@@ -122,9 +122,10 @@ def test_truncated_bptt_memory_is_flat_in_sequence_length(tmp_path):
 
 
 AWD = ["--model.variational_dropout", "true", "--model.weight_dropout", "0.3"]
+ZONEOUT = ["--model.zoneout", "0.1,0.4"]
 
 
-@pytest.mark.parametrize("regularisation", [[], AWD], ids=["dropout", "variational+weight-dropout"])
+@pytest.mark.parametrize("regularisation", [[], AWD, ZONEOUT], ids=["dropout", "variational+weight-dropout", "zoneout"])
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not __import__("torch").cuda.is_available(), reason="needs a CUDA device"))])
 def test_a_run_with_dropout_stopped_and_resumed_equals_one_run(tmp_path, device, regularisation):
