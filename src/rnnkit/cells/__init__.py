@@ -2,6 +2,7 @@
 
 from .base import Cell as Cell
 from .base import LSTMState as LSTMState
+from .conv import ConvLSTMCell as ConvLSTMCell
 from .delay import DelayCell as DelayCell
 from .delay import DelayState as DelayState
 from .elman import ElmanCell as ElmanCell
