@@ -12,6 +12,10 @@ Images become float32 (C, H, W) arrays in [0, 1]; every image of a run must have
 ``digit_strips(n, seed, part)``: strips of 3-5 of scikit-learn's bundled 8×8 handwritten digits side by side,
 padded to 8×40, captioned with their digit words ("three one four"). The ``train`` and ``test`` parts draw from
 disjoint halves of the 1,797 digit images, and ``exclude`` keeps digit sequences seen in training out of a test set.
+
+``moving_digits(n, frames, size, digits, seed, part)``: the Moving MNIST task of Srivastava et al. (2015) made from
+the same bundled digits: each sequence shows ``digits`` digits gliding across a size × size frame, bouncing off its
+edges (for next-frame prediction, e.g. with :class:`rnnkit.layers.ConvLSTM`).
 """
 
 from __future__ import annotations
@@ -100,18 +104,52 @@ def _read_npz(path: Path) -> list[tuple[np.ndarray, str]]:
     return _nonempty(list(zip(arrays, captions)), path)
 
 
-def digit_strips(n: int, seed: int = 0, part: str = "train", exclude=()) -> list[tuple[np.ndarray, str]]:
-    """``n`` strips of 3-5 digit images with their captions; ``exclude``: digit sequences (as captions) to avoid."""
+def _bundled_digits(part: str) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8×8 digits in [0, 1] and their labels: the ``train`` or ``test`` half (alternate images)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ValueError("the digit-strip set is generated from scikit-learn's bundled digits: pip install "
-                         "scikit-learn") from None
+        raise ValueError("this set is generated from scikit-learn's bundled digits: pip install scikit-learn") from None
     if part not in ("train", "test"):
         raise ValueError(f"part must be 'train' or 'test'; got {part!r}")
     digits = load_digits()
     half = np.arange(len(digits.target)) % 2 == (0 if part == "train" else 1)
-    images, labels = digits.images[half] / 16.0, digits.target[half]
+    return digits.images[half] / 16.0, digits.target[half]
+
+
+def moving_digits(n: int, frames: int = 20, size: int = 24, digits: int = 2, seed: int = 0,
+                  part: str = "train") -> np.ndarray:
+    """``n`` sequences (n, frames, 1, size, size) float32 in [0, 1]: ``digits`` 8×8 digits per sequence, each starting
+    at a random place with a random direction and a speed of 1-2 pixels per frame, reflected at the frame's edges;
+    where digits overlap the brighter pixel shows (Srivastava et al. 2015's Moving MNIST, on the bundled digits)."""
+    if size < 8 or frames < 2 or digits < 1 or n < 1:
+        raise ValueError(f"moving_digits needs n >= 1, frames >= 2, digits >= 1 and size >= 8 (the digits are 8×8); "
+                         f"got n={n}, frames={frames}, digits={digits}, size={size}")
+    images, _ = _bundled_digits(part)
+    rng = np.random.default_rng([seed, 0 if part == "train" else 1])
+    out = np.zeros((n, frames, 1, size, size), dtype=np.float32)
+    room = size - 8
+    for i in range(n):
+        for _ in range(digits):
+            image = images[rng.integers(len(images))]
+            position = rng.uniform(0, room, 2)
+            angle, speed = rng.uniform(0, 2 * np.pi), rng.uniform(1, 2)
+            velocity = speed * np.array([np.sin(angle), np.cos(angle)])
+            for t in range(frames):
+                r, c = np.round(position).astype(int)
+                patch = out[i, t, 0, r:r + 8, c:c + 8]
+                np.maximum(patch, image, out=patch)
+                position = position + velocity
+                for axis in range(2):  # bounce: reflect the position into [0, room] and turn round
+                    if position[axis] < 0 or position[axis] > room:
+                        position[axis] = -position[axis] if position[axis] < 0 else 2 * room - position[axis]
+                        velocity[axis] = -velocity[axis]
+    return out
+
+
+def digit_strips(n: int, seed: int = 0, part: str = "train", exclude=()) -> list[tuple[np.ndarray, str]]:
+    """``n`` strips of 3-5 digit images with their captions; ``exclude``: digit sequences (as captions) to avoid."""
+    images, labels = _bundled_digits(part)
     by_digit = [np.flatnonzero(labels == d) for d in range(10)]
     rng, seen, out = random.Random(f"digit-strips-{part}-{seed}"), set(exclude), []
     while len(out) < n:
