@@ -9,7 +9,7 @@ sequences come from the other half of the digits, with their own seeds. The scor
 per-pixel cross-entropy over the predicted frames (nats per sequence). Each model's best validation weights are
 scored once on the test sequences; ``frames.png`` shows a test sequence and both models' predictions.
 
-Usage: ``python benchmarks/bench_conv_lstm.py [--updates 1500] [--size 24] [--out DIR]``
+Usage: ``python benchmarks/bench_conv_lstm.py [--updates 1000] [--size 24] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -130,14 +130,14 @@ def main() -> None:
     from rnnkit.precision import cpu_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--updates", type=int, default=1500)
+    p.add_argument("--updates", type=int, default=1000)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--frames", type=int, default=20)
     p.add_argument("--context", type=int, default=10)
     p.add_argument("--size", type=int, default=24)
     p.add_argument("--channels", type=int, nargs="+", default=[16, 16])
-    p.add_argument("--kernel", type=int, default=5)
+    p.add_argument("--kernel", type=int, default=3)
     p.add_argument("--fc-hidden", type=int, default=512)
     p.add_argument("--fc-layers", type=int, default=2)
     p.add_argument("--lr", type=float, default=1e-3)
