@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .base import Cell, LSTMState
+from .lstm import gate_weights
 
 
 class ConvLSTMCell(Cell):
@@ -80,12 +81,7 @@ class ConvLSTMCell(Cell):
         return self.step(self.input_projection(x_t), LSTMState(*state))
 
     def note_weights(self) -> dict[str, Tensor]:
-        w = {}
-        for name, wx, wh in zip("ifgo", self.weight_ih.chunk(4), self.weight_hh.chunk(4)):
-            w[f"W_x{name}"], w[f"W_h{name}"] = wx, wh
-        if self.bias_ih is not None:
-            w.update(zip(("b_i", "b_f", "b_g", "b_o"), self.bias_ih.chunk(4)))
-        return w
+        return gate_weights(self.weight_ih, self.weight_hh, self.bias_ih)  # the kernels (4C_h, ·, k, k) by gate
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", kernel_size={self.kernel_size}"

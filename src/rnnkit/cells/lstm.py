@@ -12,6 +12,16 @@ from torch import Tensor, nn
 from .base import Cell, LSTMState, uniform_init_
 
 
+def gate_weights(weight_ih: Tensor, weight_hh: Tensor, bias: Tensor | None) -> dict[str, Tensor]:
+    """An LSTM's stacked weights under the notes' names: W_xi, W_hi, ..., b_i, ... (gate blocks i, f, g, o)."""
+    w = {}
+    for name, wx, wh in zip("ifgo", weight_ih.chunk(4), weight_hh.chunk(4)):
+        w[f"W_x{name}"], w[f"W_h{name}"] = wx, wh
+    if bias is not None:
+        w.update(zip(("b_i", "b_f", "b_g", "b_o"), bias.chunk(4)))
+    return w
+
+
 class LSTMCell(Cell):
     """LSTM step with forget gate.
 
@@ -103,11 +113,7 @@ class LSTMCell(Cell):
         return w
 
     def note_weights(self) -> dict[str, Tensor]:
-        w = {}
-        for name, wx, wh in zip("ifgo", self.weight_ih.chunk(4), self.weight_hh.chunk(4)):
-            w[f"W_x{name}"], w[f"W_h{name}"] = wx, wh
-        if self.bias_ih is not None:
-            w.update(zip(("b_i", "b_f", "b_g", "b_o"), self.bias_ih.chunk(4)))
+        w = gate_weights(self.weight_ih, self.weight_hh, self.bias_ih)
         if self.weight_hr is not None:
             w["W_hr"] = self.weight_hr
         return w
