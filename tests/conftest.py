@@ -13,6 +13,19 @@ def cell_kwargs(name: str) -> dict:
     return dict(CELL_KWARGS.get(name, {}))
 
 
+def assert_rows_alone(module, x, lengths, final_rows):
+    """A padded batch through a batch-first sequence ``module`` (``module(x, lengths=...) -> (out, final)``) gives
+    each row what that row gives alone, zero outputs at its padding and the same final state; ``final_rows(final,
+    row)`` picks one row's tensors of a final state."""
+    out, final = module(x, lengths=lengths)
+    for row, n in enumerate(lengths.tolist()):
+        alone, final_alone = module(x[row:row + 1, :n])
+        torch.testing.assert_close(out[row, :n], alone[0], rtol=1e-12, atol=1e-12)
+        assert (out[row, n:] == 0).all()
+        for a, b in zip(final_rows(final, row), final_rows(final_alone, 0)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -9,6 +9,8 @@ from torch import nn
 from rnnkit.cells import ConvLSTMCell, LSTMState
 from rnnkit.layers import ConvLSTM
 
+from ..conftest import assert_rows_alone
+
 
 def test_one_by_one_kernels_make_every_pixel_a_torch_lstm():
     torch.manual_seed(0)
@@ -51,14 +53,7 @@ def test_padded_rows_give_what_they_give_alone():
     torch.manual_seed(0)
     net = ConvLSTM(2, 3, kernel_size=3, num_layers=2, zoneout=(0.1, 0.3)).double().eval()
     x = torch.randn(3, 5, 2, 6, 6, dtype=torch.float64)
-    lengths = torch.tensor([5, 2, 4])
-    out, finals = net(x, lengths=lengths)
-    for row, n in enumerate(lengths.tolist()):
-        alone, finals_alone = net(x[row:row + 1, :n])
-        torch.testing.assert_close(out[row, :n], alone[0], rtol=1e-12, atol=1e-12)
-        assert (out[row, n:] == 0).all()
-        for f, g in zip(finals, finals_alone):
-            torch.testing.assert_close(f.c[row], g.c[0], rtol=1e-12, atol=1e-12)
+    assert_rows_alone(net, x, torch.tensor([5, 2, 4]), lambda finals, row: [t[row] for f in finals for t in f])
 
 
 def test_time_major_input_and_a_given_state():

@@ -14,6 +14,8 @@ from rnnkit.config import build_config, recurrent_kwargs
 from rnnkit.layers.regularization import embedding_dropout, sequence_dropout
 from rnnkit.models.language_model import LanguageModel
 
+from ..conftest import assert_rows_alone
+
 # torch's kernels (lstm), rnnkit's native kernels (gru, mut1, leaky) and its Python loop (clockwork)
 CELLS = ["lstm", "gru", "gru-cho", "mut1", "mut3", "leaky", "delay", "clockwork"]
 
@@ -222,14 +224,7 @@ def test_zoneout_in_evaluation_is_the_expectation(cell):
         s = state_from_tensors(s, [(1 - r) * n + r * o for r, n, o in zip(p, state_tensors(new), state_tensors(s))])
         torch.testing.assert_close(out[:, t], state_tensors(s)[0], rtol=1e-12, atol=1e-12)
     bi = RNN(5, 6, num_layers=2, cell=cell, zoneout=p, bidirectional=True).double().eval()
-    lengths = torch.tensor([7, 4, 2])
-    out, final = bi(x, lengths=lengths)
-    for row, n in enumerate(lengths.tolist()):
-        alone, final_alone = bi(x[row:row + 1, :n])
-        torch.testing.assert_close(out[row, :n], alone[0], rtol=1e-12, atol=1e-12)
-        assert (out[row, n:] == 0).all()
-        for a, b in zip(state_tensors(final), state_tensors(final_alone)):
-            torch.testing.assert_close(a[:, row], b[:, 0], rtol=1e-12, atol=1e-12)
+    assert_rows_alone(bi, x, torch.tensor([7, 4, 2]), lambda final, row: [t[:, row] for t in state_tensors(final)])
 
 
 def test_zoneout_passes_the_gradient_through_the_kept_units():
